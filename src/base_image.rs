@@ -280,17 +280,20 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
         if buf.iter().all(|&b| b == 0) {
             break;
         }
-        let bad = |reason: String| BaseImageError::BadHeader { path: path.into(), offset: at, reason };
+        let bad = |reason: String| {
+            if at == 0 {
+                BaseImageError::NotTar { path: path.into(), reason: format!("the first block is not a tar header ({reason})") }
+            } else {
+                BaseImageError::BadHeader { path: path.into(), offset: at, reason }
+            }
+        };
         let chk = nti(&buf[148..156]).map_err(bad)?;
         let unsigned: i128 = buf.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i128::from(b) }).sum();
         let signed: i128 = buf.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i128::from(b as i8) }).sum();
         if chk != unsigned && chk != signed {
-            if at == 0 {
-                return Err(BaseImageError::NotTar { path: path.into(), reason: "the first block is not a tar header".into() });
-            }
             return Err(bad("checksum mismatch".into()));
         }
-        let num = |r: std::ops::Range<usize>| nti(&buf[r]).map_err(|e| BaseImageError::BadHeader { path: path.into(), offset: at, reason: e });
+        let num = |r: std::ops::Range<usize>| nti(&buf[r]).map_err(bad);
         let typeflag = buf[156];
         let size = u64::try_from(num(124..136)?).map_err(|_| bad("negative size".into()))?;
         match typeflag {

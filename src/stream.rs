@@ -102,17 +102,39 @@ fn account_names(uid: u64, gid: u64) -> (String, String) {
     (user.unwrap_or_default(), group.unwrap_or_default())
 }
 
+/// Why the stream stops early: a signal, or the first failure of a hasher
+/// (whose error, not the writer's, is the one worth reporting).
+struct Abort<'a> {
+    flag: AtomicBool,
+    signal: &'a AtomicBool,
+    first: std::sync::Mutex<Option<StreamError>>,
+}
+
+impl Abort<'_> {
+    fn stopped(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || self.signal.load(Ordering::Relaxed)
+    }
+    fn fail(&self, e: StreamError) {
+        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(e);
+        self.flag.store(true, Ordering::Relaxed);
+    }
+    fn take(&self) -> Option<StreamError> {
+        self.first.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// A sink that hashes and counts what it is given.
 struct HashSink<'a> {
     hasher: Sha256,
     len: u64,
-    cancel: &'a AtomicBool,
+    abort: &'a Abort<'a>,
 }
 
 impl Write for HashSink<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        if self.abort.stopped() {
+            return Err(io::Error::other(Cancelled));
         }
         self.hasher.update(data);
         self.len += data.len() as u64;
@@ -131,6 +153,16 @@ struct VerifySink<'a, O: Write> {
     left: u64,
     progress: &'a dyn Progress,
 }
+
+/// Not `ErrorKind::Interrupted`: `write_all` retries those forever.
+#[derive(Debug)]
+struct Cancelled;
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+impl std::error::Error for Cancelled {}
 
 #[derive(Debug)]
 struct Overrun;
@@ -162,13 +194,13 @@ impl<O: Write> Write for VerifySink<'_, O> {
 struct Output<'a, W: Write> {
     inner: W,
     offset: u64,
-    cancel: &'a AtomicBool,
+    abort: &'a Abort<'a>,
 }
 
 impl<W: Write> Write for Output<'_, W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+        if self.abort.stopped() {
+            return Err(io::Error::other(Cancelled));
         }
         let n = self.inner.write(data)?;
         self.offset += n as u64;
@@ -212,6 +244,8 @@ pub fn stream<W: Write>(
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(n_store + 1).max(1);
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..=n_store).map(|_| crossbeam_channel::bounded::<Digest32>(1)).unzip();
     let next_job = AtomicUsize::new(0);
+    // A hasher's failure stops everything, and its error is the one reported.
+    let abort = Abort { flag: AtomicBool::new(false), signal: cancel, first: std::sync::Mutex::new(None) };
     let base_count = base.map_or(0, |b| b.layers.len());
 
     std::thread::scope(|scope| {
@@ -221,10 +255,10 @@ pub fn stream<W: Write>(
             scope.spawn(|| {
                 loop {
                     let job = next_job.fetch_add(1, Ordering::Relaxed);
-                    if job > n_store || cancel.load(Ordering::Relaxed) {
+                    if job > n_store || abort.stopped() {
                         break;
                     }
-                    let mut sink = HashSink { hasher: Sha256::new(), len: 0, cancel };
+                    let mut sink = HashSink { hasher: Sha256::new(), len: 0, abort: &abort };
                     let result = if job < n_store {
                         let paths = &conf.store_layers[job];
                         layer::write_layer(paths, stamp, &mut sink)
@@ -233,21 +267,23 @@ pub fn stream<W: Write>(
                     } else {
                         hash_file(&custom, &mut sink)
                     };
-                    let failed = result.is_err();
-                    let _ = senders[job].send(result);
-                    if failed {
-                        cancel.store(true, Ordering::Relaxed);
-                        break;
+                    match result {
+                        Ok(digest) => {
+                            let _ = senders[job].send(Ok(digest));
+                        }
+                        Err(e) => {
+                            abort.fail(e);
+                            let _ = senders[job].send(Err(StreamError::Interrupted));
+                            break;
+                        }
                     }
                 }
             });
         }
-        let result = write_archive(conf, base, repo_tag, out, progress, cancel, &custom, &receivers);
-        if result.is_err() {
-            // Stop the hashers; their pending results are irrelevant now.
-            cancel.store(true, Ordering::Relaxed);
-        }
-        result
+        let result = write_archive(conf, base, repo_tag, out, progress, &abort, &custom, &receivers);
+        // Stop the hashers either way; on failure their work is moot.
+        abort.flag.store(true, Ordering::Relaxed);
+        result.map_err(|e| abort.take().unwrap_or(e))
     })
 }
 
@@ -272,15 +308,15 @@ fn write_archive<W: Write>(
     repo_tag: &str,
     out: W,
     progress: &dyn Progress,
-    cancel: &AtomicBool,
+    abort: &Abort<'_>,
     custom: &Customisation,
     digests: &[crossbeam_channel::Receiver<Digest32>],
 ) -> Result<(), StreamError> {
     let mtime = conf.stamp.mtime;
-    let mut out = Output { inner: out, offset: 0, cancel };
+    let mut out = Output { inner: out, offset: 0, abort };
     let mut head = Vec::with_capacity(2048);
     let mut records: Vec<LayerRecord> = Vec::new();
-    let interrupted = |e: io::Error| if cancel.load(Ordering::Relaxed) { StreamError::Interrupted } else { StreamError::Output(e) };
+    let interrupted = |e: io::Error| if abort.stopped() { StreamError::Interrupted } else { StreamError::Output(e) };
 
     match base {
         None => progress.line("No 'fromImage' provided"),
