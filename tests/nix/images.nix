@@ -1,0 +1,294 @@
+# Test images, modelled on nixpkgs' pkgs/build-support/docker/examples.nix and
+# nixos/tests/docker-tools.nix, built from real store paths.
+#   pkgs       nixpkgs (stand-in) with layered-image's overlay
+#   plainPkgs  the same nixpkgs without the overlay
+#   li         layered-image.lib.<system> (users without the overlay)
+{
+  pkgs,
+  plainPkgs,
+  li,
+}:
+let
+  inherit (pkgs) lib dockerTools;
+  busybox = pkgs.pkgsStatic.busybox;
+
+  greeting = pkgs.writeText "greeting" "Hello from layered-image\n";
+  # A "hello" whose closure is hello -> {busybox, greeting}.
+  hello = pkgs.runCommand "hello" { } ''
+    mkdir -p $out/bin
+    printf '#!%s\n%s %s\n' ${busybox}/bin/sh ${busybox}/bin/cat ${greeting} > $out/bin/hello
+    chmod +x $out/bin/hello
+  '';
+  uniqueHello =
+    name:
+    pkgs.writeScriptBin "${name}-hello" ''
+      #!${busybox}/bin/sh
+      echo "${name}-hello"
+    '';
+
+  # A store path that is itself a symlink (nixpkgs #107021).
+  symlink = pkgs.runCommand "symlink" { } "ln -s ${pkgs.writeTextDir "file" "test"} $out";
+
+  parent = dockerTools.buildLayeredImage {
+    name = "env-parent";
+    tag = "latest";
+    contents = [ busybox ];
+    config.Env = [
+      "FROM_PARENT=true"
+      "LAST_LAYER=parent"
+    ];
+  };
+
+  bulk = dockerTools.buildLayeredImage {
+    name = "bulk-layer";
+    tag = "latest";
+    contents = [
+      busybox
+      hello
+    ];
+    maxLayers = 2;
+  };
+
+  compressed =
+    compressor:
+    dockerTools.buildLayeredImage {
+      name = "compressed-${compressor}";
+      tag = "latest";
+      inherit compressor;
+      contents = [ busybox ];
+      config.Cmd = [
+        "echo"
+        "compressor ${compressor}"
+      ];
+    };
+
+  nixShellDrv = builtins.derivation {
+    name = "nix-shell-drv";
+    inherit (pkgs) system;
+    outputs = [ "out" ]; # stdenv.mkDerivation always sets it; streamNixShellImage reads it
+    builder = "${busybox}/bin/sh";
+    args = [
+      "-c"
+      "echo built-by-buildDerivation > $out"
+    ];
+    greeting = "hi";
+  };
+
+  images = rec {
+    layered = dockerTools.streamLayeredImage {
+      name = "layered-image";
+      tag = "latest";
+      contents = [
+        hello
+        busybox
+      ];
+      extraCommands = ''echo "(extraCommand)" > extraCommands'';
+      config.Cmd = [ "hello" ];
+    };
+
+    # only through config's string context; via the flake's lib (no overlay)
+    another = li.streamLayeredImage {
+      name = "another-layered-image";
+      tag = "latest";
+      config.Cmd = [ "${hello}/bin/hello" ];
+    };
+
+    inherit bulk parent;
+
+    layeredBulk = dockerTools.buildLayeredImage {
+      name = "layered-bulk-layer";
+      tag = "latest";
+      fromImage = bulk;
+      contents = [
+        busybox
+        hello
+      ];
+      maxLayers = 4;
+    };
+
+    envChild = dockerTools.streamLayeredImage {
+      name = "env-child";
+      tag = "latest";
+      fromImage = parent;
+      contents = [ busybox ];
+      config.Env = [
+        "FROM_CHILD=true"
+        "LAST_LAYER=child"
+      ];
+      config.Cmd = [ "env" ];
+    };
+
+    noTagStream = dockerTools.streamLayeredImage {
+      name = "no-tag-stream";
+      contents = [ busybox ];
+    };
+
+    noTagBuild = dockerTools.buildLayeredImage {
+      name = "no-tag-build";
+      contents = [ busybox ];
+      compressor = "none";
+    };
+
+    unstableDate = dockerTools.streamLayeredImage {
+      name = "unstable-date";
+      tag = "latest";
+      contents = [ busybox ];
+      created = "now";
+    };
+
+    fakeRoot = dockerTools.streamLayeredImage {
+      name = "fake-root-commands";
+      tag = "latest";
+      contents = [ busybox ];
+      fakeRootCommands = ''
+        mkdir -p ./home/alice
+        chown 1000 ./home/alice
+        ln -s ${uniqueHello "fakeRoot"} ./hello
+      '';
+    };
+
+    noStore = dockerTools.streamLayeredImage {
+      name = "no-store-paths";
+      tag = "latest";
+      contents = [
+        busybox
+        hello
+      ];
+      includeStorePaths = false;
+      config.Cmd = [ "/bin/hello" ];
+    };
+
+    storeSymlink = dockerTools.streamLayeredImage {
+      name = "store-symlink";
+      tag = "latest";
+      contents = [
+        busybox
+        symlink
+      ];
+    };
+
+    nonRoot = dockerTools.streamLayeredImage {
+      name = "non-root";
+      tag = "latest";
+      contents = [ busybox ];
+      uid = 1000;
+      gid = 1000;
+      uname = "user";
+      gname = "user";
+      config.User = "1000:1000";
+      config.Cmd = [
+        "stat"
+        "-c"
+        "%u:%g"
+        "${busybox}/bin/busybox"
+      ];
+    };
+
+    pipeline = dockerTools.streamLayeredImage {
+      name = "layering-pipeline";
+      tag = "latest";
+      contents = [
+        hello
+        busybox
+      ];
+      layeringPipeline = [
+        [
+          "subcomponent_out"
+          [ "${busybox}" ]
+        ]
+        [
+          "over"
+          "rest"
+          [
+            "pipe"
+            [
+              [ "popularity_contest" ]
+              [
+                "limit_layers"
+                2
+              ]
+            ]
+          ]
+        ]
+      ];
+    };
+
+    pipelineFile = dockerTools.streamLayeredImage {
+      name = "layering-pipeline-file";
+      tag = "latest";
+      contents = [
+        hello
+        busybox
+      ];
+      layeringPipeline = pkgs.writeText "pipeline.json" (
+        builtins.toJSON [
+          [ "popularity_contest" ]
+          [
+            "limit_layers"
+            1
+          ]
+        ]
+      );
+    };
+
+    compressedNone = compressed "none";
+    compressedGz = compressed "gz";
+    compressedZstd = compressed "zstd";
+
+    architecture = dockerTools.streamLayeredImage {
+      name = "layered-image-with-architecture";
+      tag = "latest";
+      architecture = "arm64";
+      contents = [ busybox ];
+    };
+
+    prefixed = dockerTools.streamLayeredImage {
+      name = "registry-1.docker.io/layered-image";
+      tag = "latest";
+      contents = [ busybox ];
+    };
+
+    nixDb = dockerTools.buildLayeredImageWithNixDb {
+      name = "nix-db";
+      tag = "latest";
+      contents = [
+        busybox
+        hello
+      ];
+      compressor = "none";
+    };
+
+    nixShell = dockerTools.streamNixShellImage {
+      drv = nixShellDrv;
+      tag = "latest";
+      shell = "${busybox}/bin/sh";
+      run = ''echo "uid=$(id -u) home=$HOME greeting=$greeting"; buildDerivation && cat "$out"'';
+    };
+  };
+in
+images
+// {
+  # Values the harness compares against (no derivations built by eval).
+  testInfo = {
+    busybox = "${busybox}";
+    symlink = "${symlink}";
+    hello = "${hello}";
+    noTagStreamTag = images.noTagStream.imageTag;
+    noTagBuildTag = images.noTagBuild.imageTag;
+    streamIsExe = images.layered.isExe or false;
+    buildHasStream = images.bulk ? stream;
+    confIsPassthru = images.layered ? conf;
+  };
+
+  # Evaluating these must fail with nixpkgs' messages.
+  errors = {
+    maxLayers = (dockerTools.streamLayeredImage {
+      name = "bad";
+      maxLayers = 1;
+    }).drvPath;
+    compressor = (dockerTools.buildLayeredImage {
+      name = "bad";
+      compressor = "bzip3";
+    }).drvPath;
+  };
+}
