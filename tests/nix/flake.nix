@@ -25,7 +25,7 @@
     {
       # Images built through the overlay (pkgs.dockerTools.*) and, for a few,
       # through layered-image.lib.<system> (no overlay).
-      legacyPackages = forAllSystems (
+      tests = forAllSystems (
         system:
         import ./images.nix {
           pkgs = import nixpkgs {
@@ -36,5 +36,8 @@
           li = layered-image.lib.${system};
         }
       );
+      legacyPackages = forAllSystems (system: self.tests.${system}.images);
+      testInfo = forAllSystems (system: self.tests.${system}.testInfo);
+      errors = forAllSystems (system: self.tests.${system}.errors);
     };
 }

@@ -266,8 +266,9 @@ let
     };
   };
 in
-images
-// {
+{
+  inherit images;
+
   # Values the harness compares against (no derivations built by eval).
   testInfo = {
     busybox = "${busybox}";

@@ -39,7 +39,8 @@ let
         set -eo pipefail
       '';
       builderScript = ''
-        . "$(dirname "$0")/setup"
+        set -e
+        . "''${0%/*}/setup"
         if [ -n "''${buildCommandPath:-}" ]; then buildCommand=$(cat "$buildCommandPath"); fi
         eval "$buildCommand"
       '';
@@ -113,7 +114,8 @@ let
 
   # The host's static busybox, copied into the store with its applet links.
   busybox = runCommandWith "busybox-static" { } ''
-    if ! [ -x /bin/busybox ] || ! LC_ALL=C ldd /bin/busybox 2>&1 | grep -q 'not a dynamic executable'; then
+    lddOut=$(LC_ALL=C ldd /bin/busybox 2>&1 || true)
+    if ! [ -x /bin/busybox ] || [ "''${lddOut#*not a dynamic executable}" = "$lddOut" ]; then
       echo "stand-in nixpkgs: /bin/busybox must be a static busybox (apt-get install busybox-static)" >&2; exit 1
     fi
     mkdir -p $out/bin
