@@ -37,7 +37,13 @@
         }
       );
       legacyPackages = forAllSystems (system: self.tests.${system}.images);
-      testInfo = forAllSystems (system: self.tests.${system}.testInfo);
+      testInfo = forAllSystems (
+        system:
+        self.tests.${system}.testInfo
+        // {
+          outPaths = builtins.mapAttrs (_: image: image.outPath) self.tests.${system}.images;
+        }
+      );
       errors = forAllSystems (system: self.tests.${system}.errors);
     };
 }

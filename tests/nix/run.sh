@@ -110,20 +110,19 @@ images=(layered another bulk parent layeredBulk envChild noTagStream noTagBuild 
 declare -A img
 echo "== nix build ${#images[@]} images" >&2
 attrs=(); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
-if ! built=$(nix build --no-link --json "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"); then
-  quiet <"$tmp/build.log" | tail -40 >&2
-  # build what can be built, one by one, to report each failure
-  for i in "${images[@]}"; do
-    if o=$(nix build --no-link --json "$testflake#$i" "${testoverrides[@]}" 2>"$tmp/build-$i.log"); then
-      img[$i]=$(jq -r '.[0].outputs.out' <<<"$o"); pass "build $i"
-    else
-      fail "build $i" "$(quiet <"$tmp/build-$i.log" | grep -i error | tail -3)"
-    fi
-  done
+if nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
+  for i in "${images[@]}"; do pass "build $i"; done
 else
-  n=0
-  for i in "${images[@]}"; do img[$i]=$(jq -r ".[$n].outputs.out" <<<"$built"); n=$((n + 1)); pass "build $i"; done
+  quiet <"$tmp/build.log" | tail -40 >&2
+  for i in "${images[@]}"; do
+    p=$(inf "outPaths.$i")
+    if [ -e "$p" ]; then pass "build $i"; else fail "build $i" "$(quiet <"$tmp/build.log" | grep -i "error.*$i\|$i.*error" | tail -3)"; fi
+  done
 fi
+for i in "${images[@]}"; do
+  p=$(inf "outPaths.$i")
+  if [ -e "$p" ]; then img[$i]=$p; fi
+done
 
 # --- 4. docker ------------------------------------------------------------
 eval "$("$repo/tests/support/dockerd.sh" start "$docker_dir")"
@@ -135,7 +134,10 @@ load() {
   local p=${img[$1]:-}
   [ -n "$p" ] || return 1
   if [ -x "$p" ] && [ ! -d "$p" ] && head -c2 "$p" | grep -q '#!'; then
-    "$p" | docker load
+    "$p" 2>>"$tmp/stream.log" | docker load
+  elif [ "${p%.zst}" != "$p" ]; then
+    # dockerd 20.10 (Debian 12) cannot load zstd archives itself (docker >= 23 can)
+    zstd -dc "$p" | docker load
   else
     docker load -i "$p"
   fi | sed -n 's/^Loaded image: //p' | tail -1
@@ -145,7 +147,6 @@ layers() { docker inspect --format '{{len .RootFS.Layers}}' "$1"; }
 declare -A name
 for i in "${images[@]}"; do
   [ -n "${img[$i]:-}" ] || continue
-  case $i in parent) ;; *) ;; esac
   if n=$(load "$i") && [ -n "$n" ]; then name[$i]=$n; pass "docker load $i ($n)"; else fail "docker load $i"; fi
 done
 has() { [ -n "${name[$1]:-}" ] || { fail "$2" "image $1 not loaded"; return 1; }; }
@@ -158,10 +159,11 @@ if has layered "layered image"; then
     "$(run -u 999 "${name[layered]}" sh -c 'echo $(stat -c %a /nix) $(stat -c %a /nix/store)' 2>&1)"
   expect "layered: repo tag" "layered-image:latest" "${name[layered]}"
   # -t overrides the tag, as nixpkgs' stream script
-  n=$("${img[layered]}" -t custom/renamed:v1 | docker load | sed -n 's/^Loaded image: //p')
+  n=$("${img[layered]}" -t custom/renamed:v1 2>>"$tmp/stream.log" | docker load | sed -n 's/^Loaded image: //p') || true
   expect "stream -t NAME:TAG" "custom/renamed:v1" "$n"
   # the stream is deterministic
-  a=$("${img[layered]}" | sha256sum) b=$("${img[layered]}" | sha256sum)
+  a=$("${img[layered]}" 2>>"$tmp/stream.log" | sha256sum) || true
+  b=$("${img[layered]}" 2>>"$tmp/stream.log" | sha256sum) || true
   expect "stream output is reproducible" "$a" "$b"
 fi
 
@@ -188,7 +190,7 @@ fi
 
 # Env merge with the base image
 if has envChild "env merge"; then
-  env_out=$(run "${name[envChild]}" 2>&1)
+  env_out=$(run "${name[envChild]}" 2>&1) || true
   for v in FROM_PARENT=true FROM_CHILD=true LAST_LAYER=child; do
     if grep -qx "$v" <<<"$env_out"; then pass "env-child: env has $v"; else fail "env-child: env has $v" "$env_out"; fi
   done
@@ -207,7 +209,7 @@ fi
 
 # created = "now"
 if has unstableDate "created = now"; then
-  c=$(docker inspect --format '{{.Created}}' "${name[unstableDate]}")
+  c=$(docker inspect --format '{{.Created}}' "${name[unstableDate]}") || true
   case $c in 1970-01-01T00:00:01*) fail "created = now: .Created is not the epoch default" "$c" ;; *) pass "created = now: .Created is $c" ;; esac
   d=$(docker inspect --format '{{.Created}}' "${name[layered]:-missing}" 2>/dev/null || true)
   expect "default created: .Created" "1970-01-01T00:00:01Z" "$d"
@@ -223,9 +225,9 @@ fi
 if has noStore "includeStorePaths = false"; then
   expect "includeStorePaths = false: only the customisation layer" 1 "$(layers "${name[noStore]}")"
   if run "${name[noStore]}" >/dev/null 2>&1; then fail "includeStorePaths = false: fails without /nix/store"; else pass "includeStorePaths = false: fails without /nix/store"; fi
-  cid=$(docker create "${name[noStore]}")
+  cid=$(docker create "${name[noStore]}") || true
   expect "includeStorePaths = false: ZERO nix/store paths in the filesystem" 0 "$(docker export "$cid" | tar t | grep -c 'nix/store/' || true)"
-  docker rm "$cid" >/dev/null
+  [ -z "$cid" ] || docker rm "$cid" >/dev/null
   expect "includeStorePaths = false: runs with --volume /nix/store" "Hello from layered-image" \
     "$(run --volume /nix/store:/nix/store:ro "${name[noStore]}" 2>&1)"
 fi
@@ -241,7 +243,7 @@ if has nonRoot "non-root store"; then
   expect "uid/gid = 1000: busybox owned by 1000:1000 (Cmd as User 1000:1000)" "1000:1000" "$(run "${name[nonRoot]}" 2>&1)"
   expect "uid/gid = 1000: /nix/store owner and mode" "1000:1000 755" "$(run "${name[nonRoot]}" stat -c '%u:%g %a' /nix/store 2>&1)"
   p=${img[nonRoot]}
-  unames=$("$p" | tar -xO --wildcards '*/layer.tar' 2>/dev/null | tar -tv 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ' || true)
+  unames=$("$p" 2>>"$tmp/stream.log" | tar -xO --wildcards '*/layer.tar' 2>/dev/null | tar -tv 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ' || true)
   case $unames in *user/user*) pass "uid/gid = 1000: tar owner names user/user ($unames)" ;; *) fail "uname/gname in store layers" "$unames" ;; esac
 fi
 
@@ -259,7 +261,7 @@ fi
 for c in None Gz Zstd; do
   i=compressed$c
   has "$i" "compressor $c" || continue
-  magic=$(head -c 4 "${img[$i]}" | od -An -tx1 | tr -d ' \n')
+  magic=$(head -c 4 "${img[$i]}" | od -An -tx1 | tr -d ' \n') || true
   case $c in
     None) case $(tail -c +258 "${img[$i]}" | head -c 5) in ustar) pass "compressor none: plain tar" ;; *) fail "compressor none: plain tar" ;; esac ;;
     Gz) case $magic in 1f8b*) pass "compressor gz: gzip magic" ;; *) fail "compressor gz: gzip magic" "$magic" ;; esac ;;
