@@ -7,3 +7,8 @@
 //! `dockerTools.streamLayeredImage` unless an option says otherwise.
 
 pub mod pyjson;
+pub mod confgen;
+pub mod customisation_layer;
+pub mod gnu_tar;
+pub mod graph;
+pub mod layering;
