@@ -208,6 +208,7 @@ pub fn build(dir: &Path, outdir: &Path, opts: &Options) -> Result<Written, Layer
     let tmp = tempfile::NamedTempFile::new_in(outdir).map_err(io_err(outdir, "cannot create temporary file"))?;
     let skip = lstat(tmp.path()).ok().map(|s| (s.dev, s.ino));
     let written = write_layer(dir, BufWriter::new(tmp.as_file()), opts, skip)?;
+    set_readable(tmp.path())?;
     let layer = outdir.join("layer.tar");
     tmp.persist(&layer).map_err(|e| LayerError::Io {
         path: layer.display().to_string(),
@@ -216,6 +217,7 @@ pub fn build(dir: &Path, outdir: &Path, opts: &Options) -> Result<Written, Layer
     })?;
     let mut sum = tempfile::NamedTempFile::new_in(outdir).map_err(io_err(outdir, "cannot create temporary file"))?;
     writeln!(sum, "{}", written.sha256).map_err(io_err(outdir, "cannot write checksum"))?;
+    set_readable(sum.path())?;
     let checksum: PathBuf = outdir.join("checksum");
     sum.persist(&checksum).map_err(|e| LayerError::Io {
         path: checksum.display().to_string(),
@@ -223,6 +225,12 @@ pub fn build(dir: &Path, outdir: &Path, opts: &Options) -> Result<Written, Layer
         source: e.error,
     })?;
     Ok(written)
+}
+
+// Temporary files are created 0600; the outputs should look like tar's.
+fn set_readable(path: &Path) -> Result<(), LayerError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io_err(path, "cannot chmod"))
 }
 
 /// `--mtime` default: `SOURCE_DATE_EPOCH`, else nixpkgs' 1980-01-01.

@@ -97,9 +97,9 @@ fn write_padded(out: &mut impl Write, data: &[u8]) -> io::Result<()> {
 fn long_link(out: &mut impl Write, typeflag: u8, text: &[u8]) -> io::Result<()> {
     let mut data = text.to_vec();
     data.push(0);
+    // Without --numeric-owner GNU tar also writes "root" as owner names
+    // here; nixpkgs always passes it, so they stay empty.
     let mut h = header(b"././@LongLink", 0o644, 0, 0, data.len() as u64, 0, typeflag);
-    copy_truncated(&mut h[265..297], b"root");
-    copy_truncated(&mut h[297..329], b"root");
     seal(&mut h);
     out.write_all(&h)?;
     write_padded(out, &data)
