@@ -258,6 +258,33 @@ let
       compressor = "none";
     };
 
+    # explicit created/mtime, debug, a single (non-list) contents, a bare
+    # path in contents, config keys, user passthru and meta
+    dated = dockerTools.streamLayeredImage {
+      name = "dated";
+      tag = "latest";
+      contents = busybox;
+      created = "2001-02-03T04:05:06Z";
+      mtime = "2002-03-04T05:06:07+00:00";
+      debug = true;
+      config = {
+        WorkingDir = "/work";
+        Labels."org.example.test" = "yes";
+        ExposedPorts."8080/tcp" = { };
+      };
+      passthru.custom = "kept";
+      meta.description = "dated test image";
+    };
+
+    withPath = dockerTools.streamLayeredImage {
+      name = "layered-image-with-path";
+      tag = "latest";
+      contents = [
+        busybox
+        ./test-dummy
+      ];
+    };
+
     nixShell = dockerTools.streamNixShellImage {
       drv = nixShellDrv;
       tag = "latest";
@@ -279,6 +306,9 @@ in
     streamIsExe = images.layered.isExe or false;
     buildHasStream = images.bulk ? stream;
     confIsPassthru = images.layered ? conf;
+    userPassthru = images.dated.custom or null;
+    metaDescription = images.dated.meta.description or null;
+    overrideTag = (images.layered.override { tag = "overridden"; }).imageTag;
   };
 
   # Evaluating these must fail with nixpkgs' messages.

@@ -24,7 +24,7 @@ cd "$repo"
 
 die() { echo "tests/nix/run.sh: $*" >&2; exit 1; }
 
-for tool in nix nix-instantiate nix-store cargo git docker dockerd jq tar gzip zstd pigz sqlite3 fakeroot proot ldd sha256sum; do
+for tool in nix nix-instantiate nix-store cargo git docker dockerd jq tar gzip zstd pigz python3 fakeroot proot ldd sha256sum; do
   command -v "$tool" >/dev/null || die "required tool '$tool' is missing (run tests/install-deps.sh as root)"
 done
 [ -x /bin/busybox ] || die "/bin/busybox (busybox-static) is missing (run tests/install-deps.sh as root)"
@@ -102,11 +102,14 @@ inf() { jq -r ".$1" <<<"$info"; }
 expect "passthru.isExe of a stream" true "$(inf streamIsExe)"
 expect "passthru.stream of buildLayeredImage" true "$(inf buildHasStream)"
 expect "passthru.conf of a stream" true "$(inf confIsPassthru)"
+expect "user passthru is kept" kept "$(inf userPassthru)"
+expect "meta is the result's meta" "dated test image" "$(inf metaDescription)"
+expect ".override (makeOverridable)" overridden "$(inf overrideTag)"
 
 # --- 3. build the images ----------------------------------------------------
 images=(layered another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
   noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd
-  architecture prefixed nixDb nixShell)
+  architecture prefixed nixDb nixShell dated withPath)
 declare -A img
 echo "== nix build ${#images[@]} images" >&2
 attrs=(); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
@@ -281,7 +284,30 @@ fi
 # includeNixDB (buildLayeredImageWithNixDb)
 if has nixDb "includeNixDB"; then
   check "includeNixDB: db.sqlite present" run "${name[nixDb]}" test -s /nix/var/nix/db/db.sqlite
+  cid=$(docker create "${name[nixDb]}" /bin/true) || true
+  if [ -n "$cid" ] && docker cp "$cid:/nix/var/nix/db/db.sqlite" "$tmp/db.sqlite" >/dev/null 2>&1; then
+    expect "includeNixDB: registrationTime reset to SOURCE_DATE_EPOCH" 315532800 \
+      "$(python3 -c 'import sqlite3,sys; print(" ".join(str(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("select distinct registrationTime from ValidPaths")))' "$tmp/db.sqlite" 2>&1)"
+    expect "includeNixDB: hello registered" 1 \
+      "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from ValidPaths where path = ?", (sys.argv[2],)).fetchone()[0])' "$tmp/db.sqlite" "$(inf hello)" 2>&1)"
+  else
+    fail "includeNixDB: copy db.sqlite out of the image"
+  fi
+  [ -z "$cid" ] || docker rm "$cid" >/dev/null
   expect "includeNixDB: gcroot for hello" "$(inf hello)" "$(run "${name[nixDb]}" readlink "/nix/var/nix/gcroots/docker/$(basename "$(inf hello)")" 2>&1)"
+fi
+
+# explicit created / mtime, config keys, single contents, bare path contents
+if has dated "created/mtime"; then
+  expect "created = 2001-02-03T04:05:06Z: .Created" "2001-02-03T04:05:06Z" "$(docker inspect --format '{{.Created}}' "${name[dated]}")"
+  expect "mtime = 2002-03-04T05:06:07+00:00: store file mtime" 1015218367 "$(run "${name[dated]}" stat -c %Y "$(inf busybox)/bin/busybox" 2>&1)"
+  expect "config WorkingDir" /work "$(docker inspect --format '{{.Config.WorkingDir}}' "${name[dated]}")"
+  expect "config Labels" yes "$(docker inspect --format '{{index .Config.Labels "org.example.test"}}' "${name[dated]}")"
+  expect "config ExposedPorts" "map[8080/tcp:{}]" "$(docker inspect --format '{{.Config.ExposedPorts}}' "${name[dated]}")"
+  check "contents = a single derivation (not a list)" run "${name[dated]}" /bin/true
+fi
+if has withPath "bare path in contents"; then
+  expect "bare path in contents: /hello.txt" "hello from a bare path" "$(run "${name[withPath]}" cat /hello.txt 2>&1)"
 fi
 
 # streamNixShellImage: runs as 1000, HOME, drv env, buildDerivation into a writable store

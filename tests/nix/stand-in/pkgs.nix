@@ -248,7 +248,23 @@ in
   pigz = hostTool "pigz" [ "pigz" ];
   zstd = hostTool "zstd" [ "zstd" ];
   jq = hostTool "jq" [ "jq" ];
-  sqlite = hostTool "sqlite" [ "sqlite3" ];
+  # `sqlite3 DB SQL` (all mkDbExtraCommand needs) via python3's sqlite3
+  # module, so the sqlite3 CLI need not be installed.
+  sqlite = writeTextFile {
+    name = "sqlite-python";
+    executable = true;
+    destination = "/bin/sqlite3";
+    text = ''
+      #!/usr/bin/env python3
+      import sqlite3, sys
+      if len(sys.argv) != 3:
+          sys.exit("stand-in sqlite3: usage: sqlite3 DB SQL")
+      con = sqlite3.connect(sys.argv[1])
+      for row in con.execute(sys.argv[2]):
+          print("|".join("" if v is None else str(v) for v in row))
+      con.commit()
+    '';
+  };
   nix = hostTool "nix" [
     "nix-store"
     "nix"
