@@ -62,6 +62,52 @@ let
       ];
     };
 
+  # nixpkgs' own customisation layer recipe (GNU tar under fakeroot), to
+  # compare layered-image's customisation-layer with, byte for byte.
+  gnuTarCustomisationLayer =
+    {
+      contents,
+      extraCommands ? "",
+      fakeRootCommands ? "",
+    }:
+    pkgs.symlinkJoin {
+      name = "gnu-tar-customisation-layer";
+      paths = contents;
+      inherit extraCommands fakeRootCommands;
+      nativeBuildInputs = [ pkgs.fakeroot ];
+      postBuild = ''
+        mv $out old_out
+        (cd old_out; eval "$extraCommands" )
+        mkdir $out
+        fakeroot bash -c '
+          source $stdenv/setup
+          cd old_out
+          eval "$fakeRootCommands"
+          tar \
+            --sort name \
+            --numeric-owner --mtime "@$SOURCE_DATE_EPOCH" \
+            --hard-dereference \
+            -cf $out/layer.tar .
+        '
+        sha256sum $out/layer.tar | cut -f 1 -d " " > $out/checksum
+      '';
+    };
+  layeredArgs = {
+    contents = [
+      hello
+      busybox
+    ];
+    extraCommands = ''echo "(extraCommand)" > extraCommands'';
+  };
+  fakeRootArgs = {
+    contents = [ busybox ];
+    fakeRootCommands = ''
+      mkdir -p ./home/alice
+      chown 1000 ./home/alice
+      ln -s ${uniqueHello "fakeRoot"} ./hello
+    '';
+  };
+
   nixShellDrv = builtins.derivation {
     name = "nix-shell-drv";
     inherit (pkgs) system;
@@ -75,16 +121,11 @@ let
   };
 
   images = rec {
-    layered = dockerTools.streamLayeredImage {
+    layered = dockerTools.streamLayeredImage ({
       name = "layered-image";
       tag = "latest";
-      contents = [
-        hello
-        busybox
-      ];
-      extraCommands = ''echo "(extraCommand)" > extraCommands'';
       config.Cmd = [ "hello" ];
-    };
+    } // layeredArgs);
 
     # only through config's string context; via the flake's lib (no overlay)
     another = li.streamLayeredImage {
@@ -136,16 +177,13 @@ let
       created = "now";
     };
 
-    fakeRoot = dockerTools.streamLayeredImage {
+    fakeRoot = dockerTools.streamLayeredImage ({
       name = "fake-root-commands";
       tag = "latest";
-      contents = [ busybox ];
-      fakeRootCommands = ''
-        mkdir -p ./home/alice
-        chown 1000 ./home/alice
-        ln -s ${uniqueHello "fakeRoot"} ./hello
-      '';
-    };
+    } // fakeRootArgs);
+
+    gnuTarLayered = gnuTarCustomisationLayer layeredArgs;
+    gnuTarFakeRoot = gnuTarCustomisationLayer fakeRootArgs;
 
     noStore = dockerTools.streamLayeredImage {
       name = "no-store-paths";
