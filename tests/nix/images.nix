@@ -347,6 +347,17 @@ in
     userPassthru = images.dated.custom or null;
     metaDescription = images.dated.meta.description or null;
     overrideTag = (images.layered.override { tag = "overridden"; }).imageTag;
+    # enableFakechroot is only evaluated (see docs/nix.md)
+    fakechrootEvaluates =
+      let
+        img = dockerTools.streamLayeredImage {
+          name = "fakechroot";
+          contents = [ busybox ];
+          enableFakechroot = true;
+          fakeRootCommands = "mkdir -p /etc; echo hi > /etc/x";
+        };
+      in
+      builtins.isString img.drvPath;
   };
 
   # Evaluating these must fail with nixpkgs' messages.

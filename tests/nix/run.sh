@@ -105,6 +105,7 @@ expect "passthru.conf of a stream" true "$(inf confIsPassthru)"
 expect "user passthru is kept" kept "$(inf userPassthru)"
 expect "meta is the result's meta" "dated test image" "$(inf metaDescription)"
 expect ".override (makeOverridable)" overridden "$(inf overrideTag)"
+expect "enableFakechroot = true evaluates" true "$(inf fakechrootEvaluates)"
 
 # --- 3. build the images ----------------------------------------------------
 images=(layered another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
