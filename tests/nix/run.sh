@@ -46,7 +46,12 @@ tmp=$(mktemp -d /tmp/li-nix.XXXXXX)
 docker_dir=${LI_NIX_DOCKER_DIR:-/tmp/li-nix-docker}
 docker_started=
 cleanup() {
-  if [ -n "$docker_started" ]; then "$repo/tests/support/dockerd.sh" stop "$docker_dir" || true; fi
+  if [ -n "$docker_started" ]; then
+    local pid; pid=$(cat "$docker_dir/dockerd.pid" 2>/dev/null || true)
+    "$repo/tests/support/dockerd.sh" stop "$docker_dir" || true
+    # wait for this dockerd to exit, so that a next run starts a fresh one
+    for _ in $(seq 1 40); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  fi
   if [ -z "${LI_NIX_KEEP:-}" ]; then rm -rf "$tmp"; else echo "kept $tmp" >&2; fi
 }
 trap cleanup EXIT
