@@ -182,6 +182,9 @@ let
       tag = "latest";
     } // fakeRootArgs);
 
+    # passthru.streamScript: `streamScript CONF [-t NAME:TAG]`
+    streamScript = layered.streamScript;
+
     gnuTarLayered = gnuTarCustomisationLayer layeredArgs;
     gnuTarFakeRoot = gnuTarCustomisationLayer fakeRootArgs;
 
@@ -347,6 +350,8 @@ in
     userPassthru = images.dated.custom or null;
     metaDescription = images.dated.meta.description or null;
     overrideTag = (images.layered.override { tag = "overridden"; }).imageTag;
+    upperCaseImageName = (dockerTools.streamLayeredImage { name = "Example/UPPER"; }).imageName;
+    upperCaseStreamName = (dockerTools.streamLayeredImage { name = "Example/UPPER"; }).name;
     # enableFakechroot is only evaluated (see docs/nix.md)
     fakechrootEvaluates =
       let

@@ -111,11 +111,13 @@ expect "user passthru is kept" kept "$(inf userPassthru)"
 expect "meta is the result's meta" "dated test image" "$(inf metaDescription)"
 expect ".override (makeOverridable)" overridden "$(inf overrideTag)"
 expect "enableFakechroot = true evaluates" true "$(inf fakechrootEvaluates)"
+expect "imageName = toLower name" example/upper "$(inf upperCaseImageName)"
+expect "derivation name stream-<baseNameOf name>" stream-UPPER "$(inf upperCaseStreamName)"
 
 # --- 3. build the images ----------------------------------------------------
 images=(layered another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
   noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd
-  architecture prefixed nixDb nixShell dated withPath gnuTarLayered gnuTarFakeRoot)
+  architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot)
 declare -A img
 echo "== nix build ${#images[@]} images" >&2
 attrs=(); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
@@ -172,7 +174,7 @@ layers() { docker inspect --format '{{len .RootFS.Layers}}' "$1"; }
 declare -A name
 for i in "${images[@]}"; do
   [ -n "${img[$i]:-}" ] || continue
-  case $i in gnuTar*) continue ;; esac
+  case $i in gnuTar* | streamScript) continue ;; esac
   if n=$(load "$i") && [ -n "$n" ]; then name[$i]=$n; pass "docker load $i ($n)"; else fail "docker load $i"; fi
 done
 has() { [ -n "${name[$1]:-}" ] || { fail "$2" "image $1 not loaded"; return 1; }; }
@@ -187,6 +189,14 @@ if has layered "layered image"; then
   # -t overrides the tag, as nixpkgs' stream script
   n=$("${img[layered]}" -t custom/renamed:v1 2>>"$tmp/stream.log" | docker load | sed -n 's/^Loaded image: //p') || true
   expect "stream -t NAME:TAG" "custom/renamed:v1" "$n"
+  expect "layered: default maxLayers, one layer per store path (3) + customisation" 4 "$(layers "${name[layered]}")"
+  # passthru.streamScript CONF gives the same stream
+  conf=$(sed -n 's/^exec .* stream \([^ ]*\) .*/\1/p' "${img[layered]}")
+  if [ -n "${img[streamScript]:-}" ]; then
+    a=$("${img[layered]}" 2>>"$tmp/stream.log" | sha256sum) || true
+    b=$("${img[streamScript]}" "$conf" 2>>"$tmp/stream.log" | sha256sum) || true
+    expect "passthru.streamScript CONF == the image's stream" "$a" "$b"
+  fi
   # the stream is deterministic
   a=$("${img[layered]}" 2>>"$tmp/stream.log" | sha256sum) || true
   b=$("${img[layered]}" 2>>"$tmp/stream.log" | sha256sum) || true
