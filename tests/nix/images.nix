@@ -182,6 +182,15 @@ let
       tag = "latest";
     } // fakeRootArgs);
 
+    # fromImage (2 layers) + customisation layer leave nothing of maxLayers = 3:
+    # the build must fail with nixpkgs' message
+    tooFewLayers = dockerTools.streamLayeredImage {
+      name = "too-few-layers";
+      fromImage = bulk;
+      contents = [ busybox ];
+      maxLayers = 3;
+    };
+
     # passthru.streamScript: `streamScript CONF [-t NAME:TAG]`
     streamScript = layered.streamScript;
 

@@ -134,6 +134,16 @@ for i in "${images[@]}"; do
   if valid "$p"; then img[$i]=$p; fi
 done
 
+# Build-time error for a base image that uses up maxLayers, as nixpkgs'
+if out=$(nix build --no-link "$testflake#tooFewLayers" "${testoverrides[@]}" 2>&1); then
+  fail "fromImage layers + customisation >= maxLayers fails the build" "it built"
+else
+  case $out in
+    *"usedLayers 3 layers to store 'fromImage' and 'extraCommands', but only maxLayers=3 were allowed"*) pass "fromImage layers + customisation >= maxLayers fails with nixpkgs' message" ;;
+    *) fail "fromImage layers + customisation >= maxLayers message" "$(quiet <<<"$out" | tail -5)" ;;
+  esac
+fi
+
 # The customisation layer is byte-identical to nixpkgs' GNU tar recipe.
 for i in layered fakeRoot; do
   r=gnuTar${i^}
