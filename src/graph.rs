@@ -8,9 +8,9 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
-    #[error("cannot read {file}: {source}")]
+    #[error("cannot read {file}")]
     Read { file: String, source: std::io::Error },
-    #[error("{file}: invalid JSON: {source}")]
+    #[error("{file}: invalid JSON")]
     Json { file: String, source: serde_json::Error },
     #[error("{file}: key {key:?} not found")]
     MissingKey { file: String, key: String },
