@@ -50,10 +50,10 @@ pub struct Graph {
 pub fn read_raw(file: &Path, key: Option<&str>) -> Result<Vec<RawNode>, GraphError> {
     let name = file.display().to_string();
     let text = std::fs::read(file).map_err(|source| GraphError::Read { file: name.clone(), source })?;
-    if key.is_none() {
-        if let Ok(entries) = serde_json::from_slice::<Vec<FastEntry>>(&text) {
-            return Ok(entries.into_iter().map(FastEntry::into_raw).collect());
-        }
+    if key.is_none()
+        && let Ok(entries) = serde_json::from_slice::<Vec<FastEntry>>(&text)
+    {
+        return Ok(entries.into_iter().map(FastEntry::into_raw).collect());
     }
     let value: Value =
         serde_json::from_slice(&text).map_err(|source| GraphError::Json { file: name.clone(), source })?;
