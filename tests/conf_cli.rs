@@ -239,3 +239,17 @@ fn pipeline_ignores_max_layers_and_from_image() {
     let conf: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(conf["store_layers"], json!([[A], [B, C]]));
 }
+
+#[test]
+fn dates_normalise_like_gnu_date_in_utc() {
+    let inputs = [
+        "1970-01-01T00:00:01Z", "2024-02-29", "2024-03-01T01:30:00+02:00", "2021-05-06 07:08:09", "2021-05-06T07:08:09.999Z",
+        "1999-12-31T23:59:59-05:30", "2038-01-19T03:14:08Z", "@0", "@1700000000", "2000-01-01T00:00", "1969-07-20T20:17:40Z",
+    ];
+    for input in inputs {
+        let out = std::process::Command::new("date").env("TZ", "UTC").args(["-Iseconds", "-d", input]).output().unwrap();
+        assert!(out.status.success(), "date -d {input}");
+        let expected = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert_eq!(layered_image::confgen::date::normalize(input).unwrap(), expected, "{input}");
+    }
+}

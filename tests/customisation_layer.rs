@@ -133,7 +133,7 @@ fn ownership_under_fakeroot() {
     let out = d.path().join("out");
     let exe = assert_cmd::cargo::cargo_bin("layered-image");
     let script = format!(
-        "chown 1000 {r}/x && chown 1234:5678 {r}/dir && {exe} customisation-layer {r} {out} --mtime 1 && \
+        "chown 1000 {r}/x && chown 1234:5678 {r}/dir && chown 3000000:4000000 {r}/dir/y && {exe} customisation-layer {r} {out} --mtime 1 && \
          cd {r} && tar --sort name --numeric-owner --mtime @1 --hard-dereference -cf {out}/gnu.tar .",
         r = r.display(), out = out.display(), exe = exe.display()
     );
@@ -152,17 +152,20 @@ fn ownership_under_fakeroot() {
         .collect();
     assert!(owners.contains(&("./x".to_string(), 1000, 0)), "{owners:?}");
     assert!(owners.contains(&("./dir/".to_string(), 1234, 5678)), "{owners:?}");
+    // Beyond 7 octal digits GNU tar switches to base-256.
+    assert!(owners.contains(&("./dir/y".to_string(), 3000000, 4000000)), "{owners:?}");
 }
 
 #[test]
 fn excludes_like_the_fakechroot_variant() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
-    for p in ["proc/1/status", "sys/kernel/x", "nix/store/abc-foo/bin/foo", "etc/passwd", "opt/proc"] {
+    for p in ["proc/1/status", "sys/kernel/x", "nix/store/abc-foo/bin/foo", "etc/passwd", "opt/proc", "var/log/a.log",
+              "var/cache/x", "srv/cache", "cachet/x", "a.log.1"] {
         file(r.join(p), p.as_bytes(), 0o644);
     }
     std::fs::set_permissions(r, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let patterns = ["./proc", "./sys", "./nix/store"];
+    let patterns = ["./proc", "./sys", "./nix/store", "*.log", "cache"];
     let tar_args: Vec<String> = patterns.iter().map(|p| format!("--exclude={p}")).collect();
     let tar_args: Vec<&str> = tar_args.iter().map(String::as_str).collect();
     let expected = gnu_tar(r, 315532800, &tar_args);
