@@ -6,7 +6,7 @@
 # env:   CLOSURE_GRAPH_PY  path to closure-graph.py (default /work/refscripts/closure-graph.py)
 #        AUTO_LAYER_PY     path to auto-layer.py    (default /work/refscripts/auto-layer.py)
 #        LAYERED_IMAGE     our binary (default: target/release/layered-image, built if missing)
-#        AUTO_LIMIT        auto-layer layer limit (default 100)
+#        AUTO_LIMITS       auto-layer layer limits to try (default "100 1000")
 #        PYTHON            interpreter for the references (default python3)
 # Not a test: nothing here asserts on wall-clock time.
 set -euo pipefail
@@ -16,7 +16,7 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(5000 20000)
 closure_graph=${CLOSURE_GRAPH_PY:-/work/refscripts/closure-graph.py}
 auto_layer=${AUTO_LAYER_PY:-/work/refscripts/auto-layer.py}
-limit=${AUTO_LIMIT:-100}
+read -r -a limits <<<"${AUTO_LIMITS:-100 1000}"
 python=${PYTHON:-python3}
 ours=${LAYERED_IMAGE:-target/release/layered-image}
 if [ ! -x "$ours" ]; then
@@ -95,14 +95,16 @@ PY
     "$( [ "$ref_s" = absent ] && echo - || ratio "$ref_s" "$ours_s")" "$same"
 
   # auto-layer
-  read -r ours_s ours_rss < <(measure "$work/ours.auto" "$ours" auto-layer "$graph" /dev/null "$limit")
-  if [ -f "$auto_layer" ]; then
-    read -r ref_s ref_rss < <(measure "$work/ref.auto" env PYTHONHASHSEED=0 "$python" "$auto_layer" "$graph" /dev/null "$limit")
-    same=$(cmp -s "$work/ours.auto" "$work/ref.auto" && echo identical || echo "DIFFERENT (ties?)")
-  else
-    ref_s=absent ref_rss=-; same=-
-  fi
-  printf '%-12s %7s %12s %12s %12s %12s %-28s %s\n' "auto-layer" "$n" "$ref_s" "$ours_s" \
-    "$( [ "$ref_rss" = - ] && echo - || echo $((ref_rss / 1024)) )" "$( [ "$ours_rss" = - ] && echo - || echo $((ours_rss / 1024)) )" \
-    "$( [ "$ref_s" = absent ] && echo - || ratio "$ref_s" "$ours_s")" "$same"
+  for limit in "${limits[@]}"; do
+    read -r ours_s ours_rss < <(measure "$work/ours.auto" "$ours" auto-layer "$graph" /dev/null "$limit")
+    if [ -f "$auto_layer" ]; then
+      read -r ref_s ref_rss < <(measure "$work/ref.auto" env PYTHONHASHSEED=0 "$python" "$auto_layer" "$graph" /dev/null "$limit")
+      same=$(cmp -s "$work/ours.auto" "$work/ref.auto" && echo identical || echo "DIFFERENT (ties?)")
+    else
+      ref_s=absent ref_rss=-; same=-
+    fi
+    printf '%-12s %7s %12s %12s %12s %12s %-28s %s\n' "auto-l. $limit" "$n" "$ref_s" "$ours_s" \
+      "$( [ "$ref_rss" = - ] && echo - || echo $((ref_rss / 1024)) )" "$( [ "$ours_rss" = - ] && echo - || echo $((ours_rss / 1024)) )" \
+      "$( [ "$ref_s" = absent ] && echo - || ratio "$ref_s" "$ours_s")" "$same"
+  done
 done
