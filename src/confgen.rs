@@ -22,7 +22,7 @@ pub enum ConfError {
     BaseJson { file: String, what: String },
     #[error(transparent)]
     BaseImage(#[from] base_image::BaseImageError),
-    #[error("--{option}: {source}")]
+    #[error("invalid --{option}")]
     Date { option: &'static str, source: date::DateError },
     #[error(transparent)]
     Graph(#[from] GraphError),

@@ -19,7 +19,7 @@ pub const DEFAULT_EPOCH: i64 = 315532800;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("{path}: {what}: {source}")]
+    #[error("{path}: {what}")]
     Io { path: String, what: &'static str, source: io::Error },
     #[error("{path}: file changed size while being archived ({expected} bytes expected)")]
     Shrank { path: String, expected: u64 },

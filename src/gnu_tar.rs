@@ -142,3 +142,22 @@ pub fn finish(out: &mut impl Write, written: u64) -> io::Result<u64> {
     out.write_all(&zeros)?;
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_switch_to_base_256_when_octal_overflows() {
+        let mut f = [0u8; 12];
+        put_number(&mut f, 0o77777777777);
+        assert_eq!(&f, b"77777777777\0");
+        put_number(&mut f, 8 << 30);
+        assert_eq!(f, [0x80, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0]);
+        let mut f = [0u8; 8];
+        put_number(&mut f, 2097152);
+        assert_eq!(f, [0x80, 0, 0, 0, 0, 0x20, 0, 0]);
+        put_number(&mut f, -1);
+        assert_eq!(f, [0xff; 8]);
+    }
+}

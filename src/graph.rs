@@ -8,9 +8,9 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
-    #[error("cannot read {file}: {source}")]
+    #[error("cannot read {file}")]
     Read { file: String, source: std::io::Error },
-    #[error("{file}: invalid JSON: {source}")]
+    #[error("{file}: invalid JSON")]
     Json { file: String, source: serde_json::Error },
     #[error("{file}: key {key:?} not found")]
     MissingKey { file: String, key: String },
@@ -50,9 +50,31 @@ pub struct Graph {
 pub fn read_raw(file: &Path, key: Option<&str>) -> Result<Vec<RawNode>, GraphError> {
     let name = file.display().to_string();
     let text = std::fs::read(file).map_err(|source| GraphError::Read { file: name.clone(), source })?;
+    if key.is_none()
+        && let Ok(entries) = serde_json::from_slice::<Vec<FastEntry>>(&text)
+    {
+        return Ok(entries.into_iter().map(FastEntry::into_raw).collect());
+    }
     let value: Value =
         serde_json::from_slice(&text).map_err(|source| GraphError::Json { file: name.clone(), source })?;
     raw_nodes_from_value(&value, key, &name)
+}
+
+/// The common case (an exportReferencesGraph list) parsed straight into
+/// structs, skipping the generic JSON tree; anything unusual falls back to
+/// the generic path, which also produces the precise error messages.
+#[derive(serde::Deserialize)]
+struct FastEntry {
+    path: String,
+    references: Vec<String>,
+    #[serde(rename = "narSize", default)]
+    nar_size: Option<u64>,
+}
+
+impl FastEntry {
+    fn into_raw(self) -> RawNode {
+        RawNode { path: self.path, references: self.references, nar_size: self.nar_size.unwrap_or(0) }
+    }
 }
 
 /// Accepts a list of `{path, references, narSize?}` entries; an object

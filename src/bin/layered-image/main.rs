@@ -28,7 +28,7 @@ enum Command {
     /// Run a layeringPipeline (flatten_references_graph).
     Pipeline(pipeline::Args),
     /// Generate the image conf.json (replaces nixpkgs' conf derivation).
-    Conf(conf::Args),
+    Conf(Box<conf::Args>),
     /// Build the customisation layer's layer.tar and checksum like GNU tar.
     CustomisationLayer(customisation_layer::Args),
 }
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Command::Popularity(args) => popularity::run(args),
         Command::AutoLayer(args) => auto_layer::run(args),
         Command::Pipeline(args) => pipeline::run(args),
-        Command::Conf(args) => conf::run(args),
+        Command::Conf(args) => conf::run(*args),
         Command::CustomisationLayer(args) => customisation_layer::run(args),
     };
     match result {
