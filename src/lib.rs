@@ -14,3 +14,8 @@ pub mod stream;
 pub mod tar;
 pub mod time;
 pub mod walk;
+pub mod confgen;
+pub mod customisation_layer;
+pub mod gnu_tar;
+pub mod graph;
+pub mod layering;

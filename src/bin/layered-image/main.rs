@@ -3,6 +3,11 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod auto_layer;
+mod conf;
+mod customisation_layer;
+mod pipeline;
+mod popularity;
 mod stream;
 
 #[derive(Parser)]
@@ -16,12 +21,27 @@ struct Cli {
 enum Command {
     /// Stream a docker-archive image described by a conf.json to stdout.
     Stream(stream::Args),
+    /// Print a closure's store paths most popular first (closure-graph.py).
+    Popularity(popularity::Args),
+    /// Split a closure into layers like nixpkgs' auto-layer.py.
+    AutoLayer(auto_layer::Args),
+    /// Run a layeringPipeline (flatten_references_graph).
+    Pipeline(pipeline::Args),
+    /// Generate the image conf.json (replaces nixpkgs' conf derivation).
+    Conf(Box<conf::Args>),
+    /// Build the customisation layer's layer.tar and checksum like GNU tar.
+    CustomisationLayer(customisation_layer::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Stream(args) => stream::run(args),
+        Command::Popularity(args) => popularity::run(args),
+        Command::AutoLayer(args) => auto_layer::run(args),
+        Command::Pipeline(args) => pipeline::run(args),
+        Command::Conf(args) => conf::run(*args),
+        Command::CustomisationLayer(args) => customisation_layer::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,41 @@
+use anyhow::Context;
+use layered_image::graph::{Graph, read_raw};
+use layered_image::layering::auto_layer::auto_layer;
+use layered_image::pyjson;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// `auto-layer GRAPH [IGNORE_FILE] [LIMIT]`
+#[derive(clap::Args)]
+pub struct Args {
+    /// Closure graph (exportReferencesGraph JSON).
+    pub graph: PathBuf,
+    /// Store paths to leave out of the output, one per line.
+    pub ignore_file: Option<PathBuf>,
+    /// Maximum number of layers.
+    #[arg(default_value_t = 100, allow_negative_numbers = true)]
+    pub limit: i64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let raw = read_raw(&args.graph, None)?;
+    let graph = Graph::build(&raw, &args.graph.display().to_string())?;
+    let ignore: HashSet<String> = match &args.ignore_file {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read ignore file {}", file.display()))?
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect(),
+        None => HashSet::new(),
+    };
+    let layers = auto_layer(&graph, &ignore, args.limit);
+    let value = Value::Array(
+        layers.into_iter().map(|l| Value::Array(l.into_iter().map(Value::String).collect())).collect(),
+    );
+    let mut text = pyjson::dumps(&value, pyjson::Style::DEFAULT);
+    text.push('\n');
+    std::io::stdout().lock().write_all(text.as_bytes()).context("writing to stdout")?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+use anyhow::Context;
+use layered_image::confgen::{ConfOptions, Layering, conf_value, render_jq, store_layers};
+use layered_image::graph::read_raw;
+use layered_image::layering::pipeline::parse_pipeline;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Strategy {
+    Popularity,
+    Auto,
+    Pipeline,
+}
+
+/// `conf --graph FILE --base-json FILE --customisation-layer PATH --image-name NAME --image-tag TAG ...`
+#[derive(clap::Args)]
+pub struct Args {
+    /// Closure graph: exportReferencesGraph list, an object holding it, or `nix path-info --json -r`.
+    #[arg(long)]
+    pub graph: PathBuf,
+    /// Key of the graph list inside --graph (default: `graph`, or the only list).
+    #[arg(long)]
+    pub graph_key: Option<String>,
+    /// The base json ({config, architecture, os}).
+    #[arg(long)]
+    pub base_json: PathBuf,
+    #[arg(long)]
+    pub customisation_layer: String,
+    #[arg(long)]
+    pub image_name: String,
+    #[arg(long)]
+    pub image_tag: String,
+    #[arg(long, default_value = "/nix/store")]
+    pub store_dir: String,
+    /// Base image (docker-archive, optionally compressed).
+    #[arg(long)]
+    pub from_image: Option<PathBuf>,
+    #[arg(long, default_value = "1970-01-01T00:00:01Z")]
+    pub created: String,
+    #[arg(long, default_value = "1970-01-01T00:00:01Z")]
+    pub mtime: String,
+    #[arg(long, default_value_t = 0)]
+    pub uid: u32,
+    #[arg(long, default_value_t = 0)]
+    pub gid: u32,
+    #[arg(long, default_value = "root")]
+    pub uname: String,
+    #[arg(long, default_value = "root")]
+    pub gname: String,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layering: Strategy,
+    /// Pipeline file for --layering pipeline: a JSON list of steps (or an object with `pipeline`).
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    pub max_layers: i64,
+    /// Store path to leave out of the layers (exact match; repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Print layering diagnostics to stderr (like DEBUG=1).
+    #[arg(long)]
+    pub debug: bool,
+    /// Write the conf to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+fn read_json(file: &Path, what: &str) -> anyhow::Result<Value> {
+    let text = std::fs::read(file).with_context(|| format!("cannot read {what} {}", file.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("{what} {}: invalid JSON", file.display()))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.debug {
+        // SAFETY: single-threaded at this point; the layering code reads it.
+        unsafe { std::env::set_var("DEBUG", "1") };
+    }
+    let layering = match args.layering {
+        Strategy::Popularity => Layering::Popularity,
+        Strategy::Auto => Layering::Auto,
+        Strategy::Pipeline => {
+            let file = args.pipeline.as_ref().context("--layering pipeline needs --pipeline FILE")?;
+            let value = read_json(file, "pipeline file")?;
+            let list = match &value {
+                Value::Object(o) => o.get("pipeline").cloned().with_context(|| {
+                    format!("pipeline file {}: no \"pipeline\" key", file.display())
+                })?,
+                _ => value,
+            };
+            Layering::Pipeline(parse_pipeline(&list).with_context(|| format!("pipeline file {}", file.display()))?)
+        }
+    };
+    let opts = ConfOptions {
+        store_dir: args.store_dir,
+        from_image: args.from_image,
+        customisation_layer: args.customisation_layer,
+        repo_tag: format!("{}:{}", args.image_name, args.image_tag),
+        created: args.created,
+        mtime: args.mtime,
+        uid: args.uid,
+        gid: args.gid,
+        uname: args.uname,
+        gname: args.gname,
+        layering,
+        max_layers: args.max_layers,
+        exclude: args.exclude,
+    };
+    let base = read_json(&args.base_json, "base json")?;
+    let raw = read_raw(&args.graph, args.graph_key.as_deref())?;
+    let layers = store_layers(&raw, &args.graph.display().to_string(), &opts)?;
+    let conf = conf_value(&base, &args.base_json.display().to_string(), layers, &opts)?;
+    let text = render_jq(&conf);
+    match &args.output {
+        None => std::io::stdout().lock().write_all(text.as_bytes()).context("writing to stdout")?,
+        Some(file) => {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+            tmp.write_all(text.as_bytes()).with_context(|| format!("writing {}", file.display()))?;
+            tmp.persist(file).with_context(|| format!("cannot rename into {}", file.display()))?;
+        }
+    }
+    Ok(())
+}

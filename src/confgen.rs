@@ -1,0 +1,184 @@
+//! The image conf (`conf.json`) the stream step reads, generated the way
+//! nixpkgs' `conf` derivation does with shell and jq: helper paths
+//! excluded, layers split by the chosen strategy, times normalised.
+
+pub mod base_image;
+pub mod date;
+
+use crate::graph::{Graph, GraphError, RawNode};
+use crate::layering::{self, auto_layer, classic, pipeline};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error(
+        "usedLayers {used} layers to store 'fromImage' and 'extraCommands', but only maxLayers={max} were allowed. \
+         At least 1 layer is required to store contents."
+    )]
+    NotEnoughLayers { used: i64, max: i64 },
+    #[error("base json {file}: {what}")]
+    BaseJson { file: String, what: String },
+    #[error(transparent)]
+    BaseImage(#[from] base_image::BaseImageError),
+    #[error("invalid --{option}")]
+    Date { option: &'static str, source: date::DateError },
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Pipeline(#[from] pipeline::PipelineError),
+}
+
+#[derive(Debug, Clone)]
+pub enum Layering {
+    /// Seed era: popularity contest, then the jq split.
+    Popularity,
+    /// nixpkgs ≥ 25.11 default: auto-layer.py.
+    Auto,
+    /// `layeringPipeline`: maxLayers and fromImage do not count.
+    Pipeline(Vec<pipeline::Step>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ConfOptions {
+    pub store_dir: String,
+    pub from_image: Option<PathBuf>,
+    pub customisation_layer: String,
+    pub repo_tag: String,
+    pub created: String,
+    pub mtime: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub uname: String,
+    pub gname: String,
+    pub layering: Layering,
+    pub max_layers: i64,
+    pub exclude: Vec<String>,
+}
+
+/// Layers left for store paths once the base image and the customisation
+/// layer are counted, with the conf derivation's check.
+pub fn available_layers(opts: &ConfOptions) -> Result<i64, ConfError> {
+    let mut used = 1;
+    if let Some(image) = &opts.from_image {
+        used += base_image::layer_count(image)? as i64;
+    }
+    if used >= opts.max_layers {
+        return Err(ConfError::NotEnoughLayers { used, max: opts.max_layers });
+    }
+    Ok(opts.max_layers - used)
+}
+
+/// The `store_layers` value for a graph given as raw nodes.
+pub fn store_layers(raw: &[RawNode], graph_file: &str, opts: &ConfOptions) -> Result<Vec<Vec<String>>, ConfError> {
+    let exclude: HashSet<String> = opts.exclude.iter().cloned().collect();
+    Ok(match &opts.layering {
+        Layering::Popularity => {
+            let available = available_layers(opts)?;
+            let graph = Graph::build(raw, graph_file)?;
+            let paths: Vec<String> =
+                layering::popularity_paths(&graph).into_iter().filter(|p| !exclude.contains(p)).collect();
+            classic::classic_split(&paths, available as usize)
+        }
+        Layering::Auto => {
+            let available = available_layers(opts)?;
+            let graph = Graph::build(raw, graph_file)?;
+            auto_layer::auto_layer(&graph, &exclude, available)
+        }
+        Layering::Pipeline(steps) => pipeline::run_pipeline(raw, &exclude, steps, graph_file)?,
+    })
+}
+
+/// The conf object: the base json's keys, then the keys jq adds.
+pub fn conf_value(
+    base: &Value,
+    base_file: &str,
+    store_layers: Vec<Vec<String>>,
+    opts: &ConfOptions,
+) -> Result<Value, ConfError> {
+    let mut conf: Map<String, Value> = match base {
+        Value::Object(m) => m.clone(),
+        _ => return Err(ConfError::BaseJson { file: base_file.to_string(), what: "not a JSON object".into() }),
+    };
+    let created = date::normalize(&opts.created).map_err(|source| ConfError::Date { option: "created", source })?;
+    let mtime = date::normalize(&opts.mtime).map_err(|source| ConfError::Date { option: "mtime", source })?;
+    let layers = store_layers.into_iter().map(|l| Value::Array(l.into_iter().map(Value::String).collect())).collect();
+    let from_image = opts.from_image.as_ref().map_or(Value::Null, |p| Value::String(p.display().to_string()));
+    // jq's `--arg` makes uid and gid strings; the stream script int()s them.
+    let added = [
+        ("store_dir", Value::String(opts.store_dir.clone())),
+        ("from_image", from_image),
+        ("store_layers", Value::Array(layers)),
+        ("customisation_layer", Value::String(opts.customisation_layer.clone())),
+        ("repo_tag", Value::String(opts.repo_tag.clone())),
+        ("created", Value::String(created)),
+        ("mtime", Value::String(mtime)),
+        ("uid", Value::String(opts.uid.to_string())),
+        ("gid", Value::String(opts.gid.to_string())),
+        ("uname", Value::String(opts.uname.clone())),
+        ("gname", Value::String(opts.gname.clone())),
+    ];
+    for (k, v) in added {
+        conf.insert(k.to_string(), v);
+    }
+    Ok(Value::Object(conf))
+}
+
+/// jq's default pretty output: 2-space indent, UTF-8 kept, newline at end.
+pub fn render_jq(value: &Value) -> String {
+    let mut out = String::new();
+    write_jq(value, 0, &mut out);
+    out.push('\n');
+    out
+}
+
+fn write_jq(value: &Value, depth: usize, out: &mut String) {
+    let pad = |d: usize, out: &mut String| out.extend(std::iter::repeat_n("  ", d));
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                pad(depth + 1, out);
+                write_jq(item, depth + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            pad(depth, out);
+            out.push(']');
+        }
+        Value::Object(map) if !map.is_empty() => {
+            out.push_str("{\n");
+            for (i, (k, v)) in map.iter().enumerate() {
+                pad(depth + 1, out);
+                write_jq_string(k, out);
+                out.push_str(": ");
+                write_jq(v, depth + 1, out);
+                out.push_str(if i + 1 < map.len() { ",\n" } else { "\n" });
+            }
+            pad(depth, out);
+            out.push('}');
+        }
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
+        Value::String(s) => write_jq_string(s, out),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn write_jq_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}

@@ -1,0 +1,56 @@
+//! Layer count of a `fromImage` docker-archive, as the conf derivation
+//! reads it: `tar -xOf IMAGE manifest.json | jq '.[0].Layers | length'`.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+#[error("fromImage {file}: {what}")]
+pub struct BaseImageError {
+    pub file: String,
+    pub what: String,
+}
+
+fn decompressed(file: &Path) -> std::io::Result<Box<dyn Read>> {
+    let mut magic = [0u8; 6];
+    let mut f = File::open(file)?;
+    let got = f.read(&mut magic)?;
+    let f = BufReader::new(File::open(file)?);
+    let m = &magic[..got];
+    Ok(if m.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else if m.starts_with(b"BZh") {
+        Box::new(bzip2::read::MultiBzDecoder::new(f))
+    } else if m.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Box::new(xz2::read::XzDecoder::new_multi_decoder(f))
+    } else if m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::new(f)?)
+    } else {
+        Box::new(f)
+    })
+}
+
+/// Number of layers of the first image in the archive's `manifest.json`.
+pub fn layer_count(file: &Path) -> Result<usize, BaseImageError> {
+    let err = |what: String| BaseImageError { file: file.display().to_string(), what };
+    let reader = decompressed(file).map_err(|e| err(e.to_string()))?;
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().map_err(|e| err(format!("not a tar archive: {e}")))? {
+        let mut entry = entry.map_err(|e| err(format!("reading tar: {e}")))?;
+        let path = entry.path().map_err(|e| err(e.to_string()))?.into_owned();
+        if path == Path::new("manifest.json") || path == Path::new("./manifest.json") {
+            let mut text = Vec::new();
+            entry.read_to_end(&mut text).map_err(|e| err(format!("reading manifest.json: {e}")))?;
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&text).map_err(|e| err(format!("manifest.json: invalid JSON: {e}")))?;
+            return manifest
+                .get(0)
+                .and_then(|m| m.get("Layers"))
+                .and_then(|l| l.as_array())
+                .map(|l| l.len())
+                .ok_or_else(|| err("manifest.json has no .[0].Layers list".into()));
+        }
+    }
+    Err(err("no manifest.json in the archive (not a docker-archive?)".into()))
+}

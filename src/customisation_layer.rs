@@ -1,0 +1,245 @@
+//! The customisation layer's `layer.tar` and `checksum`, byte for byte
+//! what nixpkgs gets from `tar --sort name --numeric-owner --mtime
+//! @$SOURCE_DATE_EPOCH --hard-dereference -cf layer.tar .` (GNU tar 1.34).
+//!
+//! Ownership and modes come from glibc's `lstat`, not Rust's `statx`
+//! syscall, so `fakeroot`'s LD_PRELOAD view (chown inside fakeroot) is
+//! what lands in the archive, as it does with GNU tar.
+
+use crate::gnu_tar::{self, Kind, Member};
+use sha2::{Digest, Sha256};
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// nixpkgs stdenv's default `SOURCE_DATE_EPOCH` (1980-01-01).
+pub const DEFAULT_EPOCH: i64 = 315532800;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("{path}: {what}")]
+    Io { path: String, what: &'static str, source: io::Error },
+    #[error("{path}: file changed size while being archived ({expected} bytes expected)")]
+    Shrank { path: String, expected: u64 },
+    #[error("{path}: not a directory")]
+    NotADirectory { path: String },
+}
+
+pub struct Options {
+    pub mtime: i64,
+    /// GNU tar `--exclude` patterns (fnmatch, unanchored, `*` matches `/`).
+    pub exclude: Vec<String>,
+}
+
+/// Result of writing a layer: its sha256 (lowercase hex) and size.
+pub struct Written {
+    pub sha256: String,
+    pub size: u64,
+}
+
+struct Sink<W: Write> {
+    inner: W,
+    hash: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn io_err<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(io::Error) -> LayerError + 'a {
+    move |source| LayerError::Io { path: path.display().to_string(), what, source }
+}
+
+struct Stat {
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    size: u64,
+    rdev: u64,
+    dev: u64,
+    ino: u64,
+}
+
+fn lstat(path: &Path) -> io::Result<Stat> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: c is NUL-terminated and st is a valid out pointer.
+    if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Stat {
+        mode: st.st_mode,
+        uid: st.st_uid as u64,
+        gid: st.st_gid as u64,
+        size: st.st_size as u64,
+        rdev: st.st_rdev,
+        dev: st.st_dev,
+        ino: st.st_ino,
+    })
+}
+
+fn excluded(patterns: &[CString], name: &[u8]) -> bool {
+    if patterns.is_empty() {
+        return false;
+    }
+    let name = name.strip_suffix(b"/").unwrap_or(name);
+    // Unanchored: the pattern may match the name or any suffix of it that
+    // starts after a `/`.
+    let mut starts = vec![0];
+    starts.extend(name.iter().enumerate().filter(|(_, b)| **b == b'/').map(|(i, _)| i + 1));
+    starts.into_iter().any(|s| {
+        let Ok(text) = CString::new(&name[s..]) else { return false };
+        patterns.iter().any(|p| {
+            // SAFETY: both are NUL-terminated C strings.
+            unsafe { libc::fnmatch(p.as_ptr(), text.as_ptr(), 0) == 0 }
+        })
+    })
+}
+
+struct Walker<'a, W: Write> {
+    out: Sink<W>,
+    opts: &'a Options,
+    patterns: Vec<CString>,
+    skip: Option<(u64, u64)>,
+}
+
+impl<W: Write> Walker<'_, W> {
+    fn member(&mut self, path: &Path, name: Vec<u8>) -> Result<(), LayerError> {
+        if excluded(&self.patterns, &name) {
+            return Ok(());
+        }
+        let st = lstat(path).map_err(io_err(path, "cannot stat"))?;
+        if self.skip == Some((st.dev, st.ino)) {
+            return Ok(());
+        }
+        let kind = match st.mode & libc::S_IFMT {
+            libc::S_IFREG => Kind::Regular,
+            libc::S_IFDIR => Kind::Directory,
+            libc::S_IFLNK => Kind::Symlink,
+            libc::S_IFIFO => Kind::Fifo,
+            libc::S_IFCHR => Kind::CharDevice,
+            libc::S_IFBLK => Kind::BlockDevice,
+            _ => {
+                eprintln!("layered-image: {}: socket ignored", String::from_utf8_lossy(&name));
+                return Ok(());
+            }
+        };
+        let mut member = Member {
+            name,
+            kind,
+            mode: st.mode,
+            uid: st.uid,
+            gid: st.gid,
+            size: st.size,
+            mtime: self.opts.mtime,
+            link: Vec::new(),
+            dev: (libc::major(st.rdev) as u64, libc::minor(st.rdev) as u64),
+        };
+        match kind {
+            Kind::Directory => {
+                // Read the directory before writing its header, so an
+                // unreadable one fails cleanly instead of half-written.
+                let mut entries: Vec<OsString> = std::fs::read_dir(path)
+                    .map_err(io_err(path, "cannot open directory"))?
+                    .map(|e| e.map(|e| e.file_name()))
+                    .collect::<Result<_, _>>()
+                    .map_err(io_err(path, "cannot read directory"))?;
+                entries.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+                let mut dir_name = member.name.clone();
+                if !dir_name.ends_with(b"/") {
+                    dir_name.push(b'/');
+                }
+                member.name = dir_name.clone();
+                gnu_tar::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
+                for entry in entries {
+                    let mut child = dir_name.clone();
+                    child.extend_from_slice(entry.as_bytes());
+                    self.member(&path.join(&entry), child)?;
+                }
+            }
+            Kind::Symlink => {
+                member.link = std::fs::read_link(path).map_err(io_err(path, "cannot read link"))?.into_os_string().into_vec();
+                gnu_tar::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
+            }
+            Kind::Regular => {
+                let mut file = File::open(path).map_err(io_err(path, "cannot open"))?;
+                gnu_tar::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
+                let copied = io::copy(&mut (&mut file).take(st.size), &mut self.out).map_err(io_err(path, "cannot read"))?;
+                if copied != st.size {
+                    return Err(LayerError::Shrank { path: path.display().to_string(), expected: st.size });
+                }
+                gnu_tar::pad_data(&mut self.out, st.size).map_err(io_err(path, "cannot write"))?;
+            }
+            _ => gnu_tar::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?,
+        }
+        Ok(())
+    }
+}
+
+/// Archives the contents of `dir` (as `.`) into `out`.
+pub fn write_layer<W: Write>(dir: &Path, out: W, opts: &Options, skip: Option<(u64, u64)>) -> Result<Written, LayerError> {
+    let st = lstat(dir).map_err(io_err(dir, "cannot stat"))?;
+    if st.mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(LayerError::NotADirectory { path: dir.display().to_string() });
+    }
+    let patterns = opts.exclude.iter().filter_map(|p| CString::new(p.as_bytes()).ok()).collect();
+    let mut walker = Walker { out: Sink { inner: out, hash: Sha256::new(), count: 0 }, opts, patterns, skip };
+    walker.member(dir, b"./".to_vec())?;
+    let count = walker.out.count;
+    gnu_tar::finish(&mut walker.out, count).map_err(io_err(dir, "cannot write"))?;
+    walker.out.flush().map_err(io_err(dir, "cannot write"))?;
+    Ok(Written { sha256: hex::encode(walker.out.hash.finalize()), size: walker.out.count })
+}
+
+/// Writes `outdir/layer.tar` and `outdir/checksum` (atomically each).
+pub fn build(dir: &Path, outdir: &Path, opts: &Options) -> Result<Written, LayerError> {
+    std::fs::create_dir_all(outdir).map_err(io_err(outdir, "cannot create directory"))?;
+    let tmp = tempfile::NamedTempFile::new_in(outdir).map_err(io_err(outdir, "cannot create temporary file"))?;
+    let skip = lstat(tmp.path()).ok().map(|s| (s.dev, s.ino));
+    let written = write_layer(dir, BufWriter::new(tmp.as_file()), opts, skip)?;
+    set_readable(tmp.path())?;
+    let layer = outdir.join("layer.tar");
+    tmp.persist(&layer).map_err(|e| LayerError::Io {
+        path: layer.display().to_string(),
+        what: "cannot rename into place",
+        source: e.error,
+    })?;
+    let mut sum = tempfile::NamedTempFile::new_in(outdir).map_err(io_err(outdir, "cannot create temporary file"))?;
+    writeln!(sum, "{}", written.sha256).map_err(io_err(outdir, "cannot write checksum"))?;
+    set_readable(sum.path())?;
+    let checksum: PathBuf = outdir.join("checksum");
+    sum.persist(&checksum).map_err(|e| LayerError::Io {
+        path: checksum.display().to_string(),
+        what: "cannot rename into place",
+        source: e.error,
+    })?;
+    Ok(written)
+}
+
+// Temporary files are created 0600; the outputs should look like tar's.
+fn set_readable(path: &Path) -> Result<(), LayerError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io_err(path, "cannot chmod"))
+}
+
+/// `--mtime` default: `SOURCE_DATE_EPOCH`, else nixpkgs' 1980-01-01.
+pub fn default_mtime(env: Option<&OsStr>) -> Result<i64, String> {
+    match env {
+        None => Ok(DEFAULT_EPOCH),
+        Some(v) => v
+            .to_str()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| format!("SOURCE_DATE_EPOCH={:?} is not an integer", v)),
+    }
+}

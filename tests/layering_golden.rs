@@ -1,0 +1,183 @@
+//! Every case of the shared golden vectors (made by nixpkgs' own scripts),
+//! run through the CLI.
+
+use assert_cmd::Command;
+use layered_image::graph::{Graph, raw_nodes_from_value};
+use layered_image::layering::auto_layer;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/golden/layering.json");
+
+fn golden() -> Vec<Value> {
+    let text = std::fs::read(GOLDEN).unwrap_or_else(|e| {
+        panic!("golden vectors missing at {GOLDEN} ({e}); clone the shared material beside the repository")
+    });
+    serde_json::from_slice::<Value>(&text).unwrap().as_array().unwrap().clone()
+}
+
+fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec(value).unwrap()).unwrap();
+    p
+}
+
+fn bin() -> Command {
+    Command::cargo_bin("layered-image").unwrap()
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn conf_layers(dir: &Path, graph: &Path, extra: &[&str]) -> Value {
+    let base = write(dir, "base.json", &json!({"config": {}, "architecture": "amd64", "os": "linux"}));
+    let text = stdout_of(
+        bin()
+            .args(["conf", "--graph"])
+            .arg(graph)
+            .arg("--base-json")
+            .arg(&base)
+            .args(["--customisation-layer", "/nix/store/cccc-custom", "--image-name", "x", "--image-tag", "y"])
+            .args(extra),
+    );
+    let conf: Value = serde_json::from_str(&text).unwrap();
+    conf["store_layers"].clone()
+}
+
+#[test]
+fn popularity_matches_closure_graph_py() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in golden() {
+        let graph = write(dir.path(), "graph.json", &case["graph"]);
+        let expected: Vec<&str> = case["popularity"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+        let got = stdout_of(bin().arg("popularity").arg(&graph));
+        assert_eq!(got, expected.join("\n") + "\n", "case {}", case["name"]);
+        // Same through the structured-attrs form with an explicit key.
+        let wrapped = write(dir.path(), "attrs.json", &json!({"graph": case["graph"], "other": []}));
+        assert_eq!(stdout_of(bin().arg("popularity").arg(&wrapped).arg("graph")), got);
+    }
+}
+
+#[test]
+fn classic_split_matches_seed_jq_through_conf() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in golden() {
+        let graph = write(dir.path(), "graph.json", &case["graph"]);
+        for split in case["classic_split"].as_array().unwrap() {
+            let available = split["available_layers"].as_u64().unwrap();
+            let max = (available + 1).to_string();
+            let got = conf_layers(dir.path(), &graph, &["--layering", "popularity", "--max-layers", &max]);
+            assert_eq!(got, split["layers"], "case {} available {available}", case["name"]);
+        }
+    }
+}
+
+/// Where auto-layer.py's order depends on the hash seed, only the set of
+/// layers and the order of layers with distinct closure sizes are defined.
+fn assert_auto_layers(graph_json: &Value, limit: i64, ignore: &HashSet<String>, got: &Value, expected: &Value, tie_free: bool, what: &str) {
+    if tie_free {
+        assert_eq!(got, expected, "{what}");
+        return;
+    }
+    let raw = raw_nodes_from_value(graph_json, None, "golden").unwrap();
+    let graph = Graph::build(&raw, "golden").unwrap();
+    let size_of = |layer: &Value| -> u64 {
+        let set: HashSet<&str> = layer.as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+        auto_layer::layers(&graph, limit)
+            .into_iter()
+            .find(|l| {
+                let kept: HashSet<&str> =
+                    l.paths.iter().map(|&v| graph.paths[v as usize].as_str()).filter(|p| !ignore.contains(*p)).collect();
+                kept == set
+            })
+            .unwrap_or_else(|| panic!("{what}: layer {layer} not produced"))
+            .closure_size
+    };
+    let (got, expected) = (got.as_array().unwrap(), expected.as_array().unwrap());
+    assert_eq!(got.len(), expected.len(), "{what}");
+    let mut a: Vec<String> = got.iter().map(Value::to_string).collect();
+    let mut b: Vec<String> = expected.iter().map(Value::to_string).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "{what}: different layers");
+    for (g, e) in got.iter().zip(expected) {
+        if g != e {
+            assert_eq!(size_of(g), size_of(e), "{what}: untied layers out of order");
+        }
+    }
+}
+
+#[test]
+fn auto_layer_matches_auto_layer_py() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tied = 0;
+    for case in golden() {
+        let graph = write(dir.path(), "graph.json", &case["graph"]);
+        for run in case["auto_layer"].as_array().unwrap() {
+            let limit = run["limit"].as_i64().unwrap();
+            let ignore: Vec<String> = run["ignore"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+            let ignore_file = dir.path().join("ignore");
+            std::fs::write(&ignore_file, ignore.iter().map(|p| format!("{p}\n")).collect::<String>()).unwrap();
+            let text = stdout_of(bin().arg("auto-layer").arg(&graph).arg(&ignore_file).arg(limit.to_string()));
+            let tie_free = run["tie_free"].as_bool().unwrap();
+            if tie_free {
+                // Byte-exact json.dumps output.
+                assert_eq!(text, layered_image::pyjson::dumps(&run["layers"], layered_image::pyjson::Style::DEFAULT) + "\n");
+            } else {
+                tied += 1;
+            }
+            let what = format!("case {} limit {limit} ignore {}", case["name"], ignore.len());
+            let ignore_set: HashSet<String> = ignore.iter().cloned().collect();
+            let got: Value = serde_json::from_str(&text).unwrap();
+            assert_auto_layers(&case["graph"], limit, &ignore_set, &got, &run["layers"], tie_free, &what);
+            // The conf generator gives the same layers: customisation layer counted, ignore = --exclude.
+            let mut extra = vec!["--layering".to_string(), "auto".into(), "--max-layers".into(), (limit + 1).to_string()];
+            for p in &ignore {
+                extra.push("--exclude".into());
+                extra.push(p.clone());
+            }
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            let via_conf = conf_layers(dir.path(), &graph, &extra);
+            assert_auto_layers(&case["graph"], limit, &ignore_set, &via_conf, &run["layers"], tie_free, &format!("conf {what}"));
+        }
+    }
+    assert!(tied > 0, "the golden data should exercise tied layers");
+}
+
+#[test]
+fn pipelines_match_flatten_references_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for case in golden() {
+        for p in case["pipelines"].as_array().unwrap() {
+            let input = write(
+                dir.path(),
+                "input.json",
+                &json!({"graph": case["graph"], "pipeline": p["pipeline"], "exclude_paths": p["exclude_paths"]}),
+            );
+            let got = stdout_of(bin().arg("pipeline").arg(&input));
+            let style = layered_image::pyjson::Style { sort_keys: true, ..layered_image::pyjson::Style::indent(2) };
+            let expected = layered_image::pyjson::dumps(&p["layers"], style) + "\n";
+            assert_eq!(got, expected, "case {} pipeline {}", case["name"], p["pipeline"]);
+
+            // And through conf: the pipeline file, exclude_paths as --exclude.
+            let graph = write(dir.path(), "graph.json", &case["graph"]);
+            let pipeline = write(dir.path(), "pipeline.json", &p["pipeline"]);
+            let mut extra = vec!["--layering".to_string(), "pipeline".into(), "--pipeline".into(), pipeline.display().to_string()];
+            for x in p["exclude_paths"].as_array().unwrap() {
+                extra.push("--exclude".into());
+                extra.push(x.as_str().unwrap().into());
+            }
+            // maxLayers is ignored with a pipeline, as in nixpkgs.
+            extra.extend(["--max-layers".into(), "2".into()]);
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            assert_eq!(conf_layers(dir.path(), &graph, &extra), p["layers"], "conf, case {}", case["name"]);
+            n += 1;
+        }
+    }
+    assert!(n > 0);
+}
