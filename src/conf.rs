@@ -40,7 +40,22 @@ pub struct Conf {
     /// As written (history comment) and resolved (to read).
     pub customisation_layer: (String, PathBuf),
     pub repo_tag: String,
+    /// Our extension, `store_layer_digests`: each store layer's sha256 and
+    /// length, computed earlier (e.g. at build time) so that streaming
+    /// reads every layer once. Still verified while streaming. nixpkgs'
+    /// script ignores the key.
+    pub store_layer_digests: Option<Vec<LayerDigest>>,
 }
+
+/// A store layer's identity: hex sha256 and length of its tar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerDigest {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The conf key of [`Conf::store_layer_digests`].
+pub const DIGESTS_KEY: &str = "store_layer_digests";
 
 fn describe(v: &Value) -> String {
     match v {
@@ -161,8 +176,25 @@ impl Conf {
             store_layers,
             customisation_layer: (custom, custom_path),
             repo_tag: r.string("repo_tag")?.to_string(),
+            store_layer_digests: digests(&r, layers.len())?,
         })
     }
+}
+
+fn digests(r: &Reader<'_>, n_layers: usize) -> Result<Option<Vec<LayerDigest>>, ConfError> {
+    let Some(v) = r.obj.get(DIGESTS_KEY) else { return Ok(None) };
+    let expected = "a list of {\"sha256\": \"<64 hex>\", \"size\": N}, one per store layer";
+    let items = v.as_array().filter(|a| a.len() == n_layers).ok_or_else(|| r.type_err(DIGESTS_KEY, expected, v))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let sha256 = item.get("sha256").and_then(Value::as_str).filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        let size = item.get("size").and_then(Value::as_u64);
+        match (sha256, size) {
+            (Some(sha256), Some(size)) => out.push(LayerDigest { sha256: sha256.to_string(), size }),
+            _ => return Err(r.type_err(&format!("{DIGESTS_KEY}[{i}]"), expected, item)),
+        }
+    }
+    Ok(Some(out))
 }
 
 /// nixpkgs only asserts `path.startswith(store_dir)`; that lets

@@ -217,6 +217,14 @@ pub fn stream<W: Write>(
     let abort = Abort { flag: AtomicBool::new(false), signal: cancel, first: std::sync::Mutex::new(None) };
     let base_count = base.map_or(0, |b| b.layers.len());
 
+    // Layers whose digest the conf already carries skip the hashing pass.
+    let known = |job: usize| conf.store_layer_digests.as_ref().map(|d| &d[job]);
+    for job in 0..n_store {
+        if let Some(d) = known(job) {
+            let _ = senders[job].send(Ok((d.sha256.clone(), d.size)));
+        }
+    }
+
     std::thread::scope(|scope| {
         // Hashers: job i < n_store is store layer i, job n_store checks the
         // customisation layer against its checksum file.
@@ -226,6 +234,9 @@ pub fn stream<W: Write>(
                     let job = next_job.fetch_add(1, Ordering::Relaxed);
                     if job > n_store || abort.stopped() {
                         break;
+                    }
+                    if job < n_store && known(job).is_some() {
+                        continue;
                     }
                     let result = if job < n_store {
                         let paths = &conf.store_layers[job];
@@ -256,6 +267,47 @@ pub fn stream<W: Write>(
         abort.flag.store(true, Ordering::Relaxed);
         result.map_err(|e| abort.take().unwrap_or(e))
     })
+}
+
+/// Each store layer's digest, computed in parallel: what
+/// [`Conf::store_layer_digests`](crate::conf::Conf) records.
+pub fn store_layer_digests(conf: &Conf, cancel: &AtomicBool) -> Result<Vec<crate::conf::LayerDigest>, StreamError> {
+    let abort = Abort { flag: AtomicBool::new(false), signal: cancel, first: std::sync::Mutex::new(None) };
+    let next = AtomicUsize::new(0);
+    let n = conf.store_layers.len();
+    let slots: Vec<std::sync::Mutex<Option<crate::conf::LayerDigest>>> = (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(n).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let job = next.fetch_add(1, Ordering::Relaxed);
+                    if job >= n || abort.stopped() {
+                        break;
+                    }
+                    let paths = &conf.store_layers[job];
+                    let stopped = || abort.stopped();
+                    match layer_pipe::run(paths, &conf.stamp, &stopped, |_| Ok::<(), ()>(())) {
+                        Ok((sha256, size)) => {
+                            *slots[job].lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::conf::LayerDigest { sha256, size });
+                        }
+                        Err(PipeError::Layer(source)) => {
+                            abort.fail(StreamError::Layer { index: job + 1, paths: paths_repr(paths), source });
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = abort.take() {
+        return Err(e);
+    }
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(StreamError::Interrupted))
+        .collect()
 }
 
 fn hash_file(custom: &Customisation, sink: &mut HashSink<'_>) -> Digest32 {
@@ -322,7 +374,11 @@ fn write_archive<W: Write>(
             progress.advance(chunk.len() as u64);
             Ok(())
         });
-        let changed = |detail: String| StreamError::Changed { index, paths: paths_repr(paths), expected: digest.clone(), detail };
+        let precomputed = conf.store_layer_digests.is_some();
+        let changed = |detail: String| {
+            let detail = if precomputed { format!("{detail}; the conf's {} entry is stale", crate::conf::DIGESTS_KEY) } else { detail };
+            StreamError::Changed { index, paths: paths_repr(paths), expected: digest.clone(), detail }
+        };
         match streamed {
             Ok(_) if left != 0 => return Err(changed(format!("it came out {left} bytes shorter"))),
             Ok((got, _)) if got != digest => return Err(changed(format!("streamed bytes hash to sha256:{got}"))),

@@ -21,6 +21,13 @@ fn identical_to_reference_on_fixture_with_bulk() {
     }
     compare(&root.join("conf-newest.json"), &["-t", "other/name:tag"]);
     compare(&root.join("conf-seed.json"), &["--repo_tag", "x:y"]);
+    // Precomputed digests change nothing in the output (and nixpkgs'
+    // script, which ignores the key, agrees).
+    for conf in ["conf-newest.json", "conf-from.json"] {
+        let with = root.join(format!("digests-{conf}"));
+        run(Command::new(bin()).arg("digests").arg(root.join(conf)).arg("-o").arg(&with));
+        compare(&with, &[]);
+    }
 }
 
 /// Digests produced by the reference script on the seed-1 fixture at a

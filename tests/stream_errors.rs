@@ -311,3 +311,29 @@ fn sigterm_leaves_no_output_file() {
     let leftovers: Vec<_> = std::fs::read_dir(c.root()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("partial")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn stale_precomputed_digests_are_caught() {
+    let c = Case::new();
+    let with = c.root().join("conf-digests.json");
+    run(Command::new(bin()).arg("digests").arg(c.root().join("conf.json")).arg("-o").arg(&with));
+    let ok = Command::new(bin()).arg("stream").arg(&with).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    std::fs::write(c.root().join("nix/store/aaaa-pkg/bin/x"), "z\n").unwrap();
+    let out = Command::new(bin()).arg("stream").arg(&with).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("layer 1 (store paths ['nix/store/aaaa-pkg']) changed") && err.contains("store_layer_digests entry is stale"), "{err}");
+    assert_not_an_image(&out.stdout);
+}
+
+#[test]
+fn bad_precomputed_digests() {
+    let c = Case::new();
+    c.with("store_layer_digests", json!([])).fails_with("key \"store_layer_digests\" must be a list of");
+    c.with("store_layer_digests", json!([{"sha256": "ab", "size": 1}])).fails_with("key \"store_layer_digests[0]\"");
+    c.with("mtime", json!("now"));
+    let out = Command::new(bin()).arg("digests").arg(c.root().join("conf.json")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("mtimes are \"now\""), "{err}");
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod auto_layer;
 mod conf;
 mod customisation_layer;
+mod digests;
 mod pipeline;
 mod popularity;
 mod stream;
@@ -31,6 +32,8 @@ enum Command {
     Conf(Box<conf::Args>),
     /// Build the customisation layer's layer.tar and checksum like GNU tar.
     CustomisationLayer(customisation_layer::Args),
+    /// Add each store layer's digest to a conf, so `stream` reads layers once.
+    Digests(digests::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Pipeline(args) => pipeline::run(args),
         Command::Conf(args) => conf::run(*args),
         Command::CustomisationLayer(args) => customisation_layer::run(args),
+        Command::Digests(args) => digests::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
