@@ -80,7 +80,7 @@ fn reference_scores(graph: &Graph) -> Vec<BigUint> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(200) })]
 
     #[test]
     fn popularity_scores_equal_reference_definition(graph in dag()) {
