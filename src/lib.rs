@@ -1,12 +1,19 @@
 //! layered-image: container images from Nix store closures.
 //!
-//! Data flows one way: a closure graph is split into layers
-//! ([`layering`]), the layers and the image settings make a conf
-//! ([`conf`]), and the conf is streamed as a docker-archive
-//! ([`stream`]). Every step is byte-compatible with nixpkgs'
+//! Data flows one way: a closure graph is split into layers, the layers and
+//! the image settings make a conf ([`conf`]), and the conf is streamed as a
+//! docker-archive ([`stream`]). Every step is byte-compatible with nixpkgs'
 //! `dockerTools.streamLayeredImage` unless an option says otherwise.
 
+pub mod base_image;
+pub mod conf;
+pub mod image_config;
+pub mod layer;
 pub mod pyjson;
+pub mod stream;
+pub mod tar;
+pub mod time;
+pub mod walk;
 pub mod confgen;
 pub mod customisation_layer;
 pub mod gnu_tar;

@@ -1,4 +1,12 @@
+use anyhow::Context;
+use layered_image::base_image::BaseImage;
+use layered_image::conf::Conf;
+use layered_image::stream::{self, Progress};
+use layered_image::time::DateTime;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `stream CONF [-t NAME:TAG] [-o FILE]`
 #[derive(clap::Args)]
@@ -6,13 +14,106 @@ pub struct Args {
     /// The conf.json (seed or newest nixpkgs schema).
     pub conf: PathBuf,
     /// Override the image's RepoTags entry.
-    #[arg(short = 't', long = "repo-tag", alias = "repo_tag", value_name = "NAME:TAG")]
+    #[arg(short = 't', long = "repo-tag", visible_alias = "repo_tag", value_name = "NAME:TAG")]
     pub repo_tag: Option<String>,
-    /// Write the image to FILE (atomically) instead of stdout.
+    /// Write the image to FILE instead of stdout; FILE appears only once
+    /// the image is complete.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("stream: not implemented yet")
+/// nixpkgs' progress lines on stderr; a live byte count too when stderr is
+/// a terminal.
+struct Stderr {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress for Stderr {
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&cancel)).context("cannot install signal handlers")?;
+    }
+    let conf = Conf::load(&args.conf, DateTime::now_utc())?;
+    let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
+    let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
+    let progress = Stderr {
+        bar: std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {bytes} written ({bytes_per_sec})").expect("static template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        }),
+    };
+    let result = match &args.output {
+        None => {
+            let stdout = std::io::stdout().as_fd_owned().context("cannot use stdout")?;
+            let w = BufWriter::with_capacity(1 << 20, std::fs::File::from(stdout));
+            stream::stream(&conf, base.as_ref(), &repo_tag, w, &progress, &cancel).map_err(anyhow::Error::from)
+        }
+        Some(path) => write_file(path, &conf, base.as_ref(), &repo_tag, &progress, &cancel),
+    };
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    if cancel.load(Ordering::Relaxed) && result.is_err() {
+        return result.context("stream stopped");
+    }
+    result
+}
+
+/// The image goes to a temporary file beside FILE and is renamed into
+/// place only when complete, so a failure never leaves a file that looks
+/// like an image.
+fn write_file(
+    path: &std::path::Path,
+    conf: &Conf,
+    base: Option<&BaseImage>,
+    repo_tag: &str,
+    progress: &Stderr,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".layered-image-")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    stream::stream(conf, base, repo_tag, &mut w, progress, cancel)?;
+    w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    drop(w);
+    tmp.as_file().sync_all().with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(())
+}
+
+trait OwnedFd {
+    fn as_fd_owned(&self) -> std::io::Result<std::os::fd::OwnedFd>;
+}
+
+impl OwnedFd for std::io::Stdout {
+    /// A duplicate of fd 1, written without std's line buffering.
+    fn as_fd_owned(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        self.as_fd().try_clone_to_owned()
+    }
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Streams the parity fixture with 1500 MiB of real files (from /usr) side by
+# side with nixpkgs' stream script and with a plain `tar -cf - PATHS`, each
+# piped into `cat >/dev/null`, and prints times, ratios and peak memory.
+#   benches/stream.sh [--bulk-mib N] [--runs N] [--fixture DIR]
+# Needs ../shared beside the repository, python3, GNU time (/usr/bin/time).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+shared=$here/../shared
+bulk=1500 runs=3 fixture=/tmp/layered-image-bench-fixture
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bulk-mib) bulk=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --fixture) fixture=$2; shift 2 ;;
+    *) echo "usage: $0 [--bulk-mib N] [--runs N] [--fixture DIR]" >&2; exit 2 ;;
+  esac
+done
+[ -x /usr/bin/time ] || { echo "benches/stream.sh: GNU time is required (apt-get install time)" >&2; exit 1; }
+cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+bin=$here/target/release/layered-image
+if [ ! -f "$fixture/.bulk-$bulk" ]; then
+  echo "building the fixture ($bulk MiB of real files) in $fixture ..." >&2
+  "$shared/parity/make-fixture" "$fixture" --bulk-mib "$bulk" >/dev/null
+  touch "$fixture/.bulk-$bulk"
+fi
+conf=$fixture/conf-seed.json
+paths=$(python3 -c 'import json,sys; print("\n".join(p for l in json.load(open(sys.argv[1]))["store_layers"] for p in l))' "$conf")
+size=$(du -sb "$fixture/nix/store" | cut -f1)
+# Warm the page cache so every contender reads from memory.
+find "$fixture/nix/store" -type f -exec cat {} + >/dev/null
+
+measure() { # name command...
+  local best="" rss=""
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -o /tmp/li-bench-time -f "%e %M" sh -c "$*" 2>/dev/null
+    read -r t m < /tmp/li-bench-time
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+    if [ -z "$rss" ] || [ "$m" -gt "$rss" ]; then rss=$m; fi
+  done
+  printf '%-22s %8.2f s   peak RSS %6d KiB\n' "$1" "$best" "$rss" >&2
+  echo "$best"
+}
+
+echo "fixture: $(( size / 1048576 )) MiB in $(find "$fixture/nix/store" | wc -l) entries, $runs runs each (best)" >&2
+ref=$(measure "reference (python)" "'$shared/parity/reference-stream' '$conf' | cat >/dev/null")
+ours=$(measure "layered-image" "'$bin' stream '$conf' | cat >/dev/null")
+tarp=$(measure "tar -cf - | cat" "printf '%s\n' $(echo "$paths" | tr '\n' ' ') | tar -cf - -T - 2>/dev/null | cat >/dev/null")
+# Identical output, checked on the same fixture.
+"$shared/parity/compare" "$conf" -- "$bin" stream | head -1 >&2
+awk -v r="$ref" -v o="$ours" -v t="$tarp" 'BEGIN {
+  printf "speed-up over the reference: %.1fx\n", r / o
+  printf "time relative to plain tar:  %.2fx\n", o / t
+}'

@@ -1,0 +1,472 @@
+//! The base image (`fromImage`): a docker-archive read the way Python's
+//! `tarfile.open()` reads it, so that its layer members can be re-emitted
+//! with the very headers nixpkgs' script would write for them.
+//!
+//! Compressed archives (gzip, bzip2, xz, and zstd, which Python cannot
+//! read) are decompressed once into a temporary file: the members are
+//! needed in manifest order, not archive order, and a layer is never held
+//! in memory.
+
+use crate::tar::{self, Header};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaseImageError {
+    #[error("fromImage {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("fromImage {path} is not a tar archive (nor a gzip, bzip2, xz or zstd compressed one): {reason}")]
+    NotTar { path: PathBuf, reason: String },
+    #[error("fromImage {path} is truncated: {what}")]
+    Truncated { path: PathBuf, what: String },
+    #[error("fromImage {path}: corrupt tar header at byte {offset}: {reason}")]
+    BadHeader { path: PathBuf, offset: u64, reason: String },
+    #[error("fromImage {path}: decompressed size exceeds {limit} bytes, over 1100 times the compressed size (a decompression bomb?)")]
+    Bomb { path: PathBuf, limit: u64 },
+    #[error("fromImage {path} has no member {member:?}{why}")]
+    MissingMember { path: PathBuf, member: String, why: &'static str },
+    #[error("fromImage {path}: {member} is not valid JSON: {source}")]
+    Json { path: PathBuf, member: String, source: serde_json::Error },
+    #[error("fromImage {path}: {what}")]
+    Invalid { path: PathBuf, what: String },
+}
+
+/// A member header as Python's `TarInfo` holds it after reading.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: Vec<u8>,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    pub mtime: i64,
+    pub typeflag: u8,
+    pub linkname: Vec<u8>,
+    pub uname: Vec<u8>,
+    pub gname: Vec<u8>,
+    pub device: (u64, u64),
+    pub pax: Vec<(String, Vec<u8>)>,
+    pub data_offset: u64,
+}
+
+impl Member {
+    /// The header `tarfile.addfile` writes for this member in PAX format.
+    pub fn header(&self) -> Header<'_> {
+        let mut name = Cow::Borrowed(&self.name[..]);
+        if self.typeflag == tar::DIRTYPE && !name.ends_with(b"/") {
+            name.to_mut().push(b'/');
+        }
+        Header {
+            name,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            size: self.size,
+            mtime: self.mtime,
+            typeflag: self.typeflag,
+            linkname: Cow::Borrowed(&self.linkname),
+            uname: Cow::Borrowed(&self.uname),
+            gname: Cow::Borrowed(&self.gname),
+            device: Some(self.device),
+            pax: self.pax.clone(),
+        }
+    }
+
+    pub fn is_regular(&self) -> bool {
+        matches!(self.typeflag, tar::REGTYPE | 0 | b'7')
+    }
+}
+
+/// One layer of the base image, in manifest order.
+#[derive(Debug, Clone)]
+pub struct BaseLayer {
+    pub member: Member,
+    /// The manifest's name for it (also its history comment).
+    pub name: String,
+    /// Hex sha256 of the uncompressed layer, from `rootfs.diff_ids`.
+    pub diff_id: String,
+}
+
+pub struct BaseImage {
+    pub path: PathBuf,
+    file: File,
+    _spool: Option<tempfile::NamedTempFile>,
+    pub layers: Vec<BaseLayer>,
+    /// The image config's `config` object (only its Env is inherited).
+    pub config: serde_json::Map<String, Value>,
+}
+
+#[derive(Clone, Copy)]
+enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+}
+
+fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(b"BZh") {
+        Compression::Bzip2
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Compression::Xz
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// A reader over a compressed stream, for the compressions a base image
+/// (or a base image's layer) may come in.
+pub fn decompressor<'a, R: Read + 'a>(head: &[u8], r: R) -> io::Result<Option<Box<dyn Read + 'a>>> {
+    Ok(match sniff(head) {
+        Compression::None => None,
+        Compression::Gzip => Some(Box::new(flate2::read::MultiGzDecoder::new(r))),
+        Compression::Bzip2 => Some(Box::new(bzip2::read::MultiBzDecoder::new(r))),
+        Compression::Xz => Some(Box::new(xz2::read::XzDecoder::new_multi_decoder(r))),
+        Compression::Zstd => Some(Box::new(zstd::stream::read::Decoder::new(r)?)),
+    })
+}
+
+/// `nti()`: octal text up to the first NUL, or GNU base-256.
+fn nti(field: &[u8]) -> Result<i128, String> {
+    if matches!(field.first(), Some(0o200) | Some(0o377)) {
+        let mut n: i128 = 0;
+        for &b in &field[1..] {
+            n = n.checked_mul(256).ok_or("number overflows")? + i128::from(b);
+        }
+        if field[0] == 0o377 {
+            n -= 256i128.pow(field.len() as u32 - 1);
+        }
+        return Ok(n);
+    }
+    let s = nts(field);
+    let s = std::str::from_utf8(s).map_err(|_| "non-ASCII number field".to_string())?.trim();
+    if s.is_empty() {
+        return Ok(0);
+    }
+    i128::from_str_radix(s, 8).map_err(|_| format!("bad number field {s:?}"))
+}
+
+fn nts(field: &[u8]) -> &[u8] {
+    field.iter().position(|&b| b == 0).map_or(field, |i| &field[..i])
+}
+
+fn blocks(size: u64) -> u64 {
+    size.div_ceil(tar::BLOCK) * tar::BLOCK
+}
+
+/// pax records `"%d key=value\n"`; later keys replace earlier values in place.
+fn parse_pax(data: &[u8], into: &mut Vec<(String, Vec<u8>)>) -> Result<(), String> {
+    let mut pos = 0;
+    while pos < data.len() && data[pos] != 0 {
+        let sp = data[pos..].iter().position(|&b| b == b' ').ok_or("pax record without length")? + pos;
+        let len: usize = std::str::from_utf8(&data[pos..sp]).ok().and_then(|s| s.parse().ok()).ok_or("bad pax record length")?;
+        let end = pos.checked_add(len).filter(|&e| e <= data.len() && e > sp + 1).ok_or("pax record overruns its header")?;
+        let rec = &data[sp + 1..end - 1];
+        let eq = rec.iter().position(|&b| b == b'=').ok_or("pax record without '='")?;
+        let key = String::from_utf8_lossy(&rec[..eq]).into_owned();
+        let value = rec[eq + 1..].to_vec();
+        match into.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => into.push((key, value)),
+        }
+        pos = end;
+    }
+    Ok(())
+}
+
+fn pax_str(pax: &[(String, Vec<u8>)], key: &str) -> Option<String> {
+    pax.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+}
+
+/// `_apply_pax_info`: extended records override the ustar fields.
+fn apply_pax(m: &mut Member, pax: &[(String, Vec<u8>)]) {
+    for (k, v) in pax {
+        match k.as_str() {
+            "path" => {
+                let mut name = v.clone();
+                while name.ends_with(b"/") {
+                    name.pop();
+                }
+                m.name = name;
+            }
+            "linkpath" => m.linkname = v.clone(),
+            "uname" => m.uname = v.clone(),
+            "gname" => m.gname = v.clone(),
+            "uid" | "gid" | "size" => {
+                let n = pax_str(pax, k).and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
+                match k.as_str() {
+                    "uid" => m.uid = n,
+                    "gid" => m.gid = n,
+                    _ => m.size = n,
+                }
+            }
+            "mtime" => {
+                // A float in Python; the ustar field gets round() of it.
+                let f = pax_str(pax, k).and_then(|s| s.trim().parse::<f64>().ok()).unwrap_or(0.0);
+                m.mtime = f.round_ties_even() as i64;
+            }
+            _ => {}
+        }
+    }
+    m.pax = pax.to_vec();
+}
+
+struct Scanner<'a> {
+    path: &'a Path,
+    r: BufReader<&'a File>,
+    offset: u64,
+}
+
+impl Scanner<'_> {
+    fn read_exact_at_most(&mut self, buf: &mut [u8]) -> Result<usize, BaseImageError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.r.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(BaseImageError::Io { path: self.path.into(), source }),
+            }
+        }
+        Ok(got)
+    }
+    fn data(&mut self, size: u64, what: &str) -> Result<Vec<u8>, BaseImageError> {
+        if size > 64 << 20 {
+            return Err(BaseImageError::Invalid { path: self.path.into(), what: format!("{what} of {size} bytes is implausibly large") });
+        }
+        let mut v = vec![0u8; blocks(size) as usize];
+        if self.read_exact_at_most(&mut v)? != v.len() {
+            return Err(BaseImageError::Truncated { path: self.path.into(), what: format!("{what} ends early") });
+        }
+        self.offset += v.len() as u64;
+        v.truncate(size as usize);
+        Ok(v)
+    }
+    fn skip(&mut self, n: u64) -> Result<(), BaseImageError> {
+        self.r.seek_relative(n as i64).map_err(|source| BaseImageError::Io { path: self.path.into(), source })?;
+        self.offset += n;
+        Ok(())
+    }
+}
+
+/// Reads every member header (not the data) of a plain tar.
+fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
+    let len = file.metadata().map_err(|source| BaseImageError::Io { path: path.into(), source })?.len();
+    let mut s = Scanner { path, r: BufReader::with_capacity(64 * 1024, file), offset: 0 };
+    let mut members = Vec::new();
+    let mut globals: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut pending_pax: Option<Vec<(String, Vec<u8>)>> = None;
+    let (mut long_name, mut long_link): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    loop {
+        let at = s.offset;
+        let mut buf = [0u8; 512];
+        let got = s.read_exact_at_most(&mut buf)?;
+        if got == 0 {
+            break; // No end-of-archive blocks: Python accepts that too.
+        }
+        if got < 512 {
+            return Err(BaseImageError::Truncated { path: path.into(), what: format!("a header at byte {at} is cut short") });
+        }
+        s.offset += 512;
+        if buf.iter().all(|&b| b == 0) {
+            break;
+        }
+        let bad = |reason: String| {
+            if at == 0 {
+                BaseImageError::NotTar { path: path.into(), reason: format!("the first block is not a tar header ({reason})") }
+            } else {
+                BaseImageError::BadHeader { path: path.into(), offset: at, reason }
+            }
+        };
+        let chk = nti(&buf[148..156]).map_err(bad)?;
+        let unsigned: i128 = buf.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i128::from(b) }).sum();
+        let signed: i128 = buf.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i128::from(b as i8) }).sum();
+        if chk != unsigned && chk != signed {
+            return Err(bad("checksum mismatch".into()));
+        }
+        let num = |r: std::ops::Range<usize>| nti(&buf[r]).map_err(bad);
+        let typeflag = buf[156];
+        let size = u64::try_from(num(124..136)?).map_err(|_| bad("negative size".into()))?;
+        match typeflag {
+            b'x' | b'g' => {
+                let data = s.data(size, "a pax header")?;
+                let target = if typeflag == b'g' { &mut globals } else { pending_pax.get_or_insert_with(|| globals.clone()) };
+                parse_pax(&data, target).map_err(|e| bad(e.to_string()))?;
+                continue;
+            }
+            b'L' | b'K' => {
+                let data = s.data(size, "a GNU long name")?;
+                let v = nts(&data).to_vec();
+                if typeflag == b'L' { long_name = Some(v) } else { long_link = Some(v) }
+                continue;
+            }
+            b'S' => return Err(bad("GNU sparse members are not supported in a base image".into())),
+            _ => {}
+        }
+        let mut m = Member {
+            name: nts(&buf[0..100]).to_vec(),
+            mode: (num(100..108)? & 0o7777_7777) as u32,
+            uid: num(108..116)?.max(0) as u64,
+            gid: num(116..124)?.max(0) as u64,
+            size,
+            mtime: num(136..148)? as i64,
+            typeflag,
+            linkname: nts(&buf[157..257]).to_vec(),
+            uname: nts(&buf[265..297]).to_vec(),
+            gname: nts(&buf[297..329]).to_vec(),
+            device: (num(329..337)?.max(0) as u64, num(337..345)?.max(0) as u64),
+            pax: Vec::new(),
+            data_offset: 0,
+        };
+        if m.typeflag == 0 && m.name.ends_with(b"/") {
+            m.typeflag = tar::DIRTYPE;
+        }
+        if m.typeflag == tar::DIRTYPE {
+            while m.name.ends_with(b"/") {
+                m.name.pop();
+            }
+        }
+        let prefix = nts(&buf[345..500]);
+        if !prefix.is_empty() && !matches!(typeflag, b'D' | b'K' | b'L' | b'M' | b'N' | b'S' | b'V') {
+            let mut full = prefix.to_vec();
+            full.push(b'/');
+            full.extend_from_slice(&m.name);
+            m.name = full;
+        }
+        if let Some(n) = long_name.take() {
+            m.name = n;
+            if m.typeflag == tar::DIRTYPE {
+                while m.name.ends_with(b"/") {
+                    m.name.pop();
+                }
+            }
+        }
+        if let Some(l) = long_link.take() {
+            m.linkname = l;
+        }
+        let pax = pending_pax.take().unwrap_or_else(|| globals.clone());
+        if !pax.is_empty() {
+            apply_pax(&mut m, &pax);
+        }
+        m.data_offset = s.offset;
+        // tarfile skips data only for regular files and unknown types.
+        let supported = matches!(m.typeflag, b'0' | 0 | b'1' | b'2' | b'3' | b'4' | b'5' | b'6' | b'7');
+        if m.is_regular() || !supported {
+            let skip = blocks(m.size);
+            if m.data_offset + m.size > len {
+                return Err(BaseImageError::Truncated {
+                    path: path.into(),
+                    what: format!("member {} needs {} bytes, the file ends first", String::from_utf8_lossy(&m.name), m.size),
+                });
+            }
+            s.skip(skip.min(len - m.data_offset))?;
+        }
+        members.push(m);
+    }
+    Ok(members)
+}
+
+fn read_member(path: &Path, file: &File, m: &Member, what: &str) -> Result<Vec<u8>, BaseImageError> {
+    if m.size > 64 << 20 {
+        return Err(BaseImageError::Invalid { path: path.into(), what: format!("{what} of {} bytes is implausibly large", m.size) });
+    }
+    let mut f = file;
+    f.seek(SeekFrom::Start(m.data_offset)).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
+    let mut v = vec![0u8; m.size as usize];
+    f.read_exact(&mut v).map_err(|_| BaseImageError::Truncated { path: path.into(), what: format!("{what} ends early") })?;
+    Ok(v)
+}
+
+fn parse_json(path: &Path, member: &str, bytes: &[u8]) -> Result<Value, BaseImageError> {
+    serde_json::from_slice(bytes).map_err(|source| BaseImageError::Json { path: path.into(), member: member.into(), source })
+}
+
+impl BaseImage {
+    pub fn open(path: &Path) -> Result<BaseImage, BaseImageError> {
+        let io_err = |source| BaseImageError::Io { path: path.into(), source };
+        let mut file = File::open(path).map_err(io_err)?;
+        let mut head = [0u8; 8];
+        let n = file.read(&mut head).map_err(io_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let compressed_len = file.metadata().map_err(io_err)?.len();
+        let mut spool = None;
+        let source = file.try_clone().map_err(io_err)?;
+        if let Some(mut dec) = decompressor(&head[..n], BufReader::new(source)).map_err(io_err)? {
+            let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
+            let limit = compressed_len.saturating_mul(1100).saturating_add(64 << 20);
+            let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut()).map_err(|e| BaseImageError::NotTar {
+                path: path.into(),
+                reason: format!("decompression failed: {e}"),
+            })?;
+            if copied > limit {
+                return Err(BaseImageError::Bomb { path: path.into(), limit });
+            }
+            drop(dec);
+            file = tmp.reopen().map_err(io_err)?;
+            spool = Some(tmp);
+        }
+        let members = scan(path, &file)?;
+        if members.is_empty() {
+            return Err(BaseImageError::NotTar { path: path.into(), reason: "it holds no members".into() });
+        }
+        // getmember(): the last member of that name wins.
+        let index: HashMap<&[u8], &Member> = members.iter().map(|m| (&m.name[..], m)).collect();
+        let get = |name: &str, why: &'static str| {
+            index.get(name.as_bytes()).copied().ok_or_else(|| BaseImageError::MissingMember { path: path.into(), member: name.into(), why })
+        };
+        let manifest = parse_json(path, "manifest.json", &read_member(path, &file, get("manifest.json", "")?, "manifest.json")?)?;
+        let invalid = |what: String| BaseImageError::Invalid { path: path.into(), what };
+        let entry = manifest.get(0).ok_or_else(|| invalid("manifest.json is not a non-empty list".into()))?;
+        let config_name =
+            entry.get("Config").and_then(Value::as_str).ok_or_else(|| invalid("manifest.json[0].Config is missing or not a string".into()))?;
+        let layer_names = entry.get("Layers").and_then(Value::as_array).ok_or_else(|| invalid("manifest.json[0].Layers is missing or not a list".into()))?;
+        let image = parse_json(path, config_name, &read_member(path, &file, get(config_name, " (named by manifest.json's Config)")?, config_name)?)?;
+        let diff_ids = image
+            .pointer("/rootfs/diff_ids")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid(format!("{config_name}: rootfs.diff_ids is missing or not a list")))?;
+        if diff_ids.len() != layer_names.len() {
+            return Err(invalid(format!(
+                "manifest.json lists {} layers but {config_name} has {} diff_ids",
+                layer_names.len(),
+                diff_ids.len()
+            )));
+        }
+        let config = match image.get("config") {
+            Some(Value::Object(m)) => m.clone(),
+            Some(Value::Null) | None => serde_json::Map::new(),
+            Some(_) => return Err(invalid(format!("{config_name}: config is not an object"))),
+        };
+        let mut layers = Vec::with_capacity(layer_names.len());
+        for (i, (name, diff_id)) in layer_names.iter().zip(diff_ids).enumerate() {
+            let name = name.as_str().ok_or_else(|| invalid(format!("manifest.json[0].Layers[{i}] is not a string")))?;
+            let diff_id = diff_id
+                .as_str()
+                .and_then(|d| d.strip_prefix("sha256:"))
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+                .ok_or_else(|| invalid(format!("{config_name}: rootfs.diff_ids[{i}] is not \"sha256:<64 hex digits>\"")))?;
+            let member = get(name, " (listed in manifest.json's Layers)")?;
+            if !member.is_regular() && member.typeflag != tar::SYMTYPE {
+                return Err(invalid(format!("layer member {name} is neither a file nor a symlink")));
+            }
+            layers.push(BaseLayer { member: member.clone(), name: name.to_string(), diff_id: diff_id.to_string() });
+        }
+        Ok(BaseImage { path: path.into(), file, _spool: spool, layers, config })
+    }
+
+    /// A reader over a layer member's data.
+    pub fn layer_reader(&self, layer: &BaseLayer) -> io::Result<impl Read + '_> {
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(layer.member.data_offset))?;
+        Ok(f.take(layer.member.size))
+    }
+}

@@ -1,0 +1,150 @@
+//! A store layer's tar, as `archive_paths_to` in nixpkgs' stream script
+//! writes it: `/nix/` and `/nix/store/` first, then each store path's
+//! entries in pathlib order, owners and mtimes from the conf, hard links as
+//! full regular files, and the archive padded to tarfile's record size.
+
+use crate::tar::{self, Header};
+use crate::walk::{Entry, Kind, Walk, WalkError};
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path} changed while the image was being written (size {expected} became {actual})")]
+    Changed { path: PathBuf, expected: u64, actual: u64 },
+    #[error("writing the image failed: {0}")]
+    Write(#[source] io::Error),
+}
+
+/// Owner and time applied to every member of a store layer.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    pub uid: u64,
+    pub gid: u64,
+    pub uname: String,
+    pub gname: String,
+    pub mtime: i64,
+}
+
+/// A store path of a layer: where it is on disk and how it is named.
+#[derive(Debug, Clone)]
+pub struct StorePath {
+    /// The string as the conf wrote it (history comments repeat it).
+    pub as_written: String,
+    /// Where to read it (relative conf paths are resolved by the caller).
+    pub fs_path: PathBuf,
+    /// `/` + the pathlib-normalised path: the member name.
+    pub member_name: Vec<u8>,
+}
+
+const COPY_BUF: usize = 1 << 20;
+
+fn header_for<'a>(name: &'a [u8], mode: u32, kind: &'a Kind, stamp: &'a Stamp) -> Header<'a> {
+    let mut name = Cow::Borrowed(name);
+    let (typeflag, size, linkname, device) = match kind {
+        Kind::Regular { size } => (tar::REGTYPE, *size, &[][..], None),
+        Kind::Directory => {
+            name.to_mut().push(b'/');
+            (tar::DIRTYPE, 0, &[][..], None)
+        }
+        Kind::Symlink { target } => (tar::SYMTYPE, 0, &target[..], None),
+        Kind::Fifo => (tar::FIFOTYPE, 0, &[][..], None),
+        Kind::CharDevice { major, minor } => (tar::CHRTYPE, 0, &[][..], Some((*major, *minor))),
+        Kind::BlockDevice { major, minor } => (tar::BLKTYPE, 0, &[][..], Some((*major, *minor))),
+    };
+    Header {
+        name,
+        mode,
+        uid: stamp.uid,
+        gid: stamp.gid,
+        size,
+        mtime: stamp.mtime,
+        typeflag,
+        linkname: Cow::Borrowed(linkname),
+        uname: Cow::Borrowed(stamp.uname.as_bytes()),
+        gname: Cow::Borrowed(stamp.gname.as_bytes()),
+        device,
+        pax: Vec::new(),
+    }
+}
+
+/// Writes the layer tar of `paths` to `out` and returns its length.
+pub fn write_layer<W: Write>(paths: &[StorePath], stamp: &Stamp, out: &mut W) -> Result<u64, LayerError> {
+    let mut w = Counting { inner: out, written: 0 };
+    let mut head = Vec::with_capacity(2048);
+    let mut buf = vec![0u8; COPY_BUF];
+    for name in [&b"/nix"[..], b"/nix/store"] {
+        head.clear();
+        tar::encode_header(&header_for(name, 0o755, &Kind::Directory, stamp), &mut head);
+        w.write_all(&head).map_err(LayerError::Write)?;
+    }
+    for path in paths {
+        for entry in Walk::new(&path.fs_path, path.member_name.clone()) {
+            let entry = entry?;
+            head.clear();
+            tar::encode_header(&header_for(&entry.name, entry.mode, &entry.kind, stamp), &mut head);
+            w.write_all(&head).map_err(LayerError::Write)?;
+            if let Kind::Regular { size } = entry.kind {
+                copy_file(&entry, size, &mut buf, &mut w)?;
+            }
+        }
+    }
+    let end = tar::end_of_archive_len(w.written);
+    write_zeros(&mut w, end).map_err(LayerError::Write)?;
+    Ok(w.written)
+}
+
+/// Copies exactly `size` bytes of the file plus block padding. A file whose
+/// size no longer matches what the walk saw has changed under us.
+fn copy_file<W: Write>(entry: &Entry, size: u64, buf: &mut [u8], w: &mut Counting<W>) -> Result<(), LayerError> {
+    let read_err = |source| LayerError::Read { path: entry.path.clone(), source };
+    let mut f = File::open(&entry.path).map_err(read_err)?;
+    let now = f.metadata().map_err(read_err)?.size();
+    if now != size {
+        return Err(LayerError::Changed { path: entry.path.clone(), expected: size, actual: now });
+    }
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = f.read(&mut buf[..want]).map_err(read_err)?;
+        if n == 0 {
+            return Err(LayerError::Changed { path: entry.path.clone(), expected: size, actual: size - left });
+        }
+        w.write_all(&buf[..n]).map_err(LayerError::Write)?;
+        left -= n as u64;
+    }
+    write_zeros(w, tar::padding(size)).map_err(LayerError::Write)
+}
+
+pub(crate) fn write_zeros<W: Write>(w: &mut W, mut n: u64) -> io::Result<()> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        w.write_all(&ZEROS[..k])?;
+        n -= k as u64;
+    }
+    Ok(())
+}
+
+struct Counting<'a, W> {
+    inner: &'a mut W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

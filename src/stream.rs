@@ -1,0 +1,576 @@
+//! The docker-archive writer: base layers, store layers, the customisation
+//! layer, the image config and the manifest, in nixpkgs' order and bytes.
+//!
+//! A layer's member name is its sha256, so the digest must be known before
+//! its first byte is written. Worker threads build every layer once into a
+//! hasher, in order and ahead of the writer; the writer builds each layer
+//! again straight into the output and hashes what it writes, so a file
+//! that changed in between is caught (and the archive left incomplete)
+//! instead of producing an image whose digests lie.
+
+use crate::base_image::{BaseImage, BaseLayer};
+use crate::conf::Conf;
+use crate::image_config::{self, ConfigError, LayerRecord};
+use crate::layer::{self, LayerError, StorePath};
+use crate::pyjson::py_repr_str_list;
+use crate::tar::{self, Header};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("layer {index} (store paths {paths}): {source}")]
+    Layer { index: usize, paths: String, source: LayerError },
+    #[error(
+        "layer {index} (store paths {paths}) changed between hashing and streaming: its bytes no longer match \
+         sha256:{expected} ({detail}); the image written so far is incomplete"
+    )]
+    Changed { index: usize, paths: String, expected: String, detail: String },
+    #[error("customisation layer {dir}: {what}")]
+    Customisation { dir: PathBuf, what: String },
+    #[error("base layer {name} of {image}: {what}")]
+    BaseLayer { image: PathBuf, name: String, what: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}", output_message(.0))]
+    Output(#[source] io::Error),
+    #[error("interrupted; the image written so far is incomplete")]
+    Interrupted,
+}
+
+fn output_message(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        "the output was closed before the image was complete (did the reader, e.g. `docker load`, exit?)".into()
+    } else {
+        format!("cannot write the image: {e}")
+    }
+}
+
+/// Where progress goes: nixpkgs' lines on stderr, and a byte count when
+/// stderr is a terminal.
+pub trait Progress: Sync {
+    fn line(&self, text: &str);
+    fn advance(&self, _bytes: u64) {}
+}
+
+/// The customisation layer as nixpkgs prepares it: `layer.tar` and the
+/// `checksum` that `sha256sum` wrote beside it.
+struct Customisation {
+    as_written: String,
+    tar_path: PathBuf,
+    checksum: String,
+    size: u64,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+}
+
+fn customisation(conf: &Conf) -> Result<Customisation, StreamError> {
+    let (as_written, dir) = &conf.customisation_layer;
+    let fail = |what: String| StreamError::Customisation { dir: dir.clone(), what };
+    let checksum_path = dir.join("checksum");
+    let text = std::fs::read(&checksum_path).map_err(|e| fail(format!("cannot read {}: {e}", checksum_path.display())))?;
+    let checksum = String::from_utf8_lossy(&text).trim().to_string();
+    if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(fail(format!("{} does not hold a sha256 (64 lowercase hex digits): {:?}", checksum_path.display(), checksum)));
+    }
+    let tar_path = dir.join("layer.tar");
+    let meta = std::fs::symlink_metadata(&tar_path).map_err(|e| fail(format!("cannot read {}: {e}", tar_path.display())))?;
+    if !meta.file_type().is_file() {
+        return Err(fail(format!("{} is not a regular file", tar_path.display())));
+    }
+    Ok(Customisation {
+        as_written: as_written.clone(),
+        tar_path,
+        checksum,
+        size: meta.len(),
+        mode: meta.mode() & 0o7777,
+        uid: u64::from(meta.uid()),
+        gid: u64::from(meta.gid()),
+    })
+}
+
+/// `gettarinfo` fills names from this machine's user and group databases.
+fn account_names(uid: u64, gid: u64) -> (String, String) {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid as u32)).ok().flatten().map(|u| u.name);
+    let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid as u32)).ok().flatten().map(|g| g.name);
+    (user.unwrap_or_default(), group.unwrap_or_default())
+}
+
+/// Why the stream stops early: a signal, or the first failure of a hasher
+/// (whose error, not the writer's, is the one worth reporting).
+struct Abort<'a> {
+    flag: AtomicBool,
+    signal: &'a AtomicBool,
+    first: std::sync::Mutex<Option<StreamError>>,
+}
+
+impl Abort<'_> {
+    fn stopped(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || self.signal.load(Ordering::Relaxed)
+    }
+    fn fail(&self, e: StreamError) {
+        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(e);
+        self.flag.store(true, Ordering::Relaxed);
+    }
+    fn take(&self) -> Option<StreamError> {
+        self.first.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A sink that hashes and counts what it is given.
+struct HashSink<'a> {
+    hasher: Sha256,
+    len: u64,
+    abort: &'a Abort<'a>,
+}
+
+impl Write for HashSink<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.abort.stopped() {
+            return Err(io::Error::other(Cancelled));
+        }
+        self.hasher.update(data);
+        self.len += data.len() as u64;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the writer streams through: the output, plus a hash of every
+/// byte and a hard stop at the length announced in the member header.
+struct VerifySink<'a, O: Write> {
+    out: &'a mut O,
+    hasher: Sha256,
+    left: u64,
+    progress: &'a dyn Progress,
+}
+
+/// Not `ErrorKind::Interrupted`: `write_all` retries those forever.
+#[derive(Debug)]
+struct Cancelled;
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+impl std::error::Error for Cancelled {}
+
+#[derive(Debug)]
+struct Overrun;
+impl std::fmt::Display for Overrun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("layer grew past its hashed length")
+    }
+}
+impl std::error::Error for Overrun {}
+
+impl<O: Write> Write for VerifySink<'_, O> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.len() as u64 > self.left {
+            return Err(io::Error::other(Overrun));
+        }
+        self.out.write_all(data)?;
+        self.hasher.update(data);
+        self.left -= data.len() as u64;
+        self.progress.advance(data.len() as u64);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The outer archive: counts its offset for the final padding and checks
+/// for interruption between writes.
+struct Output<'a, W: Write> {
+    inner: W,
+    offset: u64,
+    abort: &'a Abort<'a>,
+}
+
+impl<W: Write> Write for Output<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.abort.stopped() {
+            return Err(io::Error::other(Cancelled));
+        }
+        let n = self.inner.write(data)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn outer_header(name: &str, size: u64, mtime: i64) -> Header<'_> {
+    Header {
+        name: Cow::Borrowed(name.as_bytes()),
+        mode: 0o644,
+        size,
+        mtime,
+        typeflag: tar::REGTYPE,
+        ..Header::default()
+    }
+}
+
+fn paths_repr(paths: &[StorePath]) -> String {
+    py_repr_str_list(&paths.iter().map(|p| p.as_written.as_str()).collect::<Vec<_>>())
+}
+
+type Digest32 = Result<(String, u64), StreamError>;
+
+/// Streams the image described by `conf` (on top of `base`, if any) into
+/// `out` as an uncompressed docker-archive.
+pub fn stream<W: Write>(
+    conf: &Conf,
+    base: Option<&BaseImage>,
+    repo_tag: &str,
+    out: W,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<(), StreamError> {
+    let custom = customisation(conf)?;
+    let stamp = &conf.stamp;
+    let n_store = conf.store_layers.len();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(n_store + 1).max(1);
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..=n_store).map(|_| crossbeam_channel::bounded::<Digest32>(1)).unzip();
+    let next_job = AtomicUsize::new(0);
+    // A hasher's failure stops everything, and its error is the one reported.
+    let abort = Abort { flag: AtomicBool::new(false), signal: cancel, first: std::sync::Mutex::new(None) };
+    let base_count = base.map_or(0, |b| b.layers.len());
+
+    std::thread::scope(|scope| {
+        // Hashers: job i < n_store is store layer i, job n_store checks the
+        // customisation layer against its checksum file.
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let job = next_job.fetch_add(1, Ordering::Relaxed);
+                    if job > n_store || abort.stopped() {
+                        break;
+                    }
+                    let mut sink = HashSink { hasher: Sha256::new(), len: 0, abort: &abort };
+                    let result = if job < n_store {
+                        let paths = &conf.store_layers[job];
+                        layer::write_layer(paths, stamp, &mut sink)
+                            .map(|_| (hex::encode(sink.hasher.finalize()), sink.len))
+                            .map_err(|source| StreamError::Layer { index: base_count + job + 1, paths: paths_repr(paths), source })
+                    } else {
+                        hash_file(&custom, &mut sink)
+                    };
+                    match result {
+                        Ok(digest) => {
+                            let _ = senders[job].send(Ok(digest));
+                        }
+                        Err(e) => {
+                            abort.fail(e);
+                            let _ = senders[job].send(Err(StreamError::Interrupted));
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        let result = write_archive(conf, base, repo_tag, out, progress, &abort, &custom, &receivers);
+        // Stop the hashers either way; on failure their work is moot.
+        abort.flag.store(true, Ordering::Relaxed);
+        result.map_err(|e| abort.take().unwrap_or(e))
+    })
+}
+
+fn hash_file(custom: &Customisation, sink: &mut HashSink<'_>) -> Digest32 {
+    let fail = |what: String| StreamError::Customisation { dir: custom.tar_path.parent().unwrap_or(&custom.tar_path).into(), what };
+    let mut f = File::open(&custom.tar_path).map_err(|e| fail(format!("cannot read {}: {e}", custom.tar_path.display())))?;
+    io::copy(&mut f, sink).map_err(|e| fail(format!("cannot read {}: {e}", custom.tar_path.display())))?;
+    let digest = hex::encode(sink.hasher.clone().finalize());
+    if digest != custom.checksum {
+        return Err(fail(format!(
+            "layer.tar hashes to sha256:{digest}, but its checksum file says {}; rebuild the customisation layer",
+            custom.checksum
+        )));
+    }
+    Ok((digest, sink.len))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_archive<W: Write>(
+    conf: &Conf,
+    base: Option<&BaseImage>,
+    repo_tag: &str,
+    out: W,
+    progress: &dyn Progress,
+    abort: &Abort<'_>,
+    custom: &Customisation,
+    digests: &[crossbeam_channel::Receiver<Digest32>],
+) -> Result<(), StreamError> {
+    let mtime = conf.stamp.mtime;
+    let mut out = Output { inner: out, offset: 0, abort };
+    let mut head = Vec::with_capacity(2048);
+    let mut records: Vec<LayerRecord> = Vec::new();
+    let interrupted = |e: io::Error| if abort.stopped() { StreamError::Interrupted } else { StreamError::Output(e) };
+
+    match base {
+        None => progress.line("No 'fromImage' provided"),
+        Some(base) => {
+            for (num, layer) in base.layers.iter().enumerate() {
+                copy_base_layer(base, layer, &mut out, &mut head, progress).map_err(|e| match e {
+                    CopyError::Io(e) => interrupted(e),
+                    CopyError::Stream(e) => e,
+                })?;
+                progress.line(&format!("Adding base layer {} from {}", num + 1, layer.name));
+                records.push(LayerRecord { diff_id: layer.diff_id.clone(), member: layer.name.clone(), paths: vec![layer.name.clone()] });
+            }
+        }
+    }
+
+    for (i, paths) in conf.store_layers.iter().enumerate() {
+        let index = records.len() + 1;
+        progress.line(&format!("Creating layer {index} from paths: {}", paths_repr(paths)));
+        let (digest, size) = recv(&digests[i])?;
+        let member = format!("{digest}/layer.tar");
+        head.clear();
+        tar::encode_header(&outer_header(&member, size, mtime), &mut head);
+        out.write_all(&head).map_err(interrupted)?;
+        let mut sink = VerifySink { out: &mut out, hasher: Sha256::new(), left: size, progress };
+        let written = layer::write_layer(paths, &conf.stamp, &mut sink);
+        let changed = |detail: String| StreamError::Changed { index, paths: paths_repr(paths), expected: digest.clone(), detail };
+        match written {
+            Ok(_) if sink.left != 0 => return Err(changed(format!("it came out {} bytes shorter", sink.left))),
+            Ok(_) => {
+                let got = hex::encode(sink.hasher.finalize());
+                if got != digest {
+                    return Err(changed(format!("streamed bytes hash to sha256:{got}")));
+                }
+            }
+            Err(LayerError::Write(e)) if e.get_ref().is_some_and(|i| i.is::<Overrun>()) => {
+                return Err(changed("it came out longer".into()));
+            }
+            Err(LayerError::Write(e)) => return Err(interrupted(e)),
+            Err(LayerError::Changed { path, expected, actual }) => {
+                return Err(changed(format!("{} changed size from {expected} to {actual}", path.display())));
+            }
+            Err(source) => return Err(StreamError::Layer { index, paths: paths_repr(paths), source }),
+        }
+        out.write_all(&vec![0u8; tar::padding(size) as usize]).map_err(interrupted)?;
+        records.push(LayerRecord { diff_id: digest, member, paths: paths.iter().map(|p| p.as_written.clone()).collect() });
+    }
+
+    progress.line(&format!("Creating layer {} with customisation...", records.len() + 1));
+    let (digest, _) = recv(&digests[conf.store_layers.len()])?;
+    copy_customisation(custom, &digest, mtime, &mut out, &mut head, progress).map_err(|e| match e {
+        CopyError::Io(e) => interrupted(e),
+        CopyError::Stream(e) => e,
+    })?;
+    records.push(LayerRecord { diff_id: digest.clone(), member: format!("{digest}/layer.tar"), paths: vec![custom.as_written.clone()] });
+
+    progress.line("Adding manifests...");
+    let config = match base {
+        Some(base) => image_config::overlay_env(&base.config, conf.config.clone())?,
+        None => conf.config.clone(),
+    };
+    let config_json = image_config::image_config(&conf.created, &conf.architecture, config, &records);
+    let config_member = format!("{}.json", hex::encode(Sha256::digest(&config_json)));
+    let manifest = image_config::manifest(&config_member, repo_tag, &records);
+    for (name, bytes) in [(config_member.as_str(), &config_json), ("manifest.json", &manifest)] {
+        head.clear();
+        tar::encode_header(&outer_header(name, bytes.len() as u64, mtime), &mut head);
+        head.extend_from_slice(bytes);
+        head.resize(head.len() + tar::padding(bytes.len() as u64) as usize, 0);
+        out.write_all(&head).map_err(interrupted)?;
+    }
+    let end = tar::end_of_archive_len(out.offset);
+    layer::write_zeros(&mut out, end).map_err(interrupted)?;
+    out.flush().map_err(interrupted)?;
+    progress.line("Done.");
+    Ok(())
+}
+
+fn recv(rx: &crossbeam_channel::Receiver<Digest32>) -> Result<(String, u64), StreamError> {
+    rx.recv().unwrap_or(Err(StreamError::Interrupted))
+}
+
+enum CopyError {
+    Io(io::Error),
+    Stream(StreamError),
+}
+
+impl From<io::Error> for CopyError {
+    fn from(e: io::Error) -> Self {
+        CopyError::Io(e)
+    }
+}
+
+/// Copies `size` bytes from `src` to `out`, returning their sha256.
+fn copy_hashed<W: Write>(
+    src: &mut dyn Read,
+    size: u64,
+    out: &mut Output<W>,
+    progress: &dyn Progress,
+    mut also: Option<&mut dyn Write>,
+) -> Result<Option<String>, CopyError> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = src.read(&mut buf[..want])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        out.write_all(&buf[..n])?;
+        hasher.update(&buf[..n]);
+        if let Some(w) = also.as_mut() {
+            // A decoder that fails just means "not that compression".
+            let _ = w.write_all(&buf[..n]);
+        }
+        progress.advance(n as u64);
+        left -= n as u64;
+    }
+    out.write_all(&vec![0u8; tar::padding(size) as usize])?;
+    Ok(Some(hex::encode(hasher.finalize())))
+}
+
+/// A writer that hashes what a decompressor hands it.
+struct HashWriter(Sha256);
+impl Write for HashWriter {
+    fn write(&mut self, d: &[u8]) -> io::Result<usize> {
+        self.0.update(d);
+        Ok(d.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn copy_base_layer<W: Write>(
+    base: &BaseImage,
+    layer: &BaseLayer,
+    out: &mut Output<W>,
+    head: &mut Vec<u8>,
+    progress: &dyn Progress,
+) -> Result<(), CopyError> {
+    let fail = |what: String| CopyError::Stream(StreamError::BaseLayer { image: base.path.clone(), name: layer.name.clone(), what });
+    head.clear();
+    tar::encode_header(&layer.member.header(), head);
+    out.write_all(head)?;
+    if !layer.member.is_regular() {
+        // A symlinked layer (older `docker save` dedups that way): tarfile
+        // writes the link and no data.
+        return Ok(());
+    }
+    let mut reader = base.layer_reader(layer).map_err(|e| fail(e.to_string()))?;
+    // The diff_id is the digest of the uncompressed layer; a layer stored
+    // compressed is checked through a decoder running alongside.
+    let mut first = [0u8; 8];
+    let n = reader.read(&mut first).map_err(|e| fail(e.to_string()))?;
+    let mut decoded = decoder_for(&first[..n]);
+    let mut src = io::Cursor::new(first[..n].to_vec()).chain(reader);
+    let got = copy_hashed(&mut src, layer.member.size, out, progress, decoded.as_mut().map(|d| d as &mut dyn Write))?
+        .ok_or_else(|| fail("the archive ends inside this layer".into()))?;
+    if got == layer.diff_id {
+        return Ok(());
+    }
+    if let Some(d) = decoded.take() {
+        if let Ok(h) = d.finish() {
+            if hex::encode(h.0.finalize()) == layer.diff_id {
+                return Ok(());
+            }
+        }
+    }
+    Err(fail(format!("its content hashes to sha256:{got}, but the image config's diff_id is sha256:{}", layer.diff_id)))
+}
+
+/// Streaming decoders for a compressed base layer, feeding a hasher.
+enum Decoder {
+    Gzip(flate2::write::MultiGzDecoder<HashWriter>),
+    Zstd(zstd::stream::write::Decoder<'static, HashWriter>),
+    Xz(xz2::write::XzDecoder<HashWriter>),
+    Bzip2(bzip2::write::BzDecoder<HashWriter>),
+}
+
+fn decoder_for(head: &[u8]) -> Option<Decoder> {
+    let h = || HashWriter(Sha256::new());
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Some(Decoder::Gzip(flate2::write::MultiGzDecoder::new(h())))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::stream::write::Decoder::new(h()).ok().map(Decoder::Zstd)
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some(Decoder::Xz(xz2::write::XzDecoder::new_multi_decoder(h())))
+    } else if head.starts_with(b"BZh") {
+        Some(Decoder::Bzip2(bzip2::write::BzDecoder::new(h())))
+    } else {
+        None
+    }
+}
+
+impl Write for Decoder {
+    fn write(&mut self, d: &[u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Gzip(w) => w.write(d),
+            Decoder::Zstd(w) => w.write(d),
+            Decoder::Xz(w) => w.write(d),
+            Decoder::Bzip2(w) => w.write(d),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Decoder {
+    fn finish(self) -> io::Result<HashWriter> {
+        match self {
+            Decoder::Gzip(w) => w.finish(),
+            Decoder::Zstd(mut w) => {
+                w.flush()?;
+                Ok(w.into_inner())
+            }
+            Decoder::Xz(mut w) => w.finish(),
+            Decoder::Bzip2(mut w) => w.finish(),
+        }
+    }
+}
+
+fn copy_customisation<W: Write>(
+    custom: &Customisation,
+    digest: &str,
+    mtime: i64,
+    out: &mut Output<W>,
+    head: &mut Vec<u8>,
+    progress: &dyn Progress,
+) -> Result<(), CopyError> {
+    let dir = custom.tar_path.parent().unwrap_or(&custom.tar_path).to_path_buf();
+    let fail = |what: String| CopyError::Stream(StreamError::Customisation { dir: dir.clone(), what });
+    let member = format!("{digest}/layer.tar");
+    let (uname, gname) = account_names(custom.uid, custom.gid);
+    let header = Header {
+        name: Cow::Borrowed(member.as_bytes()),
+        mode: custom.mode,
+        uid: custom.uid,
+        gid: custom.gid,
+        size: custom.size,
+        mtime,
+        typeflag: tar::REGTYPE,
+        uname: Cow::Borrowed(uname.as_bytes()),
+        gname: Cow::Borrowed(gname.as_bytes()),
+        ..Header::default()
+    };
+    head.clear();
+    tar::encode_header(&header, head);
+    out.write_all(head)?;
+    let mut f = File::open(&custom.tar_path).map_err(|e| fail(format!("cannot read layer.tar: {e}")))?;
+    let got = copy_hashed(&mut f, custom.size, out, progress, None)?.ok_or_else(|| fail("layer.tar shrank while being written".into()))?;
+    if got != digest {
+        return Err(fail(format!("layer.tar changed while being written (now sha256:{got})")));
+    }
+    Ok(())
+}

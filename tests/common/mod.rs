@@ -1,0 +1,118 @@
+//! Helpers shared by the integration tests. Every external tool a test
+//! needs is required: a missing one fails the test with the install hint,
+//! it is never skipped.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_layered-image"))
+}
+
+/// `../shared` beside the repository (CI clones it there).
+pub fn shared() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    assert!(p.join("parity/reference-stream").exists(), "{} is missing: the tests need ../shared beside the repository", p.display());
+    p
+}
+
+pub fn require(tool: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(found, "required tool `{tool}` is not installed; run tests/install-deps.sh (as root)");
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(4000)]),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Builds `../shared/parity/make-fixture ROOT ARGS...` and returns ROOT.
+pub fn make_fixture(root: &Path, args: &[&str]) -> PathBuf {
+    run(Command::new(shared().join("parity/make-fixture")).arg(root).args(args));
+    root.to_path_buf()
+}
+
+/// A tiny store with a static busybox and a script that uses it, laid out
+/// with relative paths so the image holds them at /nix/store.
+pub struct BusyboxStore {
+    pub dir: tempfile::TempDir,
+    pub busybox: String,
+    pub script: String,
+}
+
+pub fn busybox_store(uid: u32, gid: u32) -> BusyboxStore {
+    require("busybox");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let busybox = "nix/store/0c2jw3xkl6a1yq8wsw7i9cx9bv2lbq1d-busybox-static".to_string();
+    let script = "nix/store/1f8ahcn0b9z7n0kw2a1x7dbh5rq4xk3p-hello-script".to_string();
+    std::fs::create_dir_all(root.join(&busybox).join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join(&busybox).join("bin/busybox")).unwrap();
+    std::fs::create_dir_all(root.join(&script).join("bin")).unwrap();
+    std::fs::write(
+        root.join(&script).join("bin/hello"),
+        format!("#!/{busybox}/bin/busybox sh\necho hello from the store\n"),
+    )
+    .unwrap();
+    std::fs::write(root.join(&script).join("data.txt"), "some data\n").unwrap();
+    std::os::unix::fs::symlink("bin/hello", root.join(&script).join("hello-link")).unwrap();
+    run(Command::new("chmod").args(["-R", "a-w,a+rX"]).arg(root.join("nix/store")));
+    run(Command::new("chmod").args(["0555"]).arg(root.join(&busybox).join("bin/busybox")).arg(root.join(&script).join("bin/hello")));
+    // Customisation layer: /bin/sh -> busybox, as a symlinkJoin would.
+    let custom_src = root.join("custom-src");
+    std::fs::create_dir_all(custom_src.join("bin")).unwrap();
+    std::os::unix::fs::symlink(format!("/{busybox}/bin/busybox"), custom_src.join("bin/sh")).unwrap();
+    std::os::unix::fs::symlink(format!("/{script}/bin/hello"), custom_src.join("bin/hello")).unwrap();
+    custom_layer(&custom_src, &root.join("custom"));
+    let conf = serde_json::json!({
+        "architecture": "amd64",
+        "config": {"Cmd": ["/bin/hello"], "Env": ["PATH=/bin"]},
+        "os": "linux",
+        "store_dir": "nix/store",
+        "from_image": null,
+        "store_layers": [[busybox.clone()], [script.clone()]],
+        "customisation_layer": "custom",
+        "repo_tag": "li-test-busybox:latest",
+        "created": "2024-05-06T07:08:09+00:00",
+        "mtime": "1970-01-01T00:00:01+00:00",
+        "uid": uid, "gid": gid, "uname": "user", "gname": "users",
+    });
+    std::fs::write(root.join("conf.json"), serde_json::to_vec_pretty(&conf).unwrap()).unwrap();
+    BusyboxStore { dir, busybox, script }
+}
+
+/// layer.tar + checksum the way nixpkgs' customisation layer makes them.
+pub fn custom_layer(src: &Path, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    run(Command::new("tar")
+        .args(["--sort", "name", "--numeric-owner", "--mtime", "@315532800", "--hard-dereference", "-C"])
+        .arg(src)
+        .arg("-cf")
+        .arg(out.join("layer.tar"))
+        .arg("."));
+    let digest = sha256_hex(&std::fs::read(out.join("layer.tar")).unwrap());
+    std::fs::write(out.join("checksum"), format!("{digest}\n")).unwrap();
+}
+
+/// A private dockerd (started once, shared by the tests); returns DOCKER_HOST.
+pub fn docker_host() -> String {
+    require("dockerd");
+    require("docker");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dockerd.sh");
+    let out = run(Command::new(script).args(["start", "/tmp/layered-image-test-docker"]));
+    let line = String::from_utf8(out.stdout).unwrap();
+    line.trim().strip_prefix("DOCKER_HOST=").expect("dockerd.sh prints DOCKER_HOST=").to_string()
+}

@@ -1,0 +1,388 @@
+# Test images, modelled on nixpkgs' pkgs/build-support/docker/examples.nix and
+# nixos/tests/docker-tools.nix, built from real store paths.
+#   pkgs       nixpkgs (stand-in) with layered-image's overlay
+#   plainPkgs  the same nixpkgs without the overlay
+#   li         layered-image.lib.<system> (users without the overlay)
+{
+  pkgs,
+  plainPkgs,
+  li,
+}:
+let
+  inherit (pkgs) lib dockerTools;
+  busybox = pkgs.pkgsStatic.busybox;
+
+  greeting = pkgs.writeText "greeting" "Hello from layered-image\n";
+  # A "hello" whose closure is hello -> {busybox, greeting}.
+  hello = pkgs.runCommand "hello" { } ''
+    mkdir -p $out/bin
+    printf '#!%s\n%s %s\n' ${busybox}/bin/sh ${busybox}/bin/cat ${greeting} > $out/bin/hello
+    chmod +x $out/bin/hello
+  '';
+  uniqueHello =
+    name:
+    pkgs.writeScriptBin "${name}-hello" ''
+      #!${busybox}/bin/sh
+      echo "${name}-hello"
+    '';
+
+  # A store path that is itself a symlink (nixpkgs #107021).
+  symlink = pkgs.runCommand "symlink" { } "ln -s ${pkgs.writeTextDir "file" "test"} $out";
+
+  parent = dockerTools.buildLayeredImage {
+    name = "env-parent";
+    tag = "latest";
+    contents = [ busybox ];
+    config.Env = [
+      "FROM_PARENT=true"
+      "LAST_LAYER=parent"
+    ];
+  };
+
+  bulk = dockerTools.buildLayeredImage {
+    name = "bulk-layer";
+    tag = "latest";
+    contents = [
+      busybox
+      hello
+    ];
+    maxLayers = 2;
+  };
+
+  compressed =
+    compressor:
+    dockerTools.buildLayeredImage {
+      name = "compressed-${compressor}";
+      tag = "latest";
+      inherit compressor;
+      contents = [ busybox ];
+      config.Cmd = [
+        "echo"
+        "compressor ${compressor}"
+      ];
+    };
+
+  # nixpkgs' own customisation layer recipe (GNU tar under fakeroot), to
+  # compare layered-image's customisation-layer with, byte for byte.
+  gnuTarCustomisationLayer =
+    {
+      contents,
+      extraCommands ? "",
+      fakeRootCommands ? "",
+    }:
+    pkgs.symlinkJoin {
+      name = "gnu-tar-customisation-layer";
+      paths = contents;
+      inherit extraCommands fakeRootCommands;
+      nativeBuildInputs = [ pkgs.fakeroot ];
+      postBuild = ''
+        mv $out old_out
+        (cd old_out; eval "$extraCommands" )
+        mkdir $out
+        fakeroot bash -c '
+          source $stdenv/setup
+          cd old_out
+          eval "$fakeRootCommands"
+          tar \
+            --sort name \
+            --numeric-owner --mtime "@$SOURCE_DATE_EPOCH" \
+            --hard-dereference \
+            -cf $out/layer.tar .
+        '
+        sha256sum $out/layer.tar | cut -f 1 -d " " > $out/checksum
+      '';
+    };
+  layeredArgs = {
+    contents = [
+      hello
+      busybox
+    ];
+    extraCommands = ''echo "(extraCommand)" > extraCommands'';
+  };
+  fakeRootArgs = {
+    contents = [ busybox ];
+    fakeRootCommands = ''
+      mkdir -p ./home/alice
+      chown 1000 ./home/alice
+      ln -s ${uniqueHello "fakeRoot"} ./hello
+    '';
+  };
+
+  nixShellDrv = builtins.derivation {
+    name = "nix-shell-drv";
+    inherit (pkgs) system;
+    outputs = [ "out" ]; # stdenv.mkDerivation always sets it; streamNixShellImage reads it
+    builder = "${busybox}/bin/sh";
+    args = [
+      "-c"
+      "echo built-by-buildDerivation > $out"
+    ];
+    greeting = "hi";
+  };
+
+  images = rec {
+    layered = dockerTools.streamLayeredImage ({
+      name = "layered-image";
+      tag = "latest";
+      config.Cmd = [ "hello" ];
+    } // layeredArgs);
+
+    # only through config's string context; via the flake's lib (no overlay)
+    another = li.streamLayeredImage {
+      name = "another-layered-image";
+      tag = "latest";
+      config.Cmd = [ "${hello}/bin/hello" ];
+    };
+
+    inherit bulk parent;
+
+    layeredBulk = dockerTools.buildLayeredImage {
+      name = "layered-bulk-layer";
+      tag = "latest";
+      fromImage = bulk;
+      contents = [
+        busybox
+        hello
+      ];
+      maxLayers = 4;
+    };
+
+    envChild = dockerTools.streamLayeredImage {
+      name = "env-child";
+      tag = "latest";
+      fromImage = parent;
+      contents = [ busybox ];
+      config.Env = [
+        "FROM_CHILD=true"
+        "LAST_LAYER=child"
+      ];
+      config.Cmd = [ "env" ];
+    };
+
+    noTagStream = dockerTools.streamLayeredImage {
+      name = "no-tag-stream";
+      contents = [ busybox ];
+    };
+
+    noTagBuild = dockerTools.buildLayeredImage {
+      name = "no-tag-build";
+      contents = [ busybox ];
+      compressor = "none";
+    };
+
+    unstableDate = dockerTools.streamLayeredImage {
+      name = "unstable-date";
+      tag = "latest";
+      contents = [ busybox ];
+      created = "now";
+    };
+
+    fakeRoot = dockerTools.streamLayeredImage ({
+      name = "fake-root-commands";
+      tag = "latest";
+    } // fakeRootArgs);
+
+    # fromImage (2 layers) + customisation layer leave nothing of maxLayers = 3:
+    # the build must fail with nixpkgs' message
+    tooFewLayers = dockerTools.streamLayeredImage {
+      name = "too-few-layers";
+      fromImage = bulk;
+      contents = [ busybox ];
+      maxLayers = 3;
+    };
+
+    # passthru.streamScript: `streamScript CONF [-t NAME:TAG]`
+    streamScript = layered.streamScript;
+
+    gnuTarLayered = gnuTarCustomisationLayer layeredArgs;
+    gnuTarFakeRoot = gnuTarCustomisationLayer fakeRootArgs;
+
+    noStore = dockerTools.streamLayeredImage {
+      name = "no-store-paths";
+      tag = "latest";
+      contents = [
+        busybox
+        hello
+      ];
+      includeStorePaths = false;
+      config.Cmd = [ "/bin/hello" ];
+    };
+
+    storeSymlink = dockerTools.streamLayeredImage {
+      name = "store-symlink";
+      tag = "latest";
+      contents = [
+        busybox
+        symlink
+      ];
+    };
+
+    nonRoot = dockerTools.streamLayeredImage {
+      name = "non-root";
+      tag = "latest";
+      contents = [ busybox ];
+      uid = 1000;
+      gid = 1000;
+      uname = "user";
+      gname = "user";
+      config.User = "1000:1000";
+      config.Cmd = [
+        "stat"
+        "-c"
+        "%u:%g"
+        "${busybox}/bin/busybox"
+      ];
+    };
+
+    pipeline = dockerTools.streamLayeredImage {
+      name = "layering-pipeline";
+      tag = "latest";
+      contents = [
+        hello
+        busybox
+      ];
+      layeringPipeline = [
+        [
+          "subcomponent_out"
+          [ "${busybox}" ]
+        ]
+        [
+          "over"
+          "rest"
+          [
+            "pipe"
+            [
+              [ "popularity_contest" ]
+              [
+                "limit_layers"
+                2
+              ]
+            ]
+          ]
+        ]
+      ];
+    };
+
+    pipelineFile = dockerTools.streamLayeredImage {
+      name = "layering-pipeline-file";
+      tag = "latest";
+      contents = [
+        hello
+        busybox
+      ];
+      layeringPipeline = pkgs.writeText "pipeline.json" (
+        builtins.toJSON [
+          [ "popularity_contest" ]
+          [
+            "limit_layers"
+            1
+          ]
+        ]
+      );
+    };
+
+    compressedNone = compressed "none";
+    compressedGz = compressed "gz";
+    compressedZstd = compressed "zstd";
+
+    architecture = dockerTools.streamLayeredImage {
+      name = "layered-image-with-architecture";
+      tag = "latest";
+      architecture = "arm64";
+      contents = [ busybox ];
+    };
+
+    prefixed = dockerTools.streamLayeredImage {
+      name = "registry-1.docker.io/layered-image";
+      tag = "latest";
+      contents = [ busybox ];
+    };
+
+    nixDb = dockerTools.buildLayeredImageWithNixDb {
+      name = "nix-db";
+      tag = "latest";
+      contents = [
+        busybox
+        hello
+      ];
+      compressor = "none";
+    };
+
+    # explicit created/mtime, debug, a single (non-list) contents, a bare
+    # path in contents, config keys, user passthru and meta
+    dated = dockerTools.streamLayeredImage {
+      name = "dated";
+      tag = "latest";
+      contents = busybox;
+      created = "2001-02-03T04:05:06Z";
+      mtime = "2002-03-04T05:06:07+00:00";
+      debug = true;
+      config = {
+        WorkingDir = "/work";
+        Labels."org.example.test" = "yes";
+        ExposedPorts."8080/tcp" = { };
+      };
+      passthru.custom = "kept";
+      meta.description = "dated test image";
+    };
+
+    withPath = dockerTools.streamLayeredImage {
+      name = "layered-image-with-path";
+      tag = "latest";
+      contents = [
+        busybox
+        ./test-dummy
+      ];
+    };
+
+    nixShell = dockerTools.streamNixShellImage {
+      drv = nixShellDrv;
+      tag = "latest";
+      shell = "${busybox}/bin/sh";
+      run = ''echo "uid=$(id -u) home=$HOME greeting=$greeting"; buildDerivation && cat "$out"'';
+    };
+  };
+in
+{
+  inherit images;
+
+  # Values the harness compares against (no derivations built by eval).
+  testInfo = {
+    busybox = "${busybox}";
+    symlink = "${symlink}";
+    hello = "${hello}";
+    noTagStreamTag = images.noTagStream.imageTag;
+    noTagBuildTag = images.noTagBuild.imageTag;
+    streamIsExe = images.layered.isExe or false;
+    buildHasStream = images.bulk ? stream;
+    confIsPassthru = images.layered ? conf;
+    userPassthru = images.dated.custom or null;
+    metaDescription = images.dated.meta.description or null;
+    overrideTag = (images.layered.override { tag = "overridden"; }).imageTag;
+    upperCaseImageName = (dockerTools.streamLayeredImage { name = "Example/UPPER"; }).imageName;
+    upperCaseStreamName = (dockerTools.streamLayeredImage { name = "Example/UPPER"; }).name;
+    # enableFakechroot is only evaluated (see docs/nix.md)
+    fakechrootEvaluates =
+      let
+        img = dockerTools.streamLayeredImage {
+          name = "fakechroot";
+          contents = [ busybox ];
+          enableFakechroot = true;
+          fakeRootCommands = "mkdir -p /etc; echo hi > /etc/x";
+        };
+      in
+      builtins.isString img.drvPath;
+  };
+
+  # Evaluating these must fail with nixpkgs' messages.
+  errors = {
+    maxLayers = (dockerTools.streamLayeredImage {
+      name = "bad";
+      maxLayers = 1;
+    }).drvPath;
+    compressor = (dockerTools.buildLayeredImage {
+      name = "bad";
+      compressor = "bzip3";
+    }).drvPath;
+  };
+}

@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# Nix integration tests for layered-image (flake, overlay, lib, nix/ wrappers).
+#
+#   tests/nix/run.sh            (as root, after tests/install-deps.sh)
+#
+# 1. cargo build --release; a temporary copy of the stand-in nixpkgs
+#    (tests/nix/stand-in) gets target/release/layered-image as its
+#    "buildRustPackage" result;
+# 2. every .nix file parses; `nix flake show` / `nix flake check` / `nix run`
+#    on the repo's flake with nixpkgs overridden by the stand-in;
+# 3. builds the images of tests/nix/images.nix through the test flake
+#    tests/nix/flake.nix (overlay + lib, as a user would);
+# 4. loads them into a private dockerd, runs them and checks what nixpkgs'
+#    nixos/tests/docker-tools.nix checks.
+# Prints "N passed, N failed" and exits non-zero on any failure.
+#
+# Environment: LI_NIX_KEEP=1 keeps the temporary directory;
+# LI_NIX_DOCKER_DIR (default /tmp/li-nix-docker) is the dockerd state dir;
+# LI_NIX_BINARY=path uses that binary instead of building with cargo.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo"
+
+die() { echo "tests/nix/run.sh: $*" >&2; exit 1; }
+
+for tool in nix nix-instantiate nix-store cargo git docker dockerd jq tar gzip zstd pigz python3 fakeroot proot ldd sha256sum; do
+  command -v "$tool" >/dev/null || die "required tool '$tool' is missing (run tests/install-deps.sh as root)"
+done
+[ -x /bin/busybox ] || die "/bin/busybox (busybox-static) is missing (run tests/install-deps.sh as root)"
+[ "$(id -u)" = 0 ] || die "must run as root (single-user Nix store, dockerd)"
+
+# Nix 2.8, offline, single user, no daemon, no sandbox.
+export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nsandbox = false\nmax-jobs = auto\nwarn-dirty = false'
+mkdir -p /nix/var/nix/gcroots/per-user/root 2>/dev/null || true
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1${2:+: $2}"; }
+# check NAME CMD...: passes when CMD succeeds
+check() { local n=$1; shift; if out=$("$@" 2>&1); then pass "$n"; else fail "$n" "$(printf '%s' "$out" | tail -5)"; fi; }
+# expect NAME EXPECTED ACTUAL
+expect() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi; }
+
+tmp=$(mktemp -d /tmp/li-nix.XXXXXX)
+docker_dir=${LI_NIX_DOCKER_DIR:-/tmp/li-nix-docker}
+docker_started=
+cleanup() {
+  if [ -n "$docker_started" ]; then
+    local pid; pid=$(cat "$docker_dir/dockerd.pid" 2>/dev/null || true)
+    "$repo/tests/support/dockerd.sh" stop "$docker_dir" || true
+    # wait for this dockerd to exit, so that a next run starts a fresh one
+    for _ in $(seq 1 40); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  fi
+  if [ -z "${LI_NIX_KEEP:-}" ]; then rm -rf "$tmp"; else echo "kept $tmp" >&2; fi
+}
+trap cleanup EXIT
+
+# --- 1. binary, sources, stand-in -------------------------------------------
+if [ -n "${LI_NIX_BINARY:-}" ]; then
+  binary=$LI_NIX_BINARY
+else
+  echo "== cargo build --release" >&2
+  cargo build --release --quiet --bin layered-image
+  binary=$repo/target/release/layered-image
+fi
+[ -x "$binary" ] || die "no binary at $binary"
+
+# The flakes see what git sees (tracked + untracked-not-ignored files), not target/.
+mkdir -p "$tmp/src" "$tmp/stand-in/bin"
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+  [ -e "$f" ] && cp --parents -P -- "$f" "$tmp/src/"
+done
+cp -r tests/nix/stand-in/. "$tmp/stand-in/"
+cp "$binary" "$tmp/stand-in/bin/layered-image"
+
+src=path:$tmp/src
+testflake=path:$tmp/src/tests/nix
+overrides=(--no-write-lock-file --override-input nixpkgs "path:$tmp/stand-in")
+testoverrides=("${overrides[@]}" --override-input layered-image "$src")
+system=$(nix eval --impure --raw --expr builtins.currentSystem)
+quiet() { grep -v -e '^warning: not writing modified lock file' -e '^• ' -e "^    '" -e '^    follows' -e "^warning: unknown flake output 'lib'" || true; }
+
+# --- 2. parse, flake show/check, nix run ------------------------------------
+while IFS= read -r f; do
+  check "parse $f" nix-instantiate --parse "$f"
+done < <(git ls-files --cached --others --exclude-standard '*.nix')
+
+check "nix flake show (repo)" nix flake show "$src" "${overrides[@]}"
+check "nix flake check (repo, builds checks)" nix flake check "$src" "${overrides[@]}"
+check "nix flake show (test flake)" nix flake show "$testflake" "${testoverrides[@]}" --legacy
+out=$(nix run "$src" "${overrides[@]}" -- --help 2>&1 | quiet) || true
+case $out in *stream*) pass "nix run (apps.default) --help lists stream" ;; *) fail "nix run (apps.default)" "$out" ;; esac
+for s in x86_64-linux aarch64-linux; do
+  check "eval packages.$s.default" nix eval --raw "$src#packages.$s.default.drvPath" "${overrides[@]}"
+  check "eval lib.$s.streamLayeredImage" nix eval --raw "$src#lib.$s.streamLayeredImage" --apply 'f: (f { name = "x"; }).drvPath' "${overrides[@]}"
+done
+
+# nixpkgs' error messages
+out=$(nix eval --raw "$testflake#errors.$system.maxLayers" "${testoverrides[@]}" 2>&1) && fail "maxLayers = 1 is rejected" "evaluated" \
+  || case $out in *"the maxLayers argument of dockerTools.buildLayeredImage function must be greather than 1 (current value: 1)"*) pass "maxLayers = 1 is rejected with nixpkgs' message" ;; *) fail "maxLayers message" "$out" ;; esac
+out=$(nix eval --raw "$testflake#errors.$system.compressor" "${testoverrides[@]}" 2>&1) && fail "bad compressor is rejected" "evaluated" \
+  || case $out in *"in docker image bad: compressor must be one of: [gz none zstd]"*) pass "bad compressor is rejected with nixpkgs' message" ;; *) fail "compressor message" "$out" ;; esac
+
+info=$(nix eval --json "$testflake#testInfo.$system" "${testoverrides[@]}" 2>/dev/null) || die "cannot evaluate testInfo"
+inf() { jq -r ".$1" <<<"$info"; }
+expect "passthru.isExe of a stream" true "$(inf streamIsExe)"
+expect "passthru.stream of buildLayeredImage" true "$(inf buildHasStream)"
+expect "passthru.conf of a stream" true "$(inf confIsPassthru)"
+expect "user passthru is kept" kept "$(inf userPassthru)"
+expect "meta is the result's meta" "dated test image" "$(inf metaDescription)"
+expect ".override (makeOverridable)" overridden "$(inf overrideTag)"
+expect "enableFakechroot = true evaluates" true "$(inf fakechrootEvaluates)"
+expect "imageName = toLower name" example/upper "$(inf upperCaseImageName)"
+expect "derivation name stream-<baseNameOf name>" stream-UPPER "$(inf upperCaseStreamName)"
+
+# --- 3. build the images ----------------------------------------------------
+images=(layered another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
+  noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd
+  architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot)
+declare -A img
+echo "== nix build ${#images[@]} images" >&2
+attrs=(); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
+if ! nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
+  quiet <"$tmp/build.log" | tail -40 >&2
+fi
+valid() { nix-store --check-validity "$1" 2>/dev/null; }
+for i in "${images[@]}"; do
+  p=$(inf "outPaths.$i")
+  if valid "$p"; then pass "build $i"; else fail "build $i" "not built (see the log above)"; fi
+done
+for i in "${images[@]}"; do
+  p=$(inf "outPaths.$i")
+  if valid "$p"; then img[$i]=$p; fi
+done
+
+# Build-time error for a base image that uses up maxLayers, as nixpkgs'
+if out=$(nix build --no-link "$testflake#tooFewLayers" "${testoverrides[@]}" 2>&1); then
+  fail "fromImage layers + customisation >= maxLayers fails the build" "it built"
+else
+  case $out in
+    *"usedLayers 3 layers to store 'fromImage' and 'extraCommands', but only maxLayers=3 were allowed"*) pass "fromImage layers + customisation >= maxLayers fails with nixpkgs' message" ;;
+    *) fail "fromImage layers + customisation >= maxLayers message" "$(quiet <<<"$out" | tail -5)" ;;
+  esac
+fi
+
+# The customisation layer is byte-identical to nixpkgs' GNU tar recipe.
+for i in layered fakeRoot; do
+  r=gnuTar${i^}
+  if [ -n "${img[$i]:-}" ] && [ -n "${img[$r]:-}" ]; then
+    conf=$(sed -n 's/^exec .* stream \([^ ]*\) .*/\1/p' "${img[$i]}")
+    ours=$(jq -r .customisation_layer "$conf")
+    if cmp -s "$ours/layer.tar" "${img[$r]}/layer.tar"; then
+      pass "$i: customisation layer.tar == GNU tar's (nixpkgs recipe)"
+    else
+      fail "$i: customisation layer.tar == GNU tar's (nixpkgs recipe)" "$(cmp "$ours/layer.tar" "${img[$r]}/layer.tar" 2>&1 | head -1)"
+    fi
+    expect "$i: customisation layer checksum" "$(cat "${img[$r]}/checksum")" "$(tr -d '[:space:]' <"$ours/checksum")"
+  else
+    fail "$i: customisation layer vs GNU tar" "not built"
+  fi
+done
+
+# --- 4. docker ------------------------------------------------------------
+eval "$("$repo/tests/support/dockerd.sh" start "$docker_dir")"
+export DOCKER_HOST
+docker_started=1
+
+# load IMAGE-ATTR: streams or loads the built image; prints the loaded name
+load() {
+  local p=${img[$1]:-}
+  [ -n "$p" ] || return 1
+  if [ -x "$p" ] && [ ! -d "$p" ] && head -c2 "$p" | grep -q '#!'; then
+    "$p" 2>>"$tmp/stream.log" | docker load
+  elif [ "${p%.zst}" != "$p" ]; then
+    # dockerd 20.10 (Debian 12) cannot load zstd archives itself (docker >= 23 can)
+    zstd -dc "$p" | docker load
+  else
+    docker load -i "$p"
+  fi | sed -n 's/^Loaded image: //p' | tail -1
+}
+run() { docker run --rm --network none "$@"; }
+layers() { docker inspect --format '{{len .RootFS.Layers}}' "$1"; }
+declare -A name
+for i in "${images[@]}"; do
+  [ -n "${img[$i]:-}" ] || continue
+  case $i in gnuTar* | streamScript) continue ;; esac
+  if n=$(load "$i") && [ -n "$n" ]; then name[$i]=$n; pass "docker load $i ($n)"; else fail "docker load $i"; fi
+done
+has() { [ -n "${name[$1]:-}" ] || { fail "$2" "image $1 not loaded"; return 1; }; }
+
+# layered-image: runs, extraCommands, /nix modes for a non-root user
+if has layered "layered image"; then
+  expect "layered: Cmd output" "Hello from layered-image" "$(run "${name[layered]}" 2>&1)"
+  expect "layered: extraCommands file" "(extraCommand)" "$(run "${name[layered]}" cat /extraCommands 2>&1)"
+  expect "layered: /nix and /nix/store are 755 for a non-root user" "755 755" \
+    "$(run -u 999 "${name[layered]}" sh -c 'echo $(stat -c %a /nix) $(stat -c %a /nix/store)' 2>&1)"
+  expect "layered: repo tag" "layered-image:latest" "${name[layered]}"
+  # -t overrides the tag, as nixpkgs' stream script
+  n=$("${img[layered]}" -t custom/renamed:v1 2>>"$tmp/stream.log" | docker load | sed -n 's/^Loaded image: //p') || true
+  expect "stream -t NAME:TAG" "custom/renamed:v1" "$n"
+  expect "layered: default maxLayers, one layer per store path (3) + customisation" 4 "$(layers "${name[layered]}")"
+  # passthru.streamScript CONF gives the same stream
+  conf=$(sed -n 's/^exec .* stream \([^ ]*\) .*/\1/p' "${img[layered]}")
+  if [ -n "${img[streamScript]:-}" ]; then
+    a=$("${img[layered]}" 2>>"$tmp/stream.log" | sha256sum) || true
+    b=$("${img[streamScript]}" "$conf" 2>>"$tmp/stream.log" | sha256sum) || true
+    expect "passthru.streamScript CONF == the image's stream" "$a" "$b"
+  fi
+  # the stream is deterministic
+  a=$("${img[layered]}" 2>>"$tmp/stream.log" | sha256sum) || true
+  b=$("${img[layered]}" 2>>"$tmp/stream.log" | sha256sum) || true
+  expect "stream output is reproducible" "$a" "$b"
+fi
+
+# another-layered-image: closure from config only; shares layers with layered-image
+if has another "another image" && has layered "shared layers"; then
+  expect "another: Cmd from config's string context" "Hello from layered-image" "$(run "${name[another]}" 2>&1)"
+  shared=$(comm -12 <(docker inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "${name[layered]}" | sort -u) \
+    <(docker inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "${name[another]}" | sort -u) | grep -c sha256 || true)
+  if [ "$shared" -ge 1 ]; then pass "layers are shared between images ($shared)"; else fail "layers are shared between images" "none shared"; fi
+fi
+
+# maxLayers = 2: one bulk layer + customisation layer, nothing lost (#78744)
+if has bulk "bulk layer"; then
+  expect "bulk-layer: layer count with maxLayers = 2" 2 "$(layers "${name[bulk]}")"
+  check "bulk-layer: ls /bin/hello" run "${name[bulk]}" ls /bin/hello
+  expect "bulk-layer: hello runs" "Hello from layered-image" "$(run "${name[bulk]}" hello 2>&1)"
+fi
+
+# fromImage on a layered image: base layers count against maxLayers
+if has layeredBulk "layered bulk layer"; then
+  expect "layered-bulk-layer: 4 layers with fromImage (2 layers) and maxLayers = 4" 4 "$(layers "${name[layeredBulk]}")"
+  expect "layered-bulk-layer: runs" "Hello from layered-image" "$(run "${name[layeredBulk]}" hello 2>&1)"
+fi
+
+# Env merge with the base image
+if has envChild "env merge"; then
+  env_out=$(run "${name[envChild]}" 2>&1) || true
+  for v in FROM_PARENT=true FROM_CHILD=true LAST_LAYER=child; do
+    if grep -qx "$v" <<<"$env_out"; then pass "env-child: env has $v"; else fail "env-child: env has $v" "$env_out"; fi
+  done
+  expect "env-child: exactly one LAST_LAYER entry in the config" 1 \
+    "$(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "${name[envChild]}" | grep -c '^LAST_LAYER=')"
+  expect "env-child: base Cmd not inherited, own Cmd kept" "[env]" "$(docker inspect --format '{{.Config.Cmd}}' "${name[envChild]}")"
+fi
+
+# tag = null: the tag is the conf's hash, exposed as passthru.imageTag
+if has noTagStream "tag = null (stream)"; then
+  expect "tag = null (stream): loaded tag == passthru.imageTag" "no-tag-stream:$(inf noTagStreamTag)" "${name[noTagStream]}"
+fi
+if has noTagBuild "tag = null (build)"; then
+  expect "tag = null (buildLayeredImage): loaded tag == passthru.imageTag" "no-tag-build:$(inf noTagBuildTag)" "${name[noTagBuild]}"
+fi
+
+# created = "now"
+if has unstableDate "created = now"; then
+  c=$(docker inspect --format '{{.Created}}' "${name[unstableDate]}") || true
+  case $c in 1970-01-01T00:00:01*) fail "created = now: .Created is not the epoch default" "$c" ;; *) pass "created = now: .Created is $c" ;; esac
+  d=$(docker inspect --format '{{.Created}}' "${name[layered]:-missing}" 2>/dev/null || true)
+  expect "default created: .Created" "1970-01-01T00:00:01Z" "$d"
+fi
+
+# fakeRootCommands: chown survives, store paths referenced by the layer are in the image
+if has fakeRoot "fakeRootCommands"; then
+  expect "fakeRootCommands: stat -c %u /home/alice" 1000 "$(run "${name[fakeRoot]}" stat -c %u /home/alice 2>&1)"
+  expect "fakeRootCommands: /hello/bin/fakeRoot-hello runs" "fakeRoot-hello" "$(run "${name[fakeRoot]}" /hello/bin/fakeRoot-hello 2>&1)"
+fi
+
+# includeStorePaths = false: no store paths at all; runs with the host store mounted
+if has noStore "includeStorePaths = false"; then
+  expect "includeStorePaths = false: only the customisation layer" 1 "$(layers "${name[noStore]}")"
+  if run "${name[noStore]}" >/dev/null 2>&1; then fail "includeStorePaths = false: fails without /nix/store"; else pass "includeStorePaths = false: fails without /nix/store"; fi
+  cid=$(docker create "${name[noStore]}") || true
+  expect "includeStorePaths = false: ZERO nix/store paths in the filesystem" 0 "$(docker export "$cid" | tar t | grep -c 'nix/store/' || true)"
+  [ -z "$cid" ] || docker rm "$cid" >/dev/null
+  expect "includeStorePaths = false: runs with --volume /nix/store" "Hello from layered-image" \
+    "$(run --volume /nix/store:/nix/store:ro "${name[noStore]}" 2>&1)"
+fi
+
+# a store path that is a symlink stays a symlink (#107021)
+if has storeSymlink "store symlink"; then
+  check "store path symlink is a symlink in the image" run "${name[storeSymlink]}" test -L "$(inf symlink)"
+  expect "store path symlink: content via the link" "test" "$(run "${name[storeSymlink]}" cat /file 2>&1)"
+fi
+
+# uid/gid/uname/gname: store layers owned by 1000:1000
+if has nonRoot "non-root store"; then
+  expect "uid/gid = 1000: busybox owned by 1000:1000 (Cmd as User 1000:1000)" "1000:1000" "$(run "${name[nonRoot]}" 2>&1)"
+  expect "uid/gid = 1000: /nix/store owner and mode" "1000:1000 755" "$(run "${name[nonRoot]}" stat -c '%u:%g %a' /nix/store 2>&1)"
+  p=${img[nonRoot]}
+  unames=$("$p" 2>>"$tmp/stream.log" | tar -xO --wildcards '*/layer.tar' 2>/dev/null | tar -tv 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ' || true)
+  case $unames in *user/user*) pass "uid/gid = 1000: tar owner names user/user ($unames)" ;; *) fail "uname/gname in store layers" "$unames" ;; esac
+fi
+
+# layeringPipeline (Nix list and JSON file)
+if has pipeline "layeringPipeline"; then
+  expect "layeringPipeline (list): busybox layer + 2 popularity layers + customisation" 4 "$(layers "${name[pipeline]}")"
+  expect "layeringPipeline (list): runs" "Hello from layered-image" "$(run "${name[pipeline]}" hello 2>&1)"
+fi
+if has pipelineFile "layeringPipeline file"; then
+  expect "layeringPipeline (file, limit_layers 1): 1 store layer + customisation" 2 "$(layers "${name[pipelineFile]}")"
+  expect "layeringPipeline (file): runs" "Hello from layered-image" "$(run "${name[pipelineFile]}" hello 2>&1)"
+fi
+
+# buildLayeredImage compressors
+for c in None Gz Zstd; do
+  i=compressed$c
+  has "$i" "compressor $c" || continue
+  magic=$(head -c 4 "${img[$i]}" | od -An -tx1 | tr -d ' \n') || true
+  case $c in
+    None) case $(tail -c +258 "${img[$i]}" | head -c 5) in ustar) pass "compressor none: plain tar" ;; *) fail "compressor none: plain tar" ;; esac ;;
+    Gz) case $magic in 1f8b*) pass "compressor gz: gzip magic" ;; *) fail "compressor gz: gzip magic" "$magic" ;; esac ;;
+    Zstd) case $magic in 28b52ffd) pass "compressor zstd: zstd magic" ;; *) fail "compressor zstd: zstd magic" "$magic" ;; esac ;;
+  esac
+  lc=$(tr '[:upper:]' '[:lower:]' <<<"$c")
+  expect "compressor $lc: runs" "compressor $lc" "$(run "${name[$i]}" 2>&1)"
+done
+
+if has architecture "architecture"; then
+  expect "architecture = arm64" arm64 "$(docker inspect --format '{{.Architecture}}' "${name[architecture]}")"
+fi
+if has prefixed "registry prefix"; then
+  expect "name with a registry prefix" "registry-1.docker.io/layered-image:latest" "${name[prefixed]}"
+fi
+
+# includeNixDB (buildLayeredImageWithNixDb)
+if has nixDb "includeNixDB"; then
+  check "includeNixDB: db.sqlite present" run "${name[nixDb]}" test -s /nix/var/nix/db/db.sqlite
+  cid=$(docker create "${name[nixDb]}" /bin/true) || true
+  if [ -n "$cid" ] && docker cp "$cid:/nix/var/nix/db/db.sqlite" "$tmp/db.sqlite" >/dev/null 2>&1; then
+    expect "includeNixDB: registrationTime reset to SOURCE_DATE_EPOCH" 315532800 \
+      "$(python3 -c 'import sqlite3,sys; print(" ".join(str(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("select distinct registrationTime from ValidPaths")))' "$tmp/db.sqlite" 2>&1)"
+    expect "includeNixDB: hello registered" 1 \
+      "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from ValidPaths where path = ?", (sys.argv[2],)).fetchone()[0])' "$tmp/db.sqlite" "$(inf hello)" 2>&1)"
+  else
+    fail "includeNixDB: copy db.sqlite out of the image"
+  fi
+  [ -z "$cid" ] || docker rm "$cid" >/dev/null
+  expect "includeNixDB: gcroot for hello" "$(inf hello)" "$(run "${name[nixDb]}" readlink "/nix/var/nix/gcroots/docker/$(basename "$(inf hello)")" 2>&1)"
+fi
+
+# explicit created / mtime, config keys, single contents, bare path contents
+if has dated "created/mtime"; then
+  expect "created = 2001-02-03T04:05:06Z: .Created" "2001-02-03T04:05:06Z" "$(docker inspect --format '{{.Created}}' "${name[dated]}")"
+  expect "mtime = 2002-03-04T05:06:07+00:00: store file mtime" 1015218367 "$(run "${name[dated]}" stat -c %Y "$(inf busybox)/bin/busybox" 2>&1)"
+  expect "config WorkingDir" /work "$(docker inspect --format '{{.Config.WorkingDir}}' "${name[dated]}")"
+  expect "config Labels" yes "$(docker inspect --format '{{index .Config.Labels "org.example.test"}}' "${name[dated]}")"
+  expect "config ExposedPorts" "map[8080/tcp:{}]" "$(docker inspect --format '{{.Config.ExposedPorts}}' "${name[dated]}")"
+  check "contents = a single derivation (not a list)" run "${name[dated]}" /bin/true
+fi
+if has withPath "bare path in contents"; then
+  expect "bare path in contents: /hello.txt" "hello from a bare path" "$(run "${name[withPath]}" cat /hello.txt 2>&1)"
+fi
+
+# streamNixShellImage: runs as 1000, HOME, drv env, buildDerivation into a writable store
+if has nixShell "streamNixShellImage"; then
+  out=$(run "${name[nixShell]}" 2>&1 || true)
+  if grep -q "uid=1000 home=/build greeting=hi" <<<"$out"; then pass "streamNixShellImage: user, HOME and drv env"; else fail "streamNixShellImage: user, HOME and drv env" "$out"; fi
+  if grep -q "built-by-buildDerivation" <<<"$out"; then pass "streamNixShellImage: buildDerivation"; else fail "streamNixShellImage: buildDerivation" "$out"; fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
