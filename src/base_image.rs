@@ -160,7 +160,7 @@ fn nts(field: &[u8]) -> &[u8] {
 }
 
 fn blocks(size: u64) -> u64 {
-    size.div_ceil(tar::BLOCK) * tar::BLOCK
+    size.div_ceil(tar::BLOCK).saturating_mul(tar::BLOCK)
 }
 
 /// pax records `"%d key=value\n"`; later keys replace earlier values in place.
@@ -362,7 +362,7 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
         let supported = matches!(m.typeflag, b'0' | 0 | b'1' | b'2' | b'3' | b'4' | b'5' | b'6' | b'7');
         if m.is_regular() || !supported {
             let skip = blocks(m.size);
-            if m.data_offset + m.size > len {
+            if m.data_offset.checked_add(m.size).is_none_or(|end| end > len) {
                 return Err(BaseImageError::Truncated {
                     path: path.into(),
                     what: format!("member {} needs {} bytes, the file ends first", String::from_utf8_lossy(&m.name), m.size),

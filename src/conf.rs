@@ -76,7 +76,14 @@ impl Reader<'_> {
     fn id(&self, key: &'static str) -> Result<u64, ConfError> {
         let v = self.get(key)?;
         let text = match v {
-            Value::Number(n) => n.to_string(),
+            // int() of an integral float is that integer; a fraction is
+            // surely a mistake here.
+            Value::Number(n) => match n.to_string().parse::<f64>() {
+                Ok(f) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) && n.to_string().contains(['.', 'e', 'E']) => {
+                    format!("{f:.0}")
+                }
+                _ => n.to_string(),
+            },
             Value::String(s) => s.trim().trim_start_matches('+').replace('_', ""),
             other => return Err(self.type_err(key, "a number or a numeric string", other)),
         };

@@ -9,6 +9,7 @@ pub mod base_image;
 pub mod conf;
 pub mod image_config;
 pub mod layer;
+pub mod layer_pipe;
 pub mod pyjson;
 pub mod stream;
 pub mod tar;

@@ -6,12 +6,15 @@
 //! hasher, in order and ahead of the writer; the writer builds each layer
 //! again straight into the output and hashes what it writes, so a file
 //! that changed in between is caught (and the archive left incomplete)
-//! instead of producing an image whose digests lie.
+//! instead of producing an image whose digests lie. Both passes run the
+//! tar producer, the hash and the consumer on separate threads
+//! ([`layer_pipe`]).
 
 use crate::base_image::{BaseImage, BaseLayer};
 use crate::conf::Conf;
 use crate::image_config::{self, ConfigError, LayerRecord};
 use crate::layer::{self, LayerError, StorePath};
+use crate::layer_pipe::{self, PipeError};
 use crate::pyjson::py_repr_str_list;
 use crate::tar::{self, Header};
 use sha2::{Digest, Sha256};
@@ -145,15 +148,6 @@ impl Write for HashSink<'_> {
     }
 }
 
-/// What the writer streams through: the output, plus a hash of every
-/// byte and a hard stop at the length announced in the member header.
-struct VerifySink<'a, O: Write> {
-    out: &'a mut O,
-    hasher: Sha256,
-    left: u64,
-    progress: &'a dyn Progress,
-}
-
 /// Not `ErrorKind::Interrupted`: `write_all` retries those forever.
 #[derive(Debug)]
 struct Cancelled;
@@ -163,31 +157,6 @@ impl std::fmt::Display for Cancelled {
     }
 }
 impl std::error::Error for Cancelled {}
-
-#[derive(Debug)]
-struct Overrun;
-impl std::fmt::Display for Overrun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("layer grew past its hashed length")
-    }
-}
-impl std::error::Error for Overrun {}
-
-impl<O: Write> Write for VerifySink<'_, O> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if data.len() as u64 > self.left {
-            return Err(io::Error::other(Overrun));
-        }
-        self.out.write_all(data)?;
-        self.hasher.update(data);
-        self.left -= data.len() as u64;
-        self.progress.advance(data.len() as u64);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The outer archive: counts its offset for the final padding and checks
 /// for interruption between writes.
@@ -258,13 +227,15 @@ pub fn stream<W: Write>(
                     if job > n_store || abort.stopped() {
                         break;
                     }
-                    let mut sink = HashSink { hasher: Sha256::new(), len: 0, abort: &abort };
                     let result = if job < n_store {
                         let paths = &conf.store_layers[job];
-                        layer::write_layer(paths, stamp, &mut sink)
-                            .map(|_| (hex::encode(sink.hasher.finalize()), sink.len))
-                            .map_err(|source| StreamError::Layer { index: base_count + job + 1, paths: paths_repr(paths), source })
+                        let stopped = || abort.stopped();
+                        layer_pipe::run(paths, stamp, &stopped, |_| Ok::<(), ()>(())).map_err(|e| match e {
+                            PipeError::Layer(source) => StreamError::Layer { index: base_count + job + 1, paths: paths_repr(paths), source },
+                            PipeError::Consumer(()) | PipeError::Stopped => StreamError::Interrupted,
+                        })
                     } else {
+                        let mut sink = HashSink { hasher: Sha256::new(), len: 0, abort: &abort };
                         hash_file(&custom, &mut sink)
                     };
                     match result {
@@ -340,25 +311,29 @@ fn write_archive<W: Write>(
         head.clear();
         tar::encode_header(&outer_header(&member, size, mtime), &mut head);
         out.write_all(&head).map_err(interrupted)?;
-        let mut sink = VerifySink { out: &mut out, hasher: Sha256::new(), left: size, progress };
-        let written = layer::write_layer(paths, &conf.stamp, &mut sink);
+        let mut left = size;
+        let stopped = || abort.stopped();
+        let streamed = layer_pipe::run(paths, &conf.stamp, &stopped, |chunk| {
+            if chunk.len() as u64 > left {
+                return Err(None);
+            }
+            out.write_all(chunk).map_err(Some)?;
+            left -= chunk.len() as u64;
+            progress.advance(chunk.len() as u64);
+            Ok(())
+        });
         let changed = |detail: String| StreamError::Changed { index, paths: paths_repr(paths), expected: digest.clone(), detail };
-        match written {
-            Ok(_) if sink.left != 0 => return Err(changed(format!("it came out {} bytes shorter", sink.left))),
-            Ok(_) => {
-                let got = hex::encode(sink.hasher.finalize());
-                if got != digest {
-                    return Err(changed(format!("streamed bytes hash to sha256:{got}")));
-                }
-            }
-            Err(LayerError::Write(e)) if e.get_ref().is_some_and(|i| i.is::<Overrun>()) => {
-                return Err(changed("it came out longer".into()));
-            }
-            Err(LayerError::Write(e)) => return Err(interrupted(e)),
-            Err(LayerError::Changed { path, expected, actual }) => {
+        match streamed {
+            Ok(_) if left != 0 => return Err(changed(format!("it came out {left} bytes shorter"))),
+            Ok((got, _)) if got != digest => return Err(changed(format!("streamed bytes hash to sha256:{got}"))),
+            Ok(_) => {}
+            Err(PipeError::Consumer(None)) => return Err(changed("it came out longer".into())),
+            Err(PipeError::Consumer(Some(e))) => return Err(interrupted(e)),
+            Err(PipeError::Stopped) => return Err(StreamError::Interrupted),
+            Err(PipeError::Layer(LayerError::Changed { path, expected, actual })) => {
                 return Err(changed(format!("{} changed size from {expected} to {actual}", path.display())));
             }
-            Err(source) => return Err(StreamError::Layer { index, paths: paths_repr(paths), source }),
+            Err(PipeError::Layer(source)) => return Err(StreamError::Layer { index, paths: paths_repr(paths), source }),
         }
         out.write_all(&vec![0u8; tar::padding(size) as usize]).map_err(interrupted)?;
         records.push(LayerRecord { diff_id: digest, member, paths: paths.iter().map(|p| p.as_written.clone()).collect() });

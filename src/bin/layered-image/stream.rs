@@ -63,6 +63,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let result = match &args.output {
         None => {
             let stdout = std::io::stdout().as_fd_owned().context("cannot use stdout")?;
+            // A 64 KiB pipe costs a context switch per 64 KiB; a larger one
+            // lets `docker load` and us run in longer stretches. Best effort.
+            let _ = nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
             let w = BufWriter::with_capacity(1 << 20, std::fs::File::from(stdout));
             stream::stream(&conf, base.as_ref(), &repo_tag, w, &progress, &cancel).map_err(anyhow::Error::from)
         }

@@ -1,0 +1,143 @@
+//! A store layer produced, hashed and consumed on three threads.
+//!
+//! SHA-256 cannot be split across cores, so one layer's speed is bound by
+//! one core's hashing. Walking the tree, reading files and writing the
+//! output are moved off that core: the tar bytes travel in fixed-size
+//! chunks through bounded channels, so memory stays a few MiB whatever the
+//! layer's size, and the hasher never waits on I/O.
+
+use crate::layer::{self, LayerError, Stamp, StorePath};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+
+const CHUNK: usize = 512 * 1024;
+const IN_FLIGHT: usize = 6;
+
+enum Msg {
+    Chunk(Vec<u8>),
+    Done(Result<u64, LayerError>),
+}
+
+/// Collects the producer's writes into chunks.
+struct ChunkWriter<'a> {
+    buf: Vec<u8>,
+    tx: Sender<Msg>,
+    pool: &'a Receiver<Vec<u8>>,
+    stop: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// The consumer went away (or the stream was stopped): not an I/O error of
+/// the layer, just the end of its production.
+#[derive(Debug)]
+struct Gone;
+impl std::fmt::Display for Gone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped")
+    }
+}
+impl std::error::Error for Gone {}
+
+impl ChunkWriter<'_> {
+    fn ship(&mut self) -> io::Result<()> {
+        if (self.stop)() {
+            return Err(io::Error::other(Gone));
+        }
+        let fresh = self.pool.recv().map_err(|_| io::Error::other(Gone))?;
+        let full = std::mem::replace(&mut self.buf, fresh);
+        self.tx.send(Msg::Chunk(full)).map_err(|_| io::Error::other(Gone))
+    }
+}
+
+impl Write for ChunkWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.ship()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why a pipelined layer ended badly.
+pub enum PipeError<E> {
+    Layer(LayerError),
+    Consumer(E),
+    Stopped,
+}
+
+/// Builds the layer of `paths` and passes its bytes, in order, to
+/// `consume` (on the calling thread) after they were hashed on another.
+/// Returns the layer's hex sha256 and length.
+pub fn run<E>(
+    paths: &[StorePath],
+    stamp: &Stamp,
+    stop: &(dyn Fn() -> bool + Sync),
+    mut consume: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(String, u64), PipeError<E>> {
+    let (to_hash, hash_rx) = bounded::<Msg>(IN_FLIGHT);
+    let (to_consume, consume_rx) = bounded::<Msg>(IN_FLIGHT);
+    let (recycle, pool) = bounded::<Vec<u8>>(IN_FLIGHT * 2 + 2);
+    for _ in 0..IN_FLIGHT * 2 {
+        let _ = recycle.send(Vec::with_capacity(CHUNK));
+    }
+    let digest = std::thread::scope(|s| {
+        let pool = &pool;
+        s.spawn(move || {
+            let mut w = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx: to_hash.clone(), pool, stop };
+            let mut result = layer::write_layer(paths, stamp, &mut w);
+            if result.is_ok() && !w.buf.is_empty() {
+                if let Err(e) = w.ship() {
+                    result = Err(LayerError::Write(e));
+                }
+            }
+            let _ = to_hash.send(Msg::Done(result));
+        });
+        let hasher = s.spawn(move || {
+            let mut h = Sha256::new();
+            for msg in hash_rx {
+                let last = matches!(msg, Msg::Done(_));
+                if let Msg::Chunk(c) = &msg {
+                    h.update(c);
+                }
+                if to_consume.send(msg).is_err() || last {
+                    break;
+                }
+            }
+            hex::encode(h.finalize())
+        });
+        let mut outcome = Err(PipeError::Stopped);
+        for msg in consume_rx.iter() {
+            match msg {
+                Msg::Chunk(mut c) => {
+                    if let Err(e) = consume(&c) {
+                        outcome = Err(PipeError::Consumer(e));
+                        break;
+                    }
+                    c.clear();
+                    let _ = recycle.send(c);
+                }
+                Msg::Done(Ok(len)) => {
+                    outcome = Ok(len);
+                    break;
+                }
+                Msg::Done(Err(LayerError::Write(e))) if e.get_ref().is_some_and(|i| i.is::<Gone>()) => break,
+                Msg::Done(Err(e)) => {
+                    outcome = Err(PipeError::Layer(e));
+                    break;
+                }
+            }
+        }
+        // Unblock and end the other two, whatever happened here.
+        drop(consume_rx);
+        drop(recycle);
+        let digest = hasher.join().expect("the hasher thread does not panic");
+        outcome.map(|len| (digest, len))
+    });
+    digest
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests (reference parity, real
+# skopeo/umoci/docker loads, bad input, layering golden vectors, GNU tar
+# parity), the Nix harness, and the issue's 300 MiB parity check.
+# Run as root after tests/install-deps.sh; needs ../shared beside the repo.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+shared=$repo/../shared
+[ -x "$shared/parity/reference-stream" ] || { echo "tests/run-all.sh: $shared is missing (the shared/ folder must sit beside the repository)" >&2; exit 1; }
+docker_dir=/tmp/layered-image-test-docker
+trap 'tests/support/dockerd.sh stop "$docker_dir" || true' EXIT
+
+echo "== cargo build" >&2
+cargo build --release --locked
+echo "== cargo test" >&2
+cargo test --release --locked --no-fail-fast
+
+echo "== nix harness" >&2
+tests/nix/run.sh
+
+echo "== parity with the reference on the 300 MiB bulk fixture" >&2
+fixture=$(mktemp -d /tmp/layered-image-parity.XXXXXX)
+"$shared/parity/make-fixture" "$fixture/fx" --bulk-mib 300 >/dev/null
+passed=0 failed=0
+for conf in conf-seed.json conf-newest.json conf-from.json; do
+  if out=$("$shared/parity/compare" "$fixture/fx/$conf" -- target/release/layered-image stream) && [[ $out == identical* ]]; then
+    passed=$((passed + 1)); echo "PASS $conf: $out"
+  else
+    failed=$((failed + 1)); echo "FAIL $conf: $out"
+  fi
+done
+rm -rf "$fixture"
+echo "parity: $passed passed, $failed failed"
+[ "$failed" = 0 ]
