@@ -181,3 +181,76 @@ fn pipelines_match_flatten_references_graph() {
     }
     assert!(n > 0);
 }
+
+/// Graph from `name -> [children]` pairs; every node gets narSize 1.
+fn small_graph(edges: &[(&str, &[&str])]) -> Value {
+    Value::Array(
+        edges
+            .iter()
+            .map(|(p, refs)| json!({"path": p, "references": refs, "narSize": 1, "closureSize": 1}))
+            .collect(),
+    )
+}
+
+fn run_pipeline(dir: &Path, graph: &Value, pipeline: Value, exclude: Value) -> Vec<Vec<String>> {
+    let input = write(dir, "input.json", &json!({"graph": graph, "pipeline": pipeline, "exclude_paths": exclude}));
+    serde_json::from_str(&stdout_of(bin().arg("pipeline").arg(&input))).unwrap()
+}
+
+fn as_sets(layers: Vec<Vec<String>>) -> Vec<std::collections::BTreeSet<String>> {
+    layers.into_iter().map(|l| l.into_iter().collect()).collect()
+}
+
+fn sets(layers: &[&[&str]]) -> Vec<std::collections::BTreeSet<String>> {
+    layers.iter().map(|l| l.iter().map(|s| s.to_string()).collect()).collect()
+}
+
+/// The expectations of flatten_references_graph's own unit tests
+/// (pipe_test, popularity_contest_test, flatten_references_graph_test).
+#[test]
+fn flatten_references_graph_unit_test_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let g = small_graph(&[
+        ("Root1", &["A"]), ("A", &["B", "C"]), ("B", &["D", "E", "G"]), ("E", &["F"]), ("Root2", &["B"]),
+        ("Root3", &["C"]), ("C", &[]), ("D", &[]), ("F", &[]), ("G", &[]),
+    ]);
+    let p = json!([["split_paths", ["B"]], ["over", "main", ["pipe", [["subcomponent_in", ["B"]], ["over", "rest", ["popularity_contest"]]]]],
+        ["flatten"], ["map", ["remove_paths", "Root3"]], ["limit_layers", 5]]);
+    assert_eq!(as_sets(run_pipeline(d, &g, p, json!([]))), sets(&[&["B"], &["F"], &["D"], &["E"], &["Root1", "A", "C", "Root2", "G"]]));
+
+    let g = small_graph(&[("Root1", &["A"]), ("A", &["B"]), ("B", &[]), ("Root2", &[])]);
+    let strs = |v: &[&str]| v.iter().map(|s| vec![s.to_string()]).collect::<Vec<_>>();
+    assert_eq!(run_pipeline(d, &g, json!([["popularity_contest"]]), json!([])), strs(&["B", "A", "Root1", "Root2"]));
+    assert_eq!(as_sets(run_pipeline(d, &g, json!([["popularity_contest"], ["limit_layers", 3]]), json!([]))), sets(&[&["B"], &["A"], &["Root1", "Root2"]]));
+    assert_eq!(
+        as_sets(run_pipeline(d, &g, json!([["popularity_contest"], ["reverse"], ["limit_layers", 3]]), json!([]))),
+        sets(&[&["Root2"], &["Root1"], &["A", "B"]])
+    );
+
+    let g = small_graph(&[
+        ("Root1", &["A"]), ("A", &["B", "D"]), ("D", &["E"]), ("B", &["D", "F"]), ("Root2", &["B"]), ("Root3", &["C"]),
+        ("C", &[]), ("E", &[]), ("F", &[]), ("X", &[]),
+    ]);
+    let f = write(d, "pc.json", &g);
+    assert_eq!(stdout_of(bin().arg("popularity").arg(&f)), "E\nD\nF\nB\nA\nC\nRoot1\nRoot2\nRoot3\nX\n");
+
+    let g = json!([
+        {"path": "A", "references": ["A", "C"], "narSize": 2},
+        {"path": "B", "references": ["C", "D"], "narSize": 4},
+        {"path": "C", "references": ["C"], "narSize": 6},
+        {"path": "D", "references": ["D"], "narSize": 8},
+    ]);
+    let owned = |v: &[&[&str]]| v.iter().map(|l| l.iter().map(|s| s.to_string()).collect()).collect::<Vec<Vec<String>>>();
+    let split = json!([["split_paths", ["B"]]]);
+    assert_eq!(run_pipeline(d, &g, split.clone(), json!([])), owned(&[&["B", "D"], &["C"], &["A"]]));
+    let nested = json!([["split_paths", ["B"]], ["over", "main", ["subcomponent_in", ["B"]]]]);
+    assert_eq!(run_pipeline(d, &g, nested, json!([])), owned(&[&["B"], &["D"], &["C"], &["A"]]));
+    assert_eq!(run_pipeline(d, &g, split.clone(), json!(["A"])), owned(&[&["B", "C", "D"]]));
+    assert_eq!(run_pipeline(d, &g, split, json!(["D"])), owned(&[&["B"], &["C"], &["A"]]));
+    // children_of: B's children are split off; nothing else reaches them once
+    // the edges into them are cut, so there is no common part.
+    let children = json!([["split_paths", [{"children_of": "B"}]]]);
+    assert_eq!(run_pipeline(d, &g, children, json!([])), owned(&[&["C", "D"], &["A", "B"]]));
+}

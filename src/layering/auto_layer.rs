@@ -12,6 +12,8 @@ use crate::pyjson;
 use serde_json::{Value, json};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 /// `auto-layer.py`'s `path_key`: name after the first `-`, then the part
 /// before it (the store hash).
@@ -35,22 +37,67 @@ pub struct Layer {
     pub closure_size: u64,
 }
 
+/// Layer ids are interned sets of primaries. Sets are hashed a lot, so a
+/// cheap multiplicative hash replaces SipHash (no untrusted keys here).
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+type Fx = BuildHasherDefault<FxHasher>;
+
 struct Ids {
-    sets: Vec<Vec<u32>>,
-    lookup: HashMap<Vec<u32>, u32>,
+    sets: Vec<Rc<[u32]>>,
+    lookup: HashMap<Rc<[u32]>, u32, Fx>,
     members: Vec<u32>,
+    /// Per-round memo: old id -> new id, valid when the stamp matches.
+    memo: Vec<(u32, u32)>,
 }
 
 impl Ids {
-    fn intern(&mut self, set: Vec<u32>) -> u32 {
-        if let Some(&id) = self.lookup.get(&set) {
+    fn intern(&mut self, set: &[u32]) -> u32 {
+        if let Some(&id) = self.lookup.get(set) {
             return id;
         }
         let id = self.sets.len() as u32;
+        let set: Rc<[u32]> = set.into();
         self.sets.push(set.clone());
         self.lookup.insert(set, id);
         self.members.push(0);
+        self.memo.push((0, 0));
         id
+    }
+
+    /// Forgets an id nobody uses any more, so memory follows the live
+    /// layers rather than every set ever seen.
+    fn release(&mut self, id: u32) {
+        if self.members[id as usize] == 0 && !self.sets[id as usize].is_empty() {
+            let set = std::mem::replace(&mut self.sets[id as usize], Rc::from(Vec::new()));
+            self.lookup.remove(&set);
+        }
     }
 }
 
@@ -69,8 +116,8 @@ pub fn layers(graph: &Graph, layer_limit: i64) -> Vec<Layer> {
     let mut by_size: Vec<u32> = (0..n as u32).collect();
     by_size.sort_by_key(|&v| graph.nar_size[v as usize]);
 
-    let mut ids = Ids { sets: Vec::new(), lookup: HashMap::new(), members: Vec::new() };
-    let empty = ids.intern(Vec::new());
+    let mut ids = Ids { sets: Vec::new(), lookup: HashMap::default(), members: Vec::new(), memo: Vec::new() };
+    let empty = ids.intern(&[]);
     ids.members[empty as usize] = n as u32;
     let mut distinct: i64 = 1;
     let mut layer_of = vec![empty; n];
@@ -78,30 +125,29 @@ pub fn layers(graph: &Graph, layer_limit: i64) -> Vec<Layer> {
     let (mut dep_mark, mut user_mark) = (vec![0u32; n], vec![0u32; n]);
     let (mut deps, mut users) = (Vec::new(), Vec::new());
     let mut changes: Vec<(u32, u32, u32)> = Vec::new();
-    let mut memo: HashMap<u32, u32> = HashMap::new();
+    let mut scratch: Vec<u32> = Vec::new();
 
     for (round, &primary) in by_size.iter().rev().enumerate() {
         let stamp = round as u32 + 1;
         reach(children, &[primary], &mut dep_mark, stamp, &mut deps);
         reach(&parents, &[primary], &mut user_mark, stamp, &mut users);
         changes.clear();
-        memo.clear();
-        let own = ids.intern(vec![primary]);
+        let own = ids.intern(&[primary]);
         changes.push((primary, layer_of[primary as usize], own));
         for &dep in &deps[1..] {
             let old = layer_of[dep as usize];
-            let new = match memo.get(&old) {
-                Some(&id) => id,
-                None => {
-                    let mut set: Vec<u32> =
-                        ids.sets[old as usize].iter().copied().filter(|&q| user_mark[q as usize] != stamp).collect();
-                    let claimed = set.iter().any(|&q| q != primary && dep_mark[q as usize] == stamp);
+            let new = match ids.memo[old as usize] {
+                (s, id) if s == stamp => id,
+                _ => {
+                    scratch.clear();
+                    scratch.extend(ids.sets[old as usize].iter().copied().filter(|&q| user_mark[q as usize] != stamp));
+                    let claimed = scratch.iter().any(|&q| q != primary && dep_mark[q as usize] == stamp);
                     if !claimed {
-                        let at = set.binary_search(&primary).unwrap_err();
-                        set.insert(at, primary);
+                        let at = scratch.binary_search(&primary).unwrap_err();
+                        scratch.insert(at, primary);
                     }
-                    let id = ids.intern(set);
-                    memo.insert(old, id);
+                    let id = ids.intern(&scratch);
+                    ids.memo[old as usize] = (stamp, id);
                     id
                 }
             };
@@ -122,8 +168,9 @@ pub fn layers(graph: &Graph, layer_limit: i64) -> Vec<Layer> {
             break;
         }
         distinct = count;
-        for &(v, _, new) in &changes {
+        for &(v, old, new) in &changes {
             layer_of[v as usize] = new;
+            ids.release(old);
         }
     }
 
@@ -138,7 +185,7 @@ pub fn layers(graph: &Graph, layer_limit: i64) -> Vec<Layer> {
         .enumerate()
         .map(|(i, (id, mut paths))| {
             paths.sort_by(|&a, &b| cmp_path_key(&graph.paths[a as usize], &graph.paths[b as usize]));
-            let mut used_by = ids.sets[id as usize].clone();
+            let mut used_by = ids.sets[id as usize].to_vec();
             used_by.sort_by(|&a, &b| cmp_path_key(&graph.paths[a as usize], &graph.paths[b as usize]));
             reach(children, &paths, &mut mark, i as u32 + 1, &mut closure);
             Layer {

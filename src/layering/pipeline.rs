@@ -244,10 +244,7 @@ fn run_step(ctx: &Ctx, step: &Step, data: Data) -> Result<Data, PipelineError> {
             Data::List(
                 (0..g.len())
                     .step_by(*n)
-                    .map(|start| {
-                        let keep: Vec<bool> = (0..g.len()).map(|i| i >= start && i < start + n).collect();
-                        Data::Graph(g.induced(&keep))
-                    })
+                    .map(|start| Data::Graph(g.range(start, (start + n).min(g.len()))))
                     .collect(),
             )
         }

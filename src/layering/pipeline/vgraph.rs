@@ -52,6 +52,18 @@ impl VGraph {
         out
     }
 
+    /// The subgraph induced by the vertex range `start..end`.
+    pub fn range(&self, start: usize, end: usize) -> VGraph {
+        let (lo, hi) = (start as u32, end as u32);
+        VGraph {
+            vs: self.vs[start..end].to_vec(),
+            succ: self.succ[start..end]
+                .iter()
+                .map(|s| s.iter().filter(|&&c| c >= lo && c < hi).map(|&c| c - lo).collect())
+                .collect(),
+        }
+    }
+
     /// `graph - vertices`.
     pub fn without(&self, drop: &[bool]) -> VGraph {
         let keep: Vec<bool> = drop.iter().map(|d| !d).collect();
