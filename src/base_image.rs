@@ -135,6 +135,36 @@ pub fn decompressor<'a, R: Read + 'a>(head: &[u8], r: R) -> io::Result<Option<Bo
     })
 }
 
+/// How many layers the first image of a docker-archive has: what nixpkgs'
+/// conf derivation reads with `tar -xOf IMAGE manifest.json | jq '.[0].Layers
+/// | length'`. One streaming pass; nothing is spooled.
+pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
+    let io_err = |source| BaseImageError::Io { path: path.into(), source };
+    let not_tar = |e: io::Error| BaseImageError::NotTar { path: path.into(), reason: e.to_string() };
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut head = [0u8; 8];
+    let n = file.read(&mut head).map_err(io_err)?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let reader: Box<dyn Read> = match decompressor(&head[..n], BufReader::new(file.try_clone().map_err(io_err)?)).map_err(io_err)? {
+        Some(d) => d,
+        None => Box::new(BufReader::new(file)),
+    };
+    let mut archive = ::tar::Archive::new(reader);
+    for entry in archive.entries().map_err(not_tar)? {
+        let mut entry = entry.map_err(not_tar)?;
+        let name = entry.path().map_err(not_tar)?.into_owned();
+        if name == Path::new("manifest.json") || name == Path::new("./manifest.json") {
+            let mut text = Vec::new();
+            (&mut entry).take(64 << 20).read_to_end(&mut text).map_err(io_err)?;
+            let manifest = parse_json(path, "manifest.json", &text)?;
+            return manifest.get(0).and_then(|m| m.get("Layers")).and_then(Value::as_array).map(Vec::len).ok_or_else(|| {
+                BaseImageError::Invalid { path: path.into(), what: "manifest.json[0].Layers is missing or not a list".into() }
+            });
+        }
+    }
+    Err(BaseImageError::MissingMember { path: path.into(), member: "manifest.json".into(), why: " (not a docker-archive?)" })
+}
+
 /// `nti()`: octal text up to the first NUL, or GNU base-256.
 fn nti(field: &[u8]) -> Result<i128, String> {
     if matches!(field.first(), Some(0o200) | Some(0o377)) {

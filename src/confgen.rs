@@ -2,7 +2,6 @@
 //! nixpkgs' `conf` derivation does with shell and jq: helper paths
 //! excluded, layers split by the chosen strategy, times normalised.
 
-pub mod base_image;
 pub mod date;
 
 use crate::graph::{Graph, GraphError, RawNode};
@@ -21,7 +20,7 @@ pub enum ConfError {
     #[error("base json {file}: {what}")]
     BaseJson { file: String, what: String },
     #[error(transparent)]
-    BaseImage(#[from] base_image::BaseImageError),
+    BaseImage(#[from] crate::base_image::BaseImageError),
     #[error("invalid --{option}")]
     Date { option: &'static str, source: date::DateError },
     #[error(transparent)]
@@ -62,7 +61,7 @@ pub struct ConfOptions {
 pub fn available_layers(opts: &ConfOptions) -> Result<i64, ConfError> {
     let mut used = 1;
     if let Some(image) = &opts.from_image {
-        used += base_image::layer_count(image)? as i64;
+        used += crate::base_image::manifest_layer_count(image)? as i64;
     }
     if used >= opts.max_layers {
         return Err(ConfError::NotEnoughLayers { used, max: opts.max_layers });

@@ -41,6 +41,7 @@ impl DateTime {
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400) as u32;
         let (year, month, day) = civil_from_days(days);
+        let (year, month, day) = (year as i32, month as u32, day as u32);
         DateTime { year, month, day, hour: sod / 3600, minute: sod / 60 % 60, second: sod % 60, micro, offset_micros: Some(0) }
     }
 
@@ -48,7 +49,7 @@ impl DateTime {
     /// would use the machine's zone, which would make the image depend on
     /// where it is built. nixpkgs always writes an offset.
     pub fn unix_micros(&self) -> i64 {
-        let days = days_from_civil(self.year, self.month, self.day);
+        let days = days_from_civil(self.year.into(), self.month.into(), self.day.into());
         let secs = days * 86_400 + i64::from(self.hour) * 3600 + i64::from(self.minute) * 60 + i64::from(self.second);
         secs * 1_000_000 + i64::from(self.micro) - self.offset_micros.unwrap_or(0)
     }
@@ -143,7 +144,7 @@ pub fn parse_iso(input: &str) -> Result<DateTime, TimeError> {
     if !(1..=12).contains(&month) {
         return Err(c.err("month out of range"));
     }
-    if day < 1 || day > days_in_month(year, month) {
+    if day < 1 || i64::from(day) > days_in_month(year.into(), month.into()) {
         return Err(c.err("day out of range for month"));
     }
     let mut dt = DateTime { year, month, day, hour: 0, minute: 0, second: 0, micro: 0, offset_micros: None };
@@ -221,11 +222,11 @@ fn parse_clock(c: &mut Cursor<'_>) -> Result<(u32, u32, u32, u32), TimeError> {
     Ok((h, m, s, us))
 }
 
-fn is_leap(y: i32) -> bool {
+fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
-fn days_in_month(y: i32, m: u32) -> u32 {
+pub(crate) fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if is_leap(y) => 29,
         2 => 28,
@@ -234,18 +235,19 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
-// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian, as Python's).
-fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
-    let y = i64::from(y) - i64::from(m <= 2);
+// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian, as Python's
+// and GNU date's).
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = y - i64::from(m <= 2);
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(z: i64) -> (i32, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -253,9 +255,9 @@ fn civil_from_days(z: i64) -> (i32, u32, u32) {
     let y = yoe + era * 400;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    ((y + i64::from(m <= 2)) as i32, m, d)
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (y + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! `date -Iseconds -d STR` in UTC, for the ISO-8601 forms nixpkgs users
 //! write (`created`, `mtime`), plus `@EPOCH`.
 
+use crate::time::{civil_from_days, days_from_civil, days_in_month};
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid date {value:?}: {what} (expected \"now\", @EPOCH or ISO-8601 like 2024-01-31T12:00:00Z)")]
 pub struct DateError {
@@ -98,42 +100,6 @@ pub fn normalize(value: &str) -> Result<String, DateError> {
     parse_epoch(value).map(format_utc)
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's civil-date algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
 
 #[cfg(test)]
 mod tests {
