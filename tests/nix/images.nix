@@ -127,6 +127,14 @@ let
       config.Cmd = [ "hello" ];
     } // layeredArgs);
 
+    # the same image, its layer digests computed at build time
+    precomputed = dockerTools.streamLayeredImage ({
+      name = "layered-image";
+      tag = "precomputed";
+      config.Cmd = [ "hello" ];
+      precomputeLayerDigests = true;
+    } // layeredArgs);
+
     # only through config's string context; via the flake's lib (no overlay)
     another = li.streamLayeredImage {
       name = "another-layered-image";
@@ -352,6 +360,7 @@ in
     symlink = "${symlink}";
     hello = "${hello}";
     noTagStreamTag = images.noTagStream.imageTag;
+    precomputedConf = "${images.precomputed.conf}";
     noTagBuildTag = images.noTagBuild.imageTag;
     streamIsExe = images.layered.isExe or false;
     buildHasStream = images.bulk ? stream;

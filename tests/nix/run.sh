@@ -115,7 +115,7 @@ expect "imageName = toLower name" example/upper "$(inf upperCaseImageName)"
 expect "derivation name stream-<baseNameOf name>" stream-UPPER "$(inf upperCaseStreamName)"
 
 # --- 3. build the images ----------------------------------------------------
-images=(layered another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
+images=(layered precomputed another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
   noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd
   architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot)
 declare -A img
@@ -265,6 +265,15 @@ fi
 if has fakeRoot "fakeRootCommands"; then
   expect "fakeRootCommands: stat -c %u /home/alice" 1000 "$(run "${name[fakeRoot]}" stat -c %u /home/alice 2>&1)"
   expect "fakeRootCommands: /hello/bin/fakeRoot-hello runs" "fakeRoot-hello" "$(run "${name[fakeRoot]}" /hello/bin/fakeRoot-hello 2>&1)"
+fi
+
+# precomputeLayerDigests: digests in the conf, the same image, streamed in one pass
+if has precomputed "precomputed digests"; then
+  expect "precomputeLayerDigests: conf carries one digest per store layer" \
+    "$(jq '.store_layers | length' "$(inf precomputedConf)")" "$(jq '.store_layer_digests | length' "$(inf precomputedConf)")"
+  expect "precomputeLayerDigests: same layers as without" \
+    "$(docker inspect --format '{{.RootFS.Layers}}' "${name[layered]:-missing}")" "$(docker inspect --format '{{.RootFS.Layers}}' "${name[precomputed]}")"
+  expect "precomputeLayerDigests: runs" "Hello from layered-image" "$(run "${name[precomputed]}" 2>&1)"
 fi
 
 # includeStorePaths = false: no store paths at all; runs with the host store mounted
