@@ -115,3 +115,73 @@ fn docker_loads_and_runs_the_image() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3 2024-05-06T07:08:09Z amd64");
     run(&mut docker(&["rmi", "li-test-busybox:streamed"]));
 }
+
+/// A private registry on 127.0.0.1 (never all interfaces), stopped on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        require("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!("version: 0.1\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().join("data").display()),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry").arg("serve").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Registry { child, port, _dir: dir };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("docker-registry did not listen on 127.0.0.1:{port}");
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CI's path: stream, push to a registry with skopeo, pull the manifest back.
+#[test]
+fn skopeo_pushes_to_a_registry() {
+    require("skopeo");
+    let store = busybox_store(0, 0);
+    let image = stream_to_file(&store);
+    let reg = Registry::start();
+    let dest = format!("docker://127.0.0.1:{}/li/busybox:pushed", reg.port);
+    run(Command::new("skopeo").args(["copy", "--dest-tls-verify=false"]).arg(format!("docker-archive:{}", image.display())).arg(&dest));
+    let out = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--config"]).arg(&dest));
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run(Command::new("skopeo").args(["inspect", "--config"]).arg(format!("docker-archive:{}", image.display())));
+    let local: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pushed["rootfs"], local["rootfs"], "the registry holds the same layers");
+}
+
+#[test]
+fn podman_loads_the_image() {
+    require("podman");
+    let store = busybox_store(0, 0);
+    let image = stream_to_file(&store);
+    let root = store.dir.path().join("podman-root");
+    let runroot = store.dir.path().join("podman-run");
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.arg("--root").arg(&root).arg("--runroot").arg(&runroot).args(["--storage-driver", "vfs"]).args(args);
+        c
+    };
+    let out = run(&mut podman(&["load", "-i", image.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("li-test-busybox:latest"), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(&mut podman(&["image", "inspect", "--format", "{{len .RootFS.Layers}}", "li-test-busybox:latest"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+}
