@@ -86,15 +86,16 @@ pub fn run<E>(
     for _ in 0..IN_FLIGHT * 2 {
         let _ = recycle.send(Vec::with_capacity(CHUNK));
     }
-    let digest = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let pool = &pool;
         s.spawn(move || {
             let mut w = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx: to_hash.clone(), pool, stop };
             let mut result = layer::write_layer(paths, stamp, &mut w);
-            if result.is_ok() && !w.buf.is_empty() {
-                if let Err(e) = w.ship() {
-                    result = Err(LayerError::Write(e));
-                }
+            if result.is_ok()
+                && !w.buf.is_empty()
+                && let Err(e) = w.ship()
+            {
+                result = Err(LayerError::Write(e));
             }
             let _ = to_hash.send(Msg::Done(result));
         });
@@ -138,6 +139,5 @@ pub fn run<E>(
         drop(recycle);
         let digest = hasher.join().expect("the hasher thread does not panic");
         outcome.map(|len| (digest, len))
-    });
-    digest
+    })
 }

@@ -219,9 +219,9 @@ pub fn stream<W: Write>(
 
     // Layers whose digest the conf already carries skip the hashing pass.
     let known = |job: usize| conf.store_layer_digests.as_ref().map(|d| &d[job]);
-    for job in 0..n_store {
+    for (job, sender) in senders.iter().enumerate().take(n_store) {
         if let Some(d) = known(job) {
-            let _ = senders[job].send(Ok((d.sha256.clone(), d.size)));
+            let _ = sender.send(Ok((d.sha256.clone(), d.size)));
         }
     }
 
@@ -510,12 +510,11 @@ fn copy_base_layer<W: Write>(
     if got == layer.diff_id {
         return Ok(());
     }
-    if let Some(d) = decoded.take() {
-        if let Ok(h) = d.finish() {
-            if hex::encode(h.0.finalize()) == layer.diff_id {
-                return Ok(());
-            }
-        }
+    if let Some(d) = decoded.take()
+        && let Ok(h) = d.finish()
+        && hex::encode(h.0.finalize()) == layer.diff_id
+    {
+        return Ok(());
     }
     Err(fail(format!("its content hashes to sha256:{got}, but the image config's diff_id is sha256:{}", layer.diff_id)))
 }

@@ -134,6 +134,7 @@ impl Registry {
             format!("version: 0.1\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().join("data").display()),
         )
         .unwrap();
+        #[allow(clippy::zombie_processes)] // reaped in Drop
         let child = Command::new("docker-registry").arg("serve").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
