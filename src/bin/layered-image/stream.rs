@@ -47,6 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&cancel)).context("cannot install signal handlers")?;
     }
+    if args.output.is_none() && std::io::stdout().is_terminal() {
+        anyhow::bail!("refusing to write an image to a terminal; pipe it (`| docker load`) or use -o FILE");
+    }
     let conf = Conf::load(&args.conf, DateTime::now_utc())?;
     let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
     let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
