@@ -337,3 +337,14 @@ fn bad_precomputed_digests() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("mtimes are \"now\""), "{err}");
 }
+
+#[test]
+fn refuses_to_write_an_image_to_a_terminal() {
+    require("script");
+    let c = Case::new();
+    let cmd = format!("{} stream {}", bin().display(), c.root().join("conf.json").display());
+    let out = Command::new("script").args(["-qec", &cmd, "/dev/null"]).stdin(Stdio::null()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("refusing to write an image to a terminal"), "{text}");
+}
