@@ -6,7 +6,9 @@
 //! chunks through bounded channels, so memory stays a few MiB whatever the
 //! layer's size, and the hasher never waits on I/O.
 
-use crate::layer::{self, LayerError, Stamp, StorePath};
+use crate::layer::{self, LayerError, LayerSink, SinkRead, Stamp, StorePath};
+use std::fs::File;
+use std::io::Read;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
@@ -14,14 +16,17 @@ use std::io::{self, Write};
 const CHUNK: usize = 512 * 1024;
 const IN_FLIGHT: usize = 6;
 
+/// A chunk buffer is always `CHUNK` bytes long (zeroed once, then reused),
+/// so files can be read into it directly; `filled` says how much is data.
 enum Msg {
-    Chunk(Vec<u8>),
+    Chunk(Vec<u8>, usize),
     Done(Result<u64, LayerError>),
 }
 
 /// Collects the producer's writes into chunks.
 struct ChunkWriter<'a> {
     buf: Vec<u8>,
+    filled: usize,
     tx: Sender<Msg>,
     pool: &'a Receiver<Vec<u8>>,
     stop: &'a (dyn Fn() -> bool + Sync),
@@ -45,16 +50,34 @@ impl ChunkWriter<'_> {
         }
         let fresh = self.pool.recv().map_err(|_| io::Error::other(Gone))?;
         let full = std::mem::replace(&mut self.buf, fresh);
-        self.tx.send(Msg::Chunk(full)).map_err(|_| io::Error::other(Gone))
+        let filled = std::mem::take(&mut self.filled);
+        self.tx.send(Msg::Chunk(full, filled)).map_err(|_| io::Error::other(Gone))
+    }
+}
+
+impl LayerSink for ChunkWriter<'_> {
+    fn read_file(&mut self, f: &mut File, max: usize) -> Result<usize, SinkRead> {
+        let end = CHUNK.min(self.filled + max);
+        let n = loop {
+            match f.read(&mut self.buf[self.filled..end]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r.map_err(SinkRead::File)?,
+            }
+        };
+        self.filled += n;
+        if self.filled == CHUNK {
+            self.ship().map_err(SinkRead::Sink)?;
+        }
+        Ok(n)
     }
 }
 
 impl Write for ChunkWriter<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = CHUNK - self.buf.len();
-        let n = data.len().min(room);
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
+        let n = data.len().min(CHUNK - self.filled);
+        self.buf[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+        self.filled += n;
+        if self.filled == CHUNK {
             self.ship()?;
         }
         Ok(n)
@@ -84,15 +107,15 @@ pub fn run<E>(
     let (to_consume, consume_rx) = bounded::<Msg>(IN_FLIGHT);
     let (recycle, pool) = bounded::<Vec<u8>>(IN_FLIGHT * 2 + 2);
     for _ in 0..IN_FLIGHT * 2 {
-        let _ = recycle.send(Vec::with_capacity(CHUNK));
+        let _ = recycle.send(vec![0u8; CHUNK]);
     }
     std::thread::scope(|s| {
         let pool = &pool;
         s.spawn(move || {
-            let mut w = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx: to_hash.clone(), pool, stop };
+            let mut w = ChunkWriter { buf: vec![0u8; CHUNK], filled: 0, tx: to_hash.clone(), pool, stop };
             let mut result = layer::write_layer(paths, stamp, &mut w);
             if result.is_ok()
-                && !w.buf.is_empty()
+                && w.filled > 0
                 && let Err(e) = w.ship()
             {
                 result = Err(LayerError::Write(e));
@@ -103,8 +126,8 @@ pub fn run<E>(
             let mut h = Sha256::new();
             for msg in hash_rx {
                 let last = matches!(msg, Msg::Done(_));
-                if let Msg::Chunk(c) = &msg {
-                    h.update(c);
+                if let Msg::Chunk(c, filled) = &msg {
+                    h.update(&c[..*filled]);
                 }
                 if to_consume.send(msg).is_err() || last {
                     break;
@@ -115,12 +138,11 @@ pub fn run<E>(
         let mut outcome = Err(PipeError::Stopped);
         for msg in consume_rx.iter() {
             match msg {
-                Msg::Chunk(mut c) => {
-                    if let Err(e) = consume(&c) {
+                Msg::Chunk(c, filled) => {
+                    if let Err(e) = consume(&c[..filled]) {
                         outcome = Err(PipeError::Consumer(e));
                         break;
                     }
-                    c.clear();
                     let _ = recycle.send(c);
                 }
                 Msg::Done(Ok(len)) => {

@@ -69,7 +69,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // A 64 KiB pipe costs a context switch per 64 KiB; a larger one
             // lets `docker load` and us run in longer stretches. Best effort.
             let _ = nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
-            let w = BufWriter::with_capacity(1 << 20, std::fs::File::from(stdout));
+            // Smaller than a layer chunk, so chunks go straight to the pipe.
+            let w = BufWriter::with_capacity(64 << 10, std::fs::File::from(stdout));
             stream::stream(&conf, base.as_ref(), &repo_tag, w, &progress, &cancel).map_err(anyhow::Error::from)
         }
         Some(path) => write_file(path, &conf, base.as_ref(), &repo_tag, &progress, &cancel),
@@ -103,7 +104,7 @@ fn write_file(
         .suffix(".partial")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let mut w = BufWriter::with_capacity(64 << 10, tmp.as_file());
     stream::stream(conf, base, repo_tag, &mut w, progress, cancel)?;
     w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     drop(w);
