@@ -197,6 +197,50 @@ fn paths_repr(paths: &[StorePath]) -> String {
 
 type Digest32 = Result<(String, u64), StreamError>;
 
+impl<'a> Abort<'a> {
+    fn new(signal: &'a AtomicBool) -> Abort<'a> {
+        Abort { flag: AtomicBool::new(false), signal, first: std::sync::Mutex::new(None) }
+    }
+}
+
+/// Runs `job(0..n)` on one worker per core, in index order, until all are
+/// done or the stream stops; the first error stops the rest.
+fn spawn_hashers<'s, 'e: 's>(
+    scope: &'s std::thread::Scope<'s, 'e>,
+    n: usize,
+    abort: &'s Abort<'s>,
+    job: impl Fn(usize) -> Result<(), StreamError> + Send + Sync + 's,
+) {
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let job = std::sync::Arc::new(job);
+    let workers = std::thread::available_parallelism().map_or(2, |c| c.get()).min(n).max(1);
+    for _ in 0..workers {
+        let (next, job) = (next.clone(), job.clone());
+        scope.spawn(move || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || abort.stopped() {
+                    break;
+                }
+                if let Err(e) = job(i) {
+                    abort.fail(e);
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// The first pass over a store layer: its digest and length.
+fn hash_store_layer(conf: &Conf, layer: usize, index: usize, abort: &Abort<'_>) -> Digest32 {
+    let paths = &conf.store_layers[layer];
+    let stopped = || abort.stopped();
+    layer_pipe::run(paths, &conf.stamp, &stopped, |_| Ok::<(), ()>(())).map_err(|e| match e {
+        PipeError::Layer(source) => StreamError::Layer { index, paths: paths_repr(paths), source },
+        PipeError::Consumer(()) | PipeError::Stopped => StreamError::Interrupted,
+    })
+}
+
 /// Streams the image described by `conf` (on top of `base`, if any) into
 /// `out` as an uncompressed docker-archive.
 pub fn stream<W: Write>(
@@ -208,60 +252,34 @@ pub fn stream<W: Write>(
     cancel: &AtomicBool,
 ) -> Result<(), StreamError> {
     let custom = customisation(conf)?;
-    let stamp = &conf.stamp;
     let n_store = conf.store_layers.len();
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(n_store + 1).max(1);
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..=n_store).map(|_| crossbeam_channel::bounded::<Digest32>(1)).unzip();
-    let next_job = AtomicUsize::new(0);
     // A hasher's failure stops everything, and its error is the one reported.
-    let abort = Abort { flag: AtomicBool::new(false), signal: cancel, first: std::sync::Mutex::new(None) };
+    let abort = Abort::new(cancel);
     let base_count = base.map_or(0, |b| b.layers.len());
-
     // Layers whose digest the conf already carries skip the hashing pass.
-    let known = |job: usize| conf.store_layer_digests.as_ref().map(|d| &d[job]);
-    for (job, sender) in senders.iter().enumerate().take(n_store) {
-        if let Some(d) = known(job) {
-            let _ = sender.send(Ok((d.sha256.clone(), d.size)));
-        }
-    }
+    let known = |layer: usize| conf.store_layer_digests.as_ref().map(|d| &d[layer]);
 
     std::thread::scope(|scope| {
-        // Hashers: job i < n_store is store layer i, job n_store checks the
+        // Job i < n_store hashes store layer i; job n_store checks the
         // customisation layer against its checksum file.
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let job = next_job.fetch_add(1, Ordering::Relaxed);
-                    if job > n_store || abort.stopped() {
-                        break;
-                    }
-                    if job < n_store && known(job).is_some() {
-                        continue;
-                    }
-                    let result = if job < n_store {
-                        let paths = &conf.store_layers[job];
-                        let stopped = || abort.stopped();
-                        layer_pipe::run(paths, stamp, &stopped, |_| Ok::<(), ()>(())).map_err(|e| match e {
-                            PipeError::Layer(source) => StreamError::Layer { index: base_count + job + 1, paths: paths_repr(paths), source },
-                            PipeError::Consumer(()) | PipeError::Stopped => StreamError::Interrupted,
-                        })
-                    } else {
-                        let mut sink = HashSink { hasher: Sha256::new(), len: 0, abort: &abort };
-                        hash_file(&custom, &mut sink)
-                    };
-                    match result {
-                        Ok(digest) => {
-                            let _ = senders[job].send(Ok(digest));
-                        }
-                        Err(e) => {
-                            abort.fail(e);
-                            let _ = senders[job].send(Err(StreamError::Interrupted));
-                            break;
-                        }
-                    }
+        spawn_hashers(scope, n_store + 1, &abort, |job| {
+            let result = match (job < n_store).then(|| known(job)) {
+                Some(Some(d)) => Ok((d.sha256.clone(), d.size)),
+                Some(None) => hash_store_layer(conf, job, base_count + job + 1, &abort),
+                None => hash_file(&custom, &mut HashSink { hasher: Sha256::new(), len: 0, abort: &abort }),
+            };
+            match result {
+                Ok(digest) => {
+                    let _ = senders[job].send(Ok(digest));
+                    Ok(())
                 }
-            });
-        }
+                Err(e) => {
+                    let _ = senders[job].send(Err(StreamError::Interrupted));
+                    Err(e)
+                }
+            }
+        });
         let result = write_archive(conf, base, repo_tag, out, progress, &abort, &custom, &receivers);
         // Stop the hashers either way; on failure their work is moot.
         abort.flag.store(true, Ordering::Relaxed);
@@ -272,34 +290,15 @@ pub fn stream<W: Write>(
 /// Each store layer's digest, computed in parallel: what
 /// [`Conf::store_layer_digests`](crate::conf::Conf) records.
 pub fn store_layer_digests(conf: &Conf, cancel: &AtomicBool) -> Result<Vec<crate::conf::LayerDigest>, StreamError> {
-    let abort = Abort { flag: AtomicBool::new(false), signal: cancel, first: std::sync::Mutex::new(None) };
-    let next = AtomicUsize::new(0);
+    let abort = Abort::new(cancel);
     let n = conf.store_layers.len();
     let slots: Vec<std::sync::Mutex<Option<crate::conf::LayerDigest>>> = (0..n).map(|_| std::sync::Mutex::new(None)).collect();
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(n).max(1);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let job = next.fetch_add(1, Ordering::Relaxed);
-                    if job >= n || abort.stopped() {
-                        break;
-                    }
-                    let paths = &conf.store_layers[job];
-                    let stopped = || abort.stopped();
-                    match layer_pipe::run(paths, &conf.stamp, &stopped, |_| Ok::<(), ()>(())) {
-                        Ok((sha256, size)) => {
-                            *slots[job].lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::conf::LayerDigest { sha256, size });
-                        }
-                        Err(PipeError::Layer(source)) => {
-                            abort.fail(StreamError::Layer { index: job + 1, paths: paths_repr(paths), source });
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-            });
-        }
+    std::thread::scope(|scope| {
+        spawn_hashers(scope, n, &abort, |layer| {
+            let (sha256, size) = hash_store_layer(conf, layer, layer + 1, &abort)?;
+            *slots[layer].lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::conf::LayerDigest { sha256, size });
+            Ok(())
+        });
     });
     if let Some(e) = abort.take() {
         return Err(e);
