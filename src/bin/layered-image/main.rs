@@ -46,8 +46,25 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("layered-image: error: {err:#}");
+            eprintln!("layered-image: error: {}", one_line(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Control characters (from file names, store paths, JSON strings) are
+/// escaped, so the error stays one line and cannot forge further lines or
+/// send escape sequences to a terminal.
+fn one_line(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for c in msg.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
 }
