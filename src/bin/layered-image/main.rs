@@ -46,10 +46,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("layered-image: error: {}", one_line(&format!("{err:#}")));
+            eprintln!("layered-image: error: {}", one_line(&chain_text(&err)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `{err:#}` without repeats: many library errors show their source in
+/// their own message and also expose it as `source()`, which would print
+/// "No such file or directory" twice.
+fn chain_text(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if msg.is_empty() {
+            msg = text;
+        } else if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
 }
 
 /// Control characters (from file names, store paths, JSON strings) are
