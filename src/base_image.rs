@@ -386,6 +386,20 @@ fn read_member(path: &Path, file: &File, m: &Member, what: &str) -> Result<Vec<u
     Ok(v)
 }
 
+/// The manifest's names are copied into the output as member names; one
+/// that is absolute or climbs with `..` would make `docker load` refuse the
+/// image (or write outside its directory), so it is refused here, early.
+fn plain_member_name(path: &Path, name: &str) -> Result<(), BaseImageError> {
+    let parts: Vec<&str> = name.split('/').collect();
+    if name.is_empty() || name.starts_with('/') || parts.contains(&"..") || name.contains('\0') {
+        return Err(BaseImageError::Invalid {
+            path: path.into(),
+            what: format!("manifest.json names {name:?}, which is not a plain relative member name"),
+        });
+    }
+    Ok(())
+}
+
 fn parse_json(path: &Path, member: &str, bytes: &[u8]) -> Result<Value, BaseImageError> {
     serde_json::from_slice(bytes).map_err(|source| BaseImageError::Json { path: path.into(), member: member.into(), source })
 }
@@ -393,6 +407,11 @@ fn parse_json(path: &Path, member: &str, bytes: &[u8]) -> Result<Value, BaseImag
 impl BaseImage {
     pub fn open(path: &Path) -> Result<BaseImage, BaseImageError> {
         let io_err = |source| BaseImageError::Io { path: path.into(), source };
+        // Members are read out of order, so the image must be seekable; and
+        // opening a FIFO would block until someone writes to it.
+        if !std::fs::metadata(path).map_err(io_err)?.is_file() {
+            return Err(BaseImageError::Invalid { path: path.into(), what: "not a regular file".into() });
+        }
         let mut file = File::open(path).map_err(io_err)?;
         let mut head = [0u8; 8];
         let n = file.read(&mut head).map_err(io_err)?;
@@ -421,6 +440,7 @@ impl BaseImage {
         // getmember(): the last member of that name wins.
         let index: HashMap<&[u8], &Member> = members.iter().map(|m| (&m.name[..], m)).collect();
         let get = |name: &str, why: &'static str| {
+            plain_member_name(path, name)?;
             index.get(name.as_bytes()).copied().ok_or_else(|| BaseImageError::MissingMember { path: path.into(), member: name.into(), why })
         };
         let manifest = parse_json(path, "manifest.json", &read_member(path, &file, get("manifest.json", "")?, "manifest.json")?)?;
