@@ -74,6 +74,11 @@ fn customisation(conf: &Conf) -> Result<Customisation, StreamError> {
     let (as_written, dir) = &conf.customisation_layer;
     let fail = |what: String| StreamError::Customisation { dir: dir.clone(), what };
     let checksum_path = dir.join("checksum");
+    // Reading a FIFO would block forever.
+    match std::fs::metadata(&checksum_path) {
+        Ok(m) if !m.is_file() => return Err(fail(format!("{} is not a regular file", checksum_path.display()))),
+        _ => {}
+    }
     let text = std::fs::read(&checksum_path).map_err(|e| fail(format!("cannot read {}: {e}", checksum_path.display())))?;
     let checksum = String::from_utf8_lossy(&text).trim().to_string();
     if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
