@@ -304,7 +304,7 @@ fn big_graph_is_fast_and_small() {
         out.succeeds();
         eprintln!("{cmd}: {:?}, peak RSS {} KiB", t.elapsed(), out.rss_kib);
         assert!(t.elapsed().as_secs() < 30, "{cmd} took {:?}", t.elapsed());
-        // The input alone is ~3 MB; allow a few copies, not a blow-up.
-        out.rss_below_mib(128);
+        // ~50 MiB measured for popularity; memory grows with the graph.
+        out.rss_below_mib(64);
     }
 }

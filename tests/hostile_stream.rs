@@ -568,3 +568,21 @@ fn decompression_bombs() {
     c.write_conf(&v);
     c.fails(&["fromImage", "cut.gz"]);
 }
+
+/// A plain fromImage with a 2 GiB (sparse) layer is copied through, not
+/// loaded: memory stays small.
+#[test]
+fn big_base_layer_in_bounded_memory() {
+    let c = Case::new();
+    let root = c.root();
+    std::fs::File::create(root.join("nix/store/aaaa-pkg/sparse")).unwrap().set_len(2 << 30).unwrap();
+    let base = root.join("base.tar");
+    li(["stream".into(), c.conf().into_os_string(), "-o".into(), base.clone().into_os_string()]).succeeds();
+    std::fs::remove_file(root.join("nix/store/aaaa-pkg/sparse")).unwrap();
+    c.with("from_image", json!("base.tar"));
+    let out = li_with(["stream".into(), c.conf().into_os_string()], |cmd| {
+        cmd.stdout(std::process::Stdio::null());
+    });
+    out.succeeds().rss_below_mib(64);
+    std::fs::remove_file(&base).unwrap();
+}
