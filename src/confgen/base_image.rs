@@ -12,7 +12,16 @@ pub struct BaseImageError {
     pub what: String,
 }
 
+/// Same limits as the streamer's reader (crate::base_image): a manifest
+/// over 64 MiB is not plausible, and more than ~1100x expansion is a bomb.
+const MANIFEST_LIMIT: u64 = 64 << 20;
+
 fn decompressed(file: &Path) -> std::io::Result<Box<dyn Read>> {
+    // Opening a FIFO would block until someone writes to it.
+    let meta = std::fs::metadata(file)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let mut magic = [0u8; 6];
     let mut f = File::open(file)?;
     let got = f.read(&mut magic)?;
@@ -35,11 +44,17 @@ fn decompressed(file: &Path) -> std::io::Result<Box<dyn Read>> {
 pub fn layer_count(file: &Path) -> Result<usize, BaseImageError> {
     let err = |what: String| BaseImageError { file: file.display().to_string(), what };
     let reader = decompressed(file).map_err(|e| err(e.to_string()))?;
+    let compressed = std::fs::metadata(file).map_or(0, |m| m.len());
+    let limit = compressed.saturating_mul(1100).saturating_add(64 << 20);
+    let reader = Bounded { inner: reader, left: limit, limit };
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(|e| err(format!("not a tar archive: {e}")))? {
         let mut entry = entry.map_err(|e| err(format!("reading tar: {e}")))?;
         let path = entry.path().map_err(|e| err(e.to_string()))?.into_owned();
         if path == Path::new("manifest.json") || path == Path::new("./manifest.json") {
+            if entry.size() > MANIFEST_LIMIT {
+                return Err(err(format!("manifest.json of {} bytes is implausibly large", entry.size())));
+            }
             let mut text = Vec::new();
             entry.read_to_end(&mut text).map_err(|e| err(format!("reading manifest.json: {e}")))?;
             let manifest: serde_json::Value =
@@ -53,4 +68,24 @@ pub fn layer_count(file: &Path) -> Result<usize, BaseImageError> {
         }
     }
     Err(err("no manifest.json in the archive (not a docker-archive?)".into()))
+}
+
+/// Fails the read once more than `limit` decompressed bytes went through.
+struct Bounded {
+    inner: Box<dyn Read>,
+    left: u64,
+    limit: u64,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "decompressed size exceeds {} bytes, over 1100 times the compressed size (a decompression bomb?)",
+                self.limit
+            ))
+        })?;
+        Ok(n)
+    }
 }
