@@ -308,3 +308,34 @@ fn big_graph_is_fast_and_small() {
         out.rss_below_mib(64);
     }
 }
+
+/// `conf --from-image` reads the base image's manifest only to count its
+/// layers; the same limits as `stream` apply: regular files only, no
+/// oversized manifest, no decompression bomb, bounded memory.
+#[test]
+fn conf_generator_hostile_base_images() {
+    require("zstd");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g = write(d, "g.json", r#"[{"path":"/nix/store/a-x","references":[]}]"#);
+    let base = write(d, "base.json", r#"{"config": {}, "architecture": "amd64", "os": "linux"}"#);
+    let conf = |image: &Path| {
+        let mut args: Vec<OsString> = ["conf", "--customisation-layer", "/c", "--image-name", "n", "--image-tag", "t"].iter().map(Into::into).collect();
+        args.extend(["--graph".into(), g.clone().into(), "--base-json".into(), base.clone().into(), "--from-image".into(), image.into()]);
+        li(args)
+    };
+    let sh = |cmd: &str| run(std::process::Command::new("sh").arg("-c").arg(cmd).current_dir(d));
+    sh("mkfifo fifo.tar");
+    conf(&d.join("fifo.tar")).fails(&["fromImage", "fifo.tar", "not a regular file"]);
+    // A 200 MiB manifest.json (zeros: GNU tar stores them in full).
+    sh("mkdir m && truncate -s 200M m/manifest.json && tar -C m -cf - manifest.json | zstd -q -c > bigmanifest.tar.zst && rm -r m");
+    let out = conf(&d.join("bigmanifest.tar.zst"));
+    out.fails(&["fromImage", "bigmanifest.tar.zst", "manifest.json", "implausibly large"]);
+    out.rss_below_mib(64);
+    // A 2 GiB member of zeros before the manifest: a bomb, stopped after
+    // ~1100x the compressed size instead of decompressing it all.
+    sh("mkdir b && truncate -s 2G b/big && echo '[{\"Layers\": []}]' > b/manifest.json && tar -C b -cf - big manifest.json | zstd -q -3 -c > bomb.zst && rm -r b");
+    let out = conf(&d.join("bomb.zst"));
+    out.fails(&["fromImage", "bomb.zst", "decompression bomb"]);
+    out.rss_below_mib(64);
+}
