@@ -141,21 +141,26 @@ pub fn decompressor<'a, R: Read + 'a>(head: &[u8], r: R) -> io::Result<Option<Bo
 pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
     let io_err = |source| BaseImageError::Io { path: path.into(), source };
     let not_tar = |e: io::Error| BaseImageError::NotTar { path: path.into(), reason: e.to_string() };
-    let mut file = File::open(path).map_err(io_err)?;
+    let (mut file, compressed_len) = open_regular(path)?;
     let mut head = [0u8; 8];
     let n = file.read(&mut head).map_err(io_err)?;
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let limit = bomb_limit(compressed_len);
     let reader: Box<dyn Read> = match decompressor(&head[..n], BufReader::new(file.try_clone().map_err(io_err)?)).map_err(io_err)? {
-        Some(d) => d,
+        Some(d) => Box::new(Bounded { inner: d, left: limit }),
         None => Box::new(BufReader::new(file)),
     };
     let mut archive = ::tar::Archive::new(reader);
-    for entry in archive.entries().map_err(not_tar)? {
-        let mut entry = entry.map_err(not_tar)?;
+    let entries = archive.entries().map_err(not_tar)?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bomb_or(path, limit, e, not_tar))?;
         let name = entry.path().map_err(not_tar)?.into_owned();
         if name == Path::new("manifest.json") || name == Path::new("./manifest.json") {
+            if entry.size() > MAX_METADATA {
+                return Err(BaseImageError::Invalid { path: path.into(), what: format!("manifest.json of {} bytes is implausibly large", entry.size()) });
+            }
             let mut text = Vec::new();
-            (&mut entry).take(64 << 20).read_to_end(&mut text).map_err(io_err)?;
+            entry.read_to_end(&mut text).map_err(|e| bomb_or(path, limit, e, io_err))?;
             let manifest = parse_json(path, "manifest.json", &text)?;
             return manifest.get(0).and_then(|m| m.get("Layers")).and_then(Value::as_array).map(Vec::len).ok_or_else(|| {
                 BaseImageError::Invalid { path: path.into(), what: "manifest.json[0].Layers is missing or not a list".into() }
@@ -163,6 +168,52 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
         }
     }
     Err(BaseImageError::MissingMember { path: path.into(), member: "manifest.json".into(), why: " (not a docker-archive?)" })
+}
+
+/// Metadata read whole (manifest, config, pax records); no real one is this big.
+const MAX_METADATA: u64 = 64 << 20;
+
+/// More than ~1100x expansion (gzip's ceiling) is a decompression bomb.
+fn bomb_limit(compressed_len: u64) -> u64 {
+    compressed_len.saturating_mul(1100).saturating_add(64 << 20)
+}
+
+/// Members are read out of order, so the image must be a seekable file;
+/// and opening a FIFO would block until someone writes to it.
+fn open_regular(path: &Path) -> Result<(File, u64), BaseImageError> {
+    let meta = std::fs::metadata(path).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
+    if !meta.is_file() {
+        return Err(BaseImageError::Invalid { path: path.into(), what: "not a regular file".into() });
+    }
+    let file = File::open(path).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
+    Ok((file, meta.len()))
+}
+
+/// Fails the read once more than the limit of decompressed bytes went through.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+#[derive(Debug)]
+struct TooBig;
+impl std::fmt::Display for TooBig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("decompressed size over the limit")
+    }
+}
+impl std::error::Error for TooBig {}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| io::Error::other(TooBig))?;
+        Ok(n)
+    }
+}
+
+fn bomb_or(path: &Path, limit: u64, e: io::Error, other: impl Fn(io::Error) -> BaseImageError) -> BaseImageError {
+    if e.get_ref().is_some_and(|i| i.is::<TooBig>()) { BaseImageError::Bomb { path: path.into(), limit } } else { other(e) }
 }
 
 /// `nti()`: octal text up to the first NUL, or GNU base-256.
@@ -270,7 +321,7 @@ impl Scanner<'_> {
         Ok(got)
     }
     fn data(&mut self, size: u64, what: &str) -> Result<Vec<u8>, BaseImageError> {
-        if size > 64 << 20 {
+        if size > MAX_METADATA {
             return Err(BaseImageError::Invalid { path: self.path.into(), what: format!("{what} of {size} bytes is implausibly large") });
         }
         let mut v = vec![0u8; blocks(size) as usize];
@@ -406,7 +457,7 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
 }
 
 fn read_member(path: &Path, file: &File, m: &Member, what: &str) -> Result<Vec<u8>, BaseImageError> {
-    if m.size > 64 << 20 {
+    if m.size > MAX_METADATA {
         return Err(BaseImageError::Invalid { path: path.into(), what: format!("{what} of {} bytes is implausibly large", m.size) });
     }
     let mut f = file;
@@ -416,6 +467,20 @@ fn read_member(path: &Path, file: &File, m: &Member, what: &str) -> Result<Vec<u
     Ok(v)
 }
 
+/// The manifest's names are copied into the output as member names; one
+/// that is absolute or climbs with `..` would make `docker load` refuse the
+/// image (or write outside its directory), so it is refused here, early.
+fn plain_member_name(path: &Path, name: &str) -> Result<(), BaseImageError> {
+    let parts: Vec<&str> = name.split('/').collect();
+    if name.is_empty() || name.starts_with('/') || parts.contains(&"..") || name.contains('\0') {
+        return Err(BaseImageError::Invalid {
+            path: path.into(),
+            what: format!("manifest.json names {name:?}, which is not a plain relative member name"),
+        });
+    }
+    Ok(())
+}
+
 fn parse_json(path: &Path, member: &str, bytes: &[u8]) -> Result<Value, BaseImageError> {
     serde_json::from_slice(bytes).map_err(|source| BaseImageError::Json { path: path.into(), member: member.into(), source })
 }
@@ -423,16 +488,15 @@ fn parse_json(path: &Path, member: &str, bytes: &[u8]) -> Result<Value, BaseImag
 impl BaseImage {
     pub fn open(path: &Path) -> Result<BaseImage, BaseImageError> {
         let io_err = |source| BaseImageError::Io { path: path.into(), source };
-        let mut file = File::open(path).map_err(io_err)?;
+        let (mut file, compressed_len) = open_regular(path)?;
         let mut head = [0u8; 8];
         let n = file.read(&mut head).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let compressed_len = file.metadata().map_err(io_err)?.len();
         let mut spool = None;
         let source = file.try_clone().map_err(io_err)?;
         if let Some(mut dec) = decompressor(&head[..n], BufReader::new(source)).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
-            let limit = compressed_len.saturating_mul(1100).saturating_add(64 << 20);
+            let limit = bomb_limit(compressed_len);
             let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut()).map_err(|e| BaseImageError::NotTar {
                 path: path.into(),
                 reason: format!("decompression failed: {e}"),
@@ -451,6 +515,7 @@ impl BaseImage {
         // getmember(): the last member of that name wins.
         let index: HashMap<&[u8], &Member> = members.iter().map(|m| (&m.name[..], m)).collect();
         let get = |name: &str, why: &'static str| {
+            plain_member_name(path, name)?;
             index.get(name.as_bytes()).copied().ok_or_else(|| BaseImageError::MissingMember { path: path.into(), member: name.into(), why })
         };
         let manifest = parse_json(path, "manifest.json", &read_member(path, &file, get("manifest.json", "")?, "manifest.json")?)?;

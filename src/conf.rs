@@ -119,7 +119,14 @@ impl Conf {
     /// ones); `now` is the instant `"now"` stands for.
     pub fn load(path: &Path, now: DateTime) -> Result<Conf, ConfError> {
         let text = std::fs::read(path).map_err(|source| ConfError::Read { path: path.into(), source })?;
-        let value: Value = serde_json::from_slice(&text).map_err(|source| ConfError::Json { path: path.into(), source })?;
+        Conf::parse(&text, path, now)
+    }
+
+    /// [`Conf::load`] on bytes already read: `path` names the conf in
+    /// messages and anchors its relative paths. Touches no file (the fuzz
+    /// target relies on that).
+    pub fn parse(text: &[u8], path: &Path, now: DateTime) -> Result<Conf, ConfError> {
+        let value: Value = serde_json::from_slice(text).map_err(|source| ConfError::Json { path: path.into(), source })?;
         let obj = value.as_object().ok_or(ConfError::NotObject { path: path.into() })?;
         let r = Reader { path, obj };
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();

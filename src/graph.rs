@@ -50,14 +50,19 @@ pub struct Graph {
 pub fn read_raw(file: &Path, key: Option<&str>) -> Result<Vec<RawNode>, GraphError> {
     let name = file.display().to_string();
     let text = std::fs::read(file).map_err(|source| GraphError::Read { file: name.clone(), source })?;
+    parse_raw(&text, key, &name)
+}
+
+/// [`read_raw`] on bytes already read; `name` names them in messages.
+pub fn parse_raw(text: &[u8], key: Option<&str>, name: &str) -> Result<Vec<RawNode>, GraphError> {
     if key.is_none()
-        && let Ok(entries) = serde_json::from_slice::<Vec<FastEntry>>(&text)
+        && let Ok(entries) = serde_json::from_slice::<Vec<FastEntry>>(text)
     {
         return Ok(entries.into_iter().map(FastEntry::into_raw).collect());
     }
     let value: Value =
-        serde_json::from_slice(&text).map_err(|source| GraphError::Json { file: name.clone(), source })?;
-    raw_nodes_from_value(&value, key, &name)
+        serde_json::from_slice(text).map_err(|source| GraphError::Json { file: name.to_string(), source })?;
+    raw_nodes_from_value(&value, key, name)
 }
 
 /// The common case (an exportReferencesGraph list) parsed straight into

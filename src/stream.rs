@@ -77,6 +77,11 @@ fn customisation(conf: &Conf) -> Result<Customisation, StreamError> {
     let (as_written, dir) = &conf.customisation_layer;
     let fail = |what: String| StreamError::Customisation { dir: dir.clone(), what };
     let checksum_path = dir.join("checksum");
+    // Reading a FIFO would block forever.
+    match std::fs::metadata(&checksum_path) {
+        Ok(m) if !m.is_file() => return Err(fail(format!("{} is not a regular file", checksum_path.display()))),
+        _ => {}
+    }
     let text = std::fs::read(&checksum_path).map_err(|e| fail(format!("cannot read {}: {e}", checksum_path.display())))?;
     let checksum = String::from_utf8_lossy(&text).trim().to_string();
     if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
@@ -204,7 +209,7 @@ impl<'a> Abort<'a> {
 }
 
 /// Runs `job(0..n)` on one worker per core, in index order, until all are
-/// done or the stream stops; the first error stops the rest.
+/// done or the stream stops; the first error (kept by `abort`) stops the rest.
 fn spawn_hashers<'s, 'e: 's>(
     scope: &'s std::thread::Scope<'s, 'e>,
     n: usize,
@@ -275,8 +280,11 @@ pub fn stream<W: Write>(
                     Ok(())
                 }
                 Err(e) => {
+                    // Recorded before the writer can see the failure, so
+                    // that the writer reports this error, not its own.
+                    abort.fail(e);
                     let _ = senders[job].send(Err(StreamError::Interrupted));
-                    Err(e)
+                    Err(StreamError::Interrupted)
                 }
             }
         });

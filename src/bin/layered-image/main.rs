@@ -50,8 +50,42 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("layered-image: error: {err:#}");
+            eprintln!("layered-image: error: {}", one_line(&chain_text(&err)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `{err:#}` without repeats: many library errors show their source in
+/// their own message and also expose it as `source()`, which would print
+/// "No such file or directory" twice.
+fn chain_text(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if msg.is_empty() {
+            msg = text;
+        } else if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
+}
+
+/// Control characters (from file names, store paths, JSON strings) are
+/// escaped, so the error stays one line and cannot forge further lines or
+/// send escape sequences to a terminal.
+fn one_line(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for c in msg.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
 }

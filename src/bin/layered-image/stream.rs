@@ -71,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let _ = nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
             // Smaller than a layer chunk, so chunks go straight to the pipe.
             let w = BufWriter::with_capacity(64 << 10, std::fs::File::from(stdout));
-            stream::stream(&conf, base.as_ref(), &repo_tag, w, &progress, &cancel).map_err(anyhow::Error::from)
+            stream::stream(&conf, base.as_ref(), &repo_tag, w, &progress, &cancel).map_err(|e| name_output(e, "stdout"))
         }
         Some(path) => write_file(path, &conf, base.as_ref(), &repo_tag, &progress, &cancel),
     };
@@ -105,12 +105,21 @@ fn write_file(
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     let mut w = BufWriter::with_capacity(64 << 10, tmp.as_file());
-    stream::stream(conf, base, repo_tag, &mut w, progress, cancel)?;
+    stream::stream(conf, base, repo_tag, &mut w, progress, cancel).map_err(|e| name_output(e, &path.display().to_string()))?;
     w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     drop(w);
     tmp.as_file().sync_all().with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
     Ok(())
+}
+
+/// A write failure says where the image was going (a full disk under -o,
+/// a full or closed stdout); other failures name their own culprit.
+fn name_output(e: stream::StreamError, target: &str) -> anyhow::Error {
+    match e {
+        stream::StreamError::Output(_) => anyhow::Error::from(e).context(format!("writing {target}")),
+        e => e.into(),
+    }
 }
 
 trait OwnedFd {

@@ -1,0 +1,96 @@
+//! Replays every fuzz input kept in the repository through the same code
+//! the fuzz targets run (fuzz/fuzz_targets/*.rs): the seed corpus and the
+//! crashes found so far (fuzz/regressions/<target>/, one file per crash,
+//! named after what it caught). Runs in the normal test suite, so a fixed
+//! crash stays fixed without cargo-fuzz.
+
+use layered_image::base_image::BaseImage;
+use layered_image::conf::Conf;
+use layered_image::graph::{Graph, parse_raw, raw_nodes_from_value};
+use layered_image::layering::pipeline::{parse_pipeline, run_pipeline};
+use layered_image::layering::{auto_layer::auto_layer, popularity_paths};
+use layered_image::time::DateTime;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut files = Vec::new();
+    for dir in ["corpus", "regressions"] {
+        if let Ok(rd) = std::fs::read_dir(root.join(dir).join(target)) {
+            files.extend(rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()));
+        }
+    }
+    files.sort();
+    assert!(!files.is_empty(), "no inputs for {target}");
+    files
+}
+
+fn each(target: &str, f: impl Fn(&Path, &[u8])) {
+    for p in inputs(target) {
+        let data = std::fs::read(&p).unwrap();
+        eprintln!("{target}: {}", p.display());
+        f(&p, &data);
+    }
+}
+
+fn conf(data: &[u8]) {
+    let _ = Conf::parse(data, Path::new("/fuzz/conf.json"), DateTime::from_unix_micros(1_700_000_000_000_000));
+}
+
+fn graph(data: &[u8]) {
+    let Some((sel, text)) = data.split_first() else { return };
+    let key = if sel & 1 == 1 { Some("graph") } else { None };
+    let Ok(raw) = parse_raw(text, key, "fuzz.json") else { return };
+    let Ok(g) = Graph::build(&raw, "fuzz.json") else { return };
+    let _ = popularity_paths(&g);
+    let _ = auto_layer(&g, &HashSet::new(), i64::from(sel >> 1) - 8);
+}
+
+fn pipeline(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<Value>(data) else { return };
+    let (Some(graph), Some(pipeline)) = (v.get("graph"), v.get("pipeline")) else { return };
+    let Ok(raw) = raw_nodes_from_value(graph, None, "fuzz.json") else { return };
+    let Ok(steps) = parse_pipeline(pipeline) else { return };
+    let exclude: HashSet<String> = v
+        .get("exclude_paths")
+        .and_then(Value::as_array)
+        .map(|xs| xs.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let _ = run_pipeline(&raw, &exclude, &steps, "fuzz.json");
+}
+
+fn base_image(path: &Path) {
+    let Ok(img) = BaseImage::open(path) else { return };
+    let mut buf = vec![0u8; 64 * 1024];
+    for layer in &img.layers {
+        let Ok(mut r) = img.layer_reader(layer) else { continue };
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn conf_inputs() {
+    each("conf", |_, d| conf(d));
+}
+
+#[test]
+fn graph_inputs() {
+    each("graph", |_, d| graph(d));
+}
+
+#[test]
+fn pipeline_inputs() {
+    each("pipeline", |_, d| pipeline(d));
+}
+
+#[test]
+fn base_image_inputs() {
+    each("base_image", |p, _| base_image(p));
+}
