@@ -25,7 +25,7 @@ if [ ! -f "$fixture/.bulk-$bulk" ]; then
   touch "$fixture/.bulk-$bulk"
 fi
 conf=$fixture/conf-seed.json
-paths=$(python3 -c 'import json,sys; print("\n".join(p for l in json.load(open(sys.argv[1]))["store_layers"] for p in l))' "$conf")
+python3 -c 'import json,sys; print("\n".join(p for l in json.load(open(sys.argv[1]))["store_layers"] for p in l))' "$conf" >"$fixture/paths.txt"
 size=$(du -sb "$fixture/nix/store" | cut -f1)
 # Warm the page cache so every contender reads from memory.
 find "$fixture/nix/store" -type f -exec cat {} + >/dev/null
@@ -48,7 +48,7 @@ ours=$(measure "layered-image" "'$bin' stream '$conf' | cat >/dev/null")
 # Digests computed beforehand (the Nix side's precomputeLayerDigests): one pass.
 "$bin" digests "$conf" -o "$fixture/conf-seed-digests.json"
 pre=$(measure "layered-image, digests" "'$bin' stream '$fixture/conf-seed-digests.json' | cat >/dev/null")
-tarp=$(measure "tar -cf - | cat" "printf '%s\n' $(echo "$paths" | tr '\n' ' ') | tar -cf - -T - 2>/dev/null | cat >/dev/null")
+tarp=$(measure "tar -cf - | cat" "tar -cf - -T '$fixture/paths.txt' 2>/dev/null | cat >/dev/null")
 # Identical output, checked on the same fixture.
 "$shared/parity/compare" "$conf" -- "$bin" stream | head -1 >&2
 awk -v r="$ref" -v o="$ours" -v p="$pre" -v t="$tarp" 'BEGIN {
