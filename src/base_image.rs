@@ -361,13 +361,14 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
         // tarfile skips data only for regular files and unknown types.
         let supported = matches!(m.typeflag, b'0' | 0 | b'1' | b'2' | b'3' | b'4' | b'5' | b'6' | b'7');
         if m.is_regular() || !supported {
-            let skip = blocks(m.size);
-            if m.data_offset + m.size > len {
+            // checked: a pax size of up to 2^64-1 must not wrap around.
+            if m.data_offset.checked_add(m.size).is_none_or(|end| end > len) {
                 return Err(BaseImageError::Truncated {
                     path: path.into(),
                     what: format!("member {} needs {} bytes, the file ends first", String::from_utf8_lossy(&m.name), m.size),
                 });
             }
+            let skip = blocks(m.size);
             s.skip(skip.min(len - m.data_offset))?;
         }
         members.push(m);
