@@ -503,6 +503,9 @@ fn base_image_lying_headers() {
     b.append_data(&mut h, "manifest.json", &b"["[..]).unwrap();
     std::fs::write(&f, b.into_inner().unwrap()).unwrap();
     c.with("from_image", json!("h.tar")).fails(&["fromImage", "h.tar"]);
+    // A pax size of 2^64-1 (the largest u64: arithmetic on it must not wrap).
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/base_image/pax-size-u64-max.tar"), &f).unwrap();
+    c.with("from_image", json!("h.tar")).fails(&["fromImage", "h.tar", "member l/layer.tar needs 18446744073709551615 bytes, the file ends first"]);
     // Base-256 size of 2^95 in a plain header.
     let mut block = [0u8; 512];
     block[..13].copy_from_slice(b"manifest.json");
