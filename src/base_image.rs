@@ -401,6 +401,30 @@ fn plain_member_name(path: &Path, name: &str) -> Result<(), BaseImageError> {
     Ok(())
 }
 
+/// A symlinked layer (`docker save` dedups with `../<id>/layer.tar`) is
+/// copied as a link and resolved by the loader inside the unpacked
+/// archive: its target, taken relative to the link's directory, must stay
+/// inside it.
+fn link_stays_inside(name: &str, target: &[u8]) -> bool {
+    if target.is_empty() || target.starts_with(b"/") {
+        return false;
+    }
+    let mut depth: Vec<&[u8]> = name.as_bytes().split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    depth.pop();
+    for c in target.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            c => depth.push(c),
+        }
+    }
+    !depth.is_empty()
+}
+
 fn parse_json(path: &Path, member: &str, bytes: &[u8]) -> Result<Value, BaseImageError> {
     serde_json::from_slice(bytes).map_err(|source| BaseImageError::Json { path: path.into(), member: member.into(), source })
 }
@@ -478,6 +502,12 @@ impl BaseImage {
             let member = get(name, " (listed in manifest.json's Layers)")?;
             if !member.is_regular() && member.typeflag != tar::SYMTYPE {
                 return Err(invalid(format!("layer member {name} is neither a file nor a symlink")));
+            }
+            if member.typeflag == tar::SYMTYPE && !link_stays_inside(name, &member.linkname) {
+                return Err(invalid(format!(
+                    "layer member {name} is a symlink to {:?}, which points outside the archive",
+                    String::from_utf8_lossy(&member.linkname)
+                )));
             }
             layers.push(BaseLayer { member: member.clone(), name: name.to_string(), diff_id: diff_id.to_string() });
         }
