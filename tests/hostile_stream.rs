@@ -589,3 +589,34 @@ fn big_base_layer_in_bounded_memory() {
     out.succeeds().rss_below_mib(64);
     std::fs::remove_file(&base).unwrap();
 }
+
+/// A layer stored as a symlink (older `docker save` dedups that way) is
+/// copied as a link: its target must stay inside the archive.
+#[test]
+fn base_image_symlinked_layers() {
+    require("python3");
+    let c = Case::new();
+    let root = c.root();
+    let layer = small_layer();
+    let diff = sha(&layer);
+    for (target, ok) in [("../l/layer.tar", true), ("../../etc/passwd", false), ("/etc/passwd", false), ("../../../x", false)] {
+        let script = r#"
+import io, json, sys, tarfile
+out, target, layer_hex, diff = sys.argv[1:5]
+layer = bytes.fromhex(layer_hex)
+cfg = json.dumps({"rootfs": {"diff_ids": ["sha256:" + diff, "sha256:" + diff]}}).encode()
+man = json.dumps([{"Config": "c.json", "Layers": ["l/layer.tar", "m/layer.tar"]}]).encode()
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    for name, data in [("l/layer.tar", layer), ("c.json", cfg), ("manifest.json", man)]:
+        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+    ti = tarfile.TarInfo("m/layer.tar"); ti.type = tarfile.SYMTYPE; ti.linkname = target; t.addfile(ti)
+"#;
+        run(Command::new("python3").arg("-c").arg(script).arg(root.join("sym.tar")).arg(target).arg(hex::encode(&layer)).arg(&diff));
+        c.with("from_image", json!("sym.tar"));
+        if ok {
+            c.image();
+        } else {
+            c.fails(&["fromImage", "sym.tar", "layer member m/layer.tar is a symlink to", target, "outside the archive"]);
+        }
+    }
+}
