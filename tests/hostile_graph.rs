@@ -339,3 +339,31 @@ fn conf_generator_hostile_base_images() {
     out.fails(&["fromImage", "bomb.zst", "decompression bomb"]);
     out.rss_below_mib(64);
 }
+
+/// Usage errors are one `layered-image: error:` line too (exit 2, like
+/// argparse), naming the argument at fault; help still prints in full.
+#[test]
+fn usage_errors_are_one_line() {
+    for (args, needle) in [
+        (vec!["auto-layer", "g.json", "ignore", "many"], "many"),
+        (vec!["auto-layer", "g.json", "ignore", "99999999999999999999"], "99999999999999999999"),
+        (vec!["stream"], "<CONF>"),
+        (vec!["customisation-layer", "dir"], "<OUTDIR>"),
+        (vec!["customisation-layer", "dir", "out", "--mtime", "noon"], "noon"),
+        (vec!["conf", "--graph", "g", "--base-json", "b", "--customisation-layer", "c", "--image-name", "n", "--image-tag", "t", "--uid", "-1"], "'-1'"),
+        (vec!["explode"], "explode"),
+        (vec!["stream", "c.json", "--bogus"], "--bogus"),
+    ] {
+        let out = li(&args);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", out.stderr);
+        assert!(lines[0].starts_with("layered-image: error: ") && lines[0].contains(needle), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty());
+    }
+    let help = li(["--help"]);
+    assert_eq!(help.code, Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("stream"));
+    let version = li(["--version"]);
+    assert_eq!(version.code, Some(0));
+}
