@@ -258,11 +258,15 @@ impl Scanner<'_> {
     }
 }
 
+/// What the member headers kept in memory may add up to.
+const HEADER_BUDGET: usize = 16 << 20;
+
 /// Reads every member header (not the data) of a plain tar.
 fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
     let len = file.metadata().map_err(|source| BaseImageError::Io { path: path.into(), source })?.len();
     let mut s = Scanner { path, r: BufReader::with_capacity(64 * 1024, file), offset: 0 };
     let mut members = Vec::new();
+    let mut retained = 0usize;
     let mut globals: Vec<(String, Vec<u8>)> = Vec::new();
     let mut pending_pax: Option<Vec<(String, Vec<u8>)>> = None;
     let (mut long_name, mut long_link): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
@@ -356,6 +360,17 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
         let pax = pending_pax.take().unwrap_or_else(|| globals.clone());
         if !pax.is_empty() {
             apply_pax(&mut m, &pax);
+        }
+        // Every member keeps its own copy of the global pax records and its
+        // names: a small compressed archive of many members after one big
+        // global header would otherwise take gigabytes.
+        retained += 256 + m.name.len() + m.linkname.len() + m.uname.len() + m.gname.len();
+        retained += m.pax.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if retained > HEADER_BUDGET {
+            return Err(BaseImageError::Invalid {
+                path: path.into(),
+                what: format!("its member headers hold more than {} MiB (a header bomb?)", HEADER_BUDGET >> 20),
+            });
         }
         m.data_offset = s.offset;
         // tarfile skips data only for regular files and unknown types.
