@@ -48,8 +48,14 @@ pub fn layer_count(file: &Path) -> Result<usize, BaseImageError> {
     let limit = compressed.saturating_mul(1100).saturating_add(64 << 20);
     let reader = Bounded { inner: reader, left: limit, limit };
     let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(|e| err(format!("not a tar archive: {e}")))? {
+    // Raw entries: the tar crate would read a GNU long name or pax header
+    // whole into memory, whatever size it claims; manifest.json needs
+    // neither, and skipped entries are streamed past.
+    for entry in archive.entries().map_err(|e| err(format!("not a tar archive: {e}")))?.raw(true) {
         let mut entry = entry.map_err(|e| err(format!("reading tar: {e}")))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
         let path = entry.path().map_err(|e| err(e.to_string()))?.into_owned();
         if path == Path::new("manifest.json") || path == Path::new("./manifest.json") {
             if entry.size() > MANIFEST_LIMIT {
