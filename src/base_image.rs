@@ -392,7 +392,7 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
 }
 
 fn read_member(path: &Path, file: &File, m: &Member, what: &str) -> Result<Vec<u8>, BaseImageError> {
-    if m.size > 64 << 20 {
+    if m.size > JSON_MEMBER_LIMIT {
         return Err(BaseImageError::Invalid { path: path.into(), what: format!("{what} of {} bytes is implausibly large", m.size) });
     }
     let mut f = file;
@@ -440,7 +440,22 @@ fn link_stays_inside(name: &str, target: &[u8]) -> bool {
     !depth.is_empty()
 }
 
+/// Largest manifest.json or image config read (real ones are kilobytes).
+pub const JSON_MEMBER_LIMIT: u64 = 4 << 20;
+
+/// A parsed JSON value takes up to ~100 bytes per element: 60 MiB of
+/// `[0,0,...` (60 KiB gzip'd) would take gigabytes. Elements are bounded
+/// by counting separators first (an overestimate: strings count too).
+pub fn json_too_big(bytes: &[u8]) -> Option<String> {
+    const MAX_ELEMENTS: usize = 1 << 18;
+    let n = bytes.iter().filter(|&&b| matches!(b, b',' | b'[' | b'{' | b':')).count();
+    (n > MAX_ELEMENTS).then(|| format!("has over {n} JSON elements, implausibly many (a JSON bomb?)"))
+}
+
 fn parse_json(path: &Path, member: &str, bytes: &[u8]) -> Result<Value, BaseImageError> {
+    if let Some(why) = json_too_big(bytes) {
+        return Err(BaseImageError::Invalid { path: path.into(), what: format!("{member} {why}") });
+    }
     serde_json::from_slice(bytes).map_err(|source| BaseImageError::Json { path: path.into(), member: member.into(), source })
 }
 

@@ -13,8 +13,8 @@ pub struct BaseImageError {
 }
 
 /// Same limits as the streamer's reader (crate::base_image): a manifest
-/// over 64 MiB is not plausible, and more than ~1100x expansion is a bomb.
-const MANIFEST_LIMIT: u64 = 64 << 20;
+/// over 4 MiB is not plausible, and more than ~1100x expansion is a bomb.
+const MANIFEST_LIMIT: u64 = crate::base_image::JSON_MEMBER_LIMIT;
 
 fn decompressed(file: &Path) -> std::io::Result<Box<dyn Read>> {
     // Opening a FIFO would block until someone writes to it.
@@ -63,6 +63,9 @@ pub fn layer_count(file: &Path) -> Result<usize, BaseImageError> {
             }
             let mut text = Vec::new();
             entry.read_to_end(&mut text).map_err(|e| err(format!("reading manifest.json: {e}")))?;
+            if let Some(why) = crate::base_image::json_too_big(&text) {
+                return Err(err(format!("manifest.json {why}")));
+            }
             let manifest: serde_json::Value =
                 serde_json::from_slice(&text).map_err(|e| err(format!("manifest.json: invalid JSON: {e}")))?;
             return manifest
