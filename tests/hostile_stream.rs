@@ -651,3 +651,32 @@ open(out, 'wb').write(gzip.compress(buf.getvalue(), 9))
         out.rss_below_mib(64);
     }
 }
+
+/// JSON bombs: a manifest or config that is small compressed but parses
+/// into gigabytes (60 KiB of gzip once took 3.2 GiB and 10 s).
+#[test]
+fn base_image_json_bombs() {
+    require("python3");
+    let c = Case::new();
+    let root = c.root();
+    let script = r#"
+import gzip, io, json, sys, tarfile
+out, which, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+bomb = b'[' + b'0,' * (size // 2) + b'0]'
+cfg = bomb if which == 'config' else b'{"rootfs": {"diff_ids": []}}'
+man = bomb if which == 'manifest' else json.dumps([{"Config": "c.json", "Layers": []}]).encode()
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode='w') as t:
+    for name, data in [("c.json", cfg), ("manifest.json", man)]:
+        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+open(out, 'wb').write(gzip.compress(buf.getvalue(), 9))
+"#;
+    for (which, size, needle) in [("config", 60 << 20, "implausibly large"), ("config", 3 << 20, "JSON bomb"), ("manifest", 3 << 20, "JSON bomb")] {
+        let f = root.join("jb.tar.gz");
+        run(Command::new("python3").arg("-c").arg(script).arg(&f).arg(which).arg(size.to_string()));
+        c.with("from_image", json!("jb.tar.gz"));
+        let out = li(["stream".into(), c.conf().into_os_string(), "-o".into(), root.join("img.tar").into_os_string()]);
+        out.fails(&["fromImage", "jb.tar.gz", needle]);
+        out.rss_below_mib(64);
+    }
+}
