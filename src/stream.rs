@@ -79,10 +79,16 @@ fn customisation(conf: &Conf) -> Result<Customisation, StreamError> {
         Ok(m) if !m.is_file() => return Err(fail(format!("{} is not a regular file", checksum_path.display()))),
         _ => {}
     }
-    let text = std::fs::read(&checksum_path).map_err(|e| fail(format!("cannot read {}: {e}", checksum_path.display())))?;
+    // A checksum is 65 bytes: read a little more than that, not a whole
+    // (possibly huge) file, and quote at most a line of it.
+    let mut text = Vec::new();
+    File::open(&checksum_path)
+        .and_then(|f| f.take(1024).read_to_end(&mut text))
+        .map_err(|e| fail(format!("cannot read {}: {e}", checksum_path.display())))?;
     let checksum = String::from_utf8_lossy(&text).trim().to_string();
     if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(fail(format!("{} does not hold a sha256 (64 lowercase hex digits): {:?}", checksum_path.display(), checksum)));
+        let shown: String = checksum.chars().take(80).collect();
+        return Err(fail(format!("{} does not hold a sha256 (64 lowercase hex digits): {:?}", checksum_path.display(), shown)));
     }
     let tar_path = dir.join("layer.tar");
     let meta = std::fs::symlink_metadata(&tar_path).map_err(|e| fail(format!("cannot read {}: {e}", tar_path.display())))?;
