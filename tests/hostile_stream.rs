@@ -680,3 +680,18 @@ open(out, 'wb').write(gzip.compress(buf.getvalue(), 9))
         out.rss_below_mib(64);
     }
 }
+
+/// A huge checksum file is not read whole (1 GiB once took 6 GiB of memory,
+/// 48 s, and a gigabyte-long error line).
+#[test]
+fn huge_checksum_file() {
+    let c = Case::new();
+    let sum = c.root().join("custom/checksum");
+    let good = std::fs::read_to_string(&sum).unwrap();
+    std::fs::File::options().append(true).open(&sum).unwrap().set_len(1 << 30).unwrap();
+    let line = c.fails(&["checksum", "does not hold a sha256"]);
+    assert!(line.len() < 1000, "{} bytes of error", line.len());
+    let out = li(["stream".into(), c.conf().into_os_string(), "-o".into(), c.root().join("i.tar").into_os_string()]);
+    out.rss_below_mib(64);
+    assert!(good.len() < 100);
+}
