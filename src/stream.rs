@@ -119,6 +119,8 @@ struct Abort<'a> {
     flag: AtomicBool,
     signal: &'a AtomicBool,
     first: std::sync::Mutex<Option<StreamError>>,
+    /// When hashing began: what changed after it is what broke a layer.
+    started: std::time::SystemTime,
 }
 
 impl Abort<'_> {
@@ -256,7 +258,7 @@ pub fn stream<W: Write>(
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..=n_store).map(|_| crossbeam_channel::bounded::<Digest32>(1)).unzip();
     let next_job = AtomicUsize::new(0);
     // A hasher's failure stops everything, and its error is the one reported.
-    let abort = Abort { flag: AtomicBool::new(false), signal: cancel, first: std::sync::Mutex::new(None) };
+    let abort = Abort { flag: AtomicBool::new(false), signal: cancel, first: std::sync::Mutex::new(None), started: std::time::SystemTime::now() };
     let base_count = base.map_or(0, |b| b.layers.len());
 
     std::thread::scope(|scope| {
@@ -353,7 +355,12 @@ fn write_archive<W: Write>(
         out.write_all(&head).map_err(interrupted)?;
         let mut sink = VerifySink { out: &mut out, hasher: Sha256::new(), left: size, progress };
         let written = layer::write_layer(paths, &conf.stamp, &mut sink);
-        let changed = |detail: String| StreamError::Changed { index, paths: paths_repr(paths), expected: digest.clone(), detail };
+        let changed = |detail: String| StreamError::Changed {
+            index,
+            paths: paths_repr(paths),
+            expected: digest.clone(),
+            detail: detail + &changed_since(paths, abort.started),
+        };
         match written {
             Ok(_) if sink.left != 0 => return Err(changed(format!("it came out {} bytes shorter", sink.left))),
             Ok(_) => {
@@ -403,6 +410,30 @@ fn write_archive<W: Write>(
     out.flush().map_err(interrupted)?;
     progress.line("Done.");
     Ok(())
+}
+
+/// Names what in `paths` changed (ctime) since `since`: the file that was
+/// rewritten, or the directory a file vanished from. Only on the error path.
+fn changed_since(paths: &[StorePath], since: std::time::SystemTime) -> String {
+    // File times come from a coarse clock that may lag a few milliseconds.
+    let since = since - std::time::Duration::from_millis(20);
+    let mut found = Vec::new();
+    for p in paths {
+        for entry in crate::walk::Walk::new(&p.fs_path, p.member_name.clone()).flatten() {
+            let Ok(meta) = std::fs::symlink_metadata(&entry.path) else { continue };
+            let ctime = std::time::UNIX_EPOCH + std::time::Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec().clamp(0, 999_999_999) as u32);
+            if ctime >= since {
+                found.push(entry.path.display().to_string());
+            }
+            if found.len() > 3 {
+                break;
+            }
+        }
+    }
+    match found.len() {
+        0 => String::new(),
+        _ => format!("; changed since the stream began: {}", found.join(", ")),
+    }
 }
 
 fn recv(rx: &crossbeam_channel::Receiver<Digest32>) -> Result<(String, u64), StreamError> {
