@@ -510,8 +510,8 @@ fn check_image(conf: &Path, fs_root: &Path, layers: &[Vec<String>], st: &Stamp) 
         }
         for p in paths {
             for (i, _) in p.match_indices('/') {
-                if !want_ext.contains_key(p[..i].as_bytes()) {
-                    ext.remove(p[..i].as_bytes());
+                if !want_ext.contains_key(&p.as_bytes()[..i]) {
+                    ext.remove(&p.as_bytes()[..i]);
                 }
             }
         }
