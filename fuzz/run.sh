@@ -18,14 +18,18 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 # instrument the C decompressors (built by the cc crate) anyway; debug
 # assertions (overflow checks included) stay on.
 cargo fuzz build -s none
+# The base-image target writes each input (and each decompressed spool) to
+# a temporary file: keep them in memory when possible.
+[ -d /dev/shm ] && export TMPDIR=/dev/shm
 status=0
 for t in "${targets[@]}"; do
   mkdir -p ".work/$t" "artifacts/$t"
   max_len=16384
-  [ "$t" = base_image ] && max_len=262144
+  dict=dict/json.dict
+  if [ "$t" = base_image ]; then max_len=262144; dict=dict/tar.dict; fi
   echo "fuzz/run.sh: $t for ${secs}s" >&2
   if ! cargo fuzz run -s none "$t" ".work/$t" "corpus/$t" -- \
-      -max_total_time="$secs" -timeout=20 -rss_limit_mb=1024 -max_len="$max_len" \
+      -max_total_time="$secs" -timeout=20 -rss_limit_mb=1024 -max_len="$max_len" -dict="$dict" \
       -print_final_stats=1 2>"artifacts/$t.log"; then
     echo "fuzz/run.sh: $t FAILED; see fuzz/artifacts/$t.log and fuzz/artifacts/$t/" >&2
     tail -40 "artifacts/$t.log" >&2

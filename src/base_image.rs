@@ -151,12 +151,18 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
         None => Box::new(BufReader::new(file)),
     };
     let mut archive = ::tar::Archive::new(reader);
-    let entries = archive.entries().map_err(not_tar)?;
+    // Raw entries: the tar crate would read a GNU long name or a pax header
+    // whole into memory, whatever size it claims; manifest.json needs
+    // neither, and skipped entries are streamed past.
+    let entries = archive.entries().map_err(not_tar)?.raw(true);
     for entry in entries {
         let mut entry = entry.map_err(|e| bomb_or(path, limit, e, not_tar))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
         let name = entry.path().map_err(not_tar)?.into_owned();
         if name == Path::new("manifest.json") || name == Path::new("./manifest.json") {
-            if entry.size() > MAX_METADATA {
+            if entry.size() > JSON_MEMBER_LIMIT {
                 return Err(BaseImageError::Invalid { path: path.into(), what: format!("manifest.json of {} bytes is implausibly large", entry.size()) });
             }
             let mut text = Vec::new();
@@ -170,7 +176,7 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
     Err(BaseImageError::MissingMember { path: path.into(), member: "manifest.json".into(), why: " (not a docker-archive?)" })
 }
 
-/// Metadata read whole (manifest, config, pax records); no real one is this big.
+/// Pax records and GNU long names are read whole; no real one is this big.
 const MAX_METADATA: u64 = 64 << 20;
 
 /// More than ~1100x expansion (gzip's ceiling) is a decompression bomb.
@@ -339,11 +345,15 @@ impl Scanner<'_> {
     }
 }
 
+/// What the member headers kept in memory may add up to.
+const HEADER_BUDGET: usize = 16 << 20;
+
 /// Reads every member header (not the data) of a plain tar.
 fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
     let len = file.metadata().map_err(|source| BaseImageError::Io { path: path.into(), source })?.len();
     let mut s = Scanner { path, r: BufReader::with_capacity(64 * 1024, file), offset: 0 };
     let mut members = Vec::new();
+    let mut retained = 0usize;
     let mut globals: Vec<(String, Vec<u8>)> = Vec::new();
     let mut pending_pax: Option<Vec<(String, Vec<u8>)>> = None;
     let (mut long_name, mut long_link): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
@@ -438,17 +448,29 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
         if !pax.is_empty() {
             apply_pax(&mut m, &pax);
         }
+        // Every member keeps its own copy of the global pax records and its
+        // names: a small compressed archive of many members after one big
+        // global header would otherwise take gigabytes.
+        retained += 256 + m.name.len() + m.linkname.len() + m.uname.len() + m.gname.len();
+        retained += m.pax.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if retained > HEADER_BUDGET {
+            return Err(BaseImageError::Invalid {
+                path: path.into(),
+                what: format!("its member headers hold more than {} MiB (a header bomb?)", HEADER_BUDGET >> 20),
+            });
+        }
         m.data_offset = s.offset;
         // tarfile skips data only for regular files and unknown types.
         let supported = matches!(m.typeflag, b'0' | 0 | b'1' | b'2' | b'3' | b'4' | b'5' | b'6' | b'7');
         if m.is_regular() || !supported {
-            let skip = blocks(m.size);
+            // checked: a pax size of up to 2^64-1 must not wrap around.
             if m.data_offset.checked_add(m.size).is_none_or(|end| end > len) {
                 return Err(BaseImageError::Truncated {
                     path: path.into(),
                     what: format!("member {} needs {} bytes, the file ends first", String::from_utf8_lossy(&m.name), m.size),
                 });
             }
+            let skip = blocks(m.size);
             s.skip(skip.min(len - m.data_offset))?;
         }
         members.push(m);
@@ -457,7 +479,7 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
 }
 
 fn read_member(path: &Path, file: &File, m: &Member, what: &str) -> Result<Vec<u8>, BaseImageError> {
-    if m.size > MAX_METADATA {
+    if m.size > JSON_MEMBER_LIMIT {
         return Err(BaseImageError::Invalid { path: path.into(), what: format!("{what} of {} bytes is implausibly large", m.size) });
     }
     let mut f = file;
@@ -481,7 +503,46 @@ fn plain_member_name(path: &Path, name: &str) -> Result<(), BaseImageError> {
     Ok(())
 }
 
+/// A symlinked layer (`docker save` dedups with `../<id>/layer.tar`) is
+/// copied as a link and resolved by the loader inside the unpacked
+/// archive: its target, taken relative to the link's directory, must stay
+/// inside it.
+fn link_stays_inside(name: &str, target: &[u8]) -> bool {
+    if target.is_empty() || target.starts_with(b"/") {
+        return false;
+    }
+    let mut depth: Vec<&[u8]> = name.as_bytes().split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    depth.pop();
+    for c in target.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            c => depth.push(c),
+        }
+    }
+    !depth.is_empty()
+}
+
+/// Largest manifest.json or image config read (real ones are kilobytes).
+pub const JSON_MEMBER_LIMIT: u64 = 4 << 20;
+
+/// A parsed JSON value takes up to ~100 bytes per element: 60 MiB of
+/// `[0,0,...` (60 KiB gzip'd) would take gigabytes. Elements are bounded
+/// by counting separators first (an overestimate: strings count too).
+pub fn json_too_big(bytes: &[u8]) -> Option<String> {
+    const MAX_ELEMENTS: usize = 1 << 18;
+    let n = bytes.iter().filter(|&&b| matches!(b, b',' | b'[' | b'{' | b':')).count();
+    (n > MAX_ELEMENTS).then(|| format!("has over {n} JSON elements, implausibly many (a JSON bomb?)"))
+}
+
 fn parse_json(path: &Path, member: &str, bytes: &[u8]) -> Result<Value, BaseImageError> {
+    if let Some(why) = json_too_big(bytes) {
+        return Err(BaseImageError::Invalid { path: path.into(), what: format!("{member} {why}") });
+    }
     serde_json::from_slice(bytes).map_err(|source| BaseImageError::Json { path: path.into(), member: member.into(), source })
 }
 
@@ -552,6 +613,12 @@ impl BaseImage {
             let member = get(name, " (listed in manifest.json's Layers)")?;
             if !member.is_regular() && member.typeflag != tar::SYMTYPE {
                 return Err(invalid(format!("layer member {name} is neither a file nor a symlink")));
+            }
+            if member.typeflag == tar::SYMTYPE && !link_stays_inside(name, &member.linkname) {
+                return Err(invalid(format!(
+                    "layer member {name} is a symlink to {:?}, which points outside the archive",
+                    String::from_utf8_lossy(&member.linkname)
+                )));
             }
             layers.push(BaseLayer { member: member.clone(), name: name.to_string(), diff_id: diff_id.to_string() });
         }

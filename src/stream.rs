@@ -82,10 +82,16 @@ fn customisation(conf: &Conf) -> Result<Customisation, StreamError> {
         Ok(m) if !m.is_file() => return Err(fail(format!("{} is not a regular file", checksum_path.display()))),
         _ => {}
     }
-    let text = std::fs::read(&checksum_path).map_err(|e| fail(format!("cannot read {}: {e}", checksum_path.display())))?;
+    // A checksum is 65 bytes: read a little more than that, not a whole
+    // (possibly huge) file, and quote at most a line of it.
+    let mut text = Vec::new();
+    File::open(&checksum_path)
+        .and_then(|f| f.take(1024).read_to_end(&mut text))
+        .map_err(|e| fail(format!("cannot read {}: {e}", checksum_path.display())))?;
     let checksum = String::from_utf8_lossy(&text).trim().to_string();
     if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(fail(format!("{} does not hold a sha256 (64 lowercase hex digits): {:?}", checksum_path.display(), checksum)));
+        let shown: String = checksum.chars().take(80).collect();
+        return Err(fail(format!("{} does not hold a sha256 (64 lowercase hex digits): {:?}", checksum_path.display(), shown)));
     }
     let tar_path = dir.join("layer.tar");
     let meta = std::fs::symlink_metadata(&tar_path).map_err(|e| fail(format!("cannot read {}: {e}", tar_path.display())))?;
@@ -116,6 +122,8 @@ struct Abort<'a> {
     flag: AtomicBool,
     signal: &'a AtomicBool,
     first: std::sync::Mutex<Option<StreamError>>,
+    /// When hashing began: what changed after it is what broke a layer.
+    started: std::time::SystemTime,
 }
 
 impl Abort<'_> {
@@ -204,7 +212,7 @@ type Digest32 = Result<(String, u64), StreamError>;
 
 impl<'a> Abort<'a> {
     fn new(signal: &'a AtomicBool) -> Abort<'a> {
-        Abort { flag: AtomicBool::new(false), signal, first: std::sync::Mutex::new(None) }
+        Abort { flag: AtomicBool::new(false), signal, first: std::sync::Mutex::new(None), started: std::time::SystemTime::now() }
     }
 }
 
@@ -383,7 +391,10 @@ fn write_archive<W: Write>(
         });
         let precomputed = conf.store_layer_digests.is_some();
         let changed = |detail: String| {
-            let detail = if precomputed { format!("{detail}; the conf's {} entry is stale", crate::conf::DIGESTS_KEY) } else { detail };
+            let mut detail = detail + &changed_since(paths, abort.started);
+            if precomputed {
+                detail += &format!("; the conf's {} entry is stale", crate::conf::DIGESTS_KEY);
+            }
             StreamError::Changed { index, paths: paths_repr(paths), expected: digest.clone(), detail }
         };
         match streamed {
@@ -430,6 +441,30 @@ fn write_archive<W: Write>(
     out.flush().map_err(interrupted)?;
     progress.line("Done.");
     Ok(())
+}
+
+/// Names what in `paths` changed (ctime) since `since`: the file that was
+/// rewritten, or the directory a file vanished from. Only on the error path.
+fn changed_since(paths: &[StorePath], since: std::time::SystemTime) -> String {
+    // File times come from a coarse clock that may lag a few milliseconds.
+    let since = since - std::time::Duration::from_millis(20);
+    let mut found = Vec::new();
+    for p in paths {
+        for entry in crate::walk::Walk::new(&p.fs_path, p.member_name.clone()).flatten() {
+            let Ok(meta) = std::fs::symlink_metadata(&entry.path) else { continue };
+            let ctime = std::time::UNIX_EPOCH + std::time::Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec().clamp(0, 999_999_999) as u32);
+            if ctime >= since {
+                found.push(entry.path.display().to_string());
+            }
+            if found.len() > 3 {
+                break;
+            }
+        }
+    }
+    match found.len() {
+        0 => String::new(),
+        _ => format!("; changed since the stream began: {}", found.join(", ")),
+    }
 }
 
 fn recv(rx: &crossbeam_channel::Receiver<Digest32>) -> Result<(String, u64), StreamError> {

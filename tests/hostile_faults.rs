@@ -152,6 +152,9 @@ fn two_layer_case() -> (tempfile::TempDir, PathBuf, PathBuf) {
     v["store_layers"] = json!([["nix/store/bbbb-big"], ["nix/store/aaaa-pkg"]]);
     std::fs::write(&conf, serde_json::to_vec(&v).unwrap()).unwrap();
     let victim = root.join("nix/store/aaaa-pkg/victim");
+    // Setup is over well before the stream starts (changes are told apart
+    // by time).
+    std::thread::sleep(Duration::from_millis(100));
     (d, conf, victim)
 }
 
@@ -174,6 +177,8 @@ fn file_vanishing_between_hashing_and_streaming() {
     assert_eq!(code, Some(1), "{err}");
     let last = err.lines().last().unwrap();
     assert!(last.contains("layer 2 (store paths ['nix/store/aaaa-pkg']) changed between hashing and streaming"), "{err}");
+    // The directory it vanished from is named.
+    assert!(last.contains(&format!("changed since the stream began: {}", victim.parent().unwrap().display())), "{err}");
     assert!(!err.contains("panicked"));
     assert_no_manifest(&out);
 }
@@ -186,7 +191,24 @@ fn file_growing_between_hashing_and_streaming() {
     std::fs::write(&victim, "victim, now longer\n").unwrap();
     let (code, err, out) = finish(child);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.lines().last().unwrap().contains("layer 2 (store paths ['nix/store/aaaa-pkg']) changed between hashing and streaming"), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.contains("layer 2 (store paths ['nix/store/aaaa-pkg']) changed between hashing and streaming"), "{err}");
+    assert!(last.contains(&format!("changed since the stream began: {}", victim.display())), "{err}");
+    assert_no_manifest(&out);
+}
+
+/// Same size, other bytes: only the hash tells, and the file is named.
+#[test]
+fn file_rewritten_between_hashing_and_streaming_is_named() {
+    let (_d, conf, victim) = two_layer_case();
+    let child = blocked_stream(&conf);
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(&victim, "VICTIM\n").unwrap();
+    let (code, err, out) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.contains("streamed bytes hash to sha256:"), "{err}");
+    assert!(last.ends_with(&format!("changed since the stream began: {}); the image written so far is incomplete", victim.display())), "{err}");
     assert_no_manifest(&out);
 }
 

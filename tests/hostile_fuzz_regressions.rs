@@ -62,7 +62,26 @@ fn pipeline(data: &[u8]) {
     let _ = run_pipeline(&raw, &exclude, &steps, "fuzz.json");
 }
 
-fn base_image(path: &Path) {
+struct Quiet;
+impl layered_image::stream::Progress for Quiet {
+    fn line(&self, _: &str) {}
+}
+
+/// The fuzz target's conf: no store layers, an empty customisation layer.
+fn empty_conf(dir: &Path) -> Conf {
+    let custom = dir.join("custom");
+    std::fs::create_dir_all(&custom).unwrap();
+    std::fs::write(custom.join("layer.tar"), vec![0u8; 10240]).unwrap();
+    std::fs::write(custom.join("checksum"), "84ff92691f909a05b224e1c56abb4864f01b4f8e3c854e4bb4c7baf1d3f6d652\n").unwrap();
+    let text = serde_json::json!({
+        "architecture": "amd64", "config": {}, "created": "1970-01-01T00:00:01Z", "uid": 0, "gid": 0,
+        "uname": "root", "gname": "root", "store_dir": "/nix/store", "from_image": null,
+        "store_layers": [], "customisation_layer": custom, "repo_tag": "fuzz:1"
+    });
+    Conf::parse(text.to_string().as_bytes(), Path::new("/fuzz/conf.json"), DateTime::from_unix_micros(0)).unwrap()
+}
+
+fn base_image(path: &Path, conf: &Conf) {
     let Ok(img) = BaseImage::open(path) else { return };
     let mut buf = vec![0u8; 64 * 1024];
     for layer in &img.layers {
@@ -73,6 +92,7 @@ fn base_image(path: &Path) {
             }
         }
     }
+    let _ = layered_image::stream::stream(conf, Some(&img), "fuzz:1", std::io::sink(), &Quiet, &std::sync::atomic::AtomicBool::new(false));
 }
 
 #[test]
@@ -92,5 +112,7 @@ fn pipeline_inputs() {
 
 #[test]
 fn base_image_inputs() {
-    each("base_image", |p, _| base_image(p));
+    let dir = tempfile::tempdir().unwrap();
+    let conf = empty_conf(dir.path());
+    each("base_image", |p, _| base_image(p, &conf));
 }

@@ -332,10 +332,60 @@ fn conf_generator_hostile_base_images() {
     let out = conf(&d.join("bigmanifest.tar.zst"));
     out.fails(&["fromImage", "bigmanifest.tar.zst", "manifest.json", "implausibly large"]);
     out.rss_below_mib(64);
+    // A GNU long name claiming 2 GiB (read whole into memory by a naive reader).
+    let script = r#"
+import sys
+def hdr(name, size, typ):
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108] = b'0000644\x00'; h[108:116] = b'0000000\x00'; h[116:124] = b'0000000\x00'
+    h[124:136] = ('%011o' % size).encode() + b'\x00'
+    h[136:148] = b'00000000000\x00'; h[156:157] = typ; h[257:265] = b'ustar  \x00'
+    h[148:156] = b'        '
+    h[148:156] = ('%06o\x00 ' % sum(h)).encode()
+    return bytes(h)
+with open(sys.argv[1], 'wb') as f:
+    f.write(hdr(b'././@LongLink', 2 << 30, b'L'))
+    f.seek(512 + (2 << 30))
+    f.write(b'\x00' * 1024)
+"#;
+    run(std::process::Command::new("python3").arg("-c").arg(script).arg(d.join("longname.tar")));
+    sh("zstd -q -3 --rm longname.tar -o longname.tar.zst");
+    let out = conf(&d.join("longname.tar.zst"));
+    out.fails(&["fromImage", "longname.tar.zst"]);
+    out.rss_below_mib(64);
     // A 2 GiB member of zeros before the manifest: a bomb, stopped after
     // ~1100x the compressed size instead of decompressing it all.
     sh("mkdir b && truncate -s 2G b/big && echo '[{\"Layers\": []}]' > b/manifest.json && tar -C b -cf - big manifest.json | zstd -q -3 -c > bomb.zst && rm -r b");
     let out = conf(&d.join("bomb.zst"));
     out.fails(&["fromImage", "bomb.zst", "decompression bomb"]);
     out.rss_below_mib(64);
+}
+
+/// Usage errors are one `layered-image: error:` line too (exit 2, like
+/// argparse), naming the argument at fault; help still prints in full.
+#[test]
+fn usage_errors_are_one_line() {
+    for (args, needle) in [
+        (vec!["auto-layer", "g.json", "ignore", "many"], "many"),
+        (vec!["auto-layer", "g.json", "ignore", "99999999999999999999"], "99999999999999999999"),
+        (vec!["stream"], "<CONF>"),
+        (vec!["customisation-layer", "dir"], "<OUTDIR>"),
+        (vec!["customisation-layer", "dir", "out", "--mtime", "noon"], "noon"),
+        (vec!["conf", "--graph", "g", "--base-json", "b", "--customisation-layer", "c", "--image-name", "n", "--image-tag", "t", "--uid", "-1"], "'-1'"),
+        (vec!["explode"], "explode"),
+        (vec!["stream", "c.json", "--bogus"], "--bogus"),
+    ] {
+        let out = li(&args);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", out.stderr);
+        assert!(lines[0].starts_with("layered-image: error: ") && lines[0].contains(needle), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty());
+    }
+    let help = li(["--help"]);
+    assert_eq!(help.code, Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("stream"));
+    let version = li(["--version"]);
+    assert_eq!(version.code, Some(0));
 }

@@ -503,6 +503,9 @@ fn base_image_lying_headers() {
     b.append_data(&mut h, "manifest.json", &b"["[..]).unwrap();
     std::fs::write(&f, b.into_inner().unwrap()).unwrap();
     c.with("from_image", json!("h.tar")).fails(&["fromImage", "h.tar"]);
+    // A pax size of 2^64-1 (the largest u64: arithmetic on it must not wrap).
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/base_image/pax-size-u64-max.tar"), &f).unwrap();
+    c.with("from_image", json!("h.tar")).fails(&["fromImage", "h.tar", "member l/layer.tar needs 18446744073709551615 bytes, the file ends first"]);
     // Base-256 size of 2^95 in a plain header.
     let mut block = [0u8; 512];
     block[..13].copy_from_slice(b"manifest.json");
@@ -585,4 +588,110 @@ fn big_base_layer_in_bounded_memory() {
     });
     out.succeeds().rss_below_mib(64);
     std::fs::remove_file(&base).unwrap();
+}
+
+/// A layer stored as a symlink (older `docker save` dedups that way) is
+/// copied as a link: its target must stay inside the archive.
+#[test]
+fn base_image_symlinked_layers() {
+    require("python3");
+    let c = Case::new();
+    let root = c.root();
+    let layer = small_layer();
+    let diff = sha(&layer);
+    for (target, ok) in [("../l/layer.tar", true), ("../../etc/passwd", false), ("/etc/passwd", false), ("../../../x", false)] {
+        let script = r#"
+import io, json, sys, tarfile
+out, target, layer_hex, diff = sys.argv[1:5]
+layer = bytes.fromhex(layer_hex)
+cfg = json.dumps({"rootfs": {"diff_ids": ["sha256:" + diff, "sha256:" + diff]}}).encode()
+man = json.dumps([{"Config": "c.json", "Layers": ["l/layer.tar", "m/layer.tar"]}]).encode()
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    for name, data in [("l/layer.tar", layer), ("c.json", cfg), ("manifest.json", man)]:
+        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+    ti = tarfile.TarInfo("m/layer.tar"); ti.type = tarfile.SYMTYPE; ti.linkname = target; t.addfile(ti)
+"#;
+        run(Command::new("python3").arg("-c").arg(script).arg(root.join("sym.tar")).arg(target).arg(hex::encode(&layer)).arg(&diff));
+        c.with("from_image", json!("sym.tar"));
+        if ok {
+            c.image();
+        } else {
+            c.fails(&["fromImage", "sym.tar", "layer member m/layer.tar is a symlink to", target, "outside the archive"]);
+        }
+    }
+}
+
+/// Header bombs: one big global pax header (or long names) repeated in
+/// memory for every member. 18 KiB of gzip once took 3.3 GiB.
+#[test]
+fn base_image_header_bombs() {
+    require("python3");
+    let c = Case::new();
+    let root = c.root();
+    let script = r#"
+import gzip, io, sys, tarfile
+out, kind = sys.argv[1:3]
+buf = io.BytesIO()
+pax = {'comment': 'a' * (16 << 20)} if kind == 'pax' else {}
+t = tarfile.open(fileobj=buf, mode='w', format=tarfile.PAX_FORMAT if kind == 'pax' else tarfile.GNU_FORMAT, pax_headers=pax)
+for i in range(200):
+    name = f'f{i}' if kind == 'pax' else ('n' * (1 << 20)) + str(i)
+    ti = tarfile.TarInfo(name); ti.size = 0; t.addfile(ti)
+m = b'[]'
+ti = tarfile.TarInfo('manifest.json'); ti.size = len(m); t.addfile(ti, io.BytesIO(m))
+t.close()
+open(out, 'wb').write(gzip.compress(buf.getvalue(), 9))
+"#;
+    for kind in ["pax", "names"] {
+        let f = root.join(format!("{kind}.tar.gz"));
+        run(Command::new("python3").arg("-c").arg(script).arg(&f).arg(kind));
+        c.with("from_image", json!(format!("{kind}.tar.gz")));
+        let out = li(["stream".into(), c.conf().into_os_string(), "-o".into(), root.join("img.tar").into_os_string()]);
+        out.fails(&["fromImage", &format!("{kind}.tar.gz"), "header bomb"]);
+        out.rss_below_mib(64);
+    }
+}
+
+/// JSON bombs: a manifest or config that is small compressed but parses
+/// into gigabytes (60 KiB of gzip once took 3.2 GiB and 10 s).
+#[test]
+fn base_image_json_bombs() {
+    require("python3");
+    let c = Case::new();
+    let root = c.root();
+    let script = r#"
+import gzip, io, json, sys, tarfile
+out, which, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+bomb = b'[' + b'0,' * (size // 2) + b'0]'
+cfg = bomb if which == 'config' else b'{"rootfs": {"diff_ids": []}}'
+man = bomb if which == 'manifest' else json.dumps([{"Config": "c.json", "Layers": []}]).encode()
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode='w') as t:
+    for name, data in [("c.json", cfg), ("manifest.json", man)]:
+        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+open(out, 'wb').write(gzip.compress(buf.getvalue(), 9))
+"#;
+    for (which, size, needle) in [("config", 60 << 20, "implausibly large"), ("config", 3 << 20, "JSON bomb"), ("manifest", 3 << 20, "JSON bomb")] {
+        let f = root.join("jb.tar.gz");
+        run(Command::new("python3").arg("-c").arg(script).arg(&f).arg(which).arg(size.to_string()));
+        c.with("from_image", json!("jb.tar.gz"));
+        let out = li(["stream".into(), c.conf().into_os_string(), "-o".into(), root.join("img.tar").into_os_string()]);
+        out.fails(&["fromImage", "jb.tar.gz", needle]);
+        out.rss_below_mib(64);
+    }
+}
+
+/// A huge checksum file is not read whole (1 GiB once took 6 GiB of memory,
+/// 48 s, and a gigabyte-long error line).
+#[test]
+fn huge_checksum_file() {
+    let c = Case::new();
+    let sum = c.root().join("custom/checksum");
+    let good = std::fs::read_to_string(&sum).unwrap();
+    std::fs::File::options().append(true).open(&sum).unwrap().set_len(1 << 30).unwrap();
+    let line = c.fails(&["checksum", "does not hold a sha256"]);
+    assert!(line.len() < 1000, "{} bytes of error", line.len());
+    let out = li(["stream".into(), c.conf().into_os_string(), "-o".into(), c.root().join("i.tar").into_os_string()]);
+    out.rss_below_mib(64);
+    assert!(good.len() < 100);
 }

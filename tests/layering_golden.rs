@@ -85,7 +85,7 @@ fn assert_auto_layers(graph_json: &Value, limit: i64, ignore: &HashSet<String>, 
     }
     let raw = raw_nodes_from_value(graph_json, None, "golden").unwrap();
     let graph = Graph::build(&raw, "golden").unwrap();
-    let size_of = |layer: &Value| -> u64 {
+    let size_of = |layer: &Value| -> u128 {
         let set: HashSet<&str> = layer.as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
         auto_layer::layers(&graph, limit)
             .into_iter()

@@ -33,8 +33,10 @@ fn cmp_path_key(a: &str, b: &str) -> Ordering {
 pub struct Layer {
     pub used_by: Vec<u32>,
     pub paths: Vec<u32>,
-    pub layer_size: u64,
-    pub closure_size: u64,
+    /// Sums of narSize: u128, since Python's ints do not overflow and a
+    /// few paths near 2^64 bytes must neither wrap nor panic.
+    pub layer_size: u128,
+    pub closure_size: u128,
 }
 
 /// Layer ids are interned sets of primaries. Sets are hashed a lot, so a
@@ -189,8 +191,8 @@ pub fn layers(graph: &Graph, layer_limit: i64) -> Vec<Layer> {
             used_by.sort_by(|&a, &b| cmp_path_key(&graph.paths[a as usize], &graph.paths[b as usize]));
             reach(children, &paths, &mut mark, i as u32 + 1, &mut closure);
             Layer {
-                layer_size: paths.iter().map(|&v| graph.nar_size[v as usize]).sum(),
-                closure_size: closure.iter().map(|&v| graph.nar_size[v as usize]).sum(),
+                layer_size: paths.iter().map(|&v| u128::from(graph.nar_size[v as usize])).sum(),
+                closure_size: closure.iter().map(|&v| u128::from(graph.nar_size[v as usize])).sum(),
                 used_by,
                 paths,
             }

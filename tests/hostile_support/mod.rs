@@ -51,7 +51,7 @@ where
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse().ok())
-        .last()
+        .next_back()
         .unwrap_or(0);
     Outcome { code: out.status.code(), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), rss_kib }
 }
@@ -128,6 +128,6 @@ fn run_under(program: &str, args: &[std::ffi::OsString]) -> Outcome {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let rss_kib = std::fs::read_to_string(rss.path()).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).last().unwrap_or(0);
+    let rss_kib = std::fs::read_to_string(rss.path()).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).next_back().unwrap_or(0);
     Outcome { code: out.status.code(), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), rss_kib }
 }
