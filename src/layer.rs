@@ -8,7 +8,6 @@ use crate::walk::{Entry, Kind, Walk, WalkError};
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -117,11 +116,9 @@ pub fn write_layer<W: LayerSink>(paths: &[StorePath], stamp: &Stamp, out: &mut W
 /// size no longer matches what the walk saw has changed under us.
 fn copy_file<W: LayerSink>(entry: &Entry, size: u64, w: &mut Counting<W>) -> Result<(), LayerError> {
     let read_err = |source| LayerError::Read { path: entry.path.clone(), source };
+    // No fstat here: a file that shrank ends early (caught below), and the
+    // second pass's hash catches any other change.
     let mut f = File::open(&entry.path).map_err(read_err)?;
-    let now = f.metadata().map_err(read_err)?.size();
-    if now != size {
-        return Err(LayerError::Changed { path: entry.path.clone(), expected: size, actual: now });
-    }
     let mut left = size;
     while left > 0 {
         let want = left.min(1 << 30) as usize;
