@@ -201,14 +201,9 @@ struct Bounded<R> {
     left: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("decompressed size over the limit")]
 struct TooBig;
-impl std::fmt::Display for TooBig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("decompressed size over the limit")
-    }
-}
-impl std::error::Error for TooBig {}
 
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

@@ -34,14 +34,9 @@ struct ChunkWriter<'a> {
 
 /// The consumer went away (or the stream was stopped): not an I/O error of
 /// the layer, just the end of its production.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("stopped")]
 struct Gone;
-impl std::fmt::Display for Gone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("stopped")
-    }
-}
-impl std::error::Error for Gone {}
 
 impl ChunkWriter<'_> {
     fn ship(&mut self) -> io::Result<()> {

@@ -162,14 +162,9 @@ impl Write for HashSink<'_> {
 }
 
 /// Not `ErrorKind::Interrupted`: `write_all` retries those forever.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
 struct Cancelled;
-impl std::fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted")
-    }
-}
-impl std::error::Error for Cancelled {}
 
 /// The outer archive: counts its offset for the final padding and checks
 /// for interruption between writes.
