@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::Command;
 
 fn compress(cmd: &str, src: &std::path::Path, dst: &std::path::Path) {
@@ -45,28 +45,17 @@ fn compressed_layer_members_are_verified_uncompressed() {
     let store = busybox_store(0, 0);
     let base = store.dir.path().join("base.tar");
     run(Command::new(bin()).arg("stream").arg(store.dir.path().join("conf.json")).arg("-o").arg(&base));
+    let bytes = std::fs::read(&base).unwrap();
     let rewrite = |corrupt: bool| {
-        let mut ar = tar::Archive::new(std::fs::File::open(&base).unwrap());
-        let mut out = tar::Builder::new(Vec::new());
-        for e in ar.entries().unwrap() {
-            let mut e = e.unwrap();
-            let path = e.path().unwrap().to_string_lossy().into_owned();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            if path.ends_with("layer.tar") {
-                if corrupt {
-                    data[600] ^= 1;
-                }
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                gz.write_all(&data).unwrap();
-                data = gz.finish().unwrap();
+        rewrite_members(&bytes, |name| name.ends_with("layer.tar"), |layer| {
+            let mut data = layer.to_vec();
+            if corrupt {
+                data[600] ^= 1;
             }
-            let mut h = e.header().clone();
-            h.set_size(data.len() as u64);
-            h.set_cksum();
-            out.append_data(&mut h, &path, &data[..]).unwrap();
-        }
-        out.into_inner().unwrap()
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&data).unwrap();
+            gz.finish().unwrap()
+        })
     };
     let mut conf: serde_json::Value = serde_json::from_slice(&std::fs::read(store.dir.path().join("conf.json")).unwrap()).unwrap();
     conf["from_image"] = "gz-members.tar".into();

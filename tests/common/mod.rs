@@ -116,3 +116,25 @@ pub fn docker_host() -> String {
     let line = String::from_utf8(out.stdout).unwrap();
     line.trim().strip_prefix("DOCKER_HOST=").expect("dockerd.sh prints DOCKER_HOST=").to_string()
 }
+
+/// Rewrites the members of a tar that `which` selects with `f`, with the tar
+/// crate (a writer independent of ours); the rest are copied as they are.
+pub fn rewrite_members(tar_bytes: &[u8], which: impl Fn(&str) -> bool, f: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    use std::io::Read;
+    let mut ar = tar::Archive::new(tar_bytes);
+    let mut out = tar::Builder::new(Vec::new());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if which(&path) {
+            data = f(&data);
+        }
+        let mut h = e.header().clone();
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        out.append_data(&mut h, &path, &data[..]).unwrap();
+    }
+    out.into_inner().unwrap()
+}
