@@ -21,50 +21,10 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-struct Case {
-    dir: tempfile::TempDir,
-}
-
 impl Case {
-    fn new() -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("nix/store/aaaa-pkg/bin")).unwrap();
-        std::fs::write(root.join("nix/store/aaaa-pkg/bin/x"), "x\n").unwrap();
-        let src = root.join("custom-src");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(src.join("f"), "f\n").unwrap();
-        custom_layer(&src, &root.join("custom"));
-        let c = Case { dir };
-        c.write_conf(&c.conf_value());
-        c
-    }
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-    fn conf(&self) -> PathBuf {
-        self.root().join("conf.json")
-    }
-    fn conf_value(&self) -> Value {
-        json!({
-            "architecture": "amd64", "config": {}, "os": "linux", "store_dir": "nix/store", "from_image": null,
-            "store_layers": [["nix/store/aaaa-pkg"]], "customisation_layer": "custom", "repo_tag": "t:1",
-            "created": "1970-01-01T00:00:01+00:00", "mtime": "1970-01-01T00:00:01+00:00",
-            "uid": 0, "gid": 0, "uname": "root", "gname": "root"
-        })
-    }
-    fn write_conf(&self, v: &Value) {
-        std::fs::write(self.conf(), serde_json::to_vec(v).unwrap()).unwrap();
-    }
-    fn with(&self, key: &str, v: Value) -> &Self {
-        let mut c = self.conf_value();
-        c[key] = v;
-        self.write_conf(&c);
-        self
-    }
     /// `stream conf.json` to stdout and with `-o`: both fail the same way,
     /// leave no output file and write nothing that looks like an image.
     fn fails(&self, needles: &[&str]) -> String {
@@ -92,15 +52,6 @@ impl Case {
     }
 }
 
-fn assert_not_an_image(bytes: &[u8]) {
-    let mut ar = tar::Archive::new(bytes);
-    if let Ok(entries) = ar.entries() {
-        for e in entries.flatten() {
-            let name = e.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            assert_ne!(name, "manifest.json", "a failed stream wrote a complete image");
-        }
-    }
-}
 
 /// (name, type, mode, size, link) of every entry in the store layers of an
 /// image, read with the tar crate.

@@ -6,47 +6,10 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-struct Case {
-    dir: tempfile::TempDir,
-}
-
 impl Case {
-    fn new() -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("nix/store/aaaa-pkg/bin")).unwrap();
-        std::fs::write(root.join("nix/store/aaaa-pkg/bin/x"), "x\n").unwrap();
-        let src = root.join("custom-src");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(src.join("f"), "f\n").unwrap();
-        custom_layer(&src, &root.join("custom"));
-        let c = Case { dir };
-        c.write_conf(&c.conf_value());
-        c
-    }
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-    fn conf_value(&self) -> Value {
-        json!({
-            "architecture": "amd64", "config": {}, "os": "linux", "store_dir": "nix/store", "from_image": null,
-            "store_layers": [["nix/store/aaaa-pkg"]], "customisation_layer": "custom", "repo_tag": "t:1",
-            "created": "1970-01-01T00:00:01+00:00", "mtime": "1970-01-01T00:00:01+00:00",
-            "uid": 0, "gid": 0, "uname": "root", "gname": "root"
-        })
-    }
-    fn write_conf(&self, v: &Value) {
-        std::fs::write(self.root().join("conf.json"), serde_json::to_vec(v).unwrap()).unwrap();
-    }
-    fn with(&self, key: &str, v: Value) -> &Self {
-        let mut c = self.conf_value();
-        c[key] = v;
-        self.write_conf(&c);
-        self
-    }
     fn without(&self, key: &str) -> &Self {
         let mut c = self.conf_value();
         c.as_object_mut().unwrap().remove(key);
@@ -80,16 +43,6 @@ impl Case {
     }
 }
 
-/// Whatever reached stdout is not a loadable image: no manifest.json.
-fn assert_not_an_image(bytes: &[u8]) {
-    let mut ar = tar::Archive::new(bytes);
-    if let Ok(entries) = ar.entries() {
-        for e in entries.flatten() {
-            let name = e.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            assert_ne!(name, "manifest.json", "a failed stream wrote a complete image");
-        }
-    }
-}
 
 #[test]
 fn conf_file_problems() {

@@ -138,3 +138,61 @@ pub fn rewrite_members(tar_bytes: &[u8], which: impl Fn(&str) -> bool, f: impl F
     }
     out.into_inner().unwrap()
 }
+
+/// A small valid stream case: one store path, a customisation layer made
+/// by GNU tar, and conf.json (relative paths) in a temporary directory.
+/// Test files add their own failure checks in `impl Case` blocks.
+pub struct Case {
+    pub dir: tempfile::TempDir,
+}
+
+impl Case {
+    pub fn new() -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("nix/store/aaaa-pkg/bin")).unwrap();
+        std::fs::write(root.join("nix/store/aaaa-pkg/bin/x"), "x\n").unwrap();
+        let src = root.join("custom-src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("f"), "f\n").unwrap();
+        custom_layer(&src, &root.join("custom"));
+        let c = Case { dir };
+        c.write_conf(&c.conf_value());
+        c
+    }
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn conf(&self) -> PathBuf {
+        self.root().join("conf.json")
+    }
+    pub fn conf_value(&self) -> serde_json::Value {
+        serde_json::json!({
+            "architecture": "amd64", "config": {}, "os": "linux", "store_dir": "nix/store", "from_image": null,
+            "store_layers": [["nix/store/aaaa-pkg"]], "customisation_layer": "custom", "repo_tag": "t:1",
+            "created": "1970-01-01T00:00:01+00:00", "mtime": "1970-01-01T00:00:01+00:00",
+            "uid": 0, "gid": 0, "uname": "root", "gname": "root"
+        })
+    }
+    pub fn write_conf(&self, v: &serde_json::Value) {
+        std::fs::write(self.conf(), serde_json::to_vec(v).unwrap()).unwrap();
+    }
+    /// The valid conf with `key` set to `v`.
+    pub fn with(&self, key: &str, v: serde_json::Value) -> &Self {
+        let mut c = self.conf_value();
+        c[key] = v;
+        self.write_conf(&c);
+        self
+    }
+}
+
+/// Whatever reached stdout is not a loadable image: no manifest.json.
+pub fn assert_not_an_image(bytes: &[u8]) {
+    let mut ar = tar::Archive::new(bytes);
+    if let Ok(entries) = ar.entries() {
+        for e in entries.flatten() {
+            let name = e.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            assert_ne!(name, "manifest.json", "a failed stream wrote a complete image");
+        }
+    }
+}
