@@ -101,7 +101,7 @@ pub struct BaseImage {
 }
 
 #[derive(Clone, Copy)]
-enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
     Bzip2,
@@ -109,7 +109,8 @@ enum Compression {
     Zstd,
 }
 
-fn sniff(head: &[u8]) -> Compression {
+/// The compression a stream's first bytes announce.
+pub(crate) fn sniff(head: &[u8]) -> Compression {
     if head.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip
     } else if head.starts_with(b"BZh") {

@@ -565,17 +565,14 @@ enum Decoder {
 }
 
 fn decoder_for(head: &[u8]) -> Option<Decoder> {
+    use crate::base_image::{Compression, sniff};
     let h = || HashWriter(Sha256::new());
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Some(Decoder::Gzip(flate2::write::MultiGzDecoder::new(h())))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        zstd::stream::write::Decoder::new(h()).ok().map(Decoder::Zstd)
-    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Some(Decoder::Xz(xz2::write::XzDecoder::new_multi_decoder(h())))
-    } else if head.starts_with(b"BZh") {
-        Some(Decoder::Bzip2(bzip2::write::BzDecoder::new(h())))
-    } else {
-        None
+    match sniff(head) {
+        Compression::None => None,
+        Compression::Gzip => Some(Decoder::Gzip(flate2::write::MultiGzDecoder::new(h()))),
+        Compression::Zstd => zstd::stream::write::Decoder::new(h()).ok().map(Decoder::Zstd),
+        Compression::Xz => Some(Decoder::Xz(xz2::write::XzDecoder::new_multi_decoder(h()))),
+        Compression::Bzip2 => Some(Decoder::Bzip2(bzip2::write::BzDecoder::new(h()))),
     }
 }
 
