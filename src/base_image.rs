@@ -164,14 +164,20 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
         let name = entry.path().map_err(not_tar)?.into_owned();
         if name == Path::new("manifest.json") || name == Path::new("./manifest.json") {
             if entry.size() > JSON_MEMBER_LIMIT {
-                return Err(BaseImageError::Invalid { path: path.into(), what: format!("manifest.json of {} bytes is implausibly large", entry.size()) });
+                return Err(BaseImageError::Invalid {
+                    path: path.into(),
+                    what: format!("manifest.json of {} bytes is implausibly large", entry.size()),
+                });
             }
             let mut text = Vec::new();
             entry.read_to_end(&mut text).map_err(|e| bomb_or(path, limit, e, io_err))?;
             let manifest = parse_json(path, "manifest.json", &text)?;
-            return manifest.get(0).and_then(|m| m.get("Layers")).and_then(Value::as_array).map(Vec::len).ok_or_else(|| {
-                BaseImageError::Invalid { path: path.into(), what: "manifest.json[0].Layers is missing or not a list".into() }
-            });
+            return manifest
+                .get(0)
+                .and_then(|m| m.get("Layers"))
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .ok_or_else(|| BaseImageError::Invalid { path: path.into(), what: "manifest.json[0].Layers is missing or not a list".into() });
         }
     }
     Err(BaseImageError::MissingMember { path: path.into(), member: "manifest.json".into(), why: " (not a docker-archive?)" })
@@ -317,7 +323,9 @@ impl Scanner<'_> {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(BaseImageError::Io { path: self.path.into(), source }),
+                Err(source) => {
+                    return Err(BaseImageError::Io { path: self.path.into(), source });
+                }
             }
         }
         Ok(got)
@@ -393,10 +401,16 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
             b'L' | b'K' => {
                 let data = s.data(size, "a GNU long name")?;
                 let v = nts(&data).to_vec();
-                if typeflag == b'L' { long_name = Some(v) } else { long_link = Some(v) }
+                if typeflag == b'L' {
+                    long_name = Some(v)
+                } else {
+                    long_link = Some(v)
+                }
                 continue;
             }
-            b'S' => return Err(bad("GNU sparse members are not supported in a base image".into())),
+            b'S' => {
+                return Err(bad("GNU sparse members are not supported in a base image".into()));
+            }
             _ => {}
         }
         let mut m = Member {
@@ -554,10 +568,8 @@ impl BaseImage {
         if let Some(mut dec) = decompressor(&head[..n], BufReader::new(source)).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
             let limit = bomb_limit(compressed_len);
-            let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut()).map_err(|e| BaseImageError::NotTar {
-                path: path.into(),
-                reason: format!("decompression failed: {e}"),
-            })?;
+            let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut())
+                .map_err(|e| BaseImageError::NotTar { path: path.into(), reason: format!("decompression failed: {e}") })?;
             if copied > limit {
                 return Err(BaseImageError::Bomb { path: path.into(), limit });
             }
@@ -580,18 +592,15 @@ impl BaseImage {
         let entry = manifest.get(0).ok_or_else(|| invalid("manifest.json is not a non-empty list".into()))?;
         let config_name =
             entry.get("Config").and_then(Value::as_str).ok_or_else(|| invalid("manifest.json[0].Config is missing or not a string".into()))?;
-        let layer_names = entry.get("Layers").and_then(Value::as_array).ok_or_else(|| invalid("manifest.json[0].Layers is missing or not a list".into()))?;
+        let layer_names =
+            entry.get("Layers").and_then(Value::as_array).ok_or_else(|| invalid("manifest.json[0].Layers is missing or not a list".into()))?;
         let image = parse_json(path, config_name, &read_member(path, &file, get(config_name, " (named by manifest.json's Config)")?, config_name)?)?;
         let diff_ids = image
             .pointer("/rootfs/diff_ids")
             .and_then(Value::as_array)
             .ok_or_else(|| invalid(format!("{config_name}: rootfs.diff_ids is missing or not a list")))?;
         if diff_ids.len() != layer_names.len() {
-            return Err(invalid(format!(
-                "manifest.json lists {} layers but {config_name} has {} diff_ids",
-                layer_names.len(),
-                diff_ids.len()
-            )));
+            return Err(invalid(format!("manifest.json lists {} layers but {config_name} has {} diff_ids", layer_names.len(), diff_ids.len())));
         }
         let config = match image.get("config") {
             Some(Value::Object(m)) => m.clone(),

@@ -5,6 +5,7 @@
 use crate::layer::{Stamp, StorePath};
 use crate::time::{self, DateTime, TimeError};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,17 +46,44 @@ pub struct Conf {
     /// reads every layer once. Still verified while streaming. nixpkgs'
     /// script ignores the key.
     pub store_layer_digests: Option<Vec<LayerDigest>>,
+    /// Our extension, `customisation_layer_digest`: the customisation
+    /// layer's compressed digests (its own digest is in its checksum file),
+    /// so that `copy` knows every blob before reading one.
+    pub customisation_layer_digest: Option<LayerDigest>,
 }
 
-/// A store layer's identity: hex sha256 and length of its tar.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A layer's identity: hex sha256 and length of its tar, and of the blobs
+/// it compresses to, keyed by [`Compression::key`](crate::compress::Compression::key).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LayerDigest {
+    pub sha256: String,
+    pub size: u64,
+    pub compressed: BTreeMap<String, BlobDigest>,
+}
+
+/// A blob's hex sha256 and length.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BlobDigest {
     pub sha256: String,
     pub size: u64,
 }
 
+impl LayerDigest {
+    pub fn to_json(&self) -> Value {
+        let mut obj = serde_json::json!({"sha256": self.sha256, "size": self.size});
+        if !self.compressed.is_empty() {
+            let blobs: Map<String, Value> =
+                self.compressed.iter().map(|(k, b)| (k.clone(), serde_json::json!({"sha256": b.sha256, "size": b.size}))).collect();
+            obj["compressed"] = Value::Object(blobs);
+        }
+        obj
+    }
+}
+
 /// The conf key of [`Conf::store_layer_digests`].
 pub const DIGESTS_KEY: &str = "store_layer_digests";
+/// The conf key of [`Conf::customisation_layer_digest`].
+pub const CUSTOMISATION_DIGEST_KEY: &str = "customisation_layer_digest";
 
 fn describe(v: &Value) -> String {
     match v {
@@ -102,9 +130,7 @@ impl Reader<'_> {
             Value::String(s) => s.trim().trim_start_matches('+').replace('_', ""),
             other => return Err(self.type_err(key, "a number or a numeric string", other)),
         };
-        text.parse::<u32>()
-            .map(u64::from)
-            .map_err(|_| ConfError::Id { path: self.path.into(), key, value: v.to_string() })
+        text.parse::<u32>().map(u64::from).map_err(|_| ConfError::Id { path: self.path.into(), key, value: v.to_string() })
     }
 }
 
@@ -158,7 +184,9 @@ impl Conf {
         };
         let layers = match r.get("store_layers")? {
             Value::Array(a) => a,
-            other => return Err(r.type_err("store_layers", "a list of lists of store paths", other)),
+            other => {
+                return Err(r.type_err("store_layers", "a list of lists of store paths", other));
+            }
         };
         let mut store_layers = Vec::with_capacity(layers.len());
         for (i, layer) in layers.iter().enumerate() {
@@ -184,24 +212,48 @@ impl Conf {
             customisation_layer: (custom, custom_path),
             repo_tag: r.string("repo_tag")?.to_string(),
             store_layer_digests: digests(&r, layers.len())?,
+            customisation_layer_digest: match obj.get(CUSTOMISATION_DIGEST_KEY) {
+                None => None,
+                Some(v) => Some(layer_digest(&r, CUSTOMISATION_DIGEST_KEY.into(), v, LAYER_DIGEST_SHAPE)?),
+            },
         })
     }
 }
 
+const LAYER_DIGEST_SHAPE: &str = "{\"sha256\": \"<64 hex>\", \"size\": N, \"compressed\": {KEY: {\"sha256\": \"<64 hex>\", \"size\": N}}}";
+
 fn digests(r: &Reader<'_>, n_layers: usize) -> Result<Option<Vec<LayerDigest>>, ConfError> {
-    let Some(v) = r.obj.get(DIGESTS_KEY) else { return Ok(None) };
+    let Some(v) = r.obj.get(DIGESTS_KEY) else {
+        return Ok(None);
+    };
     let expected = "a list of {\"sha256\": \"<64 hex>\", \"size\": N}, one per store layer";
     let items = v.as_array().filter(|a| a.len() == n_layers).ok_or_else(|| r.type_err(DIGESTS_KEY, expected, v))?;
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let sha256 = item.get("sha256").and_then(Value::as_str).filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
-        let size = item.get("size").and_then(Value::as_u64);
-        match (sha256, size) {
-            (Some(sha256), Some(size)) => out.push(LayerDigest { sha256: sha256.to_string(), size }),
-            _ => return Err(r.type_err(&format!("{DIGESTS_KEY}[{i}]"), expected, item)),
+    items.iter().enumerate().map(|(i, item)| layer_digest(r, format!("{DIGESTS_KEY}[{i}]"), item, expected)).collect::<Result<_, _>>().map(Some)
+}
+
+fn is_hex256(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn blob_digest(v: &Value) -> Option<BlobDigest> {
+    let sha256 = v.get("sha256").and_then(Value::as_str).filter(|h| is_hex256(h))?;
+    Some(BlobDigest { sha256: sha256.to_string(), size: v.get("size").and_then(Value::as_u64)? })
+}
+
+fn layer_digest(r: &Reader<'_>, key: String, item: &Value, expected: &'static str) -> Result<LayerDigest, ConfError> {
+    let bad = |key: &str, found: &Value| r.type_err(key, expected, found);
+    let own = blob_digest(item).ok_or_else(|| bad(&key, item))?;
+    let mut compressed = BTreeMap::new();
+    match item.get("compressed") {
+        None => {}
+        Some(Value::Object(blobs)) => {
+            for (k, b) in blobs {
+                compressed.insert(k.clone(), blob_digest(b).ok_or_else(|| bad(&format!("{key}.compressed.{k}"), b))?);
+            }
         }
+        Some(other) => return Err(bad(&format!("{key}.compressed"), other)),
     }
-    Ok(Some(out))
+    Ok(LayerDigest { sha256: own.sha256, size: own.size, compressed })
 }
 
 /// nixpkgs only asserts `path.startswith(store_dir)`; that lets

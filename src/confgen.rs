@@ -76,8 +76,7 @@ pub fn store_layers(raw: &[RawNode], graph_file: &str, opts: &ConfOptions) -> Re
         Layering::Popularity => {
             let available = available_layers(opts)?;
             let graph = Graph::build(raw, graph_file)?;
-            let paths: Vec<String> =
-                layering::popularity_paths(&graph).into_iter().filter(|p| !exclude.contains(p)).collect();
+            let paths: Vec<String> = layering::popularity_paths(&graph).into_iter().filter(|p| !exclude.contains(p)).collect();
             classic::classic_split(&paths, available as usize)
         }
         Layering::Auto => {
@@ -90,15 +89,12 @@ pub fn store_layers(raw: &[RawNode], graph_file: &str, opts: &ConfOptions) -> Re
 }
 
 /// The conf object: the base json's keys, then the keys jq adds.
-pub fn conf_value(
-    base: &Value,
-    base_file: &str,
-    store_layers: Vec<Vec<String>>,
-    opts: &ConfOptions,
-) -> Result<Value, ConfError> {
+pub fn conf_value(base: &Value, base_file: &str, store_layers: Vec<Vec<String>>, opts: &ConfOptions) -> Result<Value, ConfError> {
     let mut conf: Map<String, Value> = match base {
         Value::Object(m) => m.clone(),
-        _ => return Err(ConfError::BaseJson { file: base_file.to_string(), what: "not a JSON object".into() }),
+        _ => {
+            return Err(ConfError::BaseJson { file: base_file.to_string(), what: "not a JSON object".into() });
+        }
     };
     let created = date::normalize(&opts.created).map_err(|source| ConfError::Date { option: "created", source })?;
     let mtime = date::normalize(&opts.mtime).map_err(|source| ConfError::Date { option: "mtime", source })?;

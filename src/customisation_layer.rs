@@ -99,7 +99,9 @@ fn excluded(patterns: &[CString], name: &[u8]) -> bool {
     let mut starts = vec![0];
     starts.extend(name.iter().enumerate().filter(|(_, b)| **b == b'/').map(|(i, _)| i + 1));
     starts.into_iter().any(|s| {
-        let Ok(text) = CString::new(&name[s..]) else { return false };
+        let Ok(text) = CString::new(&name[s..]) else {
+            return false;
+        };
         patterns.iter().any(|p| {
             // SAFETY: both are NUL-terminated C strings.
             unsafe { libc::fnmatch(p.as_ptr(), text.as_ptr(), 0) == 0 }
@@ -210,20 +212,12 @@ pub fn build(dir: &Path, outdir: &Path, opts: &Options) -> Result<Written, Layer
     let written = write_layer(dir, BufWriter::new(tmp.as_file()), opts, skip)?;
     set_readable(tmp.path())?;
     let layer = outdir.join("layer.tar");
-    tmp.persist(&layer).map_err(|e| LayerError::Io {
-        path: layer.display().to_string(),
-        what: "cannot rename into place",
-        source: e.error,
-    })?;
+    tmp.persist(&layer).map_err(|e| LayerError::Io { path: layer.display().to_string(), what: "cannot rename into place", source: e.error })?;
     let mut sum = tempfile::NamedTempFile::new_in(outdir).map_err(io_err(outdir, "cannot create temporary file"))?;
     writeln!(sum, "{}", written.sha256).map_err(io_err(outdir, "cannot write checksum"))?;
     set_readable(sum.path())?;
     let checksum: PathBuf = outdir.join("checksum");
-    sum.persist(&checksum).map_err(|e| LayerError::Io {
-        path: checksum.display().to_string(),
-        what: "cannot rename into place",
-        source: e.error,
-    })?;
+    sum.persist(&checksum).map_err(|e| LayerError::Io { path: checksum.display().to_string(), what: "cannot rename into place", source: e.error })?;
     Ok(written)
 }
 
@@ -237,9 +231,6 @@ fn set_readable(path: &Path) -> Result<(), LayerError> {
 pub fn default_mtime(env: Option<&OsStr>) -> Result<i64, String> {
     match env {
         None => Ok(DEFAULT_EPOCH),
-        Some(v) => v
-            .to_str()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| format!("SOURCE_DATE_EPOCH={:?} is not an integer", v)),
+        Some(v) => v.to_str().and_then(|s| s.trim().parse().ok()).ok_or_else(|| format!("SOURCE_DATE_EPOCH={:?} is not an integer", v)),
     }
 }

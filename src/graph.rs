@@ -60,8 +60,7 @@ pub fn parse_raw(text: &[u8], key: Option<&str>, name: &str) -> Result<Vec<RawNo
     {
         return Ok(entries.into_iter().map(FastEntry::into_raw).collect());
     }
-    let value: Value =
-        serde_json::from_slice(text).map_err(|source| GraphError::Json { file: name.to_string(), source })?;
+    let value: Value = serde_json::from_slice(text).map_err(|source| GraphError::Json { file: name.to_string(), source })?;
     raw_nodes_from_value(&value, key, name)
 }
 
@@ -91,9 +90,7 @@ pub fn raw_nodes_from_value(value: &Value, key: Option<&str>, file: &str) -> Res
         Value::Array(items) => parse_list(items, file),
         Value::Object(map) => {
             if let Some(key) = key {
-                let inner = map
-                    .get(key)
-                    .ok_or_else(|| GraphError::MissingKey { file: file.to_string(), key: key.to_string() })?;
+                let inner = map.get(key).ok_or_else(|| GraphError::MissingKey { file: file.to_string(), key: key.to_string() })?;
                 return match inner {
                     Value::Array(items) => parse_list(items, file),
                     _ => Err(shape(&format!("key {key:?} does not hold a list"))),
@@ -128,10 +125,7 @@ fn parse_list(items: &[Value], file: &str) -> Result<Vec<RawNode>, GraphError> {
         .map(|(index, item)| {
             let err = |what: String| GraphError::Entry { file: file.to_string(), index, what };
             let obj = item.as_object().ok_or_else(|| err("not an object".into()))?;
-            let path = obj
-                .get("path")
-                .and_then(Value::as_str)
-                .ok_or_else(|| err("missing string key \"path\"".into()))?;
+            let path = obj.get("path").and_then(Value::as_str).ok_or_else(|| err("missing string key \"path\"".into()))?;
             parse_entry(path.to_string(), obj, file, index)
         })
         .collect()
@@ -142,21 +136,12 @@ fn parse_path_info_object(map: &serde_json::Map<String, Value>, file: &str) -> R
         .enumerate()
         .map(|(index, (path, info))| match info {
             Value::Object(obj) => parse_entry(path.clone(), obj, file, index),
-            _ => Err(GraphError::Entry {
-                file: file.to_string(),
-                index,
-                what: format!("{path}: no path info (invalid path?)"),
-            }),
+            _ => Err(GraphError::Entry { file: file.to_string(), index, what: format!("{path}: no path info (invalid path?)") }),
         })
         .collect()
 }
 
-fn parse_entry(
-    path: String,
-    obj: &serde_json::Map<String, Value>,
-    file: &str,
-    index: usize,
-) -> Result<RawNode, GraphError> {
+fn parse_entry(path: String, obj: &serde_json::Map<String, Value>, file: &str, index: usize) -> Result<RawNode, GraphError> {
     let err = |what: String| GraphError::Entry { file: file.to_string(), index, what: format!("{path}: {what}") };
     let references = match obj.get("references") {
         Some(Value::Array(refs)) => refs
@@ -168,9 +153,7 @@ fn parse_entry(
     };
     let nar_size = match obj.get("narSize") {
         None | Some(Value::Null) => 0,
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| err(format!("\"narSize\" {n} is not a non-negative integer")))?,
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| err(format!("\"narSize\" {n} is not a non-negative integer")))?,
         Some(_) => return Err(err("\"narSize\" is not a number".into())),
     };
     Ok(RawNode { path, references, nar_size })
@@ -189,28 +172,17 @@ impl Graph {
         for (i, node) in raw.iter().enumerate() {
             let mut kids: Vec<u32> = Vec::with_capacity(node.references.len());
             for r in &node.references {
-                let &j = index.get(r).ok_or_else(|| GraphError::Dangling {
-                    file: file.to_string(),
-                    from: node.path.clone(),
-                    to: r.clone(),
-                })?;
+                let &j = index.get(r).ok_or_else(|| GraphError::Dangling { file: file.to_string(), from: node.path.clone(), to: r.clone() })?;
                 if j as usize != i && !kids.contains(&j) {
                     kids.push(j);
                 }
             }
             children.push(kids);
         }
-        let graph = Graph {
-            paths: raw.iter().map(|n| n.path.clone()).collect(),
-            nar_size: raw.iter().map(|n| n.nar_size).collect(),
-            children,
-            index,
-        };
+        let graph =
+            Graph { paths: raw.iter().map(|n| n.path.clone()).collect(), nar_size: raw.iter().map(|n| n.nar_size).collect(), children, index };
         if let Err(cycle) = topo_order(&graph.children) {
-            return Err(GraphError::Cycle {
-                file: file.to_string(),
-                cycle: cycle.into_iter().map(|i| graph.paths[i as usize].clone()).collect(),
-            });
+            return Err(GraphError::Cycle { file: file.to_string(), cycle: cycle.into_iter().map(|i| graph.paths[i as usize].clone()).collect() });
         }
         Ok(graph)
     }

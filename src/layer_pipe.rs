@@ -7,10 +7,10 @@
 //! layer's size, and the hasher never waits on I/O.
 
 use crate::layer::{self, LayerError, LayerSink, SinkRead, Stamp, StorePath};
-use std::fs::File;
-use std::io::Read;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Read;
 use std::io::{self, Write};
 
 const CHUNK: usize = 512 * 1024;
@@ -144,7 +144,9 @@ pub fn run<E>(
                     outcome = Ok(len);
                     break;
                 }
-                Msg::Done(Err(LayerError::Write(e))) if e.get_ref().is_some_and(|i| i.is::<Gone>()) => break,
+                Msg::Done(Err(LayerError::Write(e))) if e.get_ref().is_some_and(|i| i.is::<Gone>()) => {
+                    break;
+                }
                 Msg::Done(Err(e)) => {
                     outcome = Err(PipeError::Layer(e));
                     break;

@@ -6,17 +6,23 @@
 //! `dockerTools.streamLayeredImage` unless an option says otherwise.
 
 pub mod base_image;
+pub mod blob;
+pub mod compress;
 pub mod conf;
+pub mod confgen;
+pub mod copy;
+pub mod customisation_layer;
+pub mod destination;
+pub mod gnu_tar;
+pub mod graph;
 pub mod image_config;
 pub mod layer;
 pub mod layer_pipe;
+pub mod layering;
+pub mod oci;
 pub mod pyjson;
+pub mod reference;
 pub mod stream;
 pub mod tar;
 pub mod time;
 pub mod walk;
-pub mod confgen;
-pub mod customisation_layer;
-pub mod gnu_tar;
-pub mod graph;
-pub mod layering;

@@ -295,7 +295,9 @@ mod tests {
 
     #[test]
     fn repr_like_python() {
-        assert_eq!(py_repr_str_list(&["/nix/store/a-x", "it's", "a\"b'c", "caf\u{e9}\u{7f}\u{200b}"]),
-            "['/nix/store/a-x', \"it's\", 'a\"b\\'c', 'caf\u{e9}\\x7f\\u200b']");
+        assert_eq!(
+            py_repr_str_list(&["/nix/store/a-x", "it's", "a\"b'c", "caf\u{e9}\u{7f}\u{200b}"]),
+            "['/nix/store/a-x', \"it's\", 'a\"b\\'c', 'caf\u{e9}\\x7f\\u200b']"
+        );
     }
 }

@@ -63,23 +63,25 @@ pub trait Progress: Sync {
 
 /// The customisation layer as nixpkgs prepares it: `layer.tar` and the
 /// `checksum` that `sha256sum` wrote beside it.
-struct Customisation {
-    as_written: String,
-    tar_path: PathBuf,
-    checksum: String,
-    size: u64,
+pub(crate) struct Customisation {
+    pub(crate) as_written: String,
+    pub(crate) tar_path: PathBuf,
+    pub(crate) checksum: String,
+    pub(crate) size: u64,
     mode: u32,
     uid: u64,
     gid: u64,
 }
 
-fn customisation(conf: &Conf) -> Result<Customisation, StreamError> {
+pub(crate) fn customisation(conf: &Conf) -> Result<Customisation, StreamError> {
     let (as_written, dir) = &conf.customisation_layer;
     let fail = |what: String| StreamError::Customisation { dir: dir.clone(), what };
     let checksum_path = dir.join("checksum");
     // Reading a FIFO would block forever.
     match std::fs::metadata(&checksum_path) {
-        Ok(m) if !m.is_file() => return Err(fail(format!("{} is not a regular file", checksum_path.display()))),
+        Ok(m) if !m.is_file() => {
+            return Err(fail(format!("{} is not a regular file", checksum_path.display())));
+        }
         _ => {}
     }
     // A checksum is 65 bytes: read a little more than that, not a whole
@@ -189,17 +191,10 @@ impl<W: Write> Write for Output<'_, W> {
 }
 
 fn outer_header(name: &str, size: u64, mtime: i64) -> Header<'_> {
-    Header {
-        name: Cow::Borrowed(name.as_bytes()),
-        mode: 0o644,
-        size,
-        mtime,
-        typeflag: tar::REGTYPE,
-        ..Header::default()
-    }
+    Header { name: Cow::Borrowed(name.as_bytes()), mode: 0o644, size, mtime, typeflag: tar::REGTYPE, ..Header::default() }
 }
 
-fn paths_repr(paths: &[StorePath]) -> String {
+pub(crate) fn paths_repr(paths: &[StorePath]) -> String {
     py_repr_str_list(&paths.iter().map(|p| p.as_written.as_str()).collect::<Vec<_>>())
 }
 
@@ -307,17 +302,14 @@ pub fn store_layer_digests(conf: &Conf, cancel: &AtomicBool) -> Result<Vec<crate
     std::thread::scope(|scope| {
         spawn_hashers(scope, n, &abort, |layer| {
             let (sha256, size) = hash_store_layer(conf, layer, layer + 1, &abort)?;
-            *slots[layer].lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::conf::LayerDigest { sha256, size });
+            *slots[layer].lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::conf::LayerDigest { sha256, size, ..Default::default() });
             Ok(())
         });
     });
     if let Some(e) = abort.take() {
         return Err(e);
     }
-    slots
-        .into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(StreamError::Interrupted))
-        .collect()
+    slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(StreamError::Interrupted)).collect()
 }
 
 fn hash_file(custom: &Customisation, sink: &mut HashSink<'_>) -> Digest32 {
@@ -349,7 +341,9 @@ fn write_archive<W: Write>(
     let mut out = Output { inner: out, offset: 0, abort };
     let mut head = Vec::with_capacity(2048);
     let mut records: Vec<LayerRecord> = Vec::new();
-    let interrupted = |e: io::Error| if abort.stopped() { StreamError::Interrupted } else { StreamError::Output(e) };
+    let interrupted = |e: io::Error| {
+        if abort.stopped() { StreamError::Interrupted } else { StreamError::Output(e) }
+    };
 
     match base {
         None => progress.line("No 'fromImage' provided"),
@@ -394,7 +388,9 @@ fn write_archive<W: Write>(
         };
         match streamed {
             Ok(_) if left != 0 => return Err(changed(format!("it came out {left} bytes shorter"))),
-            Ok((got, _)) if got != digest => return Err(changed(format!("streamed bytes hash to sha256:{got}"))),
+            Ok((got, _)) if got != digest => {
+                return Err(changed(format!("streamed bytes hash to sha256:{got}")));
+            }
             Ok(_) => {}
             Err(PipeError::Consumer(None)) => return Err(changed("it came out longer".into())),
             Err(PipeError::Consumer(Some(e))) => return Err(interrupted(e)),
@@ -402,7 +398,9 @@ fn write_archive<W: Write>(
             Err(PipeError::Layer(LayerError::Changed { path, expected, actual })) => {
                 return Err(changed(format!("{} changed size from {expected} to {actual}", path.display())));
             }
-            Err(PipeError::Layer(source)) => return Err(StreamError::Layer { index, paths: paths_repr(paths), source }),
+            Err(PipeError::Layer(source)) => {
+                return Err(StreamError::Layer { index, paths: paths_repr(paths), source });
+            }
         }
         out.write_all(&vec![0u8; tar::padding(size) as usize]).map_err(interrupted)?;
         records.push(LayerRecord { diff_id: digest, member, paths: paths.iter().map(|p| p.as_written.clone()).collect() });
@@ -446,7 +444,9 @@ fn changed_since(paths: &[StorePath], since: std::time::SystemTime) -> String {
     let mut found = Vec::new();
     for p in paths {
         for entry in crate::walk::Walk::new(&p.fs_path, p.member_name.clone()).flatten() {
-            let Ok(meta) = std::fs::symlink_metadata(&entry.path) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(&entry.path) else {
+                continue;
+            };
             let ctime = std::time::UNIX_EPOCH + std::time::Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec().clamp(0, 999_999_999) as u32);
             if ctime >= since {
                 found.push(entry.path.display().to_string());
@@ -508,7 +508,7 @@ fn copy_hashed<W: Write>(
 }
 
 /// A writer that hashes what a decompressor hands it.
-struct HashWriter(Sha256);
+pub(crate) struct HashWriter(pub(crate) Sha256);
 impl Write for HashWriter {
     fn write(&mut self, d: &[u8]) -> io::Result<usize> {
         self.0.update(d);
@@ -557,14 +557,14 @@ fn copy_base_layer<W: Write>(
 }
 
 /// Streaming decoders for a compressed base layer, feeding a hasher.
-enum Decoder {
+pub(crate) enum Decoder {
     Gzip(flate2::write::MultiGzDecoder<HashWriter>),
     Zstd(zstd::stream::write::Decoder<'static, HashWriter>),
     Xz(xz2::write::XzDecoder<HashWriter>),
     Bzip2(bzip2::write::BzDecoder<HashWriter>),
 }
 
-fn decoder_for(head: &[u8]) -> Option<Decoder> {
+pub(crate) fn decoder_for(head: &[u8]) -> Option<Decoder> {
     use crate::base_image::{Compression, sniff};
     let h = || HashWriter(Sha256::new());
     match sniff(head) {
@@ -591,7 +591,7 @@ impl Write for Decoder {
 }
 
 impl Decoder {
-    fn finish(self) -> io::Result<HashWriter> {
+    pub(crate) fn finish(self) -> io::Result<HashWriter> {
         match self {
             Decoder::Gzip(w) => w.finish(),
             Decoder::Zstd(mut w) => {

@@ -139,12 +139,7 @@ fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
 pub fn encode_header(h: &Header<'_>, out: &mut Vec<u8>) {
     let mut pax: Vec<(String, Vec<u8>)> = h.pax.clone();
     let has = |pax: &Vec<(String, Vec<u8>)>, k: &str| pax.iter().any(|(key, _)| key == k);
-    for (value, key, limit) in [
-        (&h.name, "path", 100),
-        (&h.linkname, "linkpath", 100),
-        (&h.uname, "uname", 32),
-        (&h.gname, "gname", 32),
-    ] {
+    for (value, key, limit) in [(&h.name, "path", 100), (&h.linkname, "linkpath", 100), (&h.uname, "uname", 32), (&h.gname, "gname", 32)] {
         if has(&pax, key) {
             continue;
         }
@@ -174,12 +169,7 @@ pub fn encode_header(h: &Header<'_>, out: &mut Vec<u8>) {
         for (k, v) in &pax {
             pax_record(&mut records, k, v);
         }
-        let xh = Header {
-            name: Cow::Borrowed(b"././@PaxHeader"),
-            typeflag: XHDTYPE,
-            size: records.len() as u64,
-            ..Header::default()
-        };
+        let xh = Header { name: Cow::Borrowed(b"././@PaxHeader"), typeflag: XHDTYPE, size: records.len() as u64, ..Header::default() };
         out.extend_from_slice(&ustar_block(&xh, 0, 0, records.len() as u64, 0));
         let pad = padding(records.len() as u64) as usize;
         out.extend_from_slice(&records);

@@ -56,9 +56,7 @@ pub fn py_name_cmp(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 fn code_points(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    bytes.utf8_chunks().flat_map(|chunk| {
-        chunk.valid().chars().map(u32::from).chain(chunk.invalid().iter().map(|&b| 0xDC00 + u32::from(b)))
-    })
+    bytes.utf8_chunks().flat_map(|chunk| chunk.valid().chars().map(u32::from).chain(chunk.invalid().iter().map(|&b| 0xDC00 + u32::from(b))))
 }
 
 fn device_numbers(rdev: u64) -> (u64, u64) {

@@ -47,15 +47,19 @@ fn compressed_layer_members_are_verified_uncompressed() {
     run(Command::new(bin()).arg("stream").arg(store.dir.path().join("conf.json")).arg("-o").arg(&base));
     let bytes = std::fs::read(&base).unwrap();
     let rewrite = |corrupt: bool| {
-        rewrite_members(&bytes, |name| name.ends_with("layer.tar"), |layer| {
-            let mut data = layer.to_vec();
-            if corrupt {
-                data[600] ^= 1;
-            }
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            gz.write_all(&data).unwrap();
-            gz.finish().unwrap()
-        })
+        rewrite_members(
+            &bytes,
+            |name| name.ends_with("layer.tar"),
+            |layer| {
+                let mut data = layer.to_vec();
+                if corrupt {
+                    data[600] ^= 1;
+                }
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(&data).unwrap();
+                gz.finish().unwrap()
+            },
+        )
     };
     let mut conf: serde_json::Value = serde_json::from_slice(&std::fs::read(store.dir.path().join("conf.json")).unwrap()).unwrap();
     conf["from_image"] = "gz-members.tar".into();

@@ -40,11 +40,7 @@ struct Setup {
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let graph = write(dir.path(), "graph.json", graph().to_string().as_bytes());
-    let base = write(
-        dir.path(),
-        "base.json",
-        br#"{"config":{"Cmd":["/bin/app"],"Env":["A=1","B=\u00e9"]},"architecture":"amd64","os":"linux"}"#,
-    );
+    let base = write(dir.path(), "base.json", br#"{"config":{"Cmd":["/bin/app"],"Env":["A=1","B=\u00e9"]},"architecture":"amd64","os":"linux"}"#);
     Setup { dir, graph, base }
 }
 
@@ -109,19 +105,50 @@ fn same_bytes_as_the_jq_conf_derivation() {
     let keys: Vec<&str> = conf.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["config", "architecture", "os", "store_dir", "from_image", "store_layers", "customisation_layer", "repo_tag",
-         "created", "mtime", "uid", "gid", "uname", "gname"]
+        [
+            "config",
+            "architecture",
+            "os",
+            "store_dir",
+            "from_image",
+            "store_layers",
+            "customisation_layer",
+            "repo_tag",
+            "created",
+            "mtime",
+            "uid",
+            "gid",
+            "uname",
+            "gname"
+        ]
     );
 
-    let text = run(&mut conf_cmd(&s, &s.graph, &[
-        "--created", "2024-03-01T01:30:00+02:00", "--mtime", "now", "--uid", "1000", "--gid", "100",
-        "--uname", "user", "--gname", "users", "--store-dir", "/nix/store",
-    ]));
+    let text = run(&mut conf_cmd(
+        &s,
+        &s.graph,
+        &[
+            "--created",
+            "2024-03-01T01:30:00+02:00",
+            "--mtime",
+            "now",
+            "--uid",
+            "1000",
+            "--gid",
+            "100",
+            "--uname",
+            "user",
+            "--gname",
+            "users",
+            "--store-dir",
+            "/nix/store",
+        ],
+    ));
     let conf: Value = serde_json::from_str(&text).unwrap();
-    let expected = jq_conf(&s, &conf["store_layers"], &[
-        ("created", "2024-02-29T23:30:00+00:00"), ("mtime", "now"), ("uid", "1000"), ("gid", "100"),
-        ("uname", "user"), ("gname", "users"),
-    ]);
+    let expected = jq_conf(
+        &s,
+        &conf["store_layers"],
+        &[("created", "2024-02-29T23:30:00+00:00"), ("mtime", "now"), ("uid", "1000"), ("gid", "100"), ("uname", "user"), ("gname", "users")],
+    );
     assert_eq!(text, expected);
 }
 
@@ -227,10 +254,11 @@ fn from_image_layers_count_against_max_layers_in_any_compression() {
 fn pipeline_ignores_max_layers_and_from_image() {
     let s = setup();
     let pipeline = write(s.dir.path(), "p.json", br#"[["popularity_contest"], ["limit_layers", 2]]"#);
-    let text = run(&mut conf_cmd(&s, &s.graph, &[
-        "--layering", "pipeline", "--pipeline", pipeline.to_str().unwrap(), "--max-layers", "1",
-        "--from-image", "/nonexistent/base.tar",
-    ]));
+    let text = run(&mut conf_cmd(
+        &s,
+        &s.graph,
+        &["--layering", "pipeline", "--pipeline", pipeline.to_str().unwrap(), "--max-layers", "1", "--from-image", "/nonexistent/base.tar"],
+    ));
     let conf: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(conf["store_layers"], json!([[C], [B, A]]));
     assert_eq!(conf["from_image"], json!("/nonexistent/base.tar"));
@@ -243,8 +271,17 @@ fn pipeline_ignores_max_layers_and_from_image() {
 #[test]
 fn dates_normalise_like_gnu_date_in_utc() {
     let inputs = [
-        "1970-01-01T00:00:01Z", "2024-02-29", "2024-03-01T01:30:00+02:00", "2021-05-06 07:08:09", "2021-05-06T07:08:09.999Z",
-        "1999-12-31T23:59:59-05:30", "2038-01-19T03:14:08Z", "@0", "@1700000000", "2000-01-01T00:00", "1969-07-20T20:17:40Z",
+        "1970-01-01T00:00:01Z",
+        "2024-02-29",
+        "2024-03-01T01:30:00+02:00",
+        "2021-05-06 07:08:09",
+        "2021-05-06T07:08:09.999Z",
+        "1999-12-31T23:59:59-05:30",
+        "2038-01-19T03:14:08Z",
+        "@0",
+        "@1700000000",
+        "2000-01-01T00:00",
+        "1969-07-20T20:17:40Z",
     ];
     for input in inputs {
         let out = std::process::Command::new("date").env("TZ", "UTC").args(["-Iseconds", "-d", input]).output().unwrap();

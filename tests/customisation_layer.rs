@@ -46,9 +46,12 @@ fn assert_same(dir: &Path, mtime: i64) {
     let got = ours(dir, out.path(), &["--mtime", &mtime.to_string()]);
     assert_eq!(got.len(), expected.len(), "archive sizes differ");
     if let Some(i) = got.iter().zip(&expected).position(|(a, b)| a != b) {
-        panic!("first difference at byte {i} (block {}): ours {:?}, tar {:?}", i / 512,
+        panic!(
+            "first difference at byte {i} (block {}): ours {:?}, tar {:?}",
+            i / 512,
             String::from_utf8_lossy(&got[i / 512 * 512..i / 512 * 512 + 160]),
-            String::from_utf8_lossy(&expected[i / 512 * 512..i / 512 * 512 + 160]));
+            String::from_utf8_lossy(&expected[i / 512 * 512..i / 512 * 512 + 160])
+        );
     }
     let checksum = std::fs::read_to_string(out.path().join("checksum")).unwrap();
     let sha = {
@@ -135,7 +138,9 @@ fn ownership_under_fakeroot() {
     let script = format!(
         "chown 1000 {r}/x && chown 1234:5678 {r}/dir && chown 3000000:4000000 {r}/dir/y && {exe} customisation-layer {r} {out} --mtime 1 && \
          cd {r} && tar --sort name --numeric-owner --mtime @1 --hard-dereference -cf {out}/gnu.tar .",
-        r = r.display(), out = out.display(), exe = exe.display()
+        r = r.display(),
+        out = out.display(),
+        exe = exe.display()
     );
     let status = std::process::Command::new("fakeroot").args(["sh", "-c", &script]).status().unwrap();
     assert!(status.success());
@@ -160,8 +165,18 @@ fn ownership_under_fakeroot() {
 fn excludes_like_the_fakechroot_variant() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
-    for p in ["proc/1/status", "sys/kernel/x", "nix/store/abc-foo/bin/foo", "etc/passwd", "opt/proc", "var/log/a.log",
-              "var/cache/x", "srv/cache", "cachet/x", "a.log.1"] {
+    for p in [
+        "proc/1/status",
+        "sys/kernel/x",
+        "nix/store/abc-foo/bin/foo",
+        "etc/passwd",
+        "opt/proc",
+        "var/log/a.log",
+        "var/cache/x",
+        "srv/cache",
+        "cachet/x",
+        "a.log.1",
+    ] {
         file(r.join(p), p.as_bytes(), 0o644);
     }
     std::fs::set_permissions(r, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -117,7 +117,10 @@ fn very_deep_trees() {
     std::fs::create_dir(&src).unwrap();
     // Relative mkdir/chdir steps: no single path is ever too long.
     require("python3");
-    run(Command::new("python3").arg("-c").arg("import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(3000):\n    os.mkdir('d'); os.chdir('d')\nopen('f','w').write('deep')").arg(&src));
+    run(Command::new("python3")
+        .arg("-c")
+        .arg("import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(3000):\n    os.mkdir('d'); os.chdir('d')\nopen('f','w').write('deep')")
+        .arg(&src));
     let out = d.path().join("out");
     let o = cl(&src, &out, &[]);
     if o.code != Some(0) {
@@ -131,11 +134,16 @@ fn very_deep_trees() {
     let csrc = root.join("c");
     std::fs::create_dir(&csrc).unwrap();
     custom_layer(&csrc, &root.join("custom"));
-    let conf = write(root, "conf.json", serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "config": {}, "store_dir": "nix/store", "from_image": null,
-        "store_layers": [["nix/store/aaaa-deep"]], "customisation_layer": "custom", "repo_tag": "t:1",
-        "created": "1970-01-01T00:00:01+00:00", "uid": 0, "gid": 0, "uname": "root", "gname": "root"
-    })).unwrap());
+    let conf = write(
+        root,
+        "conf.json",
+        serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "config": {}, "store_dir": "nix/store", "from_image": null,
+            "store_layers": [["nix/store/aaaa-deep"]], "customisation_layer": "custom", "repo_tag": "t:1",
+            "created": "1970-01-01T00:00:01+00:00", "uid": 0, "gid": 0, "uname": "root", "gname": "root"
+        }))
+        .unwrap(),
+    );
     let o = li([OsString::from("stream"), conf.into(), "-o".into(), root.join("img.tar").into()]);
     if o.code != Some(0) {
         o.fails(&["File name too long"]);

@@ -70,8 +70,7 @@ fn disk_full_under_dash_o() {
     let fs = Tmpfs::new("1m");
     let (_d, conf) = store(3);
     let image = fs.path().join("image.tar");
-    li([OsString::from("stream"), conf.into(), "-o".into(), image.clone().into()])
-        .fails(&["image.tar", "No space left on device"]);
+    li([OsString::from("stream"), conf.into(), "-o".into(), image.clone().into()]).fails(&["image.tar", "No space left on device"]);
     assert!(fs.names().is_empty(), "left behind: {:?}", fs.names());
 }
 
@@ -81,8 +80,7 @@ fn disk_full_for_conf_and_customisation_layer() {
     // customisation-layer: a 3 MiB tree into a 1 MiB OUTDIR.
     let (d, conf) = store(3);
     let out = fs.path().join("custom");
-    li([OsString::from("customisation-layer"), d.path().join("nix").into(), out.clone().into()])
-        .fails(&["No space left on device"]);
+    li([OsString::from("customisation-layer"), d.path().join("nix").into(), out.clone().into()]).fails(&["No space left on device"]);
     let left: Vec<_> = std::fs::read_dir(&out).map(|r| r.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
     // conf -o on a disk that is already full.
@@ -92,8 +90,19 @@ fn disk_full_for_conf_and_customisation_layer() {
     let base = write(d.path(), "base.json", r#"{"config": {"Env": ["X=1"]}, "architecture": "amd64", "os": "linux"}"#);
     let target = fs.path().join("conf.json");
     li([
-        OsString::from("conf"), "--graph".into(), g.into(), "--base-json".into(), base.into(), "--customisation-layer".into(), "/c".into(),
-        "--image-name".into(), "n".into(), "--image-tag".into(), "t".into(), "-o".into(), target.clone().into(),
+        OsString::from("conf"),
+        "--graph".into(),
+        g.into(),
+        "--base-json".into(),
+        base.into(),
+        "--customisation-layer".into(),
+        "/c".into(),
+        "--image-name".into(),
+        "n".into(),
+        "--image-tag".into(),
+        "t".into(),
+        "-o".into(),
+        target.clone().into(),
     ])
     .fails(&["conf.json", "No space left on device"]);
     let mut names = fs.names();
@@ -277,15 +286,7 @@ fn signal_during_base_image_decompression_leaves_no_spool() {
     std::fs::write(&conf, serde_json::to_vec(&v).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let image = root.join("image.tar");
-    let child = Command::new(bin())
-        .env("TMPDIR", tmp.path())
-        .arg("stream")
-        .arg(&conf)
-        .arg("-o")
-        .arg(&image)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Command::new(bin()).env("TMPDIR", tmp.path()).arg("stream").arg(&conf).arg("-o").arg(&image).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
     let out = child.wait_with_output().unwrap();

@@ -41,19 +41,33 @@ fn conf(data: &[u8]) {
 }
 
 fn graph(data: &[u8]) {
-    let Some((sel, text)) = data.split_first() else { return };
+    let Some((sel, text)) = data.split_first() else {
+        return;
+    };
     let key = if sel & 1 == 1 { Some("graph") } else { None };
-    let Ok(raw) = parse_raw(text, key, "fuzz.json") else { return };
-    let Ok(g) = Graph::build(&raw, "fuzz.json") else { return };
+    let Ok(raw) = parse_raw(text, key, "fuzz.json") else {
+        return;
+    };
+    let Ok(g) = Graph::build(&raw, "fuzz.json") else {
+        return;
+    };
     let _ = popularity_paths(&g);
     let _ = auto_layer(&g, &HashSet::new(), i64::from(sel >> 1) - 8);
 }
 
 fn pipeline(data: &[u8]) {
-    let Ok(v) = serde_json::from_slice::<Value>(data) else { return };
-    let (Some(graph), Some(pipeline)) = (v.get("graph"), v.get("pipeline")) else { return };
-    let Ok(raw) = raw_nodes_from_value(graph, None, "fuzz.json") else { return };
-    let Ok(steps) = parse_pipeline(pipeline) else { return };
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let (Some(graph), Some(pipeline)) = (v.get("graph"), v.get("pipeline")) else {
+        return;
+    };
+    let Ok(raw) = raw_nodes_from_value(graph, None, "fuzz.json") else {
+        return;
+    };
+    let Ok(steps) = parse_pipeline(pipeline) else {
+        return;
+    };
     let exclude: HashSet<String> = v
         .get("exclude_paths")
         .and_then(Value::as_array)
@@ -82,10 +96,14 @@ fn empty_conf(dir: &Path) -> Conf {
 }
 
 fn base_image(path: &Path, conf: &Conf) {
-    let Ok(img) = BaseImage::open(path) else { return };
+    let Ok(img) = BaseImage::open(path) else {
+        return;
+    };
     let mut buf = vec![0u8; 64 * 1024];
     for layer in &img.layers {
-        let Ok(mut r) = img.layer_reader(layer) else { continue };
+        let Ok(mut r) = img.layer_reader(layer) else {
+            continue;
+        };
         while let Ok(n) = r.read(&mut buf) {
             if n == 0 {
                 break;

@@ -26,10 +26,8 @@ fn on_graph(cmd: &str, dir: &Path, g: &Path) -> Outcome {
         }
         "conf" => {
             let base = write(dir, "base.json", r#"{"config": {}, "architecture": "amd64", "os": "linux"}"#);
-            let mut args: Vec<OsString> = ["conf", "--customisation-layer", "/c", "--image-name", "n", "--image-tag", "t", "--base-json"]
-                .iter()
-                .map(Into::into)
-                .collect();
+            let mut args: Vec<OsString> =
+                ["conf", "--customisation-layer", "/c", "--image-name", "n", "--image-tag", "t", "--base-json"].iter().map(Into::into).collect();
             args.push(base.into());
             args.push("--graph".into());
             args.push(g.into());
@@ -122,7 +120,10 @@ fn duplicates_dangling_and_cycles() {
         r#"[{"path":"/nix/store/a-x","references":[]},{"path":"/nix/store/a-x","references":[]}]"#,
         &["path /nix/store/a-x is listed more than once"],
     );
-    each_cmd(r#"[{"path":"/nix/store/a-x","references":["/nix/store/zz"]}]"#, &["/nix/store/a-x references /nix/store/zz, which is not in the graph"]);
+    each_cmd(
+        r#"[{"path":"/nix/store/a-x","references":["/nix/store/zz"]}]"#,
+        &["/nix/store/a-x references /nix/store/zz, which is not in the graph"],
+    );
     each_cmd(
         r#"[{"path":"/nix/store/a-x","references":["/nix/store/b-y"]},{"path":"/nix/store/b-y","references":["/nix/store/a-x"]}]"#,
         &["reference cycle:", "/nix/store/a-x", "/nix/store/b-y"],
@@ -134,12 +135,9 @@ fn duplicates_dangling_and_cycles() {
 /// and yields no store layers.
 #[test]
 fn empty_graph_is_valid_and_empty() {
-    for (graph, cmd, want) in [
-        ("[]", "popularity", "\n"),
-        ("[]", "auto-layer", "[]\n"),
-        ("{}", "popularity", "\n"),
-        ("{\"graph\": []}", "auto-layer", "[]\n"),
-    ] {
+    for (graph, cmd, want) in
+        [("[]", "popularity", "\n"), ("[]", "auto-layer", "[]\n"), ("{}", "popularity", "\n"), ("{\"graph\": []}", "auto-layer", "[]\n")]
+    {
         let dir = tempfile::tempdir().unwrap();
         let g = write(dir.path(), "g.json", graph);
         let out = on_graph(cmd, dir.path(), &g);
@@ -241,7 +239,11 @@ fn pipeline_problems() {
     let p = write(d, "ok.json", format!(r#"{{"graph": {graph}, "pipeline": [["popularity_contest"], ["limit_layers", 18446744073709551615]]}}"#));
     li([OsString::from("pipeline"), p.into()]).succeeds();
     // Excluding every path leaves an empty graph: no layers.
-    let p = write(d, "ok.json", format!(r#"{{"graph": {graph}, "pipeline": [["popularity_contest"]], "exclude_paths": ["/nix/store/a-x", "/nix/store/b-y"]}}"#));
+    let p = write(
+        d,
+        "ok.json",
+        format!(r#"{{"graph": {graph}, "pipeline": [["popularity_contest"]], "exclude_paths": ["/nix/store/a-x", "/nix/store/b-y"]}}"#),
+    );
     let out = li([OsString::from("pipeline"), p.into()]);
     out.succeeds();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
@@ -254,7 +256,8 @@ fn conf_generator_problems() {
     let g = write(d, "g.json", r#"[{"path":"/nix/store/a-x","references":[]}]"#);
     let good_base = write(d, "base.json", r#"{"config": {}, "architecture": "amd64", "os": "linux"}"#);
     let conf = |base: &Path, extra: &[&str]| {
-        let mut args: Vec<OsString> = ["conf", "--customisation-layer", "/c", "--image-name", "n", "--image-tag", "t"].iter().map(Into::into).collect();
+        let mut args: Vec<OsString> =
+            ["conf", "--customisation-layer", "/c", "--image-name", "n", "--image-tag", "t"].iter().map(Into::into).collect();
         args.extend(["--graph".into(), g.clone().into(), "--base-json".into(), base.into()]);
         args.extend(extra.iter().map(Into::into));
         li(args)
@@ -266,11 +269,13 @@ fn conf_generator_problems() {
     conf(&good_base, &["--created", "yesterday"]).fails(&["invalid --created"]);
     conf(&good_base, &["--mtime", "2024-13-01T00:00:00Z"]).fails(&["invalid --mtime"]);
     conf(&good_base, &["--layering", "pipeline"]).fails(&["--layering pipeline needs --pipeline FILE"]);
-    conf(&good_base, &["--layering", "pipeline", "--pipeline", d.join("nopipe.json").to_str().unwrap()]).fails(&["cannot read pipeline file", "nopipe.json"]);
+    conf(&good_base, &["--layering", "pipeline", "--pipeline", d.join("nopipe.json").to_str().unwrap()])
+        .fails(&["cannot read pipeline file", "nopipe.json"]);
     write(d, "pipe.json", r#"{"steps": []}"#);
     conf(&good_base, &["--layering", "pipeline", "--pipeline", d.join("pipe.json").to_str().unwrap()]).fails(&["pipe.json", "no \"pipeline\" key"]);
     write(d, "pipe2.json", r#"[["nope"]]"#);
-    conf(&good_base, &["--layering", "pipeline", "--pipeline", d.join("pipe2.json").to_str().unwrap()]).fails(&["pipe2.json", "unknown step \"nope\""]);
+    conf(&good_base, &["--layering", "pipeline", "--pipeline", d.join("pipe2.json").to_str().unwrap()])
+        .fails(&["pipe2.json", "unknown step \"nope\""]);
     conf(&good_base, &["--from-image", d.join("noimage.tar").to_str().unwrap()]).fails(&["fromImage", "noimage.tar"]);
     conf(&good_base, &["--from-image", write(d, "junk.tar", vec![b'j'; 2048]).to_str().unwrap()]).fails(&["fromImage", "junk.tar"]);
     conf(&good_base, &["-o", d.join("no/such/dir/conf.json").to_str().unwrap()]).fails(&["no/such/dir"]);
@@ -289,11 +294,7 @@ fn big_graph_is_fast_and_small() {
             text.push(',');
         }
         // Each path references a few lower-numbered ones: a wide DAG.
-        let refs: Vec<String> = [i / 2, i / 3, i / 5]
-            .iter()
-            .filter(|&&j| j < i)
-            .map(|j| format!("\"/nix/store/{j:032}-p\""))
-            .collect();
+        let refs: Vec<String> = [i / 2, i / 3, i / 5].iter().filter(|&&j| j < i).map(|j| format!("\"/nix/store/{j:032}-p\"")).collect();
         text.push_str(&format!(r#"{{"path":"/nix/store/{i:032}-p","references":[{}],"narSize":{}}}"#, refs.join(","), i * 7 % 1000));
     }
     text.push(']');
@@ -320,7 +321,8 @@ fn conf_generator_hostile_base_images() {
     let g = write(d, "g.json", r#"[{"path":"/nix/store/a-x","references":[]}]"#);
     let base = write(d, "base.json", r#"{"config": {}, "architecture": "amd64", "os": "linux"}"#);
     let conf = |image: &Path| {
-        let mut args: Vec<OsString> = ["conf", "--customisation-layer", "/c", "--image-name", "n", "--image-tag", "t"].iter().map(Into::into).collect();
+        let mut args: Vec<OsString> =
+            ["conf", "--customisation-layer", "/c", "--image-name", "n", "--image-tag", "t"].iter().map(Into::into).collect();
         args.extend(["--graph".into(), g.clone().into(), "--base-json".into(), base.clone().into(), "--from-image".into(), image.into()]);
         li(args)
     };
@@ -356,7 +358,9 @@ with open(sys.argv[1], 'wb') as f:
     out.rss_below_mib(64);
     // A 2 GiB member of zeros before the manifest: a bomb, stopped after
     // ~1100x the compressed size instead of decompressing it all.
-    sh("mkdir b && truncate -s 2G b/big && echo '[{\"Layers\": []}]' > b/manifest.json && tar -C b -cf - big manifest.json | zstd -q -3 -c > bomb.zst && rm -r b");
+    sh(
+        "mkdir b && truncate -s 2G b/big && echo '[{\"Layers\": []}]' > b/manifest.json && tar -C b -cf - big manifest.json | zstd -q -3 -c > bomb.zst && rm -r b",
+    );
     let out = conf(&d.join("bomb.zst"));
     out.fails(&["fromImage", "bomb.zst", "decompression bomb"]);
     out.rss_below_mib(64);
@@ -372,7 +376,10 @@ fn usage_errors_are_one_line() {
         (vec!["stream"], "<CONF>"),
         (vec!["customisation-layer", "dir"], "<OUTDIR>"),
         (vec!["customisation-layer", "dir", "out", "--mtime", "noon"], "noon"),
-        (vec!["conf", "--graph", "g", "--base-json", "b", "--customisation-layer", "c", "--image-name", "n", "--image-tag", "t", "--uid", "-1"], "'-1'"),
+        (
+            vec!["conf", "--graph", "g", "--base-json", "b", "--customisation-layer", "c", "--image-name", "n", "--image-tag", "t", "--uid", "-1"],
+            "'-1'",
+        ),
         (vec!["explode"], "explode"),
         (vec!["stream", "c.json", "--bogus"], "--bogus"),
     ] {

@@ -52,7 +52,6 @@ impl Case {
     }
 }
 
-
 /// (name, type, mode, size, link) of every entry in the store layers of an
 /// image, read with the tar crate.
 fn layer_entries(image: &[u8]) -> Vec<(String, tar::EntryType, u32, u64, String)> {
@@ -279,8 +278,11 @@ fn permission_denied_is_named() {
     let ro = root.join("ro");
     std::fs::create_dir(&ro).unwrap();
     run(Command::new("chmod").arg("0755").arg(&ro));
-    li_nobody(&[OsString::from("stream"), c.conf().into(), "-o".into(), ro.join("img.tar").into()])
-        .fails(&["cannot create a temporary file in", "ro", "Permission denied"]);
+    li_nobody(&[OsString::from("stream"), c.conf().into(), "-o".into(), ro.join("img.tar").into()]).fails(&[
+        "cannot create a temporary file in",
+        "ro",
+        "Permission denied",
+    ]);
     assert!(!root.join("img.tar").exists());
 }
 
@@ -357,7 +359,8 @@ fn small_layer() -> Vec<u8> {
 fn base_with(out: &Path, layer_name: &str, member_layer: &str, config_name: &str, member_config: &str, diff_id: Option<&str>) {
     let layer = small_layer();
     let diff = diff_id.map(str::to_string).unwrap_or_else(|| sha(&layer));
-    let config = serde_json::to_vec(&json!({"config": {"Env": ["A=1"]}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff}")]}})).unwrap();
+    let config =
+        serde_json::to_vec(&json!({"config": {"Env": ["A=1"]}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff}")]}})).unwrap();
     let manifest = serde_json::to_vec(&json!([{"Config": config_name, "RepoTags": ["b:1"], "Layers": [layer_name]}])).unwrap();
     py_tar(out, &[(member_layer, Some(&layer)), (member_config, Some(&config)), ("manifest.json", Some(&manifest))]);
 }

@@ -451,7 +451,8 @@ fn split_layers(image: &Path, into: &Path) -> BTreeMap<String, PathBuf> {
 fn expected_store_layer(root: &Path, paths: &[String], uid: u64, gid: u64, uname: &str, gname: &str, mtime: i64) -> Listing {
     let owner = move |_: &std::fs::Metadata| (uid, gid, uname.as_bytes().to_vec(), gname.as_bytes().to_vec(), mtime);
     let mut l = Listing::new();
-    let dir = Rec { kind: 'd', mode: 0o755, uid, gid, uname: uname.into(), gname: gname.into(), mtime, size: 0, link: Vec::new(), sha: String::new() };
+    let dir =
+        Rec { kind: 'd', mode: 0o755, uid, gid, uname: uname.into(), gname: gname.into(), mtime, size: 0, link: Vec::new(), sha: String::new() };
     insert(&mut l, b"nix".to_vec(), dir.clone());
     insert(&mut l, b"nix/store".to_vec(), dir);
     for p in paths {
@@ -487,7 +488,8 @@ fn check_image(conf: &Path, fs_root: &Path, layers: &[Vec<String>], st: &Stamp) 
     let py = python_listings(&image, true);
     let files = split_layers(&image, work.path());
     let mut ar = tar::Archive::new(std::fs::File::open(&image).unwrap());
-    let order: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).filter(|n| n.ends_with("/layer.tar")).collect();
+    let order: Vec<String> =
+        ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).filter(|n| n.ends_with("/layer.tar")).collect();
     // Base layers, then the store layers in conf order, then the customisation layer.
     assert!(order.len() > layers.len(), "{order:?}");
     let n_base = order.len() - layers.len() - 1;
@@ -543,7 +545,13 @@ fn parity_fixtures_read_back_by_three_readers() {
         };
         let when = conf.get("mtime").unwrap_or(&conf["created"]).as_str().unwrap().to_string();
         let mtime = String::from_utf8(run(Command::new("date").args(["-u", "-d", &when, "+%s"])).stdout).unwrap().trim().parse().unwrap();
-        let stamp = Stamp { uid: id("uid"), gid: id("gid"), uname: conf["uname"].as_str().unwrap().into(), gname: conf["gname"].as_str().unwrap().into(), mtime };
+        let stamp = Stamp {
+            uid: id("uid"),
+            gid: id("gid"),
+            uname: conf["uname"].as_str().unwrap().into(),
+            gname: conf["gname"].as_str().unwrap().into(),
+            mtime,
+        };
         let layers: Vec<Vec<String>> = conf["store_layers"]
             .as_array()
             .unwrap()

@@ -84,12 +84,18 @@ fn max_layers_too_small_uses_nixpkgs_wording() {
     let g = write(dir.path(), "g.json", r#"[{"path":"/nix/store/a-app","references":[],"narSize":1}]"#);
     let base = write(dir.path(), "base.json", r#"{"config":{},"architecture":"amd64","os":"linux"}"#);
     for layering in ["auto", "popularity"] {
-        let err = fails(
-            bin().args(["conf", "--graph"]).arg(&g).arg("--base-json").arg(&base).args([
-                "--customisation-layer", "/nix/store/c-custom", "--image-name", "x", "--image-tag", "y",
-                "--max-layers", "1", "--layering", layering,
-            ]),
-        );
+        let err = fails(bin().args(["conf", "--graph"]).arg(&g).arg("--base-json").arg(&base).args([
+            "--customisation-layer",
+            "/nix/store/c-custom",
+            "--image-name",
+            "x",
+            "--image-tag",
+            "y",
+            "--max-layers",
+            "1",
+            "--layering",
+            layering,
+        ]));
         assert!(
             err.contains("usedLayers 1 layers to store 'fromImage' and 'extraCommands', but only maxLayers=1 were allowed. At least 1 layer is required to store contents."),
             "{err}"

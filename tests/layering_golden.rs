@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/golden/layering.json");
 
 fn golden() -> Vec<Value> {
-    let text = std::fs::read(GOLDEN).unwrap_or_else(|e| {
-        panic!("golden vectors missing at {GOLDEN} ({e}); clone the shared material beside the repository")
-    });
+    let text =
+        std::fs::read(GOLDEN).unwrap_or_else(|e| panic!("golden vectors missing at {GOLDEN} ({e}); clone the shared material beside the repository"));
     serde_json::from_slice::<Value>(&text).unwrap().as_array().unwrap().clone()
 }
 
@@ -90,8 +89,7 @@ fn assert_auto_layers(graph_json: &Value, limit: i64, ignore: &HashSet<String>, 
         auto_layer::layers(&graph, limit)
             .into_iter()
             .find(|l| {
-                let kept: HashSet<&str> =
-                    l.paths.iter().map(|&v| graph.paths[v as usize].as_str()).filter(|p| !ignore.contains(*p)).collect();
+                let kept: HashSet<&str> = l.paths.iter().map(|&v| graph.paths[v as usize].as_str()).filter(|p| !ignore.contains(*p)).collect();
                 kept == set
             })
             .unwrap_or_else(|| panic!("{what}: layer {layer} not produced"))
@@ -154,11 +152,8 @@ fn pipelines_match_flatten_references_graph() {
     let mut n = 0;
     for case in golden() {
         for p in case["pipelines"].as_array().unwrap() {
-            let input = write(
-                dir.path(),
-                "input.json",
-                &json!({"graph": case["graph"], "pipeline": p["pipeline"], "exclude_paths": p["exclude_paths"]}),
-            );
+            let input =
+                write(dir.path(), "input.json", &json!({"graph": case["graph"], "pipeline": p["pipeline"], "exclude_paths": p["exclude_paths"]}));
             let got = stdout_of(bin().arg("pipeline").arg(&input));
             let style = layered_image::pyjson::Style { sort_keys: true, ..layered_image::pyjson::Style::indent(2) };
             let expected = layered_image::pyjson::dumps(&p["layers"], style) + "\n";
@@ -184,12 +179,7 @@ fn pipelines_match_flatten_references_graph() {
 
 /// Graph from `name -> [children]` pairs; every node gets narSize 1.
 fn small_graph(edges: &[(&str, &[&str])]) -> Value {
-    Value::Array(
-        edges
-            .iter()
-            .map(|(p, refs)| json!({"path": p, "references": refs, "narSize": 1, "closureSize": 1}))
-            .collect(),
-    )
+    Value::Array(edges.iter().map(|(p, refs)| json!({"path": p, "references": refs, "narSize": 1, "closureSize": 1})).collect())
 }
 
 fn run_pipeline(dir: &Path, graph: &Value, pipeline: Value, exclude: Value) -> Vec<Vec<String>> {
@@ -213,25 +203,49 @@ fn flatten_references_graph_unit_test_vectors() {
     let d = dir.path();
 
     let g = small_graph(&[
-        ("Root1", &["A"]), ("A", &["B", "C"]), ("B", &["D", "E", "G"]), ("E", &["F"]), ("Root2", &["B"]),
-        ("Root3", &["C"]), ("C", &[]), ("D", &[]), ("F", &[]), ("G", &[]),
+        ("Root1", &["A"]),
+        ("A", &["B", "C"]),
+        ("B", &["D", "E", "G"]),
+        ("E", &["F"]),
+        ("Root2", &["B"]),
+        ("Root3", &["C"]),
+        ("C", &[]),
+        ("D", &[]),
+        ("F", &[]),
+        ("G", &[]),
     ]);
-    let p = json!([["split_paths", ["B"]], ["over", "main", ["pipe", [["subcomponent_in", ["B"]], ["over", "rest", ["popularity_contest"]]]]],
-        ["flatten"], ["map", ["remove_paths", "Root3"]], ["limit_layers", 5]]);
+    let p = json!([
+        ["split_paths", ["B"]],
+        ["over", "main", ["pipe", [["subcomponent_in", ["B"]], ["over", "rest", ["popularity_contest"]]]]],
+        ["flatten"],
+        ["map", ["remove_paths", "Root3"]],
+        ["limit_layers", 5]
+    ]);
     assert_eq!(as_sets(run_pipeline(d, &g, p, json!([]))), sets(&[&["B"], &["F"], &["D"], &["E"], &["Root1", "A", "C", "Root2", "G"]]));
 
     let g = small_graph(&[("Root1", &["A"]), ("A", &["B"]), ("B", &[]), ("Root2", &[])]);
     let strs = |v: &[&str]| v.iter().map(|s| vec![s.to_string()]).collect::<Vec<_>>();
     assert_eq!(run_pipeline(d, &g, json!([["popularity_contest"]]), json!([])), strs(&["B", "A", "Root1", "Root2"]));
-    assert_eq!(as_sets(run_pipeline(d, &g, json!([["popularity_contest"], ["limit_layers", 3]]), json!([]))), sets(&[&["B"], &["A"], &["Root1", "Root2"]]));
+    assert_eq!(
+        as_sets(run_pipeline(d, &g, json!([["popularity_contest"], ["limit_layers", 3]]), json!([]))),
+        sets(&[&["B"], &["A"], &["Root1", "Root2"]])
+    );
     assert_eq!(
         as_sets(run_pipeline(d, &g, json!([["popularity_contest"], ["reverse"], ["limit_layers", 3]]), json!([]))),
         sets(&[&["Root2"], &["Root1"], &["A", "B"]])
     );
 
     let g = small_graph(&[
-        ("Root1", &["A"]), ("A", &["B", "D"]), ("D", &["E"]), ("B", &["D", "F"]), ("Root2", &["B"]), ("Root3", &["C"]),
-        ("C", &[]), ("E", &[]), ("F", &[]), ("X", &[]),
+        ("Root1", &["A"]),
+        ("A", &["B", "D"]),
+        ("D", &["E"]),
+        ("B", &["D", "F"]),
+        ("Root2", &["B"]),
+        ("Root3", &["C"]),
+        ("C", &[]),
+        ("E", &[]),
+        ("F", &[]),
+        ("X", &[]),
     ]);
     let f = write(d, "pc.json", &g);
     assert_eq!(stdout_of(bin().arg("popularity").arg(&f)), "E\nD\nF\nB\nA\nC\nRoot1\nRoot2\nRoot3\nX\n");

@@ -9,9 +9,7 @@ use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 fn make_graph(n: usize, edges: &[(usize, usize)], sizes: &[u64], names: &[u8]) -> Graph {
-    let paths: Vec<String> = (0..n)
-        .map(|i| format!("/nix/store/{:032}-{}-{}", (i * 7919) % 1000, (b'a' + names[i] % 4) as char, i % 3))
-        .collect();
+    let paths: Vec<String> = (0..n).map(|i| format!("/nix/store/{:032}-{}-{}", (i * 7919) % 1000, (b'a' + names[i] % 4) as char, i % 3)).collect();
     let mut refs: Vec<Vec<String>> = (0..n).map(|i| vec![paths[i].clone()]).collect();
     for &(a, b) in edges {
         let (lo, hi) = (a.min(b), a.max(b));
@@ -19,21 +17,14 @@ fn make_graph(n: usize, edges: &[(usize, usize)], sizes: &[u64], names: &[u8]) -
             refs[lo].push(paths[hi].clone());
         }
     }
-    let raw: Vec<RawNode> = (0..n)
-        .map(|i| RawNode { path: paths[i].clone(), references: refs[i].clone(), nar_size: sizes[i] })
-        .collect();
+    let raw: Vec<RawNode> = (0..n).map(|i| RawNode { path: paths[i].clone(), references: refs[i].clone(), nar_size: sizes[i] }).collect();
     Graph::build(&raw, "random").unwrap()
 }
 
 fn dag() -> impl Strategy<Value = Graph> {
     (0usize..40).prop_flat_map(|n| {
         let m = n.max(1);
-        (
-            Just(n),
-            prop::collection::vec((0..m, 0..m), 0..(n * 3 + 1)),
-            prop::collection::vec(0u64..5, m),
-            prop::collection::vec(any::<u8>(), m),
-        )
+        (Just(n), prop::collection::vec((0..m, 0..m), 0..(n * 3 + 1)), prop::collection::vec(0u64..5, m), prop::collection::vec(any::<u8>(), m))
             .prop_map(|(n, edges, sizes, names)| make_graph(n, &edges, &sizes, &names))
     })
 }

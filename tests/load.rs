@@ -44,7 +44,8 @@ fn skopeo_inspects_and_umoci_unpacks_the_store_content() {
         for entry in walk(&store.dir.path().join(top)) {
             let rel = entry.strip_prefix(store.dir.path()).unwrap();
             let got = rootfs.join(rel);
-            let (a, b) = (std::fs::symlink_metadata(&entry).unwrap(), std::fs::symlink_metadata(&got).unwrap_or_else(|e| panic!("{}: {e}", got.display())));
+            let (a, b) =
+                (std::fs::symlink_metadata(&entry).unwrap(), std::fs::symlink_metadata(&got).unwrap_or_else(|e| panic!("{}: {e}", got.display())));
             assert_eq!(a.mode() & 0o7777, b.mode() & 0o7777, "{}", rel.display());
             assert_eq!((b.uid(), b.gid()), (1000, 100), "{}", rel.display());
             assert_eq!(a.file_type(), b.file_type(), "{}", rel.display());
@@ -107,7 +108,16 @@ fn docker_loads_and_runs_the_image() {
     let out = run(&mut docker(&["run", "--rm", "--network", "none", "li-test-busybox:streamed"]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the store\n");
     let out = run(&mut docker(&[
-        "run", "--rm", "--network", "none", "--user", "65534:65534", "--entrypoint", "/bin/sh", "li-test-busybox:streamed", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "65534:65534",
+        "--entrypoint",
+        "/bin/sh",
+        "li-test-busybox:streamed",
+        "-c",
         "stat -c '%a %u:%g' /nix /nix/store && cat /nix/store/*-hello-script/data.txt && readlink /nix/store/*-hello-script/hello-link",
     ]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "755 0:0\n755 0:0\nsome data\nbin/hello\n");
@@ -131,7 +141,10 @@ impl Registry {
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
-            format!("version: 0.1\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().join("data").display()),
+            format!(
+                "version: 0.1\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
         )
         .unwrap();
         #[allow(clippy::zombie_processes)] // reaped in Drop

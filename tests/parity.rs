@@ -55,7 +55,9 @@ fn pinned_reference_digests() {
                 r.args(["-t", tag]);
             }
             let reference = sha256_hex(&run(&mut r).stdout);
-            panic!("{conf}: ours {ours}, pinned {want}, reference here {reference} (if the reference also differs, this machine's umask/user differ from the pinning run)");
+            panic!(
+                "{conf}: ours {ours}, pinned {want}, reference here {reference} (if the reference also differs, this machine's umask/user differ from the pinning run)"
+            );
         }
     }
 }

@@ -33,16 +33,18 @@ impl Case {
             assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
             assert!(err.contains("error:"), "{err}");
             assert!(!out_file.exists(), "a failed run left {}", out_file.display());
-            let leftovers: Vec<_> = std::fs::read_dir(self.root()).unwrap().filter_map(|e| {
-                let n = e.unwrap().file_name().to_string_lossy().into_owned();
-                n.contains(".partial").then_some(n)
-            }).collect();
+            let leftovers: Vec<_> = std::fs::read_dir(self.root())
+                .unwrap()
+                .filter_map(|e| {
+                    let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                    n.contains(".partial").then_some(n)
+                })
+                .collect();
             assert!(leftovers.is_empty(), "{leftovers:?}");
             assert_not_an_image(&out.stdout);
         }
     }
 }
-
 
 #[test]
 fn conf_file_problems() {
@@ -149,20 +151,28 @@ fn from_image_problems() {
     c.with("from_image", json!("gz.tar")).fails_with("fromImage");
 
     // manifest.json lists fewer layers than the config has diff_ids.
-    let edited = rewrite_members(&bytes, |name| name == "manifest.json", |m| {
-        let mut v: Value = serde_json::from_slice(m).unwrap();
-        v[0]["Layers"].as_array_mut().unwrap().pop();
-        serde_json::to_vec(&v).unwrap()
-    });
+    let edited = rewrite_members(
+        &bytes,
+        |name| name == "manifest.json",
+        |m| {
+            let mut v: Value = serde_json::from_slice(m).unwrap();
+            v[0]["Layers"].as_array_mut().unwrap().pop();
+            serde_json::to_vec(&v).unwrap()
+        },
+    );
     std::fs::write(c.root().join("disagree.tar"), edited).unwrap();
     c.with("from_image", json!("disagree.tar")).fails_with("lists 1 layers but");
 
     // A manifest naming a member that is not there.
-    let edited = rewrite_members(&bytes, |name| name == "manifest.json", |m| {
-        let mut v: Value = serde_json::from_slice(m).unwrap();
-        v[0]["Layers"][0] = json!("nothere/layer.tar");
-        serde_json::to_vec(&v).unwrap()
-    });
+    let edited = rewrite_members(
+        &bytes,
+        |name| name == "manifest.json",
+        |m| {
+            let mut v: Value = serde_json::from_slice(m).unwrap();
+            v[0]["Layers"][0] = json!("nothere/layer.tar");
+            serde_json::to_vec(&v).unwrap()
+        },
+    );
     std::fs::write(c.root().join("missing.tar"), edited).unwrap();
     c.with("from_image", json!("missing.tar")).fails_with("has no member \"nothere/layer.tar\"");
 }
@@ -173,13 +183,7 @@ fn stdout_closed_early() {
     // Enough data that the writer is still busy when the reader goes away.
     let big = c.root().join("nix/store/aaaa-pkg/big");
     std::fs::write(&big, vec![7u8; 32 << 20]).unwrap();
-    let mut child = Command::new(bin())
-        .arg("stream")
-        .arg(c.root().join("conf.json"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(bin()).arg("stream").arg(c.root().join("conf.json")).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut first = [0u8; 4096];
     child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
     drop(child.stdout.take());
@@ -201,13 +205,7 @@ fn file_changed_between_hashing_and_streaming_is_caught() {
     let mut conf = c.conf_value();
     conf["store_layers"] = json!([["nix/store/bbbb-big"], ["nix/store/aaaa-pkg"]]);
     c.write_conf(&conf);
-    let mut child = Command::new(bin())
-        .arg("stream")
-        .arg(c.root().join("conf.json"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(bin()).arg("stream").arg(c.root().join("conf.json")).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     std::fs::write(&victim, "y\n").unwrap(); // same size, other bytes
     let mut sink = Vec::new();
@@ -226,14 +224,7 @@ fn sigterm_leaves_no_output_file() {
     // A sparse 4 GiB file keeps the stream busy for a while.
     let f = std::fs::File::create(c.root().join("nix/store/aaaa-pkg/sparse")).unwrap();
     f.set_len(4 << 30).unwrap();
-    let child = Command::new(bin())
-        .arg("stream")
-        .arg(c.root().join("conf.json"))
-        .arg("-o")
-        .arg(&out_file)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Command::new(bin()).arg("stream").arg(c.root().join("conf.json")).arg("-o").arg(&out_file).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
     let out = child.wait_with_output().unwrap();
@@ -241,7 +232,8 @@ fn sigterm_leaves_no_output_file() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     assert!(!out_file.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(c.root()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("partial")).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(c.root()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("partial")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

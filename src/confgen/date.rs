@@ -100,7 +100,6 @@ pub fn normalize(value: &str) -> Result<String, DateError> {
     parse_epoch(value).map(format_utc)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

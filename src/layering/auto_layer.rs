@@ -232,13 +232,7 @@ pub fn auto_layer(graph: &Graph, ignore: &HashSet<String>, layer_limit: i64) -> 
     }
     layers
         .iter()
-        .map(|l| {
-            l.paths
-                .iter()
-                .map(|&v| graph.paths[v as usize].clone())
-                .filter(|p| !ignore.contains(p))
-                .collect::<Vec<_>>()
-        })
+        .map(|l| l.paths.iter().map(|&v| graph.paths[v as usize].clone()).filter(|p| !ignore.contains(p)).collect::<Vec<_>>())
         .filter(|l| !l.is_empty())
         .collect()
 }

@@ -81,9 +81,7 @@ impl Step {
 
 /// Parses a whole pipeline (a JSON list of steps).
 pub fn parse_pipeline(value: &Value) -> Result<Vec<Step>, PipelineError> {
-    let steps = value
-        .as_array()
-        .ok_or_else(|| PipelineError::Malformed(format!("expected a list of steps, got {}", short(value))))?;
+    let steps = value.as_array().ok_or_else(|| PipelineError::Malformed(format!("expected a list of steps, got {}", short(value))))?;
     steps.iter().map(parse_step).collect()
 }
 
@@ -97,17 +95,11 @@ pub fn parse_step(value: &Value) -> Result<Step, PipelineError> {
         .as_array()
         .filter(|a| !a.is_empty())
         .ok_or_else(|| PipelineError::Malformed(format!("a step must be a list [name, args...], got {}", short(value))))?;
-    let name = items[0]
-        .as_str()
-        .ok_or_else(|| PipelineError::Malformed(format!("step name must be a string, got {}", short(&items[0]))))?;
+    let name = items[0].as_str().ok_or_else(|| PipelineError::Malformed(format!("step name must be a string, got {}", short(&items[0]))))?;
     let args = &items[1..];
     let bad = |what: String| PipelineError::BadStep { step: name.to_string(), what };
     let arity = |n: usize| {
-        if args.len() == n {
-            Ok(())
-        } else {
-            Err(bad(format!("takes {n} argument(s), got {}", args.len())))
-        }
+        if args.len() == n { Ok(()) } else { Err(bad(format!("takes {n} argument(s), got {}", args.len()))) }
     };
     let count = |v: &Value| match v.as_u64() {
         Some(n) if n > 0 => Ok(n as usize),
@@ -183,7 +175,9 @@ pub fn parse_step(value: &Value) -> Result<Step, PipelineError> {
             arity(1)?;
             Step::Pipe(parse_pipeline(&args[0]).map_err(|e| bad(e.to_string()))?)
         }
-        other => return Err(PipelineError::UnknownStep { name: other.to_string() }),
+        other => {
+            return Err(PipelineError::UnknownStep { name: other.to_string() });
+        }
     })
 }
 
@@ -241,12 +235,7 @@ fn run_step(ctx: &Ctx, step: &Step, data: Data) -> Result<Data, PipelineError> {
         }
         Step::SplitEvery(n) => {
             let g = graph(data)?;
-            Data::List(
-                (0..g.len())
-                    .step_by(*n)
-                    .map(|start| Data::Graph(g.range(start, (start + n).min(g.len()))))
-                    .collect(),
-            )
+            Data::List((0..g.len()).step_by(*n).map(|start| Data::Graph(g.range(start, (start + n).min(g.len())))).collect())
         }
         Step::Subcomponent { inward, paths } => {
             let g = graph(data)?;
@@ -258,15 +247,14 @@ fn run_step(ctx: &Ctx, step: &Step, data: Data) -> Result<Data, PipelineError> {
         Step::SplitPaths(specs) => split_paths(ctx, specs, graph(data)?),
         Step::Over(key, inner) => match data {
             Data::Dict(mut entries) => {
-                let slot = entries
-                    .iter_mut()
-                    .find(|(k, _)| k == key)
-                    .ok_or_else(|| data_err(step, &format!("key {key:?} not found")))?;
+                let slot = entries.iter_mut().find(|(k, _)| k == key).ok_or_else(|| data_err(step, &format!("key {key:?} not found")))?;
                 let value = std::mem::replace(&mut slot.1, Data::List(Vec::new()));
                 slot.1 = run_step(ctx, inner, value)?;
                 Data::Dict(entries)
             }
-            _ => return Err(data_err(step, "expects a dict (the result of split_paths or subcomponent_*)")),
+            _ => {
+                return Err(data_err(step, "expects a dict (the result of split_paths or subcomponent_*)"));
+            }
         },
         Step::Pipe(steps) => run_steps(ctx, steps, data)?,
         Step::Map(inner) => Data::List(list(data)?.into_iter().map(|x| run_step(ctx, inner, x)).collect::<Result<_, _>>()?),
@@ -338,10 +326,7 @@ fn split_paths(ctx: &Ctx, specs: &[Spec], g: VGraph) -> Data {
         return Data::Dict(vec![("main".into(), Data::Graph(g))]);
     }
     let split_off = g.reach_mask(&g.succ, &split);
-    let cut = VGraph {
-        vs: g.vs.clone(),
-        succ: g.succ.iter().map(|s| s.iter().copied().filter(|&c| !is_split[c as usize]).collect()).collect(),
-    };
+    let cut = VGraph { vs: g.vs.clone(), succ: g.succ.iter().map(|s| s.iter().copied().filter(|&c| !is_split[c as usize]).collect()).collect() };
     let starts: Vec<u32> = roots.into_iter().filter(|&r| !is_split[r as usize]).collect();
     let rest_with_common = cut.reach_mask(&cut.succ, &starts);
     let common: Vec<bool> = (0..n).map(|i| split_off[i] && rest_with_common[i]).collect();
@@ -360,12 +345,7 @@ fn split_paths(ctx: &Ctx, specs: &[Spec], g: VGraph) -> Data {
 
 /// Runs `pipeline` on the graph given as raw nodes, after removing
 /// `exclude` (nodes and references to them), as `flatten_references_graph`.
-pub fn run_pipeline(
-    raw: &[RawNode],
-    exclude: &HashSet<String>,
-    steps: &[Step],
-    file: &str,
-) -> Result<Vec<Vec<String>>, PipelineError> {
+pub fn run_pipeline(raw: &[RawNode], exclude: &HashSet<String>, steps: &[Step], file: &str) -> Result<Vec<Vec<String>>, PipelineError> {
     let kept: Vec<RawNode> = raw
         .iter()
         .filter(|n| !exclude.contains(&n.path))
@@ -399,9 +379,5 @@ pub fn run_pipeline(
     let result = run_steps(&ctx, steps, Data::Graph(start))?;
     let mut graphs = Vec::new();
     flatten_into(result, &mut graphs);
-    Ok(graphs
-        .into_iter()
-        .filter(|g| !g.is_empty())
-        .map(|g| g.vs.iter().map(|&v| graph.paths[v as usize].clone()).collect())
-        .collect())
+    Ok(graphs.into_iter().filter(|g| !g.is_empty()).map(|g| g.vs.iter().map(|&v| graph.paths[v as usize].clone()).collect()).collect())
 }

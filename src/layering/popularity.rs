@@ -58,11 +58,7 @@ pub fn scores(children: &[Vec<u32>]) -> Scores {
     let mut paths_to: Vec<BigUint> = vec![BigUint::default(); n];
     for &v in &order {
         let v = v as usize;
-        paths_to[v] = if parents[v].is_empty() {
-            BigUint::from(1u32)
-        } else {
-            parents[v].iter().map(|&p| &paths_to[p as usize]).sum()
-        };
+        paths_to[v] = if parents[v].is_empty() { BigUint::from(1u32) } else { parents[v].iter().map(|&p| &paths_to[p as usize]).sum() };
     }
     let total: BigUint = paths_to.iter().sum();
     let limbs = (total.bits() as usize).div_ceil(64).max(1);
@@ -73,8 +69,7 @@ pub fn scores(children: &[Vec<u32>]) -> Scores {
             weight[i * limbs + k] = d;
         }
     }
-    let parent_pos: Vec<Vec<u32>> =
-        order.iter().map(|&v| parents[v as usize].iter().map(|&p| pos[p as usize]).collect()).collect();
+    let parent_pos: Vec<Vec<u32>> = order.iter().map(|&v| parents[v as usize].iter().map(|&p| pos[p as usize]).collect()).collect();
 
     let words = n.div_ceil(64).clamp(1, BLOCK_WORDS);
     let cols = words * 64;
@@ -150,8 +145,6 @@ pub fn popularity_order(children: &[Vec<u32>], paths: &[&str]) -> Vec<u32> {
     let scores = scores(children);
     let names: Vec<String> = paths.iter().map(|p| package_name(p)).collect();
     let mut order: Vec<u32> = (0..children.len() as u32).collect();
-    order.par_sort_unstable_by(|&a, &b| {
-        scores.cmp(b as usize, a as usize).then_with(|| names[a as usize].cmp(&names[b as usize])).then(a.cmp(&b))
-    });
+    order.par_sort_unstable_by(|&a, &b| scores.cmp(b as usize, a as usize).then_with(|| names[a as usize].cmp(&names[b as usize])).then(a.cmp(&b)));
     order
 }

@@ -62,11 +62,7 @@ pub fn busybox_store(uid: u32, gid: u32) -> BusyboxStore {
     std::fs::create_dir_all(root.join(&busybox).join("bin")).unwrap();
     std::fs::copy("/bin/busybox", root.join(&busybox).join("bin/busybox")).unwrap();
     std::fs::create_dir_all(root.join(&script).join("bin")).unwrap();
-    std::fs::write(
-        root.join(&script).join("bin/hello"),
-        format!("#!/{busybox}/bin/busybox sh\necho hello from the store\n"),
-    )
-    .unwrap();
+    std::fs::write(root.join(&script).join("bin/hello"), format!("#!/{busybox}/bin/busybox sh\necho hello from the store\n")).unwrap();
     std::fs::write(root.join(&script).join("data.txt"), "some data\n").unwrap();
     std::os::unix::fs::symlink("bin/hello", root.join(&script).join("hello-link")).unwrap();
     run(Command::new("chmod").args(["-R", "a-w,a+rX"]).arg(root.join("nix/store")));

@@ -40,19 +40,10 @@ where
     assert!(Path::new("/usr/bin/time").exists(), "/usr/bin/time is missing; run tests/install-deps.sh (as root)");
     let rss = tempfile::NamedTempFile::new().unwrap();
     let mut cmd = Command::new("timeout");
-    cmd.args(["-s", "KILL", &TIMEOUT_SECS.to_string(), "/usr/bin/time", "-f", "%M", "-o"])
-        .arg(rss.path())
-        .arg(bin())
-        .args(args)
-        .stdin(Stdio::null());
+    cmd.args(["-s", "KILL", &TIMEOUT_SECS.to_string(), "/usr/bin/time", "-f", "%M", "-o"]).arg(rss.path()).arg(bin()).args(args).stdin(Stdio::null());
     tweak(&mut cmd);
     let out = cmd.output().unwrap();
-    let rss_kib = std::fs::read_to_string(rss.path())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .next_back()
-        .unwrap_or(0);
+    let rss_kib = std::fs::read_to_string(rss.path()).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).next_back().unwrap_or(0);
     Outcome { code: out.status.code(), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), rss_kib }
 }
 
@@ -109,8 +100,7 @@ pub fn open_up(dir: &Path) {
 /// timeout and RSS measurement of [`li`].
 pub fn li_nobody<S: AsRef<OsStr>>(args: &[S]) -> Outcome {
     require("setpriv");
-    let mut all: Vec<std::ffi::OsString> =
-        ["--reuid=65534", "--regid=65534", "--clear-groups"].iter().map(Into::into).collect();
+    let mut all: Vec<std::ffi::OsString> = ["--reuid=65534", "--regid=65534", "--clear-groups"].iter().map(Into::into).collect();
     all.push(bin().into());
     all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
     run_under("setpriv", &all)

@@ -31,9 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => HashSet::new(),
     };
     let layers = auto_layer(&graph, &ignore, args.limit);
-    let value = Value::Array(
-        layers.into_iter().map(|l| Value::Array(l.into_iter().map(Value::String).collect())).collect(),
-    );
+    let value = Value::Array(layers.into_iter().map(|l| Value::Array(l.into_iter().map(Value::String).collect())).collect());
     let mut text = pyjson::dumps(&value, pyjson::Style::DEFAULT);
     text.push('\n');
     std::io::stdout().lock().write_all(text.as_bytes()).context("writing to stdout")?;

@@ -83,9 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let file = args.pipeline.as_ref().context("--layering pipeline needs --pipeline FILE")?;
             let value = read_json(file, "pipeline file")?;
             let list = match &value {
-                Value::Object(o) => o.get("pipeline").cloned().with_context(|| {
-                    format!("pipeline file {}: no \"pipeline\" key", file.display())
-                })?,
+                Value::Object(o) => o.get("pipeline").cloned().with_context(|| format!("pipeline file {}: no \"pipeline\" key", file.display()))?,
                 _ => value,
             };
             Layering::Pipeline(parse_pipeline(&list).with_context(|| format!("pipeline file {}", file.display()))?)
@@ -115,8 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => std::io::stdout().lock().write_all(text.as_bytes()).context("writing to stdout")?,
         Some(file) => {
             let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
             tmp.write_all(text.as_bytes()).with_context(|| format!("writing {}", file.display()))?;
             tmp.persist(file).with_context(|| format!("cannot rename into {}", file.display()))?;
         }

@@ -23,7 +23,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => default_mtime(std::env::var_os("SOURCE_DATE_EPOCH").as_deref()).map_err(anyhow::Error::msg)?,
     };
     let opts = Options { mtime, exclude: args.exclude };
-    build(&args.dir, &args.outdir, &opts)
-        .with_context(|| format!("building the customisation layer of {}", args.dir.display()))?;
+    build(&args.dir, &args.outdir, &opts).with_context(|| format!("building the customisation layer of {}", args.dir.display()))?;
     Ok(())
 }

@@ -1,35 +1,86 @@
 use anyhow::Context;
-use layered_image::conf::{Conf, DIGESTS_KEY};
+use layered_image::base_image::BaseImage;
+use layered_image::compress::Compression;
+use layered_image::conf::{CUSTOMISATION_DIGEST_KEY, Conf, DIGESTS_KEY, LayerDigest};
+use layered_image::stream::Progress;
 use layered_image::time::DateTime;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
-/// `digests CONF [-o FILE]`
+/// `digests CONF [-o FILE] [--compress gzip|zstd [--compress-level N]]`
 #[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    layered-image digests conf.json -o conf-digests.json\n  \
+    layered-image digests conf.json --compress gzip -o conf-digests.json   # then: copy conf-digests.json oci:out")]
 pub struct Args {
     /// The conf.json whose store layers to hash.
     pub conf: PathBuf,
     /// Write the new conf to FILE (atomically) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also record each layer's blob digest and size under this compression, as `copy` makes it
+    /// (so `copy` can skip layers a destination already holds without reading them).
+    #[arg(long, value_name = "gzip|zstd")]
+    pub compress: Option<String>,
+    /// Compression level for --compress: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    #[arg(long, value_name = "N", requires = "compress")]
+    pub compress_level: Option<i64>,
+    /// Threads (default: all cores). Never changes the digests.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
-/// Adds `store_layer_digests` to a conf, so that `stream` reads each layer
-/// once. The rest of the conf is kept as it is, key order included.
+struct Quiet;
+impl Progress for Quiet {
+    fn line(&self, _: &str) {}
+}
+
+/// Adds `store_layer_digests` (and, with --compress, each layer's blob
+/// digests and `customisation_layer_digest`) to a conf, so that `stream`
+/// reads each layer once and `copy` knows every blob before reading one.
+/// The rest of the conf is kept as it is, key order included.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let text = std::fs::read(&args.conf).with_context(|| format!("cannot read {}", args.conf.display()))?;
     let mut raw: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("{} is not valid JSON", args.conf.display()))?;
-    let conf = Conf::load(&args.conf, DateTime::now_utc())?;
+    let mut conf = Conf::load(&args.conf, DateTime::now_utc())?;
     // Digests depend on the files' mtime; "now" would make them stale at once.
     let mtime = raw.get("mtime").or_else(|| raw.get("created"));
     if mtime.and_then(|v| v.as_str()) == Some("now") {
         anyhow::bail!("{}: file mtimes are \"now\", so layer digests cannot be computed ahead of streaming", args.conf.display());
     }
-    let cancel = AtomicBool::new(false);
-    let digests = layered_image::stream::store_layer_digests(&conf, &cancel)?;
-    let list: Vec<serde_json::Value> = digests.iter().map(|d| serde_json::json!({"sha256": d.sha256, "size": d.size})).collect();
-    raw.as_object_mut().context("the conf must be a JSON object")?.insert(DIGESTS_KEY.into(), list.into());
+    let cancel = crate::progress::cancel_on_signals()?;
+    let obj = raw.as_object_mut().context("the conf must be a JSON object")?;
+    match &args.compress {
+        None => {
+            let digests = layered_image::stream::store_layer_digests(&conf, &cancel)?;
+            obj.insert(DIGESTS_KEY.into(), digests.iter().map(LayerDigest::to_json).collect::<Vec<_>>().into());
+        }
+        Some(name) => {
+            let compression = Compression::parse(name, args.compress_level)?;
+            let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
+            // Recomputed from the files, whatever the conf said before.
+            let mut old = conf.store_layer_digests.take();
+            let old_custom = conf.customisation_layer_digest.take();
+            let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
+            let opts = layered_image::copy::Options { compression, jobs };
+            let image = layered_image::copy::write_image(&conf, base.as_ref(), &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
+            let skip = base.as_ref().map_or(0, |b| b.layers.len());
+            let key = compression.key();
+            let record = |l: &layered_image::copy::LayerBlob, before: Option<&LayerDigest>| {
+                // Digests of other compressions recorded earlier stay, if the tar is unchanged.
+                let mut d = before.filter(|b| b.sha256 == l.diff_id.sha256).cloned().unwrap_or_default();
+                d.sha256 = l.diff_id.sha256.clone();
+                d.size = l.diff_id.size;
+                d.compressed.insert(key.clone(), l.blob.digest.clone());
+                d
+            };
+            let n_store = conf.store_layers.len();
+            let store: Vec<serde_json::Value> =
+                image.layers[skip..skip + n_store].iter().enumerate().map(|(i, l)| record(l, old.as_mut().map(|o| &o[i])).to_json()).collect();
+            obj.insert(DIGESTS_KEY.into(), store.into());
+            obj.insert(CUSTOMISATION_DIGEST_KEY.into(), record(&image.layers[skip + n_store], old_custom.as_ref()).to_json());
+        }
+    }
     let mut bytes = serde_json::to_vec_pretty(&raw)?;
     bytes.push(b'\n');
     match &args.output {

@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 mod auto_layer;
 mod conf;
+mod copy;
 mod customisation_layer;
 mod digests;
 mod pipeline;
 mod popularity;
+mod progress;
 mod stream;
 
 #[derive(Parser)]
@@ -34,6 +36,8 @@ enum Command {
     CustomisationLayer(customisation_layer::Args),
     /// Add each store layer's digest to a conf, so `stream` reads layers once.
     Digests(digests::Args),
+    /// Write the image of a conf to a destination: docker-archive:, oci:, oci-archive:.
+    Copy(copy::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Conf(args) => conf::run(*args),
         Command::CustomisationLayer(args) => customisation_layer::run(args),
         Command::Digests(args) => digests::run(args),
+        Command::Copy(args) => copy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

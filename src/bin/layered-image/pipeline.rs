@@ -38,9 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(_) => anyhow::bail!("{name}: exclude_paths is not a list"),
     };
     let layers = run_pipeline(&raw, &exclude, &steps, &name)?;
-    let value = Value::Array(
-        layers.into_iter().map(|l| Value::Array(l.into_iter().map(Value::String).collect())).collect(),
-    );
+    let value = Value::Array(layers.into_iter().map(|l| Value::Array(l.into_iter().map(Value::String).collect())).collect());
     let style = pyjson::Style { sort_keys: true, ..pyjson::Style::indent(2) };
     let mut out = pyjson::dumps(&value, style);
     out.push('\n');

@@ -1,11 +1,11 @@
+use crate::progress::{Stderr, cancel_on_signals};
 use anyhow::Context;
 use layered_image::base_image::BaseImage;
 use layered_image::conf::Conf;
-use layered_image::stream::{self, Progress};
+use layered_image::stream;
 use layered_image::time::DateTime;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `stream CONF [-t NAME:TAG] [-o FILE]`
@@ -22,47 +22,15 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
-/// nixpkgs' progress lines on stderr; a live byte count too when stderr is
-/// a terminal.
-struct Stderr {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress for Stderr {
-    fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
-        }
-    }
-    fn advance(&self, bytes: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(bytes);
-        }
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(sig, Arc::clone(&cancel)).context("cannot install signal handlers")?;
-    }
+    let cancel = cancel_on_signals()?;
     if args.output.is_none() && std::io::stdout().is_terminal() {
         anyhow::bail!("refusing to write an image to a terminal; pipe it (`| docker load`) or use -o FILE");
     }
     let conf = Conf::load(&args.conf, DateTime::now_utc())?;
     let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
     let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
-    let progress = Stderr {
-        bar: std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {bytes} written ({bytes_per_sec})").expect("static template"),
-            );
-            bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            bar
-        }),
-    };
+    let progress = Stderr::new("written");
     let result = match &args.output {
         None => {
             let stdout = std::io::stdout().as_fd_owned().context("cannot use stdout")?;
@@ -75,9 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Some(path) => write_file(path, &conf, base.as_ref(), &repo_tag, &progress, &cancel),
     };
-    if let Some(bar) = &progress.bar {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     if cancel.load(Ordering::Relaxed) && result.is_err() {
         return result.context("stream stopped");
     }
@@ -87,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// The image goes to a temporary file beside FILE and is renamed into
 /// place only when complete, so a failure never leaves a file that looks
 /// like an image.
-fn write_file(
+pub fn write_file(
     path: &std::path::Path,
     conf: &Conf,
     base: Option<&BaseImage>,

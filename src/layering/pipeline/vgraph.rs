@@ -57,10 +57,7 @@ impl VGraph {
         let (lo, hi) = (start as u32, end as u32);
         VGraph {
             vs: self.vs[start..end].to_vec(),
-            succ: self.succ[start..end]
-                .iter()
-                .map(|s| s.iter().filter(|&&c| c >= lo && c < hi).map(|&c| c - lo).collect())
-                .collect(),
+            succ: self.succ[start..end].iter().map(|s| s.iter().filter(|&&c| c >= lo && c < hi).map(|&c| c - lo).collect()).collect(),
         }
     }
 

@@ -1,0 +1,101 @@
+//! Content-addressed blobs and the stores that receive them.
+//!
+//! A layer is produced once — tar bytes, compression, both digests in the
+//! same pass — into a [`BlobWriter`] that some [`BlobStore`] handed out;
+//! the store decides where the bytes go (a file in an OCI layout, an
+//! upload to a registry) and makes the blob visible only under the digest
+//! it was committed with.
+
+use crate::conf::BlobDigest;
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{target}: {what}: {source}")]
+    Io { target: String, what: String, source: io::Error },
+    #[error("{target}: {what}")]
+    Invalid { target: String, what: String },
+}
+
+/// Where blobs go.
+pub trait BlobStore: Sync {
+    /// Whether the store already holds the blob `sha256` (hex): such a blob
+    /// need not be produced at all.
+    fn has_blob(&self, sha256: &str) -> Result<bool, StoreError>;
+    /// A writer for a new blob whose digest is not known yet.
+    fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError>;
+    /// Stores a small blob (a config, a manifest) held in memory.
+    fn put_blob(&self, bytes: &[u8]) -> Result<BlobDigest, StoreError> {
+        let digest = BlobDigest { sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 };
+        if !self.has_blob(&digest.sha256)? {
+            let mut w = self.new_blob()?;
+            w.write_all(bytes).map_err(|e| self.io_error("cannot write a blob", e))?;
+            w.commit(&digest.sha256)?;
+        }
+        Ok(digest)
+    }
+    /// Names the store in messages.
+    fn describe(&self) -> String;
+    fn io_error(&self, what: &str, source: io::Error) -> StoreError {
+        StoreError::Io { target: self.describe(), what: what.into(), source }
+    }
+}
+
+/// A blob being written. Dropped without [`BlobWriter::commit`], it leaves
+/// nothing behind.
+pub trait BlobWriter: Write + Send {
+    /// Makes the blob visible as `sha256` (hex): the caller hashed what it
+    /// wrote and vouches for the digest.
+    fn commit(self: Box<Self>, sha256: &str) -> Result<(), StoreError>;
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    pub fn new(inner: W) -> Self {
+        Hashing { inner, hasher: Sha256::new(), len: 0 }
+    }
+    pub fn finish(self) -> (W, BlobDigest) {
+        (self.inner, BlobDigest { sha256: hex::encode(self.hasher.finalize()), size: self.len })
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.hasher.update(&data[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A store that keeps nothing: producing an image into it yields every
+/// digest (what `digests` records) without writing a byte.
+pub struct Discard;
+
+impl BlobStore for Discard {
+    fn has_blob(&self, _: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError> {
+        Ok(Box::new(io::sink()))
+    }
+    fn describe(&self) -> String {
+        "digests".into()
+    }
+}
+
+impl BlobWriter for io::Sink {
+    fn commit(self: Box<Self>, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,354 @@
+//! Deterministic, parallel layer compression.
+//!
+//! A compressed layer's digest is only worth precomputing if the same
+//! bytes come out on every machine and at every core count. gzip is made
+//! the way pigz makes it: the input is cut into fixed-size blocks, each
+//! block is deflated on its own (primed with the 32 KiB before it, so the
+//! ratio matches a single stream's) and ended on a byte boundary, and the
+//! pieces are joined in order under one gzip header and trailer. The
+//! output depends on the block size and the level, never on which thread
+//! did what. zstd runs in its multi-threaded mode with at least one
+//! worker, whose output does not depend on the worker count
+//! (`tests/compress.rs` proves both against the real gzip and zstd tools).
+
+use flate2::{Compress, FlushCompress, Status};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// How layer blobs are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip { level: u32 },
+    Zstd { level: i32 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompressionError {
+    #[error("unknown compression {0:?} (expected none, gzip or zstd)")]
+    Unknown(String),
+    #[error("compression level {level} is out of range for {algorithm} ({range})")]
+    Level { algorithm: &'static str, level: i64, range: &'static str },
+}
+
+pub const GZIP_DEFAULT_LEVEL: u32 = 6;
+pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+
+impl Compression {
+    /// `none`, `gzip` or `zstd`, at `level` or the algorithm's default.
+    pub fn parse(name: &str, level: Option<i64>) -> Result<Compression, CompressionError> {
+        let bad = |algorithm, range| CompressionError::Level { algorithm, level: level.unwrap_or_default(), range };
+        match name {
+            "none" | "uncompressed" => match level {
+                None => Ok(Compression::None),
+                Some(_) => Err(bad("none", "none takes no level")),
+            },
+            "gzip" => match level {
+                None => Ok(Compression::Gzip { level: GZIP_DEFAULT_LEVEL }),
+                Some(l @ 1..=9) => Ok(Compression::Gzip { level: l as u32 }),
+                Some(_) => Err(bad("gzip", "1-9")),
+            },
+            "zstd" => match level {
+                None => Ok(Compression::Zstd { level: ZSTD_DEFAULT_LEVEL }),
+                Some(l @ 1..=19) => Ok(Compression::Zstd { level: l as i32 }),
+                Some(_) => Err(bad("zstd", "1-19")),
+            },
+            other => Err(CompressionError::Unknown(other.into())),
+        }
+    }
+
+    /// The OCI media type of a layer blob compressed this way.
+    pub fn layer_media_type(self) -> &'static str {
+        match self {
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+            Compression::Gzip { .. } => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd { .. } => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+
+    /// Names the bytes this setting produces: the key under which a
+    /// precomputed compressed digest is recorded. The encoder's format
+    /// version is part of it, so a digest made by an encoder that cuts
+    /// blocks differently is never taken for this one's.
+    pub fn key(self) -> String {
+        match self {
+            Compression::None => "none".into(),
+            Compression::Gzip { level } => format!("gzip-{level}/b{}", GZIP_BLOCK >> 10),
+            Compression::Zstd { level } => format!("zstd-{level}/mt"),
+        }
+    }
+
+    pub fn is_none(self) -> bool {
+        self == Compression::None
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compression::None => f.write_str("none"),
+            Compression::Gzip { level } => write!(f, "gzip (level {level})"),
+            Compression::Zstd { level } => write!(f, "zstd (level {level})"),
+        }
+    }
+}
+
+/// pigz's block size: large enough that priming each block with its
+/// predecessor's last 32 KiB costs little, small enough to spread a
+/// modest layer over every core.
+pub const GZIP_BLOCK: usize = 128 << 10;
+const WINDOW: usize = 32 << 10;
+
+/// A compressing writer over `inner`; [`Encoder::finish`] ends the stream
+/// and hands `inner` back.
+pub enum Encoder<'p, W: Write> {
+    None(W),
+    Gzip(GzipEncoder<'p, W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<'p, W: Write> Encoder<'p, W> {
+    /// `pool` runs the gzip blocks; zstd uses as many workers as it has
+    /// threads (at least one: zstd's single-threaded mode writes other
+    /// bytes than its multi-threaded one).
+    pub fn new(compression: Compression, inner: W, pool: &'p rayon::ThreadPool) -> io::Result<Encoder<'p, W>> {
+        Ok(match compression {
+            Compression::None => Encoder::None(inner),
+            Compression::Gzip { level } => Encoder::Gzip(GzipEncoder::new(inner, level, pool)),
+            Compression::Zstd { level } => {
+                let mut e = zstd::stream::write::Encoder::new(inner, level)?;
+                e.multithread(pool.current_num_threads().max(1) as u32)?;
+                e.include_checksum(true)?;
+                Encoder::Zstd(e)
+            }
+        })
+    }
+
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::None(w) => Ok(w),
+            Encoder::Gzip(g) => g.finish(),
+            Encoder::Zstd(z) => z.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::None(w) => w.write(data),
+            Encoder::Gzip(g) => g.write(data),
+            Encoder::Zstd(z) => z.write(data),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        // A flush would end a zstd job or a deflate block early and so
+        // change the bytes: only `finish` ends anything.
+        Ok(())
+    }
+}
+
+/// A deflated block and the CRC-32 of its input.
+struct Block {
+    deflated: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+type Pending = crossbeam_channel::Receiver<io::Result<Block>>;
+
+/// gzip, one member, blocks deflated in parallel on a rayon pool.
+pub struct GzipEncoder<'p, W: Write> {
+    inner: W,
+    pool: &'p rayon::ThreadPool,
+    level: u32,
+    block: Vec<u8>,
+    window: Arc<Vec<u8>>,
+    pending: VecDeque<Pending>,
+    /// Bounds memory: at most this many blocks in flight.
+    max_pending: usize,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+/// The gzip header: no name, no time, "unknown" OS, so that nothing of
+/// the machine or the moment gets into the bytes.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+impl<'p, W: Write> GzipEncoder<'p, W> {
+    pub fn new(inner: W, level: u32, pool: &'p rayon::ThreadPool) -> Self {
+        GzipEncoder {
+            inner,
+            pool,
+            level,
+            block: Vec::with_capacity(GZIP_BLOCK),
+            window: Arc::new(Vec::new()),
+            pending: VecDeque::new(),
+            max_pending: pool.current_num_threads() * 2 + 2,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        }
+    }
+
+    fn submit(&mut self, last: bool) -> io::Result<()> {
+        if self.len == 0 && self.pending.is_empty() {
+            self.inner.write_all(&GZIP_HEADER)?;
+        }
+        let input = std::mem::replace(&mut self.block, Vec::with_capacity(GZIP_BLOCK));
+        self.len += input.len() as u64;
+        let window = std::mem::replace(&mut self.window, Arc::new(input[input.len().saturating_sub(WINDOW)..].to_vec()));
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let level = self.level;
+        self.pool.spawn(move || {
+            let _ = tx.send(deflate_block(level, &window, &input, last));
+        });
+        self.pending.push_back(rx);
+        while self.pending.len() >= self.max_pending {
+            self.drain_one()?;
+        }
+        Ok(())
+    }
+
+    fn drain_one(&mut self) -> io::Result<()> {
+        let Some(rx) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let block = rx.recv().map_err(|_| io::Error::other("a compression worker vanished"))??;
+        self.crc.combine(&block.crc);
+        self.inner.write_all(&block.deflated)
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        self.submit(true)?;
+        while !self.pending.is_empty() {
+            self.drain_one()?;
+        }
+        let mut trailer = [0u8; 8];
+        trailer[..4].copy_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        trailer[4..].copy_from_slice(&(self.len as u32).to_le_bytes());
+        self.inner.write_all(&trailer)?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for GzipEncoder<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(GZIP_BLOCK - self.block.len());
+        self.block.extend_from_slice(&data[..n]);
+        if self.block.len() == GZIP_BLOCK {
+            self.submit(false)?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// One deflate state per worker thread and level, reset per block.
+    static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
+}
+
+/// Raw deflate of one block: primed with `window`, ended with a sync
+/// flush (an empty stored block, so the next block starts on a byte
+/// boundary) or, for the last block, with the final block.
+fn deflate_block(level: u32, window: &[u8], input: &[u8], last: bool) -> io::Result<Block> {
+    DEFLATE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let c = match cell.as_mut() {
+            Some((l, c)) if *l == level => {
+                c.reset();
+                c
+            }
+            _ => &mut cell.insert((level, Compress::new(flate2::Compression::new(level), false))).1,
+        };
+        if !window.is_empty() {
+            c.set_dictionary(window).map_err(io::Error::other)?;
+        }
+        let mut out = Vec::with_capacity(input.len() / 2 + 1024);
+        let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+        let start = c.total_in();
+        loop {
+            let consumed = (c.total_in() - start) as usize;
+            if out.capacity() - out.len() < 1024 {
+                out.reserve(out.capacity().max(4096));
+            }
+            let status = c.compress_vec(&input[consumed..], &mut out, flush).map_err(io::Error::other)?;
+            let done_input = (c.total_in() - start) as usize == input.len();
+            match status {
+                Status::StreamEnd => break,
+                // Room left after a call that took all input: the flush is complete.
+                Status::Ok | Status::BufError if !last && done_input && out.capacity() > out.len() => {
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(input);
+        Ok(Block { deflated: out, crc })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn pool(n: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()
+    }
+
+    fn sample(len: usize) -> Vec<u8> {
+        // Compressible but not trivially: a text-like pattern with noise.
+        let mut x: u32 = 12345;
+        (0..len)
+            .map(|i| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                if i % 7 == 0 { (x >> 24) as u8 } else { b"the quick brown fox "[i % 20] }
+            })
+            .collect()
+    }
+
+    fn encode(c: Compression, data: &[u8], threads: usize, piece: usize) -> Vec<u8> {
+        let p = pool(threads);
+        let mut e = Encoder::new(c, Vec::new(), &p).unwrap();
+        for chunk in data.chunks(piece.max(1)) {
+            e.write_all(chunk).unwrap();
+        }
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_round_trips_and_ignores_thread_count_and_write_sizes() {
+        for len in [0, 1, GZIP_BLOCK - 1, GZIP_BLOCK, GZIP_BLOCK + 1, 5 * GZIP_BLOCK + 777] {
+            let data = sample(len);
+            let c = Compression::Gzip { level: 6 };
+            let one = encode(c, &data, 1, 4096);
+            assert_eq!(one, encode(c, &data, 3, 100_000), "len {len}");
+            assert_eq!(one, encode(c, &data, 2, 1), "len {len}");
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&one[..]).read_to_end(&mut back).unwrap();
+            assert_eq!(back, data, "len {len}");
+        }
+    }
+
+    #[test]
+    fn zstd_round_trips_and_ignores_thread_count() {
+        let data = sample(9 << 20);
+        let c = Compression::Zstd { level: 3 };
+        let one = encode(c, &data, 1, 512 << 10);
+        assert_eq!(one, encode(c, &data, 4, 100_000));
+        assert_eq!(zstd::decode_all(&one[..]).unwrap(), data);
+    }
+
+    #[test]
+    fn levels_are_checked() {
+        assert!(Compression::parse("gzip", Some(0)).is_err());
+        assert!(Compression::parse("zstd", Some(20)).is_err());
+        assert!(Compression::parse("lz4", None).is_err());
+        assert_eq!(Compression::parse("gzip", None).unwrap(), Compression::Gzip { level: 6 });
+    }
+}

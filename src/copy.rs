@@ -1,0 +1,509 @@
+//! An image as content-addressed blobs: each layer produced once (tar
+//! bytes, compression, uncompressed and compressed digests in one pass)
+//! into a [`BlobStore`], then the config and the manifest.
+//!
+//! Layers run in parallel, several at a time, and gzip or zstd spreads
+//! each layer over every core as well. A layer whose blob digest is known
+//! beforehand (the conf's precomputed digests) and already in the store is
+//! not read at all; any layer that is produced is checked against what the
+//! conf, the base image or the checksum file promised, and a mismatch
+//! leaves nothing committed under a wrong name.
+
+use crate::base_image::{self, BaseImage, BaseLayer};
+use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
+use crate::compress::{Compression, Encoder};
+use crate::conf::{BlobDigest, Conf, DIGESTS_KEY, LayerDigest};
+use crate::image_config::{self, LayerRecord};
+use crate::layer_pipe::{self, PipeError};
+use crate::oci::{self, Blob};
+use crate::stream::{self, Progress, StreamError, paths_repr};
+use std::io::{self, Read, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start {0} compression threads: {1}")]
+    Threads(usize, String),
+}
+
+/// How blobs are made.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub compression: Compression,
+    /// Threads for compression, and layers produced at once.
+    pub jobs: usize,
+}
+
+/// What happened to a layer's blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Produced and stored.
+    Written,
+    /// Its digest was known and the store had it: not read at all.
+    Present,
+}
+
+/// A layer of the image as a blob.
+#[derive(Debug, Clone)]
+pub struct LayerBlob {
+    /// The uncompressed tar: the image config's diff_id.
+    pub diff_id: BlobDigest,
+    pub blob: Blob,
+    pub fate: Fate,
+    /// What its history comment lists.
+    pub paths: Vec<String>,
+}
+
+/// The image written: its layers, config and manifest.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub layers: Vec<LayerBlob>,
+    pub config: Blob,
+    pub config_bytes: Vec<u8>,
+    pub manifest: BlobDigest,
+    pub manifest_bytes: Vec<u8>,
+}
+
+/// A layer of the image, in order.
+enum Source<'a> {
+    Base(&'a BaseLayer),
+    Store(usize),
+    Customisation,
+}
+
+/// Why production stops: a signal, or the first failure (whose error,
+/// not its consequences elsewhere, is the one reported).
+struct Stop<'a> {
+    flag: AtomicBool,
+    signal: &'a AtomicBool,
+    first: Mutex<Option<CopyError>>,
+}
+
+impl Stop<'_> {
+    fn stopped(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || self.signal.load(Ordering::Relaxed)
+    }
+    fn fail(&self, e: CopyError) {
+        self.first.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+        self.flag.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Writes the image of `conf` (on top of `base`) into `store` and returns
+/// what it wrote. Naming the image (a tag, an index entry) is the
+/// destination's business, afterwards.
+pub fn write_image(
+    conf: &Conf,
+    base: Option<&BaseImage>,
+    store: &dyn BlobStore,
+    opts: &Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Image, CopyError> {
+    let custom = stream::customisation(conf)?;
+    let jobs = opts.jobs.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("compress-{i}"))
+        .build()
+        .map_err(|e| CopyError::Threads(jobs, e.to_string()))?;
+    let mut sources: Vec<Source> = base.map(|b| b.layers.iter().map(Source::Base).collect()).unwrap_or_default();
+    sources.extend((0..conf.store_layers.len()).map(Source::Store));
+    sources.push(Source::Customisation);
+
+    let n = sources.len();
+    let stop = Stop { flag: AtomicBool::new(false), signal: cancel, first: Mutex::new(None) };
+    let slots: Vec<Mutex<Option<LayerBlob>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let ctx = Ctx { conf, base, store, compression: opts.compression, pool: &pool, stop: &stop, custom: &custom, progress };
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(n) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n || stop.stopped() {
+                        break;
+                    }
+                    match ctx.layer(i + 1, &sources[i]) {
+                        Ok(blob) => {
+                            progress.line(&layer_line(i + 1, n, &blob));
+                            *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(blob);
+                        }
+                        Err(e) => {
+                            stop.fail(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = stop.first.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let layers: Vec<LayerBlob> = slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(CopyError::Stream(StreamError::Interrupted)))
+        .collect::<Result<_, _>>()?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(StreamError::Interrupted.into());
+    }
+
+    let config = match base {
+        Some(base) => image_config::overlay_env(&base.config, conf.config.clone()).map_err(StreamError::from)?,
+        None => conf.config.clone(),
+    };
+    let records: Vec<LayerRecord> =
+        layers.iter().map(|l| LayerRecord { diff_id: l.diff_id.sha256.clone(), member: String::new(), paths: l.paths.clone() }).collect();
+    // The very bytes `stream` writes, so the image ID is nixpkgs'.
+    let config_bytes = image_config::image_config(&conf.created, &conf.architecture, config, &records);
+    let config = Blob { media_type: oci::CONFIG_MEDIA_TYPE.into(), digest: store.put_blob(&config_bytes)? };
+    let manifest_bytes = oci::manifest(&config, &layers.iter().map(|l| l.blob.clone()).collect::<Vec<_>>());
+    let manifest = store.put_blob(&manifest_bytes)?;
+    Ok(Image { layers, config, config_bytes, manifest, manifest_bytes })
+}
+
+fn layer_line(index: usize, n: usize, l: &LayerBlob) -> String {
+    let what = match l.fate {
+        Fate::Written => "written",
+        Fate::Present => "already present, not read",
+    };
+    format!(
+        "Layer {index}/{n} sha256:{} ({} bytes, {} as sha256:{}) {what}",
+        l.diff_id.sha256, l.diff_id.size, l.blob.digest.size, l.blob.digest.sha256
+    )
+}
+
+struct Ctx<'a> {
+    conf: &'a Conf,
+    base: Option<&'a BaseImage>,
+    store: &'a dyn BlobStore,
+    compression: Compression,
+    pool: &'a rayon::ThreadPool,
+    stop: &'a Stop<'a>,
+    custom: &'a stream::Customisation,
+    progress: &'a dyn Progress,
+}
+
+/// The blob a layer compresses to, if the conf recorded it.
+fn known_blob(known: &LayerDigest, c: Compression) -> Option<BlobDigest> {
+    match c {
+        Compression::None => Some(BlobDigest { sha256: known.sha256.clone(), size: known.size }),
+        c => known.compressed.get(&c.key()).cloned(),
+    }
+}
+
+/// Stops a copy loop when the run is interrupted, without retrying
+/// (`write_all` retries `ErrorKind::Interrupted` forever).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+struct Cancelled;
+
+/// A blob being produced: uncompressed bytes in, compressed bytes hashed
+/// into the store's writer.
+struct Producer<'s, 'p> {
+    uncompressed: Hashing<Encoder<'p, Hashing<Box<dyn BlobWriter + 's>>>>,
+}
+
+impl<'s, 'p> Producer<'s, 'p> {
+    fn new(store: &'s dyn BlobStore, compression: Compression, pool: &'p rayon::ThreadPool) -> Result<Self, CopyError> {
+        let w = store.new_blob()?;
+        let enc = Encoder::new(compression, Hashing::new(w), pool).map_err(|e| store.io_error("cannot start a compressor", e))?;
+        Ok(Producer { uncompressed: Hashing::new(enc) })
+    }
+
+    /// Ends compression: the uncompressed and compressed digests, and the
+    /// writer to commit once the caller has checked them.
+    fn finish(self) -> io::Result<(BlobDigest, BlobDigest, Box<dyn BlobWriter + 's>)> {
+        let (enc, diff_id) = self.uncompressed.finish();
+        let (mut w, blob) = enc.finish()?.finish();
+        w.flush()?;
+        Ok((diff_id, blob, w))
+    }
+}
+
+impl Ctx<'_> {
+    fn layer(&self, index: usize, source: &Source) -> Result<LayerBlob, CopyError> {
+        match source {
+            Source::Store(i) => self.store_layer(index, *i),
+            Source::Customisation => self.customisation_layer(),
+            Source::Base(layer) => self.base_layer(layer),
+        }
+    }
+
+    fn media_type(&self) -> String {
+        self.compression.layer_media_type().into()
+    }
+
+    fn present(&self, diff_id: BlobDigest, blob: BlobDigest, paths: Vec<String>) -> LayerBlob {
+        LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Present, paths }
+    }
+
+    fn store_layer(&self, index: usize, i: usize) -> Result<LayerBlob, CopyError> {
+        let paths = &self.conf.store_layers[i];
+        let history: Vec<String> = paths.iter().map(|p| p.as_written.clone()).collect();
+        let known = self.conf.store_layer_digests.as_ref().map(|d| &d[i]);
+        let expected = known.and_then(|k| known_blob(k, self.compression));
+        if let (Some(k), Some(b)) = (known, &expected)
+            && self.store.has_blob(&b.sha256)?
+        {
+            return Ok(self.present(BlobDigest { sha256: k.sha256.clone(), size: k.size }, b.clone(), history));
+        }
+        let mut producer = Producer::new(self.store, self.compression, self.pool)?;
+        let stopped = || self.stop.stopped();
+        let streamed = layer_pipe::run(paths, &self.conf.stamp, &stopped, |chunk| {
+            producer.uncompressed.write_all(chunk)?;
+            self.progress.advance(chunk.len() as u64);
+            Ok::<(), io::Error>(())
+        });
+        let layer_err = |source| CopyError::Stream(StreamError::Layer { index, paths: paths_repr(paths), source });
+        match streamed {
+            Ok(_) => {}
+            Err(PipeError::Stopped) => return Err(StreamError::Interrupted.into()),
+            Err(PipeError::Consumer(e)) if self.stop.stopped() => {
+                return Err(interrupted_or(e, self.store));
+            }
+            Err(PipeError::Consumer(e)) => {
+                return Err(self.store.io_error("cannot write a blob", e).into());
+            }
+            Err(PipeError::Layer(source)) => return Err(layer_err(source)),
+        }
+        let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+        if let Some(k) = known {
+            let stale = |what: String| {
+                CopyError::Stream(StreamError::Changed {
+                    index,
+                    paths: paths_repr(paths),
+                    expected: k.sha256.clone(),
+                    detail: format!("{what}; the conf's {DIGESTS_KEY} entry is stale"),
+                })
+            };
+            if diff_id.sha256 != k.sha256 || diff_id.size != k.size {
+                return Err(stale(format!("its tar now hashes to sha256:{} ({} bytes)", diff_id.sha256, diff_id.size)));
+            }
+            if let Some(b) = expected
+                && b != blob
+            {
+                return Err(stale(format!(
+                    "its {} blob is sha256:{} ({} bytes), not the recorded sha256:{}",
+                    self.compression, blob.sha256, blob.size, b.sha256
+                )));
+            }
+        }
+        w.commit(&blob.sha256)?;
+        Ok(LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Written, paths: history })
+    }
+
+    fn customisation_layer(&self) -> Result<LayerBlob, CopyError> {
+        let c = self.custom;
+        let dir = c.tar_path.parent().unwrap_or(&c.tar_path).to_path_buf();
+        let fail = |what: String| CopyError::Stream(StreamError::Customisation { dir: dir.clone(), what });
+        let history = vec![c.as_written.clone()];
+        let own = LayerDigest {
+            sha256: c.checksum.clone(),
+            size: c.size,
+            compressed: self.conf.customisation_layer_digest.as_ref().map(|d| d.compressed.clone()).unwrap_or_default(),
+        };
+        if let Some(b) = known_blob(&own, self.compression)
+            && self.store.has_blob(&b.sha256)?
+        {
+            return Ok(self.present(BlobDigest { sha256: own.sha256, size: own.size }, b, history));
+        }
+        let mut f = std::fs::File::open(&c.tar_path).map_err(|e| fail(format!("cannot read {}: {e}", c.tar_path.display())))?;
+        let mut producer = Producer::new(self.store, self.compression, self.pool)?;
+        self.copy(&mut f, &mut producer.uncompressed).map_err(|e| match e {
+            CopyFail::Read(e) => fail(format!("cannot read {}: {e}", c.tar_path.display())),
+            CopyFail::Write(e) => interrupted_or(e, self.store),
+        })?;
+        let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+        if diff_id.sha256 != c.checksum {
+            return Err(fail(format!(
+                "layer.tar hashes to sha256:{}, but its checksum file says {}; rebuild the customisation layer",
+                diff_id.sha256, c.checksum
+            )));
+        }
+        if let Some(b) = known_blob(&own, self.compression)
+            && b != blob
+        {
+            return Err(fail(format!(
+                "its {} blob is sha256:{}, not the sha256:{} the conf's customisation_layer_digest records (stale)",
+                self.compression, blob.sha256, b.sha256
+            )));
+        }
+        w.commit(&blob.sha256)?;
+        Ok(LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Written, paths: history })
+    }
+
+    /// A base layer already compressed as asked is copied as it is; any
+    /// other is decompressed and compressed anew. Either way what it
+    /// decompresses to must hash to the base config's diff_id.
+    fn base_layer(&self, layer: &BaseLayer) -> Result<LayerBlob, CopyError> {
+        let base = self.base.expect("base layers come from a base image");
+        let fail = |what: String| CopyError::Stream(StreamError::BaseLayer { image: base.path.clone(), name: layer.name.clone(), what });
+        let target = resolve_link(base, layer).map_err(fail)?;
+        let mut reader = base.layer_reader(target).map_err(|e| fail(e.to_string()))?;
+        let mut head = [0u8; 8];
+        let mut got = 0;
+        while got < head.len() {
+            match reader.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+        let head = &head[..got];
+        let whole = io::Cursor::new(head.to_vec()).chain(reader);
+        let kind = base_image::sniff(head);
+        let as_is = matches!(
+            (kind, self.compression),
+            (base_image::Compression::Gzip, Compression::Gzip { .. }) | (base_image::Compression::Zstd, Compression::Zstd { .. })
+        );
+        let read_fail = |e: CopyFail| match e {
+            CopyFail::Read(e) => fail(format!("cannot read or decompress it: {e}")),
+            CopyFail::Write(e) => interrupted_or(e, self.store),
+        };
+        let (diff_id, blob, w) = if as_is {
+            // Stored as is; a decoder beside the copy yields the diff_id.
+            let decoder = match kind {
+                base_image::Compression::Gzip => LayerDecoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Hashing::new(io::sink())))),
+                _ => LayerDecoder::Zstd(
+                    zstd::stream::write::Decoder::new(Hashing::new(io::sink())).map_err(|e| fail(format!("cannot decompress it: {e}")))?,
+                ),
+            };
+            let mut tee = Tee { blob: Hashing::new(self.store.new_blob()?), decoder, broken: None };
+            self.copy(&mut { whole }, &mut tee).map_err(read_fail)?;
+            let Tee { blob, decoder, broken } = tee;
+            let decoded = match broken {
+                Some(e) => Err(e),
+                None => decoder.finish(),
+            }
+            .map_err(|e| fail(format!("cannot decompress it: {e}")))?;
+            let (mut w, blob) = blob.finish();
+            w.flush().map_err(|e| interrupted_or(e, self.store))?;
+            (decoded, blob, w)
+        } else {
+            let mut producer = Producer::new(self.store, self.compression, self.pool)?;
+            let mut src: Box<dyn Read> = match kind {
+                base_image::Compression::None => Box::new(whole),
+                _ => base_image::decompressor(head, whole).ok().flatten().ok_or_else(|| fail("cannot start its decompressor".into()))?,
+            };
+            self.copy(&mut src, &mut producer.uncompressed).map_err(read_fail)?;
+            producer.finish().map_err(|e| interrupted_or(e, self.store))?
+        };
+        if diff_id.sha256 != layer.diff_id {
+            return Err(fail(format!("its content hashes to sha256:{}, but the image config's diff_id is sha256:{}", diff_id.sha256, layer.diff_id)));
+        }
+        w.commit(&blob.sha256)?;
+        let media_type = self.media_type();
+        Ok(LayerBlob { diff_id, blob: Blob { media_type, digest: blob }, fate: Fate::Written, paths: vec![layer.name.clone()] })
+    }
+
+    /// Copies `src` to `dst` in 1 MiB pieces, stopping when the run stops.
+    fn copy(&self, src: &mut dyn Read, dst: &mut dyn Write) -> Result<(), CopyFail> {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            if self.stop.stopped() {
+                return Err(CopyFail::Write(io::Error::other(Cancelled)));
+            }
+            let n = match src.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CopyFail::Read(e)),
+            };
+            dst.write_all(&buf[..n]).map_err(CopyFail::Write)?;
+            self.progress.advance(n as u64);
+        }
+    }
+}
+
+enum CopyFail {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// A write failure while the run is stopping is the stop, not a fault.
+fn interrupted_or(e: io::Error, store: &dyn BlobStore) -> CopyError {
+    if e.get_ref().is_some_and(|i| i.is::<Cancelled>()) { StreamError::Interrupted.into() } else { store.io_error("cannot write a blob", e).into() }
+}
+
+/// Older `docker save` stores a repeated layer as a symlink to the first
+/// copy; the blob is that copy's.
+fn resolve_link<'a>(base: &'a BaseImage, layer: &'a BaseLayer) -> Result<&'a BaseLayer, String> {
+    if layer.member.is_regular() {
+        return Ok(layer);
+    }
+    let link = String::from_utf8_lossy(&layer.member.linkname);
+    let dir = layer.name.rsplit_once('/').map_or("", |(d, _)| d);
+    let target = normalise(&format!("{dir}/{link}"));
+    base.layers
+        .iter()
+        .find(|l| l.member.is_regular() && normalise(&l.name) == target)
+        .ok_or_else(|| format!("it is a symlink to {link:?}, which is not another layer of the image"))
+}
+
+fn normalise(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// The blob's bytes go to the store as they are, and through a decoder
+/// of their compression to a hasher. A decoding failure is kept for the
+/// end: the bytes are still copied, and the layer then refused.
+struct Tee<'s> {
+    blob: Hashing<Box<dyn BlobWriter + 's>>,
+    decoder: LayerDecoder,
+    broken: Option<io::Error>,
+}
+
+enum LayerDecoder {
+    Gzip(Box<flate2::write::MultiGzDecoder<Hashing<io::Sink>>>),
+    Zstd(zstd::stream::write::Decoder<'static, Hashing<io::Sink>>),
+}
+
+impl LayerDecoder {
+    fn finish(self) -> io::Result<BlobDigest> {
+        let h = match self {
+            LayerDecoder::Gzip(d) => d.finish()?,
+            LayerDecoder::Zstd(mut d) => {
+                d.flush()?;
+                d.into_inner()
+            }
+        };
+        Ok(h.finish().1)
+    }
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.blob.write_all(data)?;
+        if self.broken.is_none() {
+            let r = match &mut self.decoder {
+                LayerDecoder::Gzip(d) => d.write_all(data),
+                LayerDecoder::Zstd(d) => d.write_all(data),
+            };
+            if let Err(e) = r {
+                self.broken = Some(e);
+            }
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! Where an image goes, named as skopeo names it: `docker-archive:PATH`,
+//! `oci:DIR`, `oci-archive:PATH`, each with an optional reference after
+//! the first colon past the transport.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationError {
+    #[error("destination {0:?} names no transport (expected docker-archive:PATH, oci:DIR[:REF] or oci-archive:PATH[:REF])")]
+    NoTransport(String),
+    #[error("destination {0:?}: unknown transport {1:?} (expected docker-archive, oci or oci-archive)")]
+    UnknownTransport(String, String),
+    #[error("destination {0:?}: the path is empty")]
+    EmptyPath(String),
+    #[error("destination {dest:?}: {reference:?} is not a valid {what}")]
+    BadReference { dest: String, reference: String, what: &'static str },
+}
+
+/// A parsed destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// What `stream -o` writes; the reference is the RepoTags entry.
+    DockerArchive { path: PathBuf, reference: Option<String> },
+    /// An OCI image layout; the reference is the index's ref name.
+    Oci { dir: PathBuf, reference: Option<String> },
+    /// An OCI image layout as one tar.
+    OciArchive { path: PathBuf, reference: Option<String> },
+}
+
+impl std::str::FromStr for Destination {
+    type Err = DestinationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (transport, rest) = s.split_once(':').ok_or_else(|| DestinationError::NoTransport(s.into()))?;
+        // As skopeo splits them: the path ends at the first colon.
+        let (path, reference) = match rest.split_once(':') {
+            Some((p, r)) => (p, Some(r.to_string())),
+            None => (rest, None),
+        };
+        if path.is_empty() {
+            return Err(DestinationError::EmptyPath(s.into()));
+        }
+        let bad = |reference: &str, what| DestinationError::BadReference { dest: s.into(), reference: reference.into(), what };
+        let path = PathBuf::from(path);
+        match transport {
+            "docker-archive" => {
+                if let Some(r) = &reference
+                    && !crate::reference::is_docker_reference(r)
+                {
+                    return Err(bad(r, "NAME:TAG image reference"));
+                }
+                Ok(Destination::DockerArchive { path, reference })
+            }
+            "oci" | "oci-archive" => {
+                if let Some(r) = &reference
+                    && !crate::reference::is_oci_ref_name(r)
+                {
+                    return Err(bad(r, "OCI reference name"));
+                }
+                Ok(if transport == "oci" { Destination::Oci { dir: path, reference } } else { Destination::OciArchive { path, reference } })
+            }
+            other => Err(DestinationError::UnknownTransport(s.into(), other.into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_skopeo_names() {
+        let d: Destination = "oci:out:latest".parse().unwrap();
+        assert_eq!(d, Destination::Oci { dir: "out".into(), reference: Some("latest".into()) });
+        let d: Destination = "docker-archive:/tmp/x.tar:hello:1.0".parse().unwrap();
+        assert_eq!(d, Destination::DockerArchive { path: "/tmp/x.tar".into(), reference: Some("hello:1.0".into()) });
+        let d: Destination = "oci-archive:x.tar".parse().unwrap();
+        assert_eq!(d, Destination::OciArchive { path: "x.tar".into(), reference: None });
+        for bad in ["out", "oci:", "tarball:x", "oci:out:bad ref", "docker-archive:x.tar:UPPER:tag"] {
+            assert!(bad.parse::<Destination>().is_err(), "{bad}");
+        }
+    }
+}
