@@ -630,10 +630,35 @@ impl BaseImage {
         Ok(BaseImage { path: path.into(), file, _spool: spool, layers, config })
     }
 
+    /// A reader over a layer member's data that leaves the archive's
+    /// shared file position alone, so that layers can be read in parallel.
+    pub fn layer_reader_at(&self, layer: &BaseLayer) -> impl Read + '_ {
+        ReadAt { file: &self.file, pos: layer.member.data_offset, end: layer.member.data_offset + layer.member.size }
+    }
+
     /// A reader over a layer member's data.
     pub fn layer_reader(&self, layer: &BaseLayer) -> io::Result<impl Read + '_> {
         let mut f = &self.file;
         f.seek(SeekFrom::Start(layer.member.data_offset))?;
         Ok(f.take(layer.member.size))
+    }
+}
+
+struct ReadAt<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }

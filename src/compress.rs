@@ -12,7 +12,6 @@
 //! (`tests/compress.rs` proves both against the real gzip and zstd tools).
 
 use flate2::{Compress, FlushCompress, Status};
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -246,24 +245,14 @@ impl<W: Write> Write for GzipEncoder<'_, W> {
     }
 }
 
-thread_local! {
-    /// One deflate state per worker thread and level, reset per block.
-    static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
-}
-
 /// Raw deflate of one block: primed with `window`, ended with a sync
 /// flush (an empty stored block, so the next block starts on a byte
 /// boundary) or, for the last block, with the final block.
+/// A fresh deflate state per block: a reset one is not quite fresh (its
+/// output came to depend on the blocks the thread had deflated before).
 fn deflate_block(level: u32, window: &[u8], input: &[u8], last: bool) -> io::Result<Block> {
-    DEFLATE.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let c = match cell.as_mut() {
-            Some((l, c)) if *l == level => {
-                c.reset();
-                c
-            }
-            _ => &mut cell.insert((level, Compress::new(flate2::Compression::new(level), false))).1,
-        };
+    {
+        let c = &mut Compress::new(flate2::Compression::new(level), false);
         if !window.is_empty() {
             c.set_dictionary(window).map_err(io::Error::other)?;
         }
@@ -289,7 +278,7 @@ fn deflate_block(level: u32, window: &[u8], input: &[u8], last: bool) -> io::Res
         let mut crc = crc32fast::Hasher::new();
         crc.update(input);
         Ok(Block { deflated: out, crc })
-    })
+    }
 }
 
 #[cfg(test)]
@@ -333,6 +322,27 @@ mod tests {
             flate2::read::GzDecoder::new(&one[..]).read_to_end(&mut back).unwrap();
             assert_eq!(back, data, "len {len}");
         }
+    }
+
+    #[test]
+    fn gzip_blocks_do_not_depend_on_what_a_thread_did_before() {
+        let (a, b) = (sample(3 * GZIP_BLOCK + 5), sample(2 * GZIP_BLOCK + 9).into_iter().rev().collect::<Vec<_>>());
+        let c = Compression::Gzip { level: 6 };
+        let alone = encode(c, &a, 2, 65536);
+        let p = pool(2);
+        let after_other = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                let mut e = Encoder::new(c, Vec::new(), &p).unwrap();
+                e.write_all(&b).unwrap();
+                e.finish().unwrap()
+            });
+            let mut e = Encoder::new(c, Vec::new(), &p).unwrap();
+            e.write_all(&a).unwrap();
+            let out = e.finish().unwrap();
+            other.join().unwrap();
+            out
+        });
+        assert_eq!(alone, after_other);
     }
 
     #[test]

@@ -346,7 +346,7 @@ impl Ctx<'_> {
         let base = self.base.expect("base layers come from a base image");
         let fail = |what: String| CopyError::Stream(StreamError::BaseLayer { image: base.path.clone(), name: layer.name.clone(), what });
         let target = resolve_link(base, layer).map_err(fail)?;
-        let mut reader = base.layer_reader(target).map_err(|e| fail(e.to_string()))?;
+        let mut reader = base.layer_reader_at(target);
         let mut head = [0u8; 8];
         let mut got = 0;
         while got < head.len() {
