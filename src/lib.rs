@@ -14,6 +14,7 @@ pub mod pyjson;
 pub mod stream;
 pub mod tar;
 pub mod time;
+pub mod verify;
 pub mod walk;
 pub mod confgen;
 pub mod customisation_layer;

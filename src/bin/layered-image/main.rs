@@ -10,6 +10,7 @@ mod digests;
 mod pipeline;
 mod popularity;
 mod stream;
+mod verify;
 
 #[derive(Parser)]
 #[command(name = "layered-image", version, about = "Container images from Nix store closures, byte-compatible with nixpkgs' dockerTools")]
@@ -34,6 +35,8 @@ enum Command {
     CustomisationLayer(customisation_layer::Args),
     /// Add each store layer's digest to a conf, so `stream` reads layers once.
     Digests(digests::Args),
+    /// Check an image as `docker load` or skopeo reads it: every digest.
+    Verify(verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Conf(args) => conf::run(*args),
         Command::CustomisationLayer(args) => customisation_layer::run(args),
         Command::Digests(args) => digests::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
