@@ -359,17 +359,30 @@ struct LayerDigests {
     /// sha256 and length after decompression (the diff_id's subject).
     content: (String, u64),
     compression: Compression,
+    /// Why the data did not decompress. The stored bytes are still all
+    /// hashed: a blob whose digest is wrong is reported as that.
+    undecodable: Option<String>,
+}
+
+impl LayerDigests {
+    fn decoded(&self, image: &str, what: &str) -> Result<(), VerifyError> {
+        match &self.undecodable {
+            None => Ok(()),
+            Some(why) => Err(VerifyError::Invalid {
+                image: image.into(),
+                what: format!(
+                    "{what}: {} data is corrupt: {why}",
+                    compression_name(self.compression)
+                ),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 enum LayerReadError {
     #[error("{0}")]
     Io(io::Error),
-    #[error("{compression} data is corrupt: {source}")]
-    Decompress {
-        compression: &'static str,
-        source: io::Error,
-    },
     #[error("over {0} bytes decompressed")]
     Bomb(u64),
 }
@@ -392,59 +405,54 @@ fn hash_layer(
     size: u64,
     expect: Option<Compression>,
 ) -> Result<LayerDigests, LayerReadError> {
-    let mut stored = BufReader::with_capacity(
-        64 * 1024,
-        Hashing {
-            inner: r,
-            hash: Sha256::new(),
-            count: 0,
-        },
-    );
+    let hashing = Hashing {
+        inner: r,
+        hash: Sha256::new(),
+        count: 0,
+    };
+    let mut stored = BufReader::with_capacity(64 * 1024, hashing);
     let mut head = [0u8; 8];
     let avail = stored.fill_buf().map_err(LayerReadError::Io)?;
     let n = avail.len().min(8);
     head[..n].copy_from_slice(&avail[..n]);
     let compression = expect.unwrap_or_else(|| sniff(&head[..n]));
-    let name = compression_name(compression);
     let limit = crate::base_image::bomb_limit(size);
     let mut content = Sha256::new();
     let mut count = 0u64;
+    let mut undecodable = None;
     {
-        let mut dec: Box<dyn Read> = match compression {
-            Compression::None => Box::new(&mut stored),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut stored)),
-            Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(&mut stored)),
-            Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut stored)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(&mut stored).map_err(|source| {
-                    LayerReadError::Decompress {
-                        compression: name,
-                        source,
-                    }
-                })?,
-            ),
+        let dec: io::Result<Box<dyn Read>> = match compression {
+            Compression::None => Ok(Box::new(&mut stored)),
+            Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(&mut stored))),
+            Compression::Bzip2 => Ok(Box::new(bzip2::read::MultiBzDecoder::new(&mut stored))),
+            Compression::Xz => Ok(Box::new(xz2::read::XzDecoder::new_multi_decoder(
+                &mut stored,
+            ))),
+            Compression::Zstd => zstd::stream::read::Decoder::with_buffer(&mut stored)
+                .map(|d| Box::new(d) as Box<dyn Read>),
         };
         let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match dec.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) if matches!(compression, Compression::None) => {
-                    return Err(LayerReadError::Io(source));
+        match dec {
+            Err(e) => undecodable = Some(e.to_string()),
+            Ok(mut dec) => loop {
+                let n = match dec.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if matches!(compression, Compression::None) => {
+                        return Err(LayerReadError::Io(e));
+                    }
+                    Err(e) => {
+                        undecodable = Some(e.to_string());
+                        break;
+                    }
+                };
+                content.update(&buf[..n]);
+                count += n as u64;
+                if count > limit && !matches!(compression, Compression::None) {
+                    return Err(LayerReadError::Bomb(limit));
                 }
-                Err(source) => {
-                    return Err(LayerReadError::Decompress {
-                        compression: name,
-                        source,
-                    });
-                }
-            };
-            content.update(&buf[..n]);
-            count += n as u64;
-            if count > limit && !matches!(compression, Compression::None) {
-                return Err(LayerReadError::Bomb(limit));
-            }
+            },
         }
     }
     // Bytes after the compressed stream still belong to the blob's digest.
@@ -454,6 +462,7 @@ fn hash_layer(
         stored: (hex::encode(h.hash.finalize()), h.count),
         content: (hex::encode(content.finalize()), count),
         compression,
+        undecodable,
     })
 }
 
@@ -531,10 +540,6 @@ fn layer_read_error(image: &str, what: &str, e: LayerReadError) -> VerifyError {
             image: image.into(),
             what: what.into(),
             limit,
-        },
-        e => VerifyError::Invalid {
-            image: image.into(),
-            what: format!("{what}: {e}"),
         },
     }
 }

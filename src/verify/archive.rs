@@ -104,7 +104,7 @@ impl Archive {
         name: &str,
         what: &str,
     ) -> Result<(Box<dyn Read + '_>, u64), VerifyError> {
-        let (offset, size) = self.resolve(name).map_err(|problem| match problem {
+        let (offset, size, _) = self.resolve(name).map_err(|problem| match problem {
             Problem::Missing(m) if m == clean_lossy(name) => VerifyError::Missing {
                 image: self.image.clone(),
                 member: format!("member {name}"),
@@ -128,7 +128,14 @@ impl Archive {
         ))
     }
 
-    fn resolve(&self, name: &str) -> Result<(u64, u64), Problem> {
+    /// The regular member `name` resolves to, when it does.
+    pub fn resolved(&self, name: &str) -> Option<String> {
+        self.resolve(name)
+            .ok()
+            .map(|(_, _, key)| String::from_utf8_lossy(&key).into_owned())
+    }
+
+    fn resolve(&self, name: &str) -> Result<(u64, u64, Vec<u8>), Problem> {
         let mut todo: VecDeque<Vec<u8>> = components(name.as_bytes()).collect();
         let mut cur: Vec<Vec<u8>> = Vec::new();
         let mut hops = 0;
@@ -143,9 +150,12 @@ impl Archive {
             cur.push(c);
             let key = cur.join(&b'/');
             match self.nodes.get(&key) {
-                // Parent directories need no member of their own.
-                None if !todo.is_empty() => {}
-                None => return Err(Problem::Missing(String::from_utf8_lossy(&key).into_owned())),
+                None => {
+                    let whole: Vec<Vec<u8>> = cur.into_iter().chain(todo).collect();
+                    return Err(Problem::Missing(
+                        String::from_utf8_lossy(&whole.join(&b'/')).into_owned(),
+                    ));
+                }
                 Some(Node::Symlink(target)) => {
                     hops += 1;
                     if hops > MAX_HOPS {
@@ -161,7 +171,7 @@ impl Archive {
                     last_link = Some(target.clone());
                 }
                 Some(Node::File { offset, size }) if todo.is_empty() => {
-                    return Ok((*offset, *size));
+                    return Ok((*offset, *size, key));
                 }
                 Some(Node::File { .. }) => {
                     return Err(Problem::NotDir(String::from_utf8_lossy(&key).into_owned()));
@@ -412,6 +422,13 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
                         b'S' => Node::Other("a GNU sparse file"),
                         _ => Node::Other("a member of an unknown type"),
                     };
+                    // Unpacking creates parent directories that have no
+                    // member of their own; a link may point at one.
+                    let mut parent = &name[..];
+                    while let Some(slash) = parent.iter().rposition(|&b| b == b'/') {
+                        parent = &parent[..slash];
+                        nodes.entry(parent.to_vec()).or_insert(Node::Dir);
+                    }
                     nodes.insert(name, node);
                 }
             }

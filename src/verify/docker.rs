@@ -132,9 +132,14 @@ fn verify_entry(a: &Archive, i: usize, entry: &Value) -> Result<ImageSummary, Ve
         let name = layer
             .as_str()
             .ok_or_else(|| invalid(format!("manifest.json[{i}].Layers[{n}] is not a string")))?;
-        let what = format!("layer {n} ({name})");
+        // A link is named with what it resolved to: a lie may hide there.
+        let what = match a.resolved(name) {
+            Some(to) if to != name => format!("layer {n} ({name} -> {to})"),
+            _ => format!("layer {n} ({name})"),
+        };
         let (r, size) = a.open(name, &format!("layer {n} of manifest.json[{i}]"))?;
         let got = hash_layer(r, size, None).map_err(|e| layer_read_error(image, &what, e))?;
+        got.decoded(image, &what)?;
         check_diff_id(
             image,
             &what,

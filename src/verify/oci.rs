@@ -120,7 +120,7 @@ fn descriptor(image: &str, what: &str, v: &Value) -> Result<Descriptor, VerifyEr
         .get("digest")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("digest"))?;
-    let hex = sha256_hex(image, &format!("{what}'s digest"), digest)?;
+    let hex = sha256_hex(image, what, digest)?;
     let size = v
         .get("size")
         .and_then(Value::as_u64)
@@ -163,10 +163,15 @@ pub(super) fn verify(
     let (layout, _, _) = read_json(src, "oci-layout", "the layout marker")?;
     match layout.get("imageLayoutVersion").and_then(Value::as_str) {
         Some("1.0.0") => {}
-        other => {
+        Some(v) => {
             return Err(invalid(format!(
-                "oci-layout says imageLayoutVersion {other:?}, not \"1.0.0\""
+                "oci-layout says imageLayoutVersion {v:?}, not \"1.0.0\""
             )));
+        }
+        None => {
+            return Err(invalid(
+                "oci-layout has no imageLayoutVersion string".into(),
+            ));
         }
     }
     let (index, _, _) = read_json(src, "index.json", "the image index")?;
@@ -336,6 +341,7 @@ impl Walk<'_> {
             let got = hash_layer(r, size, Some(compression))
                 .map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
             self.check(&ld, &lwhat, &name, got.stored.1, &got.stored.0)?;
+            got.decoded(image, &format!("{lwhat} ({name})"))?;
             check_diff_id(
                 image,
                 &format!("{lwhat} ({name})"),
