@@ -144,7 +144,7 @@ impl Target {
             Ok(Target::OciLayout { dir, reference })
         } else if let Some((transport, _)) = text
             .split_once(':')
-            .filter(|(t, _)| t.contains("docker") || t.ends_with("-storage"))
+            .filter(|(t, _)| OTHER_TRANSPORTS.contains(t))
         {
             Err(VerifyError::Target(format!(
                 "transport {transport}: is not one verify reads (docker-archive:, oci:, oci-archive:)"
@@ -156,6 +156,17 @@ impl Target {
         }
     }
 }
+
+/// skopeo's transports for images that are not files verify can read.
+const OTHER_TRANSPORTS: [&str; 7] = [
+    "docker",
+    "docker-daemon",
+    "containers-storage",
+    "dir",
+    "ostree",
+    "sif",
+    "tarball",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -546,4 +557,78 @@ fn layer_read_error(image: &str, what: &str, e: LayerReadError) -> VerifyError {
 
 fn display(p: &Path) -> String {
     p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_as_skopeo_spells_them() {
+        let p = |s: &str| Target::parse(s).unwrap();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            p("docker-archive:a.tar"),
+            Target::DockerArchive {
+                path: "a.tar".into(),
+                reference: None
+            }
+        );
+        assert_eq!(
+            p("docker-archive:a.tar:n:t"),
+            Target::DockerArchive {
+                path: "a.tar".into(),
+                reference: some("n:t")
+            }
+        );
+        assert_eq!(
+            p("oci:/d:tag"),
+            Target::OciLayout {
+                dir: "/d".into(),
+                reference: some("tag")
+            }
+        );
+        assert_eq!(
+            p("oci:/d:"),
+            Target::OciLayout {
+                dir: "/d".into(),
+                reference: None
+            }
+        );
+        assert_eq!(
+            p("oci-archive:x.tar:r"),
+            Target::OciArchive {
+                path: "x.tar".into(),
+                reference: some("r")
+            }
+        );
+        assert_eq!(p("./img:1.tar"), Target::Path("./img:1.tar".into()));
+        assert!(matches!(
+            Target::parse("oci::tag"),
+            Err(VerifyError::Target(_))
+        ));
+        assert!(matches!(
+            Target::parse("docker://busybox"),
+            Err(VerifyError::Target(_))
+        ));
+        assert!(matches!(Target::parse(""), Err(VerifyError::Target(_))));
+    }
+
+    #[test]
+    fn only_sha256_digests() {
+        let hex = "ab".repeat(32);
+        assert_eq!(sha256_hex("i", "w", &format!("sha256:{hex}")).unwrap(), hex);
+        assert!(matches!(
+            sha256_hex("i", "w", "sha512:00"),
+            Err(VerifyError::Algorithm { .. })
+        ));
+        assert!(matches!(
+            sha256_hex("i", "w", "sha256:AB"),
+            Err(VerifyError::Invalid { .. })
+        ));
+        assert!(matches!(
+            sha256_hex("i", "w", "nocolon"),
+            Err(VerifyError::Invalid { .. })
+        ));
+    }
 }

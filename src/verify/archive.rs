@@ -198,7 +198,7 @@ impl Archive {
                 }
             }
         }
-        Err(Problem::Kind(String::new(), "the archive's root directory"))
+        Err(Problem::Kind(".".into(), "the archive's root directory"))
     }
 }
 
@@ -427,7 +427,12 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
                     let mut parent = &name[..];
                     while let Some(slash) = parent.iter().rposition(|&b| b == b'/') {
                         parent = &parent[..slash];
-                        nodes.entry(parent.to_vec()).or_insert(Node::Dir);
+                        if nodes.contains_key(parent) {
+                            break;
+                        }
+                        // Counted: a deep name makes one key per level.
+                        retained += 64 + parent.len();
+                        nodes.insert(parent.to_vec(), Node::Dir);
                     }
                     nodes.insert(name, node);
                 }
@@ -474,5 +479,20 @@ fn hardlink(nodes: &HashMap<Vec<u8>, Node>, name: &[u8], target: &[u8]) -> Node 
         Some(Node::BadHardlink { why, .. }) => bad(why),
         Some(Node::Other(kind)) => bad(kind),
         None => bad("is not an earlier member"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn names_are_cleaned_like_paths() {
+        let c = |s: &str| clean(s.as_bytes()).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(c("./a//b/./c").as_deref(), Some("a/b/c"));
+        assert_eq!(c("/a/b/").as_deref(), Some("a/b"));
+        assert_eq!(c("a/x/../b").as_deref(), Some("a/b"));
+        assert_eq!(c("./").as_deref(), Some(""));
+        assert_eq!(c("a/../../b"), None);
     }
 }
