@@ -23,72 +23,26 @@ pub enum VerifyError {
     Target(String),
     #[error("{image}: {source}")]
     Io { image: String, source: io::Error },
-    #[error(
-        "{image} is not a tar archive (nor a gzip, bzip2, xz or zstd compressed one): {reason}"
-    )]
+    #[error("{image} is not a tar archive (nor a gzip, bzip2, xz or zstd compressed one): {reason}")]
     NotTar { image: String, reason: String },
     #[error("{image}: corrupt tar header at byte {offset}: {reason}")]
-    Corrupt {
-        image: String,
-        offset: u64,
-        reason: String,
-    },
-    #[error(
-        "{image}: {what} decompresses to over {limit} bytes, over 1100 times its compressed size (a decompression bomb?)"
-    )]
-    Bomb {
-        image: String,
-        what: String,
-        limit: u64,
-    },
+    Corrupt { image: String, offset: u64, reason: String },
+    #[error("{image}: {what} decompresses to over {limit} bytes, over 1100 times its compressed size (a decompression bomb?)")]
+    Bomb { image: String, what: String, limit: u64 },
     #[error("{image} has no {member}{why}")]
-    Missing {
-        image: String,
-        member: String,
-        why: String,
-    },
+    Missing { image: String, member: String, why: String },
     #[error("{image}: {member} {problem}")]
-    Link {
-        image: String,
-        member: String,
-        problem: String,
-    },
+    Link { image: String, member: String, problem: String },
     #[error("{image}: {member} is not valid JSON: {source}")]
-    Json {
-        image: String,
-        member: String,
-        source: serde_json::Error,
-    },
+    Json { image: String, member: String, source: serde_json::Error },
     #[error("{image}: {what} has sha256:{found}, but {named_by} says sha256:{expected}")]
-    Digest {
-        image: String,
-        what: String,
-        found: String,
-        expected: String,
-        named_by: String,
-    },
+    Digest { image: String, what: String, found: String, expected: String, named_by: String },
     #[error("{image}: {what} is {found} bytes, but {named_by} says {expected}")]
-    Size {
-        image: String,
-        what: String,
-        found: u64,
-        expected: u64,
-        named_by: String,
-    },
-    #[error(
-        "{image}: {what} has media type {media_type:?}, which is not an image manifest, index, config or layer type verify knows"
-    )]
-    MediaType {
-        image: String,
-        what: String,
-        media_type: String,
-    },
+    Size { image: String, what: String, found: u64, expected: u64, named_by: String },
+    #[error("{image}: {what} has media type {media_type:?}, which is not an image manifest, index, config or layer type verify knows")]
+    MediaType { image: String, what: String, media_type: String },
     #[error("{image}: {what} has digest {digest:?}; only sha256 digests are supported")]
-    Algorithm {
-        image: String,
-        what: String,
-        digest: String,
-    },
+    Algorithm { image: String, what: String, digest: String },
     #[error("{image}: {what}")]
     Invalid { image: String, what: String },
 }
@@ -142,13 +96,8 @@ impl Target {
         } else if let Some(rest) = text.strip_prefix("oci:") {
             let (dir, reference) = split(rest)?;
             Ok(Target::OciLayout { dir, reference })
-        } else if let Some((transport, _)) = text
-            .split_once(':')
-            .filter(|(t, _)| OTHER_TRANSPORTS.contains(t))
-        {
-            Err(VerifyError::Target(format!(
-                "transport {transport}: is not one verify reads (docker-archive:, oci:, oci-archive:)"
-            )))
+        } else if let Some((transport, _)) = text.split_once(':').filter(|(t, _)| OTHER_TRANSPORTS.contains(t)) {
+            Err(VerifyError::Target(format!("transport {transport}: is not one verify reads (docker-archive:, oci:, oci-archive:)")))
         } else if text.is_empty() {
             Err(VerifyError::Target("no image named".into()))
         } else {
@@ -158,15 +107,7 @@ impl Target {
 }
 
 /// skopeo's transports for images that are not files verify can read.
-const OTHER_TRANSPORTS: [&str; 7] = [
-    "docker",
-    "docker-daemon",
-    "containers-storage",
-    "dir",
-    "ostree",
-    "sif",
-    "tarball",
-];
+const OTHER_TRANSPORTS: [&str; 7] = ["docker", "docker-daemon", "containers-storage", "dir", "ostree", "sif", "tarball"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -211,13 +152,7 @@ impl fmt::Display for Summary {
         }
         for (i, s) in self.images.iter().enumerate() {
             let plural = if s.layers == 1 { "" } else { "s" };
-            write!(
-                f,
-                "{}{} layer{plural}, config {}",
-                if i > 0 { "; " } else { "" },
-                s.layers,
-                s.config
-            )?;
+            write!(f, "{}{} layer{plural}, config {}", if i > 0 { "; " } else { "" }, s.layers, s.config)?;
         }
         let bytes: u64 = self.images.iter().map(|s| s.layer_bytes).sum();
         match bytes {
@@ -230,36 +165,22 @@ impl fmt::Display for Summary {
 
 pub fn verify(target: &Target) -> Result<Summary, VerifyError> {
     match target {
-        Target::DockerArchive { path, reference } => {
-            docker::verify(&archive::Archive::open(path)?, reference.as_deref())
-        }
+        Target::DockerArchive { path, reference } => docker::verify(&archive::Archive::open(path)?, reference.as_deref()),
         Target::OciArchive { path, reference } => {
             let a = archive::Archive::open(path)?;
             oci::verify(&a, Format::OciArchive, reference.as_deref())
         }
-        Target::OciLayout { dir, reference } => oci::verify(
-            &oci::Dir::new(dir)?,
-            Format::OciLayout,
-            reference.as_deref(),
-        ),
+        Target::OciLayout { dir, reference } => oci::verify(&oci::Dir::new(dir)?, Format::OciLayout, reference.as_deref()),
         Target::Path(path) if path.is_dir() => {
             if !path.join("oci-layout").exists() {
                 let image = path.display().to_string();
-                return Err(VerifyError::Invalid {
-                    image,
-                    what: "a directory without an oci-layout file is not an OCI image layout"
-                        .into(),
-                });
+                return Err(VerifyError::Invalid { image, what: "a directory without an oci-layout file is not an OCI image layout".into() });
             }
             oci::verify(&oci::Dir::new(path)?, Format::OciLayout, None)
         }
         Target::Path(path) => {
             let a = archive::Archive::open(path)?;
-            if a.contains("oci-layout") {
-                oci::verify(&a, Format::OciArchive, None)
-            } else {
-                docker::verify(&a, None)
-            }
+            if a.contains("oci-layout") { oci::verify(&a, Format::OciArchive, None) } else { docker::verify(&a, None) }
         }
     }
 }
@@ -284,43 +205,21 @@ impl Source for archive::Archive {
 
 /// A JSON document (manifest, index, config), bounded before it is parsed;
 /// also returns its bytes' sha256, which names it in most formats.
-fn read_json(
-    src: &dyn Source,
-    name: &str,
-    what: &str,
-) -> Result<(Value, String, u64), VerifyError> {
+fn read_json(src: &dyn Source, name: &str, what: &str) -> Result<(Value, String, u64), VerifyError> {
     let image = || src.image().to_string();
     let (r, size) = src.open(name, what)?;
     if size > JSON_MEMBER_LIMIT {
-        return Err(VerifyError::Invalid {
-            image: image(),
-            what: format!("{what} ({name}) of {size} bytes is implausibly large"),
-        });
+        return Err(VerifyError::Invalid { image: image(), what: format!("{what} ({name}) of {size} bytes is implausibly large") });
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    r.take(size)
-        .read_to_end(&mut bytes)
-        .map_err(|source| VerifyError::Io {
-            image: image(),
-            source,
-        })?;
+    r.take(size).read_to_end(&mut bytes).map_err(|source| VerifyError::Io { image: image(), source })?;
     if bytes.len() as u64 != size {
-        return Err(VerifyError::Invalid {
-            image: image(),
-            what: format!("{what} ({name}) ends early"),
-        });
+        return Err(VerifyError::Invalid { image: image(), what: format!("{what} ({name}) ends early") });
     }
     if let Some(why) = json_too_big(&bytes) {
-        return Err(VerifyError::Invalid {
-            image: image(),
-            what: format!("{what} ({name}) {why}"),
-        });
+        return Err(VerifyError::Invalid { image: image(), what: format!("{what} ({name}) {why}") });
     }
-    let value = serde_json::from_slice(&bytes).map_err(|source| VerifyError::Json {
-        image: image(),
-        member: format!("{what} ({name})"),
-        source,
-    })?;
+    let value = serde_json::from_slice(&bytes).map_err(|source| VerifyError::Json { image: image(), member: format!("{what} ({name})"), source })?;
     Ok((value, hex::encode(Sha256::digest(&bytes)), size))
 }
 
@@ -329,22 +228,15 @@ fn read_json(
 fn sha256_hex<'a>(image: &str, what: &str, digest: &'a str) -> Result<&'a str, VerifyError> {
     match digest.split_once(':') {
         Some(("sha256", hex)) if is_hex64(hex) => Ok(hex),
-        Some((alg, _)) if alg != "sha256" && !alg.is_empty() => Err(VerifyError::Algorithm {
-            image: image.into(),
-            what: what.into(),
-            digest: digest.into(),
-        }),
-        _ => Err(VerifyError::Invalid {
-            image: image.into(),
-            what: format!("{what} {digest:?} is not \"sha256:<64 hex digits>\""),
-        }),
+        Some((alg, _)) if alg != "sha256" && !alg.is_empty() => {
+            Err(VerifyError::Algorithm { image: image.into(), what: what.into(), digest: digest.into() })
+        }
+        _ => Err(VerifyError::Invalid { image: image.into(), what: format!("{what} {digest:?} is not \"sha256:<64 hex digits>\"") }),
     }
 }
 
 fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Passes bytes through while hashing and counting them.
@@ -381,10 +273,7 @@ impl LayerDigests {
             None => Ok(()),
             Some(why) => Err(VerifyError::Invalid {
                 image: image.into(),
-                what: format!(
-                    "{what}: {} data is corrupt: {why}",
-                    compression_name(self.compression)
-                ),
+                what: format!("{what}: {} data is corrupt: {why}", compression_name(self.compression)),
             }),
         }
     }
@@ -411,16 +300,8 @@ fn compression_name(c: Compression) -> &'static str {
 /// Streams a layer through both hashers: the stored bytes, and what they
 /// decompress to. `expect` forces a compression (an OCI media type says
 /// which); `None` sniffs the magic, as `docker load` does.
-fn hash_layer(
-    r: Box<dyn Read + '_>,
-    size: u64,
-    expect: Option<Compression>,
-) -> Result<LayerDigests, LayerReadError> {
-    let hashing = Hashing {
-        inner: r,
-        hash: Sha256::new(),
-        count: 0,
-    };
+fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> Result<LayerDigests, LayerReadError> {
+    let hashing = Hashing { inner: r, hash: Sha256::new(), count: 0 };
     let mut stored = BufReader::with_capacity(64 * 1024, hashing);
     let mut head = [0u8; 8];
     let avail = stored.fill_buf().map_err(LayerReadError::Io)?;
@@ -436,11 +317,8 @@ fn hash_layer(
             Compression::None => Ok(Box::new(&mut stored)),
             Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(&mut stored))),
             Compression::Bzip2 => Ok(Box::new(bzip2::read::MultiBzDecoder::new(&mut stored))),
-            Compression::Xz => Ok(Box::new(xz2::read::XzDecoder::new_multi_decoder(
-                &mut stored,
-            ))),
-            Compression::Zstd => zstd::stream::read::Decoder::with_buffer(&mut stored)
-                .map(|d| Box::new(d) as Box<dyn Read>),
+            Compression::Xz => Ok(Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut stored))),
+            Compression::Zstd => zstd::stream::read::Decoder::with_buffer(&mut stored).map(|d| Box::new(d) as Box<dyn Read>),
         };
         let mut buf = vec![0u8; 64 * 1024];
         match dec {
@@ -482,31 +360,19 @@ fn diff_ids(image: &str, config_name: &str, config: &Value) -> Result<Vec<String
     let list = config
         .pointer("/rootfs/diff_ids")
         .and_then(Value::as_array)
-        .ok_or_else(|| VerifyError::Invalid {
-            image: image.into(),
-            what: format!("{config_name}: rootfs.diff_ids is missing or not a list"),
-        })?;
+        .ok_or_else(|| VerifyError::Invalid { image: image.into(), what: format!("{config_name}: rootfs.diff_ids is missing or not a list") })?;
     list.iter()
         .enumerate()
         .map(|(i, d)| {
             let what = format!("{config_name}: rootfs.diff_ids[{i}]");
-            let s = d.as_str().ok_or_else(|| VerifyError::Invalid {
-                image: image.into(),
-                what: format!("{what} is not a string"),
-            })?;
+            let s = d.as_str().ok_or_else(|| VerifyError::Invalid { image: image.into(), what: format!("{what} is not a string") })?;
             sha256_hex(image, &what, s).map(str::to_string)
         })
         .collect()
 }
 
 /// Checks a streamed layer's content against its diff_id.
-fn check_diff_id(
-    image: &str,
-    what: &str,
-    got: &LayerDigests,
-    diff_id: &str,
-    config_name: &str,
-) -> Result<(), VerifyError> {
+fn check_diff_id(image: &str, what: &str, got: &LayerDigests, diff_id: &str, config_name: &str) -> Result<(), VerifyError> {
     if got.content.0 == diff_id {
         return Ok(());
     }
@@ -524,34 +390,15 @@ fn check_diff_id(
             });
         }
         let what = format!("{what} ({c}-compressed), uncompressed,");
-        return Err(VerifyError::Digest {
-            image: image.into(),
-            what,
-            found: got.content.0.clone(),
-            expected: diff_id.into(),
-            named_by,
-        });
+        return Err(VerifyError::Digest { image: image.into(), what, found: got.content.0.clone(), expected: diff_id.into(), named_by });
     }
-    Err(VerifyError::Digest {
-        image: image.into(),
-        what: what.into(),
-        found: got.content.0.clone(),
-        expected: diff_id.into(),
-        named_by,
-    })
+    Err(VerifyError::Digest { image: image.into(), what: what.into(), found: got.content.0.clone(), expected: diff_id.into(), named_by })
 }
 
 fn layer_read_error(image: &str, what: &str, e: LayerReadError) -> VerifyError {
     match e {
-        LayerReadError::Io(source) => VerifyError::Io {
-            image: image.into(),
-            source,
-        },
-        LayerReadError::Bomb(limit) => VerifyError::Bomb {
-            image: image.into(),
-            what: what.into(),
-            limit,
-        },
+        LayerReadError::Io(source) => VerifyError::Io { image: image.into(), source },
+        LayerReadError::Bomb(limit) => VerifyError::Bomb { image: image.into(), what: what.into(), limit },
     }
 }
 
@@ -567,50 +414,14 @@ mod tests {
     fn targets_as_skopeo_spells_them() {
         let p = |s: &str| Target::parse(s).unwrap();
         let some = |s: &str| Some(s.to_string());
-        assert_eq!(
-            p("docker-archive:a.tar"),
-            Target::DockerArchive {
-                path: "a.tar".into(),
-                reference: None
-            }
-        );
-        assert_eq!(
-            p("docker-archive:a.tar:n:t"),
-            Target::DockerArchive {
-                path: "a.tar".into(),
-                reference: some("n:t")
-            }
-        );
-        assert_eq!(
-            p("oci:/d:tag"),
-            Target::OciLayout {
-                dir: "/d".into(),
-                reference: some("tag")
-            }
-        );
-        assert_eq!(
-            p("oci:/d:"),
-            Target::OciLayout {
-                dir: "/d".into(),
-                reference: None
-            }
-        );
-        assert_eq!(
-            p("oci-archive:x.tar:r"),
-            Target::OciArchive {
-                path: "x.tar".into(),
-                reference: some("r")
-            }
-        );
+        assert_eq!(p("docker-archive:a.tar"), Target::DockerArchive { path: "a.tar".into(), reference: None });
+        assert_eq!(p("docker-archive:a.tar:n:t"), Target::DockerArchive { path: "a.tar".into(), reference: some("n:t") });
+        assert_eq!(p("oci:/d:tag"), Target::OciLayout { dir: "/d".into(), reference: some("tag") });
+        assert_eq!(p("oci:/d:"), Target::OciLayout { dir: "/d".into(), reference: None });
+        assert_eq!(p("oci-archive:x.tar:r"), Target::OciArchive { path: "x.tar".into(), reference: some("r") });
         assert_eq!(p("./img:1.tar"), Target::Path("./img:1.tar".into()));
-        assert!(matches!(
-            Target::parse("oci::tag"),
-            Err(VerifyError::Target(_))
-        ));
-        assert!(matches!(
-            Target::parse("docker://busybox"),
-            Err(VerifyError::Target(_))
-        ));
+        assert!(matches!(Target::parse("oci::tag"), Err(VerifyError::Target(_))));
+        assert!(matches!(Target::parse("docker://busybox"), Err(VerifyError::Target(_))));
         assert!(matches!(Target::parse(""), Err(VerifyError::Target(_))));
     }
 
@@ -618,17 +429,8 @@ mod tests {
     fn only_sha256_digests() {
         let hex = "ab".repeat(32);
         assert_eq!(sha256_hex("i", "w", &format!("sha256:{hex}")).unwrap(), hex);
-        assert!(matches!(
-            sha256_hex("i", "w", "sha512:00"),
-            Err(VerifyError::Algorithm { .. })
-        ));
-        assert!(matches!(
-            sha256_hex("i", "w", "sha256:AB"),
-            Err(VerifyError::Invalid { .. })
-        ));
-        assert!(matches!(
-            sha256_hex("i", "w", "nocolon"),
-            Err(VerifyError::Invalid { .. })
-        ));
+        assert!(matches!(sha256_hex("i", "w", "sha512:00"), Err(VerifyError::Algorithm { .. })));
+        assert!(matches!(sha256_hex("i", "w", "sha256:AB"), Err(VerifyError::Invalid { .. })));
+        assert!(matches!(sha256_hex("i", "w", "nocolon"), Err(VerifyError::Invalid { .. })));
     }
 }

@@ -20,20 +20,10 @@ struct M {
 
 impl M {
     fn file(name: &str, data: Vec<u8>) -> M {
-        M {
-            name: name.into(),
-            typeflag: b'0',
-            link: String::new(),
-            data,
-        }
+        M { name: name.into(), typeflag: b'0', link: String::new(), data }
     }
     fn link(name: &str, typeflag: u8, target: &str) -> M {
-        M {
-            name: name.into(),
-            typeflag,
-            link: target.into(),
-            data: Vec::new(),
-        }
+        M { name: name.into(), typeflag, link: target.into(), data: Vec::new() }
     }
 }
 
@@ -43,19 +33,11 @@ fn read_members(bytes: &[u8]) -> Vec<M> {
     for e in ar.entries().unwrap() {
         let mut e = e.unwrap();
         let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
-        let link = e
-            .link_name_bytes()
-            .map(|l| String::from_utf8(l.into_owned()).unwrap())
-            .unwrap_or_default();
+        let link = e.link_name_bytes().map(|l| String::from_utf8(l.into_owned()).unwrap()).unwrap_or_default();
         let typeflag = e.header().entry_type().as_byte();
         let mut data = Vec::new();
         e.read_to_end(&mut data).unwrap();
-        out.push(M {
-            name,
-            typeflag,
-            link,
-            data,
-        });
+        out.push(M { name, typeflag, link, data });
     }
     out
 }
@@ -78,13 +60,7 @@ fn write_members(ms: &[M]) -> Vec<u8> {
 }
 
 fn verify(target: &str) -> std::process::Output {
-    Command::new("timeout")
-        .args(["-s", "KILL", "60"])
-        .arg(bin())
-        .arg("verify")
-        .arg(target)
-        .output()
-        .unwrap()
+    Command::new("timeout").args(["-s", "KILL", "60"]).arg(bin()).arg("verify").arg(target).output().unwrap()
 }
 
 /// Exit 1, nothing on stdout, exactly one error line holding every needle.
@@ -92,11 +68,7 @@ fn refused(target: &str, needles: &[&str]) -> String {
     let out = verify(target);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{target}: {err}");
-    assert!(
-        out.stdout.is_empty(),
-        "{target}: stdout {:?}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.stdout.is_empty(), "{target}: stdout {:?}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(err.lines().count(), 1, "{target}: {err}");
     assert!(err.starts_with("layered-image: error: "), "{err}");
     for n in needles {
@@ -115,17 +87,9 @@ struct Image {
 fn streamed() -> Image {
     let store = busybox_store(0, 0);
     let path = store.dir.path().join("image.tar");
-    run(Command::new(bin())
-        .arg("stream")
-        .arg(store.dir.path().join("conf.json"))
-        .arg("-o")
-        .arg(&path));
+    run(Command::new(bin()).arg("stream").arg(store.dir.path().join("conf.json")).arg("-o").arg(&path));
     let members = read_members(&std::fs::read(&path).unwrap());
-    Image {
-        store,
-        path,
-        members,
-    }
+    Image { store, path, members }
 }
 
 impl Image {
@@ -133,20 +97,11 @@ impl Image {
         self.store.dir.path()
     }
     fn manifest(&self) -> Value {
-        let m = self
-            .members
-            .iter()
-            .find(|m| m.name == "manifest.json")
-            .unwrap();
+        let m = self.members.iter().find(|m| m.name == "manifest.json").unwrap();
         serde_json::from_slice(&m.data).unwrap()
     }
     fn layer_names(&self) -> Vec<String> {
-        self.manifest()[0]["Layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap().to_string())
-            .collect()
+        self.manifest()[0]["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
     }
     fn config_name(&self) -> String {
         self.manifest()[0]["Config"].as_str().unwrap().to_string()
@@ -183,11 +138,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 fn ok(target: &str) -> String {
     let out = run(Command::new(bin()).arg("verify").arg(target));
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     let line = String::from_utf8(out.stdout).unwrap();
     assert_eq!(line.lines().count(), 1, "{line}");
     line
@@ -199,39 +150,22 @@ fn streamed_images_verify_plain_and_compressed_whole() {
     let plain = ok(&img.path.to_string_lossy());
     let config = img.config_name().trim_end_matches(".json").to_string();
     assert!(plain.starts_with("verified docker-archive "), "{plain}");
-    assert!(
-        plain.contains(&format!(": 3 layers, config sha256:{config}, ")),
-        "{plain}"
-    );
+    assert!(plain.contains(&format!(": 3 layers, config sha256:{config}, ")), "{plain}");
     let tail = plain.split_once(": ").unwrap().1.to_string();
-    for (tool, ext) in [
-        ("gzip", "gz"),
-        ("zstd", "zst"),
-        ("xz", "xz"),
-        ("bzip2", "bz2"),
-    ] {
+    for (tool, ext) in [("gzip", "gz"), ("zstd", "zst"), ("xz", "xz"), ("bzip2", "bz2")] {
         require(tool);
         let packed = img.dir().join(format!("image.tar.{ext}"));
         let out = run(Command::new(tool).arg("-c").arg(&img.path));
         std::fs::write(&packed, out.stdout).unwrap();
-        for target in [
-            packed.to_string_lossy().into_owned(),
-            format!("docker-archive:{}", packed.display()),
-        ] {
+        for target in [packed.to_string_lossy().into_owned(), format!("docker-archive:{}", packed.display())] {
             let line = ok(&target);
             assert_eq!(line.split_once(": ").unwrap().1, tail, "{ext}");
         }
     }
     // A tag picks the manifest entry; an absent one is an error.
-    ok(&format!(
-        "docker-archive:{}:li-test-busybox:latest",
-        img.path.display()
-    ));
+    ok(&format!("docker-archive:{}:li-test-busybox:latest", img.path.display()));
     ok(&format!("docker-archive:{}:@0", img.path.display()));
-    refused(
-        &format!("docker-archive:{}:other:tag", img.path.display()),
-        &["no entry tagged other:tag"],
-    );
+    refused(&format!("docker-archive:{}:other:tag", img.path.display()), &["no entry tagged other:tag"]);
 }
 
 #[test]
@@ -243,63 +177,35 @@ fn skopeo_copies_verify_as_oci() {
     let archive = img.dir().join("oci.tar");
     let zstd = img.dir().join("oci-zstd");
     let gz = img.dir().join("oci-gzip");
+    run(Command::new("skopeo").args(["copy", "-q"]).arg(&src).arg(format!("oci:{}:tag", layout.display())));
+    run(Command::new("skopeo").args(["copy", "-q"]).arg(&src).arg(format!("oci-archive:{}:tag", archive.display())));
     run(Command::new("skopeo")
-        .args(["copy", "-q"])
-        .arg(&src)
-        .arg(format!("oci:{}:tag", layout.display())));
-    run(Command::new("skopeo")
-        .args(["copy", "-q"])
-        .arg(&src)
-        .arg(format!("oci-archive:{}:tag", archive.display())));
-    run(Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--dest-compress",
-            "--dest-compress-format",
-            "zstd",
-        ])
+        .args(["copy", "-q", "--dest-compress", "--dest-compress-format", "zstd"])
         .arg(&src)
         .arg(format!("oci:{}:z", zstd.display())));
-    run(Command::new("skopeo")
-        .args(["copy", "-q", "--dest-compress"])
-        .arg(&src)
-        .arg(format!("oci:{}:g", gz.display())));
+    run(Command::new("skopeo").args(["copy", "-q", "--dest-compress"]).arg(&src).arg(format!("oci:{}:g", gz.display())));
     let zstd_manifest = std::fs::read_to_string(blob_of_index(&zstd)).unwrap();
     assert!(zstd_manifest.contains("tar+zstd"), "{zstd_manifest}");
     for (target, kind) in [
         (format!("oci:{}:tag", layout.display()), "oci"),
         (format!("oci:{}", layout.display()), "oci"),
         (layout.to_string_lossy().into_owned(), "oci"),
-        (
-            format!("oci-archive:{}:tag", archive.display()),
-            "oci-archive",
-        ),
+        (format!("oci-archive:{}:tag", archive.display()), "oci-archive"),
         (archive.to_string_lossy().into_owned(), "oci-archive"),
         (format!("oci:{}:z", zstd.display()), "oci"),
         (format!("oci:{}:g", gz.display()), "oci"),
     ] {
         let line = ok(&target);
-        assert!(
-            line.starts_with(&format!("verified {kind} "))
-                && line.contains(": 3 layers, config sha256:"),
-            "{line}"
-        );
+        assert!(line.starts_with(&format!("verified {kind} ")) && line.contains(": 3 layers, config sha256:"), "{line}");
     }
-    refused(
-        &format!("oci:{}:nope", layout.display()),
-        &["no manifest named \"nope\"", "tag"],
-    );
+    refused(&format!("oci:{}:nope", layout.display()), &["no manifest named \"nope\"", "tag"]);
 }
 
 /// The manifest blob index.json's first descriptor names.
 fn blob_of_index(layout: &Path) -> PathBuf {
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let digest = index["manifests"][0]["digest"].as_str().unwrap();
-    layout
-        .join("blobs/sha256")
-        .join(digest.strip_prefix("sha256:").unwrap())
+    layout.join("blobs/sha256").join(digest.strip_prefix("sha256:").unwrap())
 }
 
 #[test]
@@ -314,10 +220,7 @@ fn docker_archive_lies_are_named() {
 
     let mut img = streamed();
     img.get(&layers[0]).data[600] ^= 1;
-    refused(
-        &img.save("flipped.tar"),
-        &["layer 0", &layers[0], "diff_id says sha256:"],
-    );
+    refused(&img.save("flipped.tar"), &["layer 0", &layers[0], "diff_id says sha256:"]);
 
     let mut img = streamed();
     let config = img.config_name();
@@ -326,10 +229,7 @@ fn docker_archive_lies_are_named() {
     let mut manifest = img.manifest();
     manifest[0]["Config"] = wrong.clone().into();
     img.get("manifest.json").data = serde_json::to_vec(&manifest).unwrap();
-    refused(
-        &img.save("config-name.tar"),
-        &[&format!("config {wrong}"), "but its name says"],
-    );
+    refused(&img.save("config-name.tar"), &[&format!("config {wrong}"), "but its name says"]);
 
     let mut img = streamed();
     img.edit_config(|c| {
@@ -341,56 +241,26 @@ fn docker_archive_lies_are_named() {
     // `./` and `//` make no difference to the name.
     let mut img = streamed();
     let other = img.get(&layers[0]).data.clone();
-    img.members
-        .push(M::file(&format!("./{dir1}//layer.tar"), other));
-    refused(
-        &img.save("shadowed.tar"),
-        &["layer 1", &layers[1], "diff_id says"],
-    );
+    img.members.push(M::file(&format!("./{dir1}//layer.tar"), other));
+    refused(&img.save("shadowed.tar"), &["layer 1", &layers[1], "diff_id says"]);
 
     let symlinked = |target: &str, file: &str, needles: &[&str]| {
         let mut img = streamed();
         *img.get(&layers[0]) = M::link(&layers[0], b'2', target);
         refused(&img.save(file), needles);
     };
-    symlinked(
-        &format!("../{config}"),
-        "to-config.tar",
-        &["layer 0", &format!("-> {config})"), "diff_id says"],
-    );
-    symlinked(
-        &format!("../{dir1}"),
-        "to-dir.tar",
-        &[&layers[0], &format!("{dir1}, which is a directory")],
-    );
-    symlinked(
-        "../nothere/layer.tar",
-        "to-missing.tar",
-        &[&layers[0], "nothere/layer.tar, which is missing"],
-    );
+    symlinked(&format!("../{config}"), "to-config.tar", &["layer 0", &format!("-> {config})"), "diff_id says"]);
+    symlinked(&format!("../{dir1}"), "to-dir.tar", &[&layers[0], &format!("{dir1}, which is a directory")]);
+    symlinked("../nothere/layer.tar", "to-missing.tar", &[&layers[0], "nothere/layer.tar, which is missing"]);
     symlinked("layer.tar", "to-itself.tar", &[&layers[0], "loops"]);
-    symlinked(
-        "../../etc/passwd",
-        "outside.tar",
-        &[&layers[0], "outside the archive"],
-    );
-    symlinked(
-        "/etc/passwd",
-        "absolute.tar",
-        &[&layers[0], "outside the archive"],
-    );
+    symlinked("../../etc/passwd", "outside.tar", &[&layers[0], "outside the archive"]);
+    symlinked("/etc/passwd", "absolute.tar", &[&layers[0], "outside the archive"]);
     let mut img = streamed();
     *img.get(&layers[1]) = M::link(&layers[1], b'1', &dir0);
-    refused(
-        &img.save("hardlink-dir.tar"),
-        &[&layers[1], "is a directory"],
-    );
+    refused(&img.save("hardlink-dir.tar"), &[&layers[1], "is a directory"]);
     let mut img = streamed();
     *img.get(&layers[0]) = M::link(&layers[0], b'1', "nothere");
-    refused(
-        &img.save("hardlink-missing.tar"),
-        &[&layers[0], "is not an earlier member"],
-    );
+    refused(&img.save("hardlink-missing.tar"), &[&layers[0], "is not an earlier member"]);
 
     // Links that resolve to the right bytes are what docker save writes.
     let mut img = streamed();
@@ -398,8 +268,7 @@ fn docker_archive_lies_are_named() {
     img.members.insert(0, M::file("shared/blob.tar", data));
     *img.get(&layers[0]) = M::link(&layers[0], b'2', "../shared/./blob.tar");
     let data = std::mem::take(&mut img.get(&layers[2]).data);
-    img.members
-        .insert(0, M::file("./shared//x/../blob2.tar", data));
+    img.members.insert(0, M::file("./shared//x/../blob2.tar", data));
     *img.get(&layers[2]) = M::link(&layers[2], b'2', &format!("../{dir0}/../shared/blob2.tar"));
     ok(&img.save("symlinks-ok.tar"));
     let mut img = streamed();
@@ -417,23 +286,13 @@ fn docker_archive_lies_are_named() {
     ok(&img.save("gz-members.tar"));
     let compressed = sha256_hex(&img.get(&layers[0]).data);
     img.edit_config(|c| c["rootfs"]["diff_ids"][0] = format!("sha256:{compressed}").into());
-    refused(
-        &img.save("gz-diff-id.tar"),
-        &[
-            "layer 0",
-            "gzip-compressed",
-            "digest of its compressed bytes",
-        ],
-    );
+    refused(&img.save("gz-diff-id.tar"), &["layer 0", "gzip-compressed", "digest of its compressed bytes"]);
 
     // Not an archive at all, and no such file.
     let junk = base.dir().join("junk");
     std::fs::write(&junk, b"not a tar").unwrap();
     refused(&junk.to_string_lossy(), &["is not a tar archive"]);
-    refused(
-        &base.dir().join("absent.tar").to_string_lossy(),
-        &["absent.tar"],
-    );
+    refused(&base.dir().join("absent.tar").to_string_lossy(), &["absent.tar"]);
     refused("docker://busybox", &["transport docker:"]);
 }
 
@@ -448,12 +307,7 @@ fn oci_lies_are_named() {
         .arg(format!("oci:{}:tag", layout.display())));
     let manifest_path = blob_of_index(&layout);
     let manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    let layer_hex = manifest["layers"][1]["digest"]
-        .as_str()
-        .unwrap()
-        .strip_prefix("sha256:")
-        .unwrap()
-        .to_string();
+    let layer_hex = manifest["layers"][1]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
     let copy = |name: &str| {
         let dst = img.dir().join(name);
         run(Command::new("cp").arg("-a").arg(&layout).arg(&dst));
@@ -462,20 +316,8 @@ fn oci_lies_are_named() {
     let target = |d: &Path| format!("oci:{}", d.display());
 
     let d = copy("longer");
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(d.join("blobs/sha256").join(&layer_hex))
-        .unwrap()
-        .write_all(b"x")
-        .unwrap();
-    refused(
-        &target(&d),
-        &[
-            &format!("blobs/sha256/{layer_hex}"),
-            "layer 1",
-            "but its descriptor says",
-        ],
-    );
+    std::fs::OpenOptions::new().append(true).open(d.join("blobs/sha256").join(&layer_hex)).unwrap().write_all(b"x").unwrap();
+    refused(&target(&d), &[&format!("blobs/sha256/{layer_hex}"), "layer 1", "but its descriptor says"]);
 
     let d = copy("flipped");
     let blob = d.join("blobs/sha256").join(&layer_hex);
@@ -483,21 +325,11 @@ fn oci_lies_are_named() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&blob, bytes).unwrap();
-    refused(
-        &target(&d),
-        &[
-            &format!("blobs/sha256/{layer_hex}"),
-            "layer 1",
-            "but its descriptor says sha256:",
-        ],
-    );
+    refused(&target(&d), &[&format!("blobs/sha256/{layer_hex}"), "layer 1", "but its descriptor says sha256:"]);
 
     let d = copy("missing");
     std::fs::remove_file(d.join("blobs/sha256").join(&layer_hex)).unwrap();
-    refused(
-        &target(&d),
-        &[&format!("has no blobs/sha256/{layer_hex}"), "layer 1"],
-    );
+    refused(&target(&d), &[&format!("has no blobs/sha256/{layer_hex}"), "layer 1"]);
 
     // A consistent forger: the manifest is rewritten and re-named.
     let forged = |name: &str, f: &dyn Fn(&mut Value)| {
@@ -507,27 +339,17 @@ fn oci_lies_are_named() {
         let bytes = serde_json::to_vec(&m).unwrap();
         let hex = sha256_hex(&bytes);
         std::fs::write(d.join("blobs/sha256").join(&hex), &bytes).unwrap();
-        let mut index: Value =
-            serde_json::from_slice(&std::fs::read(d.join("index.json")).unwrap()).unwrap();
+        let mut index: Value = serde_json::from_slice(&std::fs::read(d.join("index.json")).unwrap()).unwrap();
         index["manifests"][0]["digest"] = format!("sha256:{hex}").into();
         index["manifests"][0]["size"] = bytes.len().into();
         std::fs::write(d.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
         d
     };
-    let d = forged("media-type", &|m| {
-        m["layers"][1]["mediaType"] = "application/vnd.example.layer".into()
-    });
-    refused(
-        &target(&d),
-        &["layer 1", "\"application/vnd.example.layer\""],
-    );
-    let d = forged("uncompressed-type", &|m| {
-        m["layers"][1]["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into()
-    });
+    let d = forged("media-type", &|m| m["layers"][1]["mediaType"] = "application/vnd.example.layer".into());
+    refused(&target(&d), &["layer 1", "\"application/vnd.example.layer\""]);
+    let d = forged("uncompressed-type", &|m| m["layers"][1]["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into());
     refused(&target(&d), &["layer 1", "diff_id says"]);
-    let d = forged("sha512", &|m| {
-        m["layers"][0]["digest"] = format!("sha512:{}", "0".repeat(128)).into()
-    });
+    let d = forged("sha512", &|m| m["layers"][0]["digest"] = format!("sha512:{}", "0".repeat(128)).into());
     refused(&target(&d), &["layer 0", "sha512:", "only sha256"]);
     let d = forged("layer-count", &|m| {
         m["layers"].as_array_mut().unwrap().pop();
@@ -535,14 +357,10 @@ fn oci_lies_are_named() {
     refused(&target(&d), &["lists 2 layers", "3 diff_ids"]);
 
     let d = copy("index-size");
-    let mut index: Value =
-        serde_json::from_slice(&std::fs::read(d.join("index.json")).unwrap()).unwrap();
+    let mut index: Value = serde_json::from_slice(&std::fs::read(d.join("index.json")).unwrap()).unwrap();
     index["manifests"][0]["size"] = 1.into();
     std::fs::write(d.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    refused(
-        &target(&d),
-        &["index.json manifests[0]", "but its descriptor says 1"],
-    );
+    refused(&target(&d), &["index.json manifests[0]", "but its descriptor says 1"]);
 
     let d = copy("layout-version");
     std::fs::write(d.join("oci-layout"), r#"{"imageLayoutVersion": "2.0.0"}"#).unwrap();
@@ -550,18 +368,7 @@ fn oci_lies_are_named() {
 
     // An oci-archive is read by its members: a missing blob is named too.
     let archive = img.dir().join("oci.tar");
-    run(Command::new("tar")
-        .arg("-cf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(img.dir().join("missing"))
-        .arg("."));
-    refused(
-        &format!("oci-archive:{}", archive.display()),
-        &[&format!("has no member blobs/sha256/{layer_hex}")],
-    );
-    refused(
-        &archive.to_string_lossy(),
-        &[&format!("has no member blobs/sha256/{layer_hex}")],
-    );
+    run(Command::new("tar").arg("-cf").arg(&archive).arg("-C").arg(img.dir().join("missing")).arg("."));
+    refused(&format!("oci-archive:{}", archive.display()), &[&format!("has no member blobs/sha256/{layer_hex}")]);
+    refused(&archive.to_string_lossy(), &[&format!("has no member blobs/sha256/{layer_hex}")]);
 }

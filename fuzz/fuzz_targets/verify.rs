@@ -23,16 +23,8 @@ fn tmp_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let shm = Path::new("/dev/shm");
-        let base = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        tempfile::Builder::new()
-            .prefix("li-fuzz-verify-")
-            .tempdir_in(base)
-            .expect("temp dir")
-            .keep()
+        let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        tempfile::Builder::new().prefix("li-fuzz-verify-").tempdir_in(base).expect("temp dir").keep()
     })
 }
 
@@ -63,22 +55,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut out = tempfile::NamedTempFile::new_in(tmp_root()).expect("temp file");
-    if stream(
-        conf(),
-        Some(&base),
-        "fuzz:1",
-        out.as_file_mut(),
-        &Quiet,
-        &AtomicBool::new(false),
-    )
-    .is_err()
-    {
+    if stream(conf(), Some(&base), "fuzz:1", out.as_file_mut(), &Quiet, &AtomicBool::new(false)).is_err() {
         return;
     }
-    let target = Target::DockerArchive {
-        path: out.path().to_path_buf(),
-        reference: None,
-    };
+    let target = Target::DockerArchive { path: out.path().to_path_buf(), reference: None };
     if let Err(e) = verify(&target) {
         panic!("stream accepted this base image, but its output does not verify: {e}");
     }

@@ -46,17 +46,11 @@ const MAX_HOPS: usize = 40;
 impl Archive {
     pub fn open(path: &Path) -> Result<Archive, VerifyError> {
         let image = path.display().to_string();
-        let io_err = |source| VerifyError::Io {
-            image: image.clone(),
-            source,
-        };
+        let io_err = |source| VerifyError::Io { image: image.clone(), source };
         // Members are read out of order, and a FIFO would block forever.
         let meta = std::fs::metadata(path).map_err(io_err)?;
         if !meta.is_file() {
-            return Err(VerifyError::Invalid {
-                image,
-                what: "not a regular file".into(),
-            });
+            return Err(VerifyError::Invalid { image, what: "not a regular file".into() });
         }
         let mut file = File::open(path).map_err(io_err)?;
         let mut head = [0u8; 8];
@@ -67,30 +61,16 @@ impl Archive {
         if let Some(mut dec) = decompressor(&head[..n], source).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
             let limit = bomb_limit(meta.len());
-            let copied =
-                io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut()).map_err(|e| {
-                    VerifyError::NotTar {
-                        image: image.clone(),
-                        reason: format!("decompression failed: {e}"),
-                    }
-                })?;
+            let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut())
+                .map_err(|e| VerifyError::NotTar { image: image.clone(), reason: format!("decompression failed: {e}") })?;
             if copied > limit {
-                return Err(VerifyError::Bomb {
-                    image,
-                    what: "the archive".into(),
-                    limit,
-                });
+                return Err(VerifyError::Bomb { image, what: "the archive".into(), limit });
             }
             file = tmp.reopen().map_err(io_err)?;
             spool = Some(tmp);
         }
         let nodes = index(&image, &file)?;
-        Ok(Archive {
-            image,
-            file,
-            _spool: spool,
-            nodes,
-        })
+        Ok(Archive { image, file, _spool: spool, nodes })
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -99,40 +79,21 @@ impl Archive {
 
     /// The regular file `name` stands for, links followed; `what` says
     /// which member the caller wanted, for the error.
-    pub fn open_member(
-        &self,
-        name: &str,
-        what: &str,
-    ) -> Result<(Box<dyn Read + '_>, u64), VerifyError> {
+    pub fn open_member(&self, name: &str, what: &str) -> Result<(Box<dyn Read + '_>, u64), VerifyError> {
         let (offset, size, _) = self.resolve(name).map_err(|problem| match problem {
-            Problem::Missing(m) if m == clean_lossy(name) => VerifyError::Missing {
-                image: self.image.clone(),
-                member: format!("member {name}"),
-                why: format!(" ({what})"),
-            },
-            problem => VerifyError::Link {
-                image: self.image.clone(),
-                member: format!("{what}, member {name},"),
-                problem: problem.to_string(),
-            },
+            Problem::Missing(m) if m == clean_lossy(name) => {
+                VerifyError::Missing { image: self.image.clone(), member: format!("member {name}"), why: format!(" ({what})") }
+            }
+            problem => VerifyError::Link { image: self.image.clone(), member: format!("{what}, member {name},"), problem: problem.to_string() },
         })?;
         let mut f = &self.file;
-        f.seek(SeekFrom::Start(offset))
-            .map_err(|source| VerifyError::Io {
-                image: self.image.clone(),
-                source,
-            })?;
-        Ok((
-            Box::new(BufReader::with_capacity(64 * 1024, f.take(size))),
-            size,
-        ))
+        f.seek(SeekFrom::Start(offset)).map_err(|source| VerifyError::Io { image: self.image.clone(), source })?;
+        Ok((Box::new(BufReader::with_capacity(64 * 1024, f.take(size))), size))
     }
 
     /// The regular member `name` resolves to, when it does.
     pub fn resolved(&self, name: &str) -> Option<String> {
-        self.resolve(name)
-            .ok()
-            .map(|(_, _, key)| String::from_utf8_lossy(&key).into_owned())
+        self.resolve(name).ok().map(|(_, _, key)| String::from_utf8_lossy(&key).into_owned())
     }
 
     fn resolve(&self, name: &str) -> Result<(u64, u64, Vec<u8>), Problem> {
@@ -152,9 +113,7 @@ impl Archive {
             match self.nodes.get(&key) {
                 None => {
                     let whole: Vec<Vec<u8>> = cur.into_iter().chain(todo).collect();
-                    return Err(Problem::Missing(
-                        String::from_utf8_lossy(&whole.join(&b'/')).into_owned(),
-                    ));
+                    return Err(Problem::Missing(String::from_utf8_lossy(&whole.join(&b'/')).into_owned()));
                 }
                 Some(Node::Symlink(target)) => {
                     hops += 1;
@@ -177,24 +136,14 @@ impl Archive {
                     return Err(Problem::NotDir(String::from_utf8_lossy(&key).into_owned()));
                 }
                 Some(Node::Dir) if todo.is_empty() => {
-                    return Err(Problem::Kind(
-                        String::from_utf8_lossy(&key).into_owned(),
-                        "a directory",
-                    ));
+                    return Err(Problem::Kind(String::from_utf8_lossy(&key).into_owned(), "a directory"));
                 }
                 Some(Node::Dir) => {}
                 Some(Node::BadHardlink { target, why }) => {
-                    return Err(Problem::Hardlink(
-                        String::from_utf8_lossy(&key).into_owned(),
-                        String::from_utf8_lossy(target).into_owned(),
-                        why,
-                    ));
+                    return Err(Problem::Hardlink(String::from_utf8_lossy(&key).into_owned(), String::from_utf8_lossy(target).into_owned(), why));
                 }
                 Some(Node::Other(kind)) => {
-                    return Err(Problem::Kind(
-                        String::from_utf8_lossy(&key).into_owned(),
-                        kind,
-                    ));
+                    return Err(Problem::Kind(String::from_utf8_lossy(&key).into_owned(), kind));
                 }
             }
         }
@@ -219,9 +168,7 @@ enum Problem {
 }
 
 fn components(name: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    name.split(|&b| b == b'/')
-        .filter(|c| !c.is_empty() && *c != b".")
-        .map(<[u8]>::to_vec)
+    name.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").map(<[u8]>::to_vec)
 }
 
 /// `a//b`, `./a/./b` and `/a/b` all name `a/b`; `..` is applied, and a
@@ -266,10 +213,7 @@ struct Pending {
 }
 
 fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError> {
-    let io_err = |source| VerifyError::Io {
-        image: image.into(),
-        source,
-    };
+    let io_err = |source| VerifyError::Io { image: image.into(), source };
     let len = file.metadata().map_err(io_err)?.len();
     let mut r = BufReader::with_capacity(64 * 1024, file);
     let mut pos = 0u64;
@@ -280,16 +224,9 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
         let at = pos;
         let corrupt = |reason: String| {
             if at == 0 {
-                VerifyError::NotTar {
-                    image: image.into(),
-                    reason: format!("the first block is not a tar header ({reason})"),
-                }
+                VerifyError::NotTar { image: image.into(), reason: format!("the first block is not a tar header ({reason})") }
             } else {
-                VerifyError::Corrupt {
-                    image: image.into(),
-                    offset: at,
-                    reason,
-                }
+                VerifyError::Corrupt { image: image.into(), offset: at, reason }
             }
         };
         let mut block = [0u8; 512];
@@ -307,28 +244,8 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
             }
             break;
         }
-        let unsigned: u64 = block
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    u64::from(b)
-                }
-            })
-            .sum();
-        let signed: i64 = block
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    i64::from(b as i8)
-                }
-            })
-            .sum();
+        let unsigned: u64 = block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) }).sum();
+        let signed: i64 = block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
         let header = tar::Header::from_byte_slice(&block);
         let cksum = header.cksum().map_err(|e| corrupt(e.to_string()))?;
         if u64::from(cksum) != unsigned && i64::from(cksum) != signed {
@@ -344,15 +261,11 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
         let has_data = !matches!(typeflag, b'1'..=b'6');
         let end = pos.checked_add(size).filter(|&e| e <= len);
         let Some(end) = end.filter(|_| has_data).or((!has_data).then_some(pos)) else {
-            return Err(corrupt(format!(
-                "a member of {size} bytes runs past the end of the archive"
-            )));
+            return Err(corrupt(format!("a member of {size} bytes runs past the end of the archive")));
         };
         let extension = |r: &mut BufReader<&File>| -> Result<Vec<u8>, VerifyError> {
             if size > MAX_EXTENSION {
-                return Err(corrupt(format!(
-                    "an extended header of {size} bytes is implausibly large"
-                )));
+                return Err(corrupt(format!("an extended header of {size} bytes is implausibly large")));
             }
             let mut v = vec![0u8; size as usize];
             r.read_exact(&mut v).map_err(io_err)?;
@@ -368,11 +281,8 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
                         b"path" => pending.name = Some(rec.value_bytes().to_vec()),
                         b"linkpath" => pending.link = Some(rec.value_bytes().to_vec()),
                         b"size" => {
-                            let v = std::str::from_utf8(rec.value_bytes())
-                                .ok()
-                                .and_then(|s| s.parse().ok());
-                            pending.size =
-                                Some(v.ok_or_else(|| corrupt("bad pax size record".into()))?);
+                            let v = std::str::from_utf8(rec.value_bytes()).ok().and_then(|s| s.parse().ok());
+                            pending.size = Some(v.ok_or_else(|| corrupt("bad pax size record".into()))?);
                         }
                         _ => {}
                     }
@@ -384,31 +294,15 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
                     data.truncate(nul);
                 }
                 retained += data.len();
-                if typeflag == b'L' {
-                    pending.name = Some(data)
-                } else {
-                    pending.link = Some(data)
-                }
+                if typeflag == b'L' { pending.name = Some(data) } else { pending.link = Some(data) }
             }
             b'g' => {}
             _ => {
-                let raw_name = pending
-                    .name
-                    .take()
-                    .unwrap_or_else(|| header.path_bytes().into_owned());
-                let link = pending.link.take().unwrap_or_else(|| {
-                    header
-                        .link_name_bytes()
-                        .map(|l| l.into_owned())
-                        .unwrap_or_default()
-                });
+                let raw_name = pending.name.take().unwrap_or_else(|| header.path_bytes().into_owned());
+                let link = pending.link.take().unwrap_or_else(|| header.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default());
                 retained += 256 + raw_name.len() + link.len();
-                let name = clean(&raw_name).ok_or_else(|| {
-                    corrupt(format!(
-                        "member {:?} climbs out of the archive with ..",
-                        String::from_utf8_lossy(&raw_name)
-                    ))
-                })?;
+                let name = clean(&raw_name)
+                    .ok_or_else(|| corrupt(format!("member {:?} climbs out of the archive with ..", String::from_utf8_lossy(&raw_name))))?;
                 if !name.is_empty() {
                     let node = match typeflag {
                         0 if raw_name.ends_with(b"/") => Node::Dir,
@@ -439,20 +333,13 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
             }
         }
         if retained > HEADER_BUDGET {
-            return Err(corrupt(format!(
-                "its member headers hold more than {} MiB (a header bomb?)",
-                HEADER_BUDGET >> 20
-            )));
+            return Err(corrupt(format!("its member headers hold more than {} MiB (a header bomb?)", HEADER_BUDGET >> 20)));
         }
         if matches!(typeflag, b'x' | b'L' | b'K') {
             // extension() read the data; skip only the padding.
             pos += size;
         }
-        let next = if has_data {
-            end.div_ceil(512).saturating_mul(512).min(len)
-        } else {
-            pos
-        };
+        let next = if has_data { end.div_ceil(512).saturating_mul(512).min(len) } else { pos };
         r.seek_relative((next - pos) as i64).map_err(io_err)?;
         pos = next;
     }
@@ -463,10 +350,7 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
 /// at that moment (intermediate symlinks aside): a later member replacing
 /// the target does not change the link.
 fn hardlink(nodes: &HashMap<Vec<u8>, Node>, name: &[u8], target: &[u8]) -> Node {
-    let bad = |why| Node::BadHardlink {
-        target: target.to_vec(),
-        why,
-    };
+    let bad = |why| Node::BadHardlink { target: target.to_vec(), why };
     let Some(t) = clean(target).filter(|t| !t.is_empty()) else {
         return bad("points outside the archive");
     };
