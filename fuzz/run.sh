@@ -10,7 +10,7 @@ shift || true
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(conf graph pipeline base_image)
+[ ${#targets[@]} -gt 0 ] || targets=(conf graph pipeline base_image verify)
 # cargo-fuzz passes nightly-only flags; only stable exists here.
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
   mkdir -p ".work/$t" "artifacts/$t"
   max_len=16384
   dict=dict/json.dict
-  if [ "$t" = base_image ]; then max_len=262144; dict=dict/tar.dict; fi
+  if [ "$t" = base_image ] || [ "$t" = verify ]; then max_len=262144; dict=dict/tar.dict; fi
   echo "fuzz/run.sh: $t for ${secs}s" >&2
   if ! cargo fuzz run -s none "$t" ".work/$t" "corpus/$t" -- \
       -max_total_time="$secs" -timeout=20 -rss_limit_mb=1024 -max_len="$max_len" -dict="$dict" \

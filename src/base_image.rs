@@ -187,7 +187,7 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
 const MAX_METADATA: u64 = 64 << 20;
 
 /// More than ~1100x expansion (gzip's ceiling) is a decompression bomb.
-fn bomb_limit(compressed_len: u64) -> u64 {
+pub(crate) fn bomb_limit(compressed_len: u64) -> u64 {
     compressed_len.saturating_mul(1100).saturating_add(64 << 20)
 }
 

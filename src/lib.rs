@@ -25,4 +25,5 @@ pub mod reference;
 pub mod stream;
 pub mod tar;
 pub mod time;
+pub mod verify;
 pub mod walk;

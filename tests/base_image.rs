@@ -24,12 +24,15 @@ fn compressed_base_archives() {
     for (tool, ext) in [("gzip", "gz"), ("bzip2", "bz2"), ("xz", "xz"), ("zstd", "zst")] {
         let packed = root.join(format!("base.tar.{ext}"));
         compress(tool, &root.join("base.tar"), &packed);
+        verify_image(packed.to_str().unwrap());
         let mut c = conf.clone();
         c["from_image"] = packed.to_string_lossy().into_owned().into();
         let path = root.join(format!("conf-from-{ext}.json"));
         std::fs::write(&path, serde_json::to_vec(&c).unwrap()).unwrap();
         let ours = run(Command::new(bin()).arg("stream").arg(&path)).stdout;
         assert!(ours == plain, "{ext}: differs from the plain base's image");
+        std::fs::write(root.join("ours.tar"), &ours).unwrap();
+        verify_image(root.join("ours.tar").to_str().unwrap());
         if ext != "zst" {
             let out = run(Command::new(shared().join("parity/compare")).arg(&path).arg("--").arg(bin()).arg("stream"));
             assert!(String::from_utf8_lossy(&out.stdout).starts_with("identical"), "{ext}: {}", String::from_utf8_lossy(&out.stdout));
@@ -68,7 +71,9 @@ fn compressed_layer_members_are_verified_uncompressed() {
 
     std::fs::write(store.dir.path().join("gz-members.tar"), rewrite(false)).unwrap();
     let image = store.dir.path().join("on-base.tar");
+    verify_image(store.dir.path().join("gz-members.tar").to_str().unwrap());
     run(Command::new(bin()).arg("stream").arg(store.dir.path().join("conf-on-base.json")).arg("-o").arg(&image));
+    verify_image(image.to_str().unwrap());
     let docker = |args: &[&str]| {
         let mut c = Command::new("docker");
         c.env("DOCKER_HOST", &host).args(args);

@@ -113,6 +113,21 @@ fn base_image(path: &Path, conf: &Conf) {
     let _ = layered_image::stream::stream(conf, Some(&img), "fuzz:1", std::io::sink(), &Quiet, &std::sync::atomic::AtomicBool::new(false));
 }
 
+/// The verify target: verify never panics on the input, and whatever
+/// stream builds on it as a base image verifies.
+fn verify_input(path: &Path, conf: &Conf) {
+    use layered_image::verify::{Target, verify};
+    let _ = verify(&Target::Path(path.to_path_buf()));
+    let Ok(base) = BaseImage::open(path) else { return };
+    let mut out = tempfile::NamedTempFile::new().unwrap();
+    if layered_image::stream::stream(conf, Some(&base), "fuzz:1", out.as_file_mut(), &Quiet, &std::sync::atomic::AtomicBool::new(false)).is_err() {
+        return;
+    }
+    if let Err(e) = verify(&Target::DockerArchive { path: out.path().to_path_buf(), reference: None }) {
+        panic!("{}: stream accepted it as a base image, but its output does not verify: {e}", path.display());
+    }
+}
+
 #[test]
 fn conf_inputs() {
     each("conf", |_, d| conf(d));
@@ -133,4 +148,13 @@ fn base_image_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let conf = empty_conf(dir.path());
     each("base_image", |p, _| base_image(p, &conf));
+}
+
+#[test]
+fn verify_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = empty_conf(dir.path());
+    // The base-image regressions are hostile archives for verify too.
+    each("verify", |p, _| verify_input(p, &conf));
+    each("base_image", |p, _| verify_input(p, &conf));
 }

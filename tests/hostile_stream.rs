@@ -48,6 +48,10 @@ impl Case {
     fn image(&self) -> Vec<u8> {
         let out = li(["stream".into(), self.conf().into_os_string()]);
         out.succeeds();
+        let image = self.root().join("streamed-for-verify.tar");
+        std::fs::write(&image, &out.stdout).unwrap();
+        verify_image(image.to_str().unwrap());
+        std::fs::remove_file(&image).unwrap();
         out.stdout
     }
 }
@@ -257,6 +261,7 @@ fn permission_denied_is_named() {
     run_nobody().fails(&["cannot read", "aaaa-pkg/locked", "Permission denied"]);
     run(Command::new("chmod").arg("0755").arg(&locked));
     run_nobody().succeeds();
+    verify_image(root.join("img.tar").to_str().unwrap());
     std::fs::remove_file(root.join("img.tar")).unwrap();
     // The conf itself.
     run(Command::new("chmod").arg("0600").arg(c.conf()));
@@ -270,6 +275,7 @@ fn permission_denied_is_named() {
     }
     let base = root.join("base.tar");
     li(["stream".into(), c.conf().into_os_string(), "-o".into(), base.clone().into()]).succeeds();
+    verify_image(base.to_str().unwrap());
     run(Command::new("chmod").arg("0600").arg(&base));
     c.with("from_image", json!("base.tar"));
     run_nobody().fails(&["fromImage", "base.tar", "Permission denied"]);
@@ -309,6 +315,8 @@ fn non_utf8_conf_and_store_names_work() {
     std::fs::write(c.root().join("nix/store/aaaa-pkg").join(OsString::from_vec(b"bad-\xfe\xff".to_vec())), "z").unwrap();
     let out = li(["stream".into(), odd.clone().into_os_string()]);
     out.succeeds();
+    std::fs::write(c.root().join("odd.tar"), &out.stdout).unwrap();
+    verify_image(c.root().join("odd.tar").to_str().unwrap());
     let missing = c.root().join(OsString::from_vec(b"absent-\xff.json".to_vec()));
     li(["stream".into(), missing.into_os_string()]).fails(&["cannot read", "absent-\u{fffd}.json"]);
 }
@@ -535,6 +543,8 @@ fn big_base_layer_in_bounded_memory() {
     std::fs::File::create(root.join("nix/store/aaaa-pkg/sparse")).unwrap().set_len(2 << 30).unwrap();
     let base = root.join("base.tar");
     li(["stream".into(), c.conf().into_os_string(), "-o".into(), base.clone().into_os_string()]).succeeds();
+    // verify streams the 2 GiB layer through its hashers too.
+    li(["verify".into(), base.clone().into_os_string()]).succeeds().rss_below_mib(64);
     std::fs::remove_file(root.join("nix/store/aaaa-pkg/sparse")).unwrap();
     c.with("from_image", json!("base.tar"));
     let out = li_with(["stream".into(), c.conf().into_os_string()], |cmd| {

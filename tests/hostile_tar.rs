@@ -485,6 +485,7 @@ fn check_image(conf: &Path, fs_root: &Path, layers: &[Vec<String>], st: &Stamp) 
     let work = tempfile::tempdir().unwrap();
     let image = work.path().join("image.tar");
     li(["stream".into(), conf.as_os_str().to_owned(), "-o".into(), image.clone().into_os_string()]).succeeds();
+    verify_image(image.to_str().unwrap());
     let py = python_listings(&image, true);
     let files = split_layers(&image, work.path());
     let mut ar = tar::Archive::new(std::fs::File::open(&image).unwrap());
@@ -615,6 +616,7 @@ fn eight_gib_sparse_file() {
     let image = root.join("image.tar");
     let out = li(["stream".into(), conf.into_os_string(), "-o".into(), image.clone().into_os_string()]);
     out.succeeds().rss_below_mib(64);
+    li(["verify".into(), image.clone().into_os_string()]).succeeds().rss_below_mib(64);
     let check = |who: &str, l: &Listing| {
         let r = &l[&b"nix/store/eeee-huge/huge"[..]];
         assert_eq!((r.size, r.uid, r.gid), (size, 3_000_000, 3_000_001), "{who}: {r:?}");

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 fn stream_to_file(store: &BusyboxStore) -> std::path::PathBuf {
     let image = store.dir.path().join("image.tar");
     run(Command::new(bin()).arg("stream").arg(store.dir.path().join("conf.json")).arg("-o").arg(&image));
+    verify_image(image.to_str().unwrap());
     image
 }
 
@@ -33,6 +34,7 @@ fn skopeo_inspects_and_umoci_unpacks_the_store_content() {
 
     let layout = store.dir.path().join("oci");
     run(Command::new("skopeo").arg("copy").arg(format!("docker-archive:{}", image.display())).arg(format!("oci:{}:t", layout.display())));
+    verify_image(&format!("oci:{}:t", layout.display()));
     let bundle = store.dir.path().join("bundle");
     run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:t", layout.display())).arg(&bundle));
     let rootfs = bundle.join("rootfs");

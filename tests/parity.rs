@@ -9,6 +9,10 @@ fn compare(conf: &std::path::Path, extra: &[&str]) {
     let out = run(Command::new(shared().join("parity/compare")).arg(conf).args(extra).arg("--").arg(bin()).arg("stream"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("identical"), "{}: {text}", conf.display());
+    let image = conf.with_extension("verify.tar");
+    run(Command::new(bin()).arg("stream").arg(conf).args(extra).arg("-o").arg(&image));
+    verify_image(image.to_str().unwrap());
+    std::fs::remove_file(&image).unwrap();
 }
 
 /// Live comparison on a fresh fixture with real files from /usr as bulk.
@@ -47,7 +51,12 @@ fn pinned_reference_digests() {
         if let Some(tag) = extra {
             cmd.args(["-t", tag]);
         }
-        let ours = sha256_hex(&run(&mut cmd).stdout);
+        let image = run(&mut cmd).stdout;
+        let ours = sha256_hex(&image);
+        let file = root.join(format!("{conf}.verify.tar"));
+        std::fs::write(&file, &image).unwrap();
+        verify_image(file.to_str().unwrap());
+        std::fs::remove_file(&file).unwrap();
         if ours != want {
             let mut r = Command::new(shared().join("parity/reference-stream"));
             r.arg(root.join(conf));

@@ -192,3 +192,11 @@ pub fn assert_not_an_image(bytes: &[u8]) {
         }
     }
 }
+
+/// `layered-image verify` accepts the image (a path, or a target such as
+/// `oci:DIR:TAG`): every digest checked the way its loader reads it.
+pub fn verify_image(path_or_target: &str) {
+    let out = run(Command::new(bin()).arg("verify").arg(path_or_target));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(line.starts_with("verified ") && out.stderr.is_empty(), "{path_or_target}: {line}{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -12,6 +12,7 @@ mod pipeline;
 mod popularity;
 mod progress;
 mod stream;
+mod verify;
 
 #[derive(Parser)]
 #[command(name = "layered-image", version, about = "Container images from Nix store closures, byte-compatible with nixpkgs' dockerTools")]
@@ -38,6 +39,8 @@ enum Command {
     Digests(digests::Args),
     /// Write the image of a conf to a destination: docker-archive:, oci:, oci-archive:.
     Copy(copy::Args),
+    /// Check an image as `docker load` or skopeo reads it: every digest.
+    Verify(verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::CustomisationLayer(args) => customisation_layer::run(args),
         Command::Digests(args) => digests::run(args),
         Command::Copy(args) => copy::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,16 @@
+use layered_image::verify::{Target, verify};
+
+/// `verify IMAGE`
+#[derive(clap::Args)]
+pub struct Args {
+    /// docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF], or a
+    /// path (an OCI layout directory, an oci-archive or a docker-archive).
+    pub image: String,
+}
+
+/// Prints one summary line; the first discrepancy is the error.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let summary = verify(&Target::parse(&args.image)?)?;
+    println!("{summary}");
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! An OCI image layout (a directory, or a tar of one) checked as
+//! containerd and skopeo read it: oci-layout, index.json, then every blob
+//! a descriptor names must exist with the descriptor's size and digest,
+//! down to each layer's uncompressed content and its diff_id.
+
+use super::{
+    Format, ImageSummary, Source, Summary, VerifyError, check_diff_id, diff_ids, display, hash_layer, layer_read_error, read_json, sha256_hex,
+};
+use crate::base_image::Compression;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const CONFIGS: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Indexes nest; a cycle of them (by digest) cannot, but depth is bounded anyway.
+const MAX_DEPTH: usize = 8;
+
+/// How a layer media type says its blob is stored.
+fn layer_compression(media_type: &str) -> Option<Compression> {
+    let t = media_type
+        .strip_prefix("application/vnd.oci.image.layer.v1.")
+        .or_else(|| media_type.strip_prefix("application/vnd.oci.image.layer.nondistributable.v1."))?;
+    match t {
+        "tar" => Some(Compression::None),
+        "tar+gzip" => Some(Compression::Gzip),
+        "tar+zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
+    .or(match media_type {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
+        _ => None,
+    })
+}
+
+pub(super) struct Dir {
+    dir: PathBuf,
+    image: String,
+}
+
+impl Dir {
+    pub fn new(dir: &Path) -> Result<Dir, VerifyError> {
+        let image = display(dir);
+        if !dir.is_dir() {
+            return Err(VerifyError::Invalid { image, what: "not a directory (an OCI image layout)".into() });
+        }
+        Ok(Dir { dir: dir.into(), image })
+    }
+}
+
+impl Source for Dir {
+    fn image(&self) -> &str {
+        &self.image
+    }
+    fn open(&self, name: &str, what: &str) -> Result<(Box<dyn Read + '_>, u64), VerifyError> {
+        let path = self.dir.join(name);
+        let io_err = |source| VerifyError::Io { image: self.image.clone(), source };
+        let meta = match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(VerifyError::Missing { image: self.image.clone(), member: name.into(), why: format!(" ({what})") });
+            }
+            r => r.map_err(io_err)?,
+        };
+        if !meta.is_file() {
+            return Err(VerifyError::Invalid { image: self.image.clone(), what: format!("{name} ({what}) is not a regular file") });
+        }
+        let f = std::fs::File::open(&path).map_err(io_err)?;
+        Ok((Box::new(BufReader::with_capacity(64 * 1024, f.take(meta.len()))), meta.len()))
+    }
+}
+
+struct Descriptor {
+    media_type: String,
+    hex: String,
+    size: u64,
+    ref_name: Option<String>,
+}
+
+fn descriptor(image: &str, what: &str, v: &Value) -> Result<Descriptor, VerifyError> {
+    let bad = |field: &str| VerifyError::Invalid { image: image.into(), what: format!("{what}: {field} is missing or of the wrong type") };
+    let media_type = v.get("mediaType").and_then(Value::as_str).ok_or_else(|| bad("mediaType"))?;
+    let digest = v.get("digest").and_then(Value::as_str).ok_or_else(|| bad("digest"))?;
+    let hex = sha256_hex(image, what, digest)?;
+    let size = v.get("size").and_then(Value::as_u64).ok_or_else(|| bad("size (a non-negative integer)"))?;
+    let ref_name = v.pointer("/annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str).map(str::to_string);
+    Ok(Descriptor { media_type: media_type.into(), hex: hex.into(), size, ref_name })
+}
+
+fn blob_name(d: &Descriptor) -> String {
+    format!("blobs/sha256/{}", d.hex)
+}
+
+struct Walk<'a> {
+    src: &'a dyn Source,
+    images: Vec<ImageSummary>,
+    /// Layers already checked against a diff_id, and their content size:
+    /// a layer shared by several images is read once.
+    seen: HashMap<(String, String), u64>,
+}
+
+pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) -> Result<Summary, VerifyError> {
+    let image = src.image();
+    let invalid = |what: String| VerifyError::Invalid { image: image.into(), what };
+    let (layout, _, _) = read_json(src, "oci-layout", "the layout marker")?;
+    match layout.get("imageLayoutVersion").and_then(Value::as_str) {
+        Some("1.0.0") => {}
+        Some(v) => {
+            return Err(invalid(format!("oci-layout says imageLayoutVersion {v:?}, not \"1.0.0\"")));
+        }
+        None => {
+            return Err(invalid("oci-layout has no imageLayoutVersion string".into()));
+        }
+    }
+    let (index, _, _) = read_json(src, "index.json", "the image index")?;
+    let manifests =
+        index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid("index.json: manifests is missing or not a list".into()))?;
+    let mut walk = Walk { src, images: Vec::new(), seen: HashMap::new() };
+    let mut names = Vec::new();
+    for (i, m) in manifests.iter().enumerate() {
+        let what = format!("index.json manifests[{i}]");
+        let d = descriptor(image, &what, m)?;
+        names.extend(d.ref_name.clone());
+        if reference.is_none() || d.ref_name.as_deref() == reference {
+            walk.manifest(&d, &what, 0)?;
+        }
+    }
+    if walk.images.is_empty() {
+        return Err(invalid(match reference {
+            Some(r) => format!("index.json has no manifest named {r:?} (names: {})", names.join(", ")),
+            None => "index.json lists no image manifest".into(),
+        }));
+    }
+    Ok(Summary { format, image: image.into(), images: walk.images })
+}
+
+impl Walk<'_> {
+    /// Reads a JSON blob, checking it against its descriptor.
+    fn json_blob(&self, d: &Descriptor, what: &str) -> Result<Value, VerifyError> {
+        let name = blob_name(d);
+        let (value, digest, size) = read_json(self.src, &name, what)?;
+        self.check(d, what, &name, size, &digest)?;
+        Ok(value)
+    }
+
+    fn check(&self, d: &Descriptor, what: &str, name: &str, size: u64, digest: &str) -> Result<(), VerifyError> {
+        let image = self.src.image();
+        if size != d.size {
+            return Err(VerifyError::Size {
+                image: image.into(),
+                what: format!("blob {name} ({what})"),
+                found: size,
+                expected: d.size,
+                named_by: "its descriptor".into(),
+            });
+        }
+        if digest != d.hex {
+            return Err(VerifyError::Digest {
+                image: image.into(),
+                what: format!("blob {name} ({what})"),
+                found: digest.into(),
+                expected: d.hex.clone(),
+                named_by: "its descriptor".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn manifest(&mut self, d: &Descriptor, what: &str, depth: usize) -> Result<(), VerifyError> {
+        let image = self.src.image();
+        let invalid = |what: String| VerifyError::Invalid { image: image.into(), what };
+        if depth > MAX_DEPTH {
+            return Err(invalid(format!("{what}: image indexes nest over {MAX_DEPTH} deep")));
+        }
+        match d.media_type.as_str() {
+            INDEX | DOCKER_LIST => {
+                let index = self.json_blob(d, what)?;
+                let list =
+                    index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(format!("{what}: manifests is missing or not a list")))?;
+                for (i, m) in list.iter().enumerate() {
+                    let inner = format!("{what} manifests[{i}]");
+                    let child = descriptor(image, &inner, m)?;
+                    self.manifest(&child, &inner, depth + 1)?;
+                }
+                Ok(())
+            }
+            MANIFEST | DOCKER_MANIFEST => self.image(d, what),
+            other => Err(VerifyError::MediaType { image: image.into(), what: what.into(), media_type: other.into() }),
+        }
+    }
+
+    fn image(&mut self, d: &Descriptor, what: &str) -> Result<(), VerifyError> {
+        let image = self.src.image();
+        let invalid = |what: String| VerifyError::Invalid { image: image.into(), what };
+        let manifest = self.json_blob(d, &format!("the manifest of {what}"))?;
+        let what = format!("manifest {}", blob_name(d));
+        let cd = descriptor(image, &format!("{what} config"), manifest.get("config").unwrap_or(&Value::Null))?;
+        if !CONFIGS.contains(&cd.media_type.as_str()) {
+            return Err(VerifyError::MediaType { image: image.into(), what: format!("{what} config"), media_type: cd.media_type });
+        }
+        let config = self.json_blob(&cd, &format!("the config of {what}"))?;
+        let config_name = format!("config {}", blob_name(&cd));
+        let layers = manifest.get("layers").and_then(Value::as_array).ok_or_else(|| invalid(format!("{what}: layers is missing or not a list")))?;
+        let diff_ids = diff_ids(image, &config_name, &config)?;
+        if diff_ids.len() != layers.len() {
+            return Err(invalid(format!("{what} lists {} layers but {config_name} has {} diff_ids", layers.len(), diff_ids.len())));
+        }
+        let mut layer_bytes = 0;
+        for (n, (l, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
+            let lwhat = format!("layer {n} of {what}");
+            let ld = descriptor(image, &lwhat, l)?;
+            let compression = layer_compression(&ld.media_type).ok_or_else(|| VerifyError::MediaType {
+                image: image.into(),
+                what: lwhat.clone(),
+                media_type: ld.media_type.clone(),
+            })?;
+            let name = blob_name(&ld);
+            let (r, size) = self.src.open(&name, &lwhat)?;
+            // The size first: a wrong one needs no read of the blob.
+            if size != ld.size {
+                self.check(&ld, &lwhat, &name, size, "")?;
+            }
+            if let Some(bytes) = self.seen.get(&(ld.hex.clone(), diff_id.clone())) {
+                layer_bytes += bytes;
+                continue;
+            }
+            let got = hash_layer(r, size, Some(compression)).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
+            self.check(&ld, &lwhat, &name, got.stored.1, &got.stored.0)?;
+            got.decoded(image, &format!("{lwhat} ({name})"))?;
+            check_diff_id(image, &format!("{lwhat} ({name})"), &got, diff_id, &config_name)?;
+            layer_bytes += got.content.1;
+            self.seen.insert((ld.hex, diff_id.clone()), got.content.1);
+        }
+        self.images.push(ImageSummary { config: format!("sha256:{}", cd.hex), layers: layers.len(), layer_bytes });
+        Ok(())
+    }
+}
