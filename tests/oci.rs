@@ -12,8 +12,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Copies, then checks what was written as a loader reads it.
 fn copy(conf: &Path, dest: &str, extra: &[&str]) -> Output {
-    run(Command::new(bin()).arg("copy").arg(conf).arg(dest).args(extra))
+    let out = run(Command::new(bin()).arg("copy").arg(conf).arg(dest).args(extra));
+    verify_image(dest);
+    out
 }
 
 fn copy_fails(conf: &Path, dest: &str, extra: &[&str]) -> String {
