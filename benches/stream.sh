@@ -16,31 +16,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--bulk-mib N] [--runs N] [--fixture DIR]" >&2; exit 2 ;;
   esac
 done
-[ -x /usr/bin/time ] || { echo "benches/stream.sh: GNU time is required (apt-get install time)" >&2; exit 1; }
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-bin=$here/target/release/layered-image
-if [ ! -f "$fixture/.bulk-$bulk" ]; then
-  echo "building the fixture ($bulk MiB of real files) in $fixture ..." >&2
-  "$shared/parity/make-fixture" "$fixture" --bulk-mib "$bulk" >/dev/null
-  touch "$fixture/.bulk-$bulk"
-fi
-conf=$fixture/conf-seed.json
-python3 -c 'import json,sys; print("\n".join(p for l in json.load(open(sys.argv[1]))["store_layers"] for p in l))' "$conf" >"$fixture/paths.txt"
-size=$(du -sb "$fixture/nix/store" | cut -f1)
-# Warm the page cache so every contender reads from memory.
-find "$fixture/nix/store" -type f -exec cat {} + >/dev/null
-
-measure() { # name command
-  local best="" rss=""
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -o /tmp/li-bench-time -f "%e %M" sh -c "$2" 2>/dev/null || { echo "benches/stream.sh: '$1' failed" >&2; exit 1; }
-    read -r t m < /tmp/li-bench-time
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-    if [ -z "$rss" ] || [ "$m" -gt "$rss" ]; then rss=$m; fi
-  done
-  printf '%-22s %8.2f s   peak RSS %6d KiB\n' "$1" "$best" "$rss" >&2
-  echo "$best"
-}
+. "$here/benches/lib.sh"
 
 echo "fixture: $(( size / 1048576 )) MiB in $(find "$fixture/nix/store" | wc -l) entries, $runs runs each (best)" >&2
 ref=$(measure "reference (python)" "'$shared/parity/reference-stream' '$conf' | cat >/dev/null")

@@ -108,6 +108,11 @@ let
       # every layer once instead of twice (still verified while streaming).
       # The image is the same either way.
       precomputeLayerDigests ? false,
+      # layered-image's own: how layer blobs are compressed when the image
+      # is written in OCI form (passthru.copyTo, buildLayeredImage's
+      # format = "oci") and, with precomputeLayerDigests, which compressed
+      # digests the conf records: "gzip", "zstd" or "none".
+      layerCompression ? "gzip",
     }:
     assert (
       lib.assertMsg (layeringPipeline == null -> maxLayers > 1)
@@ -126,6 +131,19 @@ let
       imageName = lib.toLower name;
       # Digests of layers whose mtime is "now" would be stale at once.
       precompute = precomputeLayerDigests && mtime != "now";
+      compressArgs = "--compress ${lib.escapeShellArg layerCompression}";
+      digestsCompress = optionalString (layerCompression != "none") compressArgs;
+
+      # `nix run .#image.copyTo -- oci:./out:latest`: the image to any
+      # destination `layered-image copy` takes.
+      copyTo = runCommand "copy-to-${baseName}" { meta.mainProgram = "copy-to"; } ''
+        mkdir -p $out/bin
+        cat > $out/bin/copy-to <<'EOF'
+        #!${pkgs.runtimeShell}
+        exec ${exe} copy ${conf} ${compressArgs} "$@"
+        EOF
+        chmod +x $out/bin/copy-to
+      '';
 
       # config's string context makes every store path it mentions part of
       # the image's closure.
@@ -264,7 +282,7 @@ let
               ${lib.concatMapStringsSep " " (p: "--exclude ${p}") excludePaths} \
               ${optionalString debug "--debug"} \
               -o "$confOut"
-            ${optionalString precompute "${exe} digests \"$confOut\" -o \"$out\""}
+            ${optionalString precompute "${exe} digests \"$confOut\" ${digestsCompress} -o \"$out\""}
           '';
 
       result =
@@ -274,7 +292,7 @@ let
             preferLocalBuild = true;
             passthru = passthru // {
               inherit (conf) imageTag;
-              inherit conf streamScript;
+              inherit conf streamScript copyTo;
 
               # Distinguish tarballs and exes at the Nix level so functions that
               # take images can know in advance how the image is supposed to be used.
@@ -293,24 +311,55 @@ let
     result
   );
 
+  # nixpkgs' compressor names, as layer compressions of an OCI layout.
+  ociCompressions = {
+    none = "none";
+    gz = "gzip";
+    zstd = "zstd";
+  };
+
   buildLayeredImage = lib.makeOverridable (
     {
       name,
       compressor ? "gz",
+      # layered-image's own: "oci" makes the output an OCI image layout
+      # (a directory; layers compressed with `compressor`, the image named
+      # by its tag) instead of a compressed docker-archive.
+      format ? "docker-archive",
       ...
     }@args:
     let
-      stream = streamLayeredImage (builtins.removeAttrs args [ "compressor" ]);
       compress = compressorForImage compressor name;
-    in
-    runCommand "${baseNameOf name}.tar${compress.ext}" {
-      inherit (stream) imageName;
+      layerCompression = ociCompressions.${compressor};
+      stream = streamLayeredImage (
+        builtins.removeAttrs args [
+          "compressor"
+          "format"
+          "meta"
+        ]
+        // lib.optionalAttrs (format == "oci") { inherit layerCompression; }
+      );
       passthru = {
-        inherit (stream) imageTag;
+        inherit (stream) imageTag copyTo;
         inherit stream;
       };
-      meta = args.meta or { };
-    } "${stream} | ${compress.compress} > $out"
+    in
+    assert lib.assertMsg (builtins.elem format [
+      "docker-archive"
+      "oci"
+    ]) "in docker image ${name}: format must be one of: [docker-archive oci]";
+    if format == "oci" then
+      runCommand "${baseNameOf name}-oci" {
+        inherit (stream) imageName;
+        inherit passthru;
+        meta = args.meta or { };
+      } "${exe} copy ${stream.conf} oci:$out:${lib.escapeShellArg stream.imageTag} --compress ${layerCompression}"
+    else
+      runCommand "${baseNameOf name}.tar${compress.ext}" {
+        inherit (stream) imageName;
+        inherit passthru;
+        meta = args.meta or { };
+      } "${stream} | ${compress.compress} > $out"
   );
 
   buildLayeredImageWithNixDb = args: buildLayeredImage (args // { includeNixDB = true; });

@@ -289,6 +289,21 @@ let
       );
     };
 
+    # layered-image's own: an OCI image layout as the build's output
+    ociLayout = dockerTools.buildLayeredImage ({
+      name = "layered-image-oci";
+      tag = "oci";
+      format = "oci";
+      config.Cmd = [ "hello" ];
+    } // layeredArgs);
+    ociZstd = dockerTools.buildLayeredImage ({
+      name = "layered-image-oci-zstd";
+      tag = "oci";
+      format = "oci";
+      compressor = "zstd";
+      config.Cmd = [ "hello" ];
+    } // layeredArgs);
+
     compressedNone = compressed "none";
     compressedGz = compressed "gz";
     compressedZstd = compressed "zstd";
@@ -361,6 +376,8 @@ in
     hello = "${hello}";
     noTagStreamTag = images.noTagStream.imageTag;
     precomputedConf = "${images.precomputed.conf}";
+    precomputedCopyTo = "${images.precomputed.copyTo}";
+    buildCopyTo = "${images.bulk.copyTo}";
     noTagBuildTag = images.noTagBuild.imageTag;
     streamIsExe = images.layered.isExe or false;
     buildHasStream = images.bulk ? stream;
@@ -392,6 +409,10 @@ in
     compressor = (dockerTools.buildLayeredImage {
       name = "bad";
       compressor = "bzip3";
+    }).drvPath;
+    format = (dockerTools.buildLayeredImage {
+      name = "bad";
+      format = "tarball";
     }).drvPath;
   };
 }

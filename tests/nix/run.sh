@@ -24,7 +24,7 @@ cd "$repo"
 
 die() { echo "tests/nix/run.sh: $*" >&2; exit 1; }
 
-for tool in nix nix-instantiate nix-store cargo git docker dockerd jq tar gzip zstd pigz python3 fakeroot proot ldd sha256sum; do
+for tool in nix nix-instantiate nix-store cargo git docker dockerd skopeo jq tar gzip zstd pigz python3 fakeroot proot ldd sha256sum; do
   command -v "$tool" >/dev/null || die "required tool '$tool' is missing (run tests/install-deps.sh as root)"
 done
 [ -x /bin/busybox ] || die "/bin/busybox (busybox-static) is missing (run tests/install-deps.sh as root)"
@@ -102,6 +102,9 @@ out=$(nix eval --raw "$testflake#errors.$system.maxLayers" "${testoverrides[@]}"
 out=$(nix eval --raw "$testflake#errors.$system.compressor" "${testoverrides[@]}" 2>&1) && fail "bad compressor is rejected" "evaluated" \
   || case $out in *"in docker image bad: compressor must be one of: [gz none zstd]"*) pass "bad compressor is rejected with nixpkgs' message" ;; *) fail "compressor message" "$out" ;; esac
 
+out=$(nix eval --raw "$testflake#errors.$system.format" "${testoverrides[@]}" 2>&1) && fail "bad format is rejected" "evaluated" \
+  || case $out in *"in docker image bad: format must be one of: [docker-archive oci]"*) pass "bad format is rejected" ;; *) fail "format message" "$out" ;; esac
+
 info=$(nix eval --json "$testflake#testInfo.$system" "${testoverrides[@]}" 2>/dev/null) || die "cannot evaluate testInfo"
 inf() { jq -r ".$1" <<<"$info"; }
 expect "passthru.isExe of a stream" true "$(inf streamIsExe)"
@@ -116,11 +119,11 @@ expect "derivation name stream-<baseNameOf name>" stream-UPPER "$(inf upperCaseS
 
 # --- 3. build the images ----------------------------------------------------
 images=(layered precomputed another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
-  noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd
+  noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd ociLayout ociZstd
   architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot)
 declare -A img
 echo "== nix build ${#images[@]} images" >&2
-attrs=(); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
+attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
 if ! nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
   quiet <"$tmp/build.log" | tail -40 >&2
 fi
@@ -184,7 +187,7 @@ layers() { docker inspect --format '{{len .RootFS.Layers}}' "$1"; }
 declare -A name
 for i in "${images[@]}"; do
   [ -n "${img[$i]:-}" ] || continue
-  case $i in gnuTar* | streamScript) continue ;; esac
+  case $i in gnuTar* | streamScript | oci*) continue ;; esac
   if n=$(load "$i") && [ -n "$n" ]; then name[$i]=$n; pass "docker load $i ($n)"; else fail "docker load $i"; fi
 done
 has() { [ -n "${name[$1]:-}" ] || { fail "$2" "image $1 not loaded"; return 1; }; }
@@ -275,6 +278,36 @@ if has precomputed "precomputed digests"; then
     "$(docker inspect --format '{{.RootFS.Layers}}' "${name[layered]:-missing}")" "$(docker inspect --format '{{.RootFS.Layers}}' "${name[precomputed]}")"
   expect "precomputeLayerDigests: runs" "Hello from layered-image" "$(run "${name[precomputed]}" 2>&1)"
 fi
+
+# layered-image's own: buildLayeredImage { format = "oci"; } and passthru.copyTo
+for i in ociLayout ociZstd; do
+  [ -n "${img[$i]:-}" ] || { fail "$i: OCI layout" "not built"; continue; }
+  check "$i: layered-image verify" "$binary" verify "oci:${img[$i]}:oci"
+  check "$i: skopeo inspect" skopeo inspect "oci:${img[$i]}:oci"
+done
+if [ -n "${img[ociZstd]:-}" ]; then
+  m=$(jq -r '.manifests[0].digest | sub("sha256:"; "")' "${img[ociZstd]}/index.json")
+  expect "ociZstd: zstd layers" "application/vnd.oci.image.layer.v1.tar+zstd" \
+    "$(jq -r '[.layers[].mediaType] | unique | join(",")' "${img[ociZstd]}/blobs/sha256/$m")"
+fi
+if [ -n "${img[ociLayout]:-}" ] && skopeo copy "oci:${img[ociLayout]}:oci" "docker-archive:$tmp/oci.tar:layered-image-oci:oci" >/dev/null 2>&1 \
+  && docker load -i "$tmp/oci.tar" >/dev/null; then
+  expect "ociLayout: runs in docker after skopeo copy" "Hello from layered-image" "$(run layered-image-oci:oci 2>&1)"
+else
+  fail "ociLayout: loads in docker after skopeo copy"
+fi
+copy_to() { "$(inf "$1")/bin/copy-to" "${@:2}"; }
+if out=$(nix run "$testflake#precomputed.copyTo" "${testoverrides[@]}" -- "oci:$tmp/copied:first" 2>&1); then
+  pass "nix run .#image.copyTo -- oci:DIR:REF"
+  check "copyTo: layered-image verify" "$binary" verify "oci:$tmp/copied:first"
+  # precomputed digests: the unchanged image is copied again without reading a layer
+  out=$(copy_to precomputedCopyTo "oci:$tmp/copied:second" 2>&1) || true
+  case $out in *"(0 written, "*) pass "copyTo with precomputed digests: no layer read again" ;; *) fail "copyTo again" "$(tail -3 <<<"$out")" ;; esac
+else
+  fail "nix run .#image.copyTo" "$(quiet <<<"$out" | tail -5)"
+fi
+check "copyTo of buildLayeredImage: oci-archive" copy_to buildCopyTo "oci-archive:$tmp/bulk-oci.tar:bulk" --compress zstd
+check "copyTo of buildLayeredImage: verify" "$binary" verify "oci-archive:$tmp/bulk-oci.tar:bulk"
 
 # includeStorePaths = false: no store paths at all; runs with the host store mounted
 if has noStore "includeStorePaths = false"; then
