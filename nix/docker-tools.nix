@@ -113,6 +113,11 @@ let
       # format = "oci") and, with precomputeLayerDigests, which compressed
       # digests the conf records: "gzip", "zstd" or "none".
       layerCompression ? "gzip",
+      # layered-image's own (nix2container's): layers made by buildLayer,
+      # placed first (each preceded by the layers nested in it); the rest
+      # of the closure is layered as usual without their paths. Each keeps
+      # the digests its own derivation computed.
+      layers ? [ ],
     }:
     assert (
       lib.assertMsg (layeringPipeline == null -> maxLayers > 1)
@@ -140,7 +145,7 @@ let
         mkdir -p $out/bin
         cat > $out/bin/copy-to <<'EOF'
         #!${pkgs.runtimeShell}
-        exec ${exe} copy ${conf} ${compressArgs} "$@"
+        LAYERED_IMAGE_COMPRESS=''${LAYERED_IMAGE_COMPRESS:-${layerCompression}} exec ${exe} copy ${conf} "$@"
         EOF
         chmod +x $out/bin/copy-to
       '';
@@ -280,6 +285,7 @@ let
               --uname ${lib.escapeShellArg uname} --gname ${lib.escapeShellArg gname} \
               ${lib.escapeShellArgs layeringArgs} \
               ${lib.concatMapStringsSep " " (p: "--exclude ${p}") excludePaths} \
+              ${lib.concatMapStringsSep " " (l: "--layer ${l}") layers} \
               ${optionalString debug "--debug"} \
               -o "$confOut"
             ${optionalString precompute "${exe} digests \"$confOut\" ${digestsCompress} -o \"$out\""}
@@ -310,6 +316,41 @@ let
     in
     result
   );
+
+  # layered-image's own, as nix2container's buildLayer: a layer known when
+  # Nix evaluates, made by a derivation whose inputs are only its store
+  # paths and what changes its bytes, so that its digests are computed
+  # once and kept by Nix and its binary caches, and shared by every image
+  # that uses it. Its paths are the closure of `contents` less the paths
+  # of the `layers` nested in it. Use the image's uid, gid, uname, gname
+  # and mtime (the defaults match the image's), or the image recomputes
+  # the layer's digests.
+  buildLayer =
+    {
+      contents ? [ ],
+      layers ? [ ],
+      name ? "layer",
+      uid ? 0,
+      gid ? 0,
+      uname ? "root",
+      gname ? "root",
+      mtime ? "1970-01-01T00:00:01Z",
+      layerCompression ? "gzip",
+    }:
+    runCommand "${name}.json"
+      {
+        __structuredAttrs = true;
+        exportReferencesGraph.graph = if builtins.isList contents then contents else [ contents ];
+        preferLocalBuild = true;
+      }
+      ''
+        ${exe} layer --graph "''${NIX_ATTRS_JSON_FILE:-.attrs.json}" --graph-key graph \
+          ${lib.concatMapStringsSep " " (l: "--layer ${l}") layers} \
+          --store-dir ${storeDir} --uid ${toString uid} --gid ${toString gid} \
+          --uname ${lib.escapeShellArg uname} --gname ${lib.escapeShellArg gname} \
+          --mtime ${lib.escapeShellArg mtime} --compress ${lib.escapeShellArg layerCompression} \
+          -o ${placeholder "out"}
+      '';
 
   # nixpkgs' compressor names, as layer compressions of an OCI layout.
   ociCompressions = {
@@ -514,6 +555,7 @@ let
 in
 {
   inherit
+    buildLayer
     streamLayeredImage
     buildLayeredImage
     buildLayeredImageWithNixDb

@@ -78,13 +78,14 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// A store that keeps nothing: producing an image into it yields every
-/// digest (what `digests` records) without writing a byte.
+/// A store that keeps nothing and claims every blob: producing an image
+/// into it yields every digest (what `digests` records) without writing a
+/// byte, and leaves out the layers whose digests are known already.
 pub struct Discard;
 
 impl BlobStore for Discard {
     fn has_blob(&self, _: &str) -> Result<bool, StoreError> {
-        Ok(false)
+        Ok(true)
     }
     fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError> {
         Ok(Box::new(io::sink()))

@@ -45,7 +45,9 @@ pub struct Conf {
     /// length, computed earlier (e.g. at build time) so that streaming
     /// reads every layer once. Still verified while streaming. nixpkgs'
     /// script ignores the key.
-    pub store_layer_digests: Option<Vec<LayerDigest>>,
+    /// One entry per store layer; `null` where a layer's digest is not
+    /// known (yet).
+    pub store_layer_digests: Vec<Option<LayerDigest>>,
     /// Our extension, `customisation_layer_digest`: the customisation
     /// layer's compressed digests (its own digest is in its checksum file),
     /// so that `copy` knows every blob before reading one.
@@ -222,13 +224,36 @@ impl Conf {
 
 const LAYER_DIGEST_SHAPE: &str = "{\"sha256\": \"<64 hex>\", \"size\": N, \"compressed\": {KEY: {\"sha256\": \"<64 hex>\", \"size\": N}}}";
 
-fn digests(r: &Reader<'_>, n_layers: usize) -> Result<Option<Vec<LayerDigest>>, ConfError> {
+fn digests(r: &Reader<'_>, n_layers: usize) -> Result<Vec<Option<LayerDigest>>, ConfError> {
     let Some(v) = r.obj.get(DIGESTS_KEY) else {
-        return Ok(None);
+        return Ok(vec![None; n_layers]);
     };
-    let expected = "a list of {\"sha256\": \"<64 hex>\", \"size\": N}, one per store layer";
+    let expected = "a list of {\"sha256\": \"<64 hex>\", \"size\": N} or null, one per store layer";
     let items = v.as_array().filter(|a| a.len() == n_layers).ok_or_else(|| r.type_err(DIGESTS_KEY, expected, v))?;
-    items.iter().enumerate().map(|(i, item)| layer_digest(r, format!("{DIGESTS_KEY}[{i}]"), item, expected)).collect::<Result<_, _>>().map(Some)
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Null => Ok(None),
+            item => layer_digest(r, format!("{DIGESTS_KEY}[{i}]"), item, expected).map(Some),
+        })
+        .collect()
+}
+
+/// A layer digest as [`LayerDigest::to_json`] writes it.
+pub fn parse_layer_digest(v: &Value) -> Option<LayerDigest> {
+    let own = blob_digest(v)?;
+    let mut compressed = BTreeMap::new();
+    match v.get("compressed") {
+        None => {}
+        Some(Value::Object(blobs)) => {
+            for (k, b) in blobs {
+                compressed.insert(k.clone(), blob_digest(b)?);
+            }
+        }
+        Some(_) => return None,
+    }
+    Some(LayerDigest { sha256: own.sha256, size: own.size, compressed })
 }
 
 fn is_hex256(h: &str) -> bool {
@@ -259,7 +284,7 @@ fn layer_digest(r: &Reader<'_>, key: String, item: &Value, expected: &'static st
 /// nixpkgs only asserts `path.startswith(store_dir)`; that lets
 /// `/nix/store-evil` and `/nix/store/../../etc` through, so the check here
 /// is by path components.
-fn store_path(conf: &Path, store_dir: &str, s: &str, fs_path: PathBuf) -> Result<StorePath, ConfError> {
+pub fn store_path(conf: &Path, store_dir: &str, s: &str, fs_path: PathBuf) -> Result<StorePath, ConfError> {
     let fail = |problem| ConfError::StorePath { path: conf.into(), store_path: s.into(), store_dir: store_dir.into(), problem };
     if Path::new(s).components().any(|c| c == Component::ParentDir) {
         return Err(fail("contains '..'"));

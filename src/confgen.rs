@@ -5,6 +5,7 @@
 pub mod date;
 
 use crate::graph::{Graph, GraphError, RawNode};
+use crate::layer_spec::LayerSpec;
 use crate::layering::{self, auto_layer, classic, pipeline};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -27,6 +28,8 @@ pub enum ConfError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Pipeline(#[from] pipeline::PipelineError),
+    #[error("{explicit} explicit layers leave no layer for the rest of the closure within maxLayers={max}")]
+    TooManyExplicit { explicit: usize, max: i64 },
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,9 @@ pub struct ConfOptions {
     pub layering: Layering,
     pub max_layers: i64,
     pub exclude: Vec<String>,
+    /// Explicit layers (`buildLayer`), flattened: they come first, and the
+    /// rest of the closure is layered without their paths.
+    pub explicit: Vec<LayerSpec>,
 }
 
 /// Layers left for store paths once the base image and the customisation
@@ -69,23 +75,56 @@ pub fn available_layers(opts: &ConfOptions) -> Result<i64, ConfError> {
     Ok(opts.max_layers - used)
 }
 
-/// The `store_layers` value for a graph given as raw nodes.
+/// The `store_layers` value for a graph given as raw nodes: the explicit
+/// layers, then the rest of the closure as the layering strategy splits it.
 pub fn store_layers(raw: &[RawNode], graph_file: &str, opts: &ConfOptions) -> Result<Vec<Vec<String>>, ConfError> {
-    let exclude: HashSet<String> = opts.exclude.iter().cloned().collect();
-    Ok(match &opts.layering {
+    let mut exclude: HashSet<String> = opts.exclude.iter().cloned().collect();
+    exclude.extend(opts.explicit.iter().flat_map(|l| l.paths.iter().cloned()));
+    let mut layers: Vec<Vec<String>> = opts.explicit.iter().map(|l| l.paths.clone()).collect();
+    let available = || -> Result<i64, ConfError> {
+        let left = available_layers(opts)? - opts.explicit.len() as i64;
+        if left < 1 {
+            return Err(ConfError::TooManyExplicit { explicit: opts.explicit.len(), max: opts.max_layers });
+        }
+        Ok(left)
+    };
+    layers.extend(match &opts.layering {
         Layering::Popularity => {
-            let available = available_layers(opts)?;
+            let available = available()?;
             let graph = Graph::build(raw, graph_file)?;
             let paths: Vec<String> = layering::popularity_paths(&graph).into_iter().filter(|p| !exclude.contains(p)).collect();
             classic::classic_split(&paths, available as usize)
         }
         Layering::Auto => {
-            let available = available_layers(opts)?;
+            let available = available()?;
             let graph = Graph::build(raw, graph_file)?;
             auto_layer::auto_layer(&graph, &exclude, available)
         }
         Layering::Pipeline(steps) => pipeline::run_pipeline(raw, &exclude, steps, graph_file)?,
-    })
+    });
+    Ok(layers)
+}
+
+/// `store_layer_digests` for the explicit layers whose tars were made
+/// with this image's owners and time (a layer made with others would come
+/// out with other bytes here); `None` when no digest is known at all.
+pub fn explicit_digests(opts: &ConfOptions, n_layers: usize) -> Result<Option<Value>, ConfError> {
+    let mtime = date::normalize(&opts.mtime).map_err(|source| ConfError::Date { option: "mtime", source })?;
+    let ours = crate::layer_spec::Stamp { uid: opts.uid, gid: opts.gid, uname: opts.uname.clone(), gname: opts.gname.clone(), mtime };
+    let known: Vec<Value> = opts
+        .explicit
+        .iter()
+        .map(|l| match &l.digest {
+            Some(d) if l.stamp == ours => d.to_json(),
+            _ => Value::Null,
+        })
+        .collect();
+    if known.iter().all(Value::is_null) {
+        return Ok(None);
+    }
+    let mut all = known;
+    all.resize(n_layers, Value::Null);
+    Ok(Some(Value::Array(all)))
 }
 
 /// The conf object: the base json's keys, then the keys jq adds.

@@ -14,6 +14,7 @@ use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
 use crate::compress::{Compression, Encoder};
 use crate::conf::{BlobDigest, Conf, DIGESTS_KEY, LayerDigest};
 use crate::image_config::{self, LayerRecord};
+use crate::layer::{Stamp, StorePath};
 use crate::layer_pipe::{self, PipeError};
 use crate::oci::{self, Blob};
 use crate::stream::{self, Progress, StreamError, paths_repr};
@@ -107,11 +108,7 @@ pub fn write_image(
 ) -> Result<Image, CopyError> {
     let custom = stream::customisation(conf)?;
     let jobs = opts.jobs.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .thread_name(|i| format!("compress-{i}"))
-        .build()
-        .map_err(|e| CopyError::Threads(jobs, e.to_string()))?;
+    let pool = compression_pool(jobs)?;
     let mut sources: Vec<Source> = base.map(|b| b.layers.iter().map(Source::Base).collect()).unwrap_or_default();
     sources.extend((0..conf.store_layers.len()).map(Source::Store));
     sources.push(Source::Customisation);
@@ -120,7 +117,7 @@ pub fn write_image(
     let stop = Stop { flag: AtomicBool::new(false), signal: cancel, first: Mutex::new(None) };
     let slots: Vec<Mutex<Option<LayerBlob>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let ctx = Ctx { conf, base, store, compression: opts.compression, pool: &pool, stop: &stop, custom: &custom, progress };
+    let ctx = Ctx { conf: Some(conf), base, store, compression: opts.compression, pool: &pool, stop: &stop, custom: Some(&custom), progress };
     std::thread::scope(|s| {
         for _ in 0..jobs.min(n) {
             s.spawn(|| {
@@ -168,6 +165,30 @@ pub fn write_image(
     Ok(Image { layers, config, config_bytes, manifest, manifest_bytes })
 }
 
+fn compression_pool(jobs: usize) -> Result<rayon::ThreadPool, CopyError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("compress-{i}"))
+        .build()
+        .map_err(|e| CopyError::Threads(jobs, e.to_string()))
+}
+
+/// One store layer as a blob, outside any image: what a layer's own Nix
+/// derivation (`buildLayer`) records.
+pub fn store_layer_blob(
+    paths: &[StorePath],
+    stamp: &Stamp,
+    store: &dyn BlobStore,
+    opts: &Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<LayerBlob, CopyError> {
+    let pool = compression_pool(opts.jobs.max(1))?;
+    let stop = Stop { flag: AtomicBool::new(false), signal: cancel, first: Mutex::new(None) };
+    let ctx = Ctx { conf: None, base: None, store, compression: opts.compression, pool: &pool, stop: &stop, custom: None, progress };
+    ctx.store_layer(1, paths, stamp, None)
+}
+
 fn layer_line(index: usize, n: usize, l: &LayerBlob) -> String {
     let what = match l.fate {
         Fate::Written => "written",
@@ -179,14 +200,16 @@ fn layer_line(index: usize, n: usize, l: &LayerBlob) -> String {
     )
 }
 
+/// What producing layers needs; `conf` and `custom` are there for a whole
+/// image, not for a lone layer.
 struct Ctx<'a> {
-    conf: &'a Conf,
+    conf: Option<&'a Conf>,
     base: Option<&'a BaseImage>,
     store: &'a dyn BlobStore,
     compression: Compression,
     pool: &'a rayon::ThreadPool,
     stop: &'a Stop<'a>,
-    custom: &'a stream::Customisation,
+    custom: Option<&'a stream::Customisation>,
     progress: &'a dyn Progress,
 }
 
@@ -204,33 +227,59 @@ fn known_blob(known: &LayerDigest, c: Compression) -> Option<BlobDigest> {
 #[error("interrupted")]
 struct Cancelled;
 
-/// A blob being produced: uncompressed bytes in, compressed bytes hashed
-/// into the store's writer.
+/// A blob being produced: a layer's tar in, compressed on all cores, the
+/// compressed bytes hashed on their way into the store's writer. The tar's
+/// own digest is taken here only when nobody else takes it: a store
+/// layer's comes from its pipeline's hasher, and without compression the
+/// tar is the blob.
 struct Producer<'s, 'p> {
-    uncompressed: Hashing<Encoder<'p, Hashing<Box<dyn BlobWriter + 's>>>>,
+    input: Option<Hashing<io::Sink>>,
+    enc: Encoder<'p, Hashing<Box<dyn BlobWriter + 's>>>,
+    compressed: bool,
 }
 
 impl<'s, 'p> Producer<'s, 'p> {
-    fn new(store: &'s dyn BlobStore, compression: Compression, pool: &'p rayon::ThreadPool) -> Result<Self, CopyError> {
+    fn new(store: &'s dyn BlobStore, compression: Compression, pool: &'p rayon::ThreadPool, hash_input: bool) -> Result<Self, CopyError> {
         let w = store.new_blob()?;
         let enc = Encoder::new(compression, Hashing::new(w), pool).map_err(|e| store.io_error("cannot start a compressor", e))?;
-        Ok(Producer { uncompressed: Hashing::new(enc) })
+        let compressed = !compression.is_none();
+        Ok(Producer { input: (hash_input && compressed).then(|| Hashing::new(io::sink())), enc, compressed })
     }
 
-    /// Ends compression: the uncompressed and compressed digests, and the
-    /// writer to commit once the caller has checked them.
-    fn finish(self) -> io::Result<(BlobDigest, BlobDigest, Box<dyn BlobWriter + 's>)> {
-        let (enc, diff_id) = self.uncompressed.finish();
-        let (mut w, blob) = enc.finish()?.finish();
+    /// Ends compression: the tar's digest (unless the caller took it), the
+    /// blob's, and the writer to commit once the caller has checked them.
+    fn finish(self) -> io::Result<(Option<BlobDigest>, BlobDigest, Box<dyn BlobWriter + 's>)> {
+        let (mut w, blob) = self.enc.finish()?.finish();
         w.flush()?;
-        Ok((diff_id, blob, w))
+        let input = match self.input {
+            Some(h) => Some(h.finish().1),
+            None if !self.compressed => Some(blob.clone()),
+            None => None,
+        };
+        Ok((input, blob, w))
+    }
+}
+
+impl Write for Producer<'_, '_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.enc.write_all(data)?;
+        if let Some(h) = &mut self.input {
+            h.write_all(data)?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
 impl Ctx<'_> {
     fn layer(&self, index: usize, source: &Source) -> Result<LayerBlob, CopyError> {
         match source {
-            Source::Store(i) => self.store_layer(index, *i),
+            Source::Store(i) => {
+                let conf = self.conf.expect("store layers come from a conf");
+                self.store_layer(index, &conf.store_layers[*i], &conf.stamp, conf.store_layer_digests[*i].as_ref())
+            }
             Source::Customisation => self.customisation_layer(),
             Source::Base(layer) => self.base_layer(layer),
         }
@@ -244,26 +293,24 @@ impl Ctx<'_> {
         LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Present, paths }
     }
 
-    fn store_layer(&self, index: usize, i: usize) -> Result<LayerBlob, CopyError> {
-        let paths = &self.conf.store_layers[i];
+    fn store_layer(&self, index: usize, paths: &[StorePath], stamp: &Stamp, known: Option<&LayerDigest>) -> Result<LayerBlob, CopyError> {
         let history: Vec<String> = paths.iter().map(|p| p.as_written.clone()).collect();
-        let known = self.conf.store_layer_digests.as_ref().map(|d| &d[i]);
         let expected = known.and_then(|k| known_blob(k, self.compression));
         if let (Some(k), Some(b)) = (known, &expected)
             && self.store.has_blob(&b.sha256)?
         {
             return Ok(self.present(BlobDigest { sha256: k.sha256.clone(), size: k.size }, b.clone(), history));
         }
-        let mut producer = Producer::new(self.store, self.compression, self.pool)?;
+        let mut producer = Producer::new(self.store, self.compression, self.pool, false)?;
         let stopped = || self.stop.stopped();
-        let streamed = layer_pipe::run(paths, &self.conf.stamp, &stopped, |chunk| {
-            producer.uncompressed.write_all(chunk)?;
+        let streamed = layer_pipe::run(paths, stamp, &stopped, |chunk| {
+            producer.write_all(chunk)?;
             self.progress.advance(chunk.len() as u64);
             Ok::<(), io::Error>(())
         });
         let layer_err = |source| CopyError::Stream(StreamError::Layer { index, paths: paths_repr(paths), source });
-        match streamed {
-            Ok(_) => {}
+        let (sha256, size) = match streamed {
+            Ok(d) => d,
             Err(PipeError::Stopped) => return Err(StreamError::Interrupted.into()),
             Err(PipeError::Consumer(e)) if self.stop.stopped() => {
                 return Err(interrupted_or(e, self.store));
@@ -272,8 +319,9 @@ impl Ctx<'_> {
                 return Err(self.store.io_error("cannot write a blob", e).into());
             }
             Err(PipeError::Layer(source)) => return Err(layer_err(source)),
-        }
-        let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+        };
+        let (_, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+        let diff_id = BlobDigest { sha256, size };
         if let Some(k) = known {
             let stale = |what: String| {
                 CopyError::Stream(StreamError::Changed {
@@ -300,14 +348,15 @@ impl Ctx<'_> {
     }
 
     fn customisation_layer(&self) -> Result<LayerBlob, CopyError> {
-        let c = self.custom;
+        let c = self.custom.expect("the customisation layer comes with a conf");
+        let conf = self.conf.expect("the customisation layer comes with a conf");
         let dir = c.tar_path.parent().unwrap_or(&c.tar_path).to_path_buf();
         let fail = |what: String| CopyError::Stream(StreamError::Customisation { dir: dir.clone(), what });
         let history = vec![c.as_written.clone()];
         let own = LayerDigest {
             sha256: c.checksum.clone(),
             size: c.size,
-            compressed: self.conf.customisation_layer_digest.as_ref().map(|d| d.compressed.clone()).unwrap_or_default(),
+            compressed: conf.customisation_layer_digest.as_ref().map(|d| d.compressed.clone()).unwrap_or_default(),
         };
         if let Some(b) = known_blob(&own, self.compression)
             && self.store.has_blob(&b.sha256)?
@@ -315,12 +364,13 @@ impl Ctx<'_> {
             return Ok(self.present(BlobDigest { sha256: own.sha256, size: own.size }, b, history));
         }
         let mut f = std::fs::File::open(&c.tar_path).map_err(|e| fail(format!("cannot read {}: {e}", c.tar_path.display())))?;
-        let mut producer = Producer::new(self.store, self.compression, self.pool)?;
-        self.copy(&mut f, &mut producer.uncompressed).map_err(|e| match e {
+        let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
+        self.copy(&mut f, &mut producer).map_err(|e| match e {
             CopyFail::Read(e) => fail(format!("cannot read {}: {e}", c.tar_path.display())),
             CopyFail::Write(e) => interrupted_or(e, self.store),
         })?;
         let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+        let diff_id = diff_id.expect("the producer hashed the tar");
         if diff_id.sha256 != c.checksum {
             return Err(fail(format!(
                 "layer.tar hashes to sha256:{}, but its checksum file says {}; rebuild the customisation layer",
@@ -388,13 +438,14 @@ impl Ctx<'_> {
             w.flush().map_err(|e| interrupted_or(e, self.store))?;
             (decoded, blob, w)
         } else {
-            let mut producer = Producer::new(self.store, self.compression, self.pool)?;
+            let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
             let mut src: Box<dyn Read> = match kind {
                 base_image::Compression::None => Box::new(whole),
                 _ => base_image::decompressor(head, whole).ok().flatten().ok_or_else(|| fail("cannot start its decompressor".into()))?,
             };
-            self.copy(&mut src, &mut producer.uncompressed).map_err(read_fail)?;
-            producer.finish().map_err(|e| interrupted_or(e, self.store))?
+            self.copy(&mut src, &mut producer).map_err(read_fail)?;
+            let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+            (diff_id.expect("the producer hashed the tar"), blob, w)
         };
         if diff_id.sha256 != layer.diff_id {
             return Err(fail(format!("its content hashes to sha256:{}, but the image config's diff_id is sha256:{}", diff_id.sha256, layer.diff_id)));

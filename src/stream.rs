@@ -261,7 +261,7 @@ pub fn stream<W: Write>(
     let abort = Abort::new(cancel);
     let base_count = base.map_or(0, |b| b.layers.len());
     // Layers whose digest the conf already carries skip the hashing pass.
-    let known = |layer: usize| conf.store_layer_digests.as_ref().map(|d| &d[layer]);
+    let known = |layer: usize| conf.store_layer_digests[layer].as_ref();
 
     std::thread::scope(|scope| {
         // Job i < n_store hashes store layer i; job n_store checks the
@@ -378,7 +378,7 @@ fn write_archive<W: Write>(
             progress.advance(chunk.len() as u64);
             Ok(())
         });
-        let precomputed = conf.store_layer_digests.is_some();
+        let precomputed = conf.store_layer_digests[i].is_some();
         let changed = |detail: String| {
             let mut detail = detail + &changed_since(paths, abort.started);
             if precomputed {

@@ -289,6 +289,25 @@ let
       );
     };
 
+    # layered-image's own: explicit layers (buildLayer), one nested in the other
+    depsLayer = dockerTools.buildLayer {
+      name = "deps";
+      contents = [ busybox ];
+    };
+    appLayer = dockerTools.buildLayer {
+      name = "app";
+      contents = [ (uniqueHello "layer") ];
+      layers = [ depsLayer ];
+    };
+    withLayers = dockerTools.streamLayeredImage {
+      name = "with-layers";
+      tag = "latest";
+      contents = [ hello ];
+      layers = [ appLayer ];
+      config.Cmd = [ "${uniqueHello "layer"}/bin/layer-hello" ];
+      precomputeLayerDigests = true;
+    };
+
     # layered-image's own: an OCI image layout as the build's output
     ociLayout = dockerTools.buildLayeredImage ({
       name = "layered-image-oci";
@@ -377,6 +396,8 @@ in
     noTagStreamTag = images.noTagStream.imageTag;
     precomputedConf = "${images.precomputed.conf}";
     precomputedCopyTo = "${images.precomputed.copyTo}";
+    withLayersConf = "${images.withLayers.conf}";
+    withLayersCopyTo = "${images.withLayers.copyTo}";
     buildCopyTo = "${images.bulk.copyTo}";
     noTagBuildTag = images.noTagBuild.imageTag;
     streamIsExe = images.layered.isExe or false;

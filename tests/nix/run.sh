@@ -120,10 +120,11 @@ expect "derivation name stream-<baseNameOf name>" stream-UPPER "$(inf upperCaseS
 # --- 3. build the images ----------------------------------------------------
 images=(layered precomputed another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
   noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd ociLayout ociZstd
+  depsLayer appLayer withLayers
   architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot)
 declare -A img
 echo "== nix build ${#images[@]} images" >&2
-attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
+attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo" "$testflake#withLayers.copyTo"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
 if ! nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
   quiet <"$tmp/build.log" | tail -40 >&2
 fi
@@ -187,7 +188,7 @@ layers() { docker inspect --format '{{len .RootFS.Layers}}' "$1"; }
 declare -A name
 for i in "${images[@]}"; do
   [ -n "${img[$i]:-}" ] || continue
-  case $i in gnuTar* | streamScript | oci*) continue ;; esac
+  case $i in gnuTar* | streamScript | oci* | *Layer) continue ;; esac
   if n=$(load "$i") && [ -n "$n" ]; then name[$i]=$n; pass "docker load $i ($n)"; else fail "docker load $i"; fi
 done
 has() { [ -n "${name[$1]:-}" ] || { fail "$2" "image $1 not loaded"; return 1; }; }
@@ -308,6 +309,28 @@ else
 fi
 check "copyTo of buildLayeredImage: oci-archive" copy_to buildCopyTo "oci-archive:$tmp/bulk-oci.tar:bulk" --compress zstd
 check "copyTo of buildLayeredImage: verify" "$binary" verify "oci-archive:$tmp/bulk-oci.tar:bulk"
+
+# layered-image's own: explicit layers (buildLayer), nested, digests from their own derivations
+if has withLayers "explicit layers"; then
+  expect "withLayers: runs the app of the explicit layer" "layer-hello" "$(run "${name[withLayers]}" 2>&1)"
+  c=$(inf withLayersConf)
+  expect "withLayers: nested layer first, its paths" "$(jq -c .paths "${img[depsLayer]}")" "$(jq -c '.store_layers[0]' "$c")"
+  expect "withLayers: explicit layer second, its paths" "$(jq -c .paths "${img[appLayer]}")" "$(jq -c '.store_layers[1]' "$c")"
+  for l in depsLayer appLayer; do
+    expect "withLayers: $l's paths are in no other layer" 1 \
+      "$(jq --arg p "$(jq -r '.paths[0]' "${img[$l]}")" '[.store_layers[][] | select(. == $p)] | length' "$c")"
+  done
+  expect "withLayers: the layers' own digests are the conf's" \
+    "$(jq -c .digest "${img[depsLayer]}") $(jq -c .digest "${img[appLayer]}")" \
+    "$(jq -c '.store_layer_digests[0]' "$c") $(jq -c '.store_layer_digests[1]' "$c")"
+  expect "withLayers: diff_ids in docker are the layer derivations' digests" \
+    "sha256:$(jq -r .digest.sha256 "${img[depsLayer]}") sha256:$(jq -r .digest.sha256 "${img[appLayer]}")" \
+    "$(docker inspect --format '{{index .RootFS.Layers 0}} {{index .RootFS.Layers 1}}' "${name[withLayers]}")"
+  check "withLayers: copyTo" copy_to withLayersCopyTo "oci:$tmp/layers:one"
+  check "withLayers: verify" "$binary" verify "oci:$tmp/layers:one"
+  check "withLayers: copyTo docker-archive" copy_to withLayersCopyTo "docker-archive:$tmp/layers.tar:with-layers:copied"
+  check "withLayers: docker-archive verify" "$binary" verify "$tmp/layers.tar"
+fi
 
 # includeStorePaths = false: no store paths at all; runs with the host store mounted
 if has noStore "includeStorePaths = false"; then

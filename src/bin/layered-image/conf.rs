@@ -58,6 +58,11 @@ pub struct Args {
     /// Store path to leave out of the layers (exact match; repeatable).
     #[arg(long)]
     pub exclude: Vec<String>,
+    /// An explicit layer file written by `layered-image layer` (Nix: buildLayer); repeatable.
+    /// Explicit layers (and the layers nested in them) come first; the rest of the closure
+    /// is layered without their paths.
+    #[arg(long = "layer", value_name = "FILE")]
+    pub layers: Vec<PathBuf>,
     /// Print layering diagnostics to stderr (like DEBUG=1).
     #[arg(long)]
     pub debug: bool,
@@ -103,11 +108,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         layering,
         max_layers: args.max_layers,
         exclude: args.exclude,
+        explicit: layered_image::layer_spec::flatten(&args.layers)?,
     };
     let base = read_json(&args.base_json, "base json")?;
     let raw = read_raw(&args.graph, args.graph_key.as_deref())?;
     let layers = store_layers(&raw, &args.graph.display().to_string(), &opts)?;
-    let conf = conf_value(&base, &args.base_json.display().to_string(), layers, &opts)?;
+    let n_layers = layers.len();
+    let mut conf = conf_value(&base, &args.base_json.display().to_string(), layers, &opts)?;
+    if let Some(digests) = layered_image::confgen::explicit_digests(&opts, n_layers)? {
+        conf.as_object_mut().expect("conf_value makes an object").insert(layered_image::conf::DIGESTS_KEY.into(), digests);
+    }
     let text = render_jq(&conf);
     match &args.output {
         None => std::io::stdout().lock().write_all(text.as_bytes()).context("writing to stdout")?,

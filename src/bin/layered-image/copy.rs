@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `copy CONF DEST [--compress none|gzip|zstd] [--compress-level N] [-j N] [-t NAME:TAG]`
+// A later option wins (copyTo scripts pass defaults users may override).
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 #[command(after_help = "Examples:\n  \
     layered-image copy conf.json oci:./out:latest\n  \
     layered-image copy conf.json oci-archive:image.tar --compress zstd\n  \
@@ -25,7 +27,8 @@ pub struct Args {
     /// An oci: layout keeps the images already in it and shares their blobs;
     /// REF defaults to the tag of the image's NAME:TAG.
     pub dest: String,
-    /// Layer compression for OCI destinations (docker-archive layers are always uncompressed).
+    /// Layer compression for OCI destinations (docker-archive layers are always uncompressed);
+    /// default: $LAYERED_IMAGE_COMPRESS (set by Nix's copyTo scripts), else gzip.
     #[arg(long, value_name = "none|gzip|zstd")]
     pub compress: Option<String>,
     /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
@@ -45,7 +48,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = cancel_on_signals()?;
     let dest: Destination = args.dest.parse()?;
-    let compression = Compression::parse(args.compress.as_deref().unwrap_or("gzip"), args.compress_level)?;
+    let default = std::env::var("LAYERED_IMAGE_COMPRESS").unwrap_or_else(|_| "gzip".into());
+    let compression = Compression::parse(args.compress.as_deref().unwrap_or(&default), args.compress_level)
+        .with_context(|| if args.compress.is_none() { "$LAYERED_IMAGE_COMPRESS".to_string() } else { "--compress".to_string() })?;
     let jobs = match args.jobs {
         Some(0) => anyhow::bail!("--jobs must be at least 1"),
         Some(j) => j,

@@ -28,6 +28,11 @@ pub struct Args {
     /// Threads (default: all cores). Never changes the digests.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// With --compress: recompute the digests the conf already records too
+    /// (by default a layer whose digests for this compression are recorded,
+    /// e.g. by the layer's own Nix derivation, is not read again).
+    #[arg(long, requires = "compress")]
+    pub recompute: bool,
 }
 
 struct Quiet;
@@ -58,9 +63,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(name) => {
             let compression = Compression::parse(name, args.compress_level)?;
             let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
-            // Recomputed from the files, whatever the conf said before.
-            let mut old = conf.store_layer_digests.take();
-            let old_custom = conf.customisation_layer_digest.take();
+            let old = conf.store_layer_digests.clone();
+            let old_custom = conf.customisation_layer_digest.clone();
+            if args.recompute {
+                conf.store_layer_digests.iter_mut().for_each(|d| *d = None);
+                conf.customisation_layer_digest = None;
+            }
             let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
             let opts = layered_image::copy::Options { compression, jobs };
             let image = layered_image::copy::write_image(&conf, base.as_ref(), &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
@@ -76,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             };
             let n_store = conf.store_layers.len();
             let store: Vec<serde_json::Value> =
-                image.layers[skip..skip + n_store].iter().enumerate().map(|(i, l)| record(l, old.as_mut().map(|o| &o[i])).to_json()).collect();
+                image.layers[skip..skip + n_store].iter().enumerate().map(|(i, l)| record(l, old[i].as_ref()).to_json()).collect();
             obj.insert(DIGESTS_KEY.into(), store.into());
             obj.insert(CUSTOMISATION_DIGEST_KEY.into(), record(&image.layers[skip + n_store], old_custom.as_ref()).to_json());
         }

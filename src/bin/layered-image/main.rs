@@ -8,6 +8,7 @@ mod conf;
 mod copy;
 mod customisation_layer;
 mod digests;
+mod layer;
 mod pipeline;
 mod popularity;
 mod progress;
@@ -39,6 +40,8 @@ enum Command {
     Digests(digests::Args),
     /// Write the image of a conf to a destination: docker-archive:, oci:, oci-archive:.
     Copy(copy::Args),
+    /// Make an explicit layer file (Nix: buildLayer) for `conf --layer`.
+    Layer(layer::Args),
     /// Check an image as `docker load` or skopeo reads it: every digest.
     Verify(verify::Args),
 }
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::CustomisationLayer(args) => customisation_layer::run(args),
         Command::Digests(args) => digests::run(args),
         Command::Copy(args) => copy::run(args),
+        Command::Layer(args) => layer::run(args),
         Command::Verify(args) => verify::run(args),
     };
     match result {

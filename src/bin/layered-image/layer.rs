@@ -1,0 +1,112 @@
+use anyhow::Context;
+use layered_image::compress::Compression;
+use layered_image::conf::LayerDigest;
+use layered_image::confgen::date;
+use layered_image::layer_spec::{LayerSpec, Stamp, flatten};
+use layered_image::stream::Progress;
+use std::collections::{BTreeSet, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// `layer --graph FILE [--layer FILE]... [--uid N ...] [--compress gzip] -o FILE`
+#[derive(clap::Args)]
+#[command(after_help = "Example (what Nix's buildLayer runs):\n  \
+    layered-image layer --graph .attrs.json --graph-key graph --layer deps-layer.json --compress gzip -o app-layer.json\n\
+    Then: layered-image conf ... --layer app-layer.json")]
+pub struct Args {
+    /// Closure graph of the layer's contents (as for `conf`).
+    #[arg(long, value_name = "FILE")]
+    pub graph: PathBuf,
+    /// Key of the graph list inside --graph (default: `graph`, or the only list).
+    #[arg(long, value_name = "KEY")]
+    pub graph_key: Option<String>,
+    /// A layer nested in this one (its paths are left out of this one); repeatable.
+    #[arg(long = "layer", value_name = "FILE")]
+    pub layers: Vec<PathBuf>,
+    /// The Nix store directory the paths live in.
+    #[arg(long, default_value = "/nix/store", value_name = "DIR")]
+    pub store_dir: String,
+    /// Owner of every entry (as the image's uid).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub uid: u32,
+    /// Group of every entry (as the image's gid).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub gid: u32,
+    /// User name recorded in the tar headers.
+    #[arg(long, default_value = "root", value_name = "NAME")]
+    pub uname: String,
+    /// Group name recorded in the tar headers.
+    #[arg(long, default_value = "root", value_name = "NAME")]
+    pub gname: String,
+    /// Modification time of every entry (any date `conf --mtime` takes; not "now").
+    #[arg(long, default_value = "1970-01-01T00:00:01Z", value_name = "DATE")]
+    pub mtime: String,
+    /// Also record the blob digest for this compression: gzip, zstd or none.
+    #[arg(long, default_value = "gzip", value_name = "none|gzip|zstd")]
+    pub compress: String,
+    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    #[arg(long, value_name = "N")]
+    pub compress_level: Option<i64>,
+    /// Threads (default: all cores). Never changes the digests.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Write the layer file to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+struct Quiet;
+impl Progress for Quiet {
+    fn line(&self, _: &str) {}
+}
+
+/// An explicit layer: the closure of its contents, less the layers nested
+/// in it, with its digests.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let compression = Compression::parse(&args.compress, args.compress_level)?;
+    if args.mtime == "now" {
+        anyhow::bail!("--mtime \"now\" would make the layer's digests stale at once; give a fixed date");
+    }
+    let mtime = date::normalize(&args.mtime).with_context(|| format!("invalid --mtime {:?}", args.mtime))?;
+    let epoch = date::parse_epoch(&mtime).with_context(|| format!("invalid --mtime {:?}", args.mtime))?;
+    let nested = flatten(&args.layers)?;
+    let taken: HashSet<&str> = nested.iter().flat_map(|l| l.paths.iter().map(String::as_str)).collect();
+    let raw = layered_image::graph::read_raw(&args.graph, args.graph_key.as_deref())?;
+    let paths: BTreeSet<&str> = raw.iter().map(|n| n.path.as_str()).filter(|p| !taken.contains(p)).collect();
+    let store_paths =
+        paths.iter().map(|p| layered_image::conf::store_path(&args.graph, &args.store_dir, p, PathBuf::from(p))).collect::<Result<Vec<_>, _>>()?;
+    let stamp = layered_image::layer::Stamp {
+        uid: args.uid.into(),
+        gid: args.gid.into(),
+        uname: args.uname.clone(),
+        gname: args.gname.clone(),
+        mtime: epoch,
+    };
+    let cancel = crate::progress::cancel_on_signals()?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
+    let opts = layered_image::copy::Options { compression, jobs };
+    let blob = layered_image::copy::store_layer_blob(&store_paths, &stamp, &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
+    let mut digest = LayerDigest { sha256: blob.diff_id.sha256.clone(), size: blob.diff_id.size, ..Default::default() };
+    if !compression.is_none() {
+        digest.compressed.insert(compression.key(), blob.blob.digest.clone());
+    }
+    let spec = LayerSpec {
+        file: PathBuf::new(),
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+        nested: args.layers.iter().map(|l| std::fs::canonicalize(l).unwrap_or_else(|_| l.clone())).collect(),
+        stamp: Stamp { uid: args.uid, gid: args.gid, uname: args.uname, gname: args.gname, mtime },
+        digest: Some(digest),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&spec.to_json())?;
+    bytes.push(b'\n');
+    match &args.output {
+        None => std::io::stdout().write_all(&bytes).context("cannot write to stdout")?,
+        Some(path) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
+            let mut tmp = tempfile::NamedTempFile::new_in(&dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+            tmp.write_all(&bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
