@@ -16,6 +16,16 @@ pub enum StoreError {
     Io { target: String, what: String, source: io::Error },
     #[error("{target}: {what}")]
     Invalid { target: String, what: String },
+    /// A remote store's failure; `transient` ones (connection errors, 429,
+    /// 5xx) are worth trying again.
+    #[error("{what}")]
+    Remote { what: String, transient: bool },
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Remote { transient: true, .. })
+    }
 }
 
 /// Where blobs go.
@@ -37,6 +47,10 @@ pub trait BlobStore: Sync {
     }
     /// Names the store in messages.
     fn describe(&self) -> String;
+    /// How a blob the store has came to be there, for progress lines.
+    fn presence(&self, _sha256: &str) -> String {
+        "already present".into()
+    }
     fn io_error(&self, what: &str, source: io::Error) -> StoreError {
         StoreError::Io { target: self.describe(), what: what.into(), source }
     }

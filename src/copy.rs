@@ -18,6 +18,7 @@ use crate::layer::{Stamp, StorePath};
 use crate::layer_pipe::{self, PipeError};
 use crate::oci::{self, Blob};
 use crate::stream::{self, Progress, StreamError, paths_repr};
+use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,6 +39,8 @@ pub struct Options {
     pub compression: Compression,
     /// Threads for compression, and layers produced at once.
     pub jobs: usize,
+    /// Attempts per layer when its store fails in a way that may pass.
+    pub retries: u32,
 }
 
 /// What happened to a layer's blob.
@@ -117,7 +120,17 @@ pub fn write_image(
     let stop = Stop { flag: AtomicBool::new(false), signal: cancel, first: Mutex::new(None) };
     let slots: Vec<Mutex<Option<LayerBlob>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let ctx = Ctx { conf: Some(conf), base, store, compression: opts.compression, pool: &pool, stop: &stop, custom: Some(&custom), progress };
+    let ctx = Ctx {
+        conf: Some(conf),
+        base,
+        store,
+        compression: opts.compression,
+        pool: &pool,
+        stop: &stop,
+        custom: Some(&custom),
+        progress,
+        retries: opts.retries,
+    };
     std::thread::scope(|s| {
         for _ in 0..jobs.min(n) {
             s.spawn(|| {
@@ -126,9 +139,9 @@ pub fn write_image(
                     if i >= n || stop.stopped() {
                         break;
                     }
-                    match ctx.layer(i + 1, &sources[i]) {
+                    match ctx.layer_with_retries(i + 1, &sources[i]) {
                         Ok(blob) => {
-                            progress.line(&layer_line(i + 1, n, &blob));
+                            progress.line(&layer_line(i + 1, n, &blob, store));
                             *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(blob);
                         }
                         Err(e) => {
@@ -161,8 +174,31 @@ pub fn write_image(
     let config_bytes = image_config::image_config(&conf.created, &conf.architecture, config, &records);
     let config = Blob { media_type: oci::CONFIG_MEDIA_TYPE.into(), digest: store.put_blob(&config_bytes)? };
     let manifest_bytes = oci::manifest(&config, &layers.iter().map(|l| l.blob.clone()).collect::<Vec<_>>());
-    let manifest = store.put_blob(&manifest_bytes)?;
+    // Naming the image is the destination's: a layout keeps the manifest
+    // as a blob, a registry under a tag.
+    let manifest = BlobDigest { sha256: hex::encode(Sha256::digest(&manifest_bytes)), size: manifest_bytes.len() as u64 };
     Ok(Image { layers, config, config_bytes, manifest, manifest_bytes })
+}
+
+/// The image config `stream` would write, if every layer's digest is
+/// known without reading a layer (precomputed digests, the customisation
+/// layer's checksum, the base's diff_ids); its digest is the image ID.
+pub fn known_config(conf: &Conf, base: Option<&BaseImage>) -> Result<Option<Vec<u8>>, CopyError> {
+    let custom = stream::customisation(conf)?;
+    let mut records: Vec<LayerRecord> = Vec::new();
+    if let Some(b) = base {
+        records.extend(b.layers.iter().map(|l| LayerRecord { diff_id: l.diff_id.clone(), member: String::new(), paths: vec![l.name.clone()] }));
+    }
+    for (paths, known) in conf.store_layers.iter().zip(&conf.store_layer_digests) {
+        let Some(k) = known else { return Ok(None) };
+        records.push(LayerRecord { diff_id: k.sha256.clone(), member: String::new(), paths: paths.iter().map(|p| p.as_written.clone()).collect() });
+    }
+    records.push(LayerRecord { diff_id: custom.checksum.clone(), member: String::new(), paths: vec![custom.as_written.clone()] });
+    let config = match base {
+        Some(base) => image_config::overlay_env(&base.config, conf.config.clone()).map_err(StreamError::from)?,
+        None => conf.config.clone(),
+    };
+    Ok(Some(image_config::image_config(&conf.created, &conf.architecture, config, &records)))
 }
 
 fn compression_pool(jobs: usize) -> Result<rayon::ThreadPool, CopyError> {
@@ -185,14 +221,15 @@ pub fn store_layer_blob(
 ) -> Result<LayerBlob, CopyError> {
     let pool = compression_pool(opts.jobs.max(1))?;
     let stop = Stop { flag: AtomicBool::new(false), signal: cancel, first: Mutex::new(None) };
-    let ctx = Ctx { conf: None, base: None, store, compression: opts.compression, pool: &pool, stop: &stop, custom: None, progress };
+    let ctx =
+        Ctx { conf: None, base: None, store, compression: opts.compression, pool: &pool, stop: &stop, custom: None, progress, retries: opts.retries };
     ctx.store_layer(1, paths, stamp, None)
 }
 
-fn layer_line(index: usize, n: usize, l: &LayerBlob) -> String {
+fn layer_line(index: usize, n: usize, l: &LayerBlob, store: &dyn BlobStore) -> String {
     let what = match l.fate {
-        Fate::Written => "written",
-        Fate::Present => "already present, not read",
+        Fate::Written => "written".to_string(),
+        Fate::Present => format!("{}, not read", store.presence(&l.blob.digest.sha256)),
     };
     format!(
         "Layer {index}/{n} sha256:{} ({} bytes, {} as sha256:{}) {what}",
@@ -211,6 +248,7 @@ struct Ctx<'a> {
     stop: &'a Stop<'a>,
     custom: Option<&'a stream::Customisation>,
     progress: &'a dyn Progress,
+    retries: u32,
 }
 
 /// The blob a layer compresses to, if the conf recorded it.
@@ -274,6 +312,22 @@ impl Write for Producer<'_, '_> {
 }
 
 impl Ctx<'_> {
+    /// A layer whose upload failed for a reason that may pass is produced
+    /// and sent again from its start (its bytes are made as they are sent).
+    fn layer_with_retries(&self, index: usize, source: &Source) -> Result<LayerBlob, CopyError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.layer(index, source) {
+                Err(CopyError::Store(e)) if e.is_transient() && attempt < self.retries && !self.stop.stopped() => {
+                    self.progress.line(&format!("Layer {index}: {e}; trying again"));
+                    std::thread::sleep(std::time::Duration::from_millis(500 << attempt.min(5)));
+                }
+                r => return r,
+            }
+        }
+    }
+
     fn layer(&self, index: usize, source: &Source) -> Result<LayerBlob, CopyError> {
         match source {
             Source::Store(i) => {

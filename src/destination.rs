@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DestinationError {
-    #[error("destination {0:?} names no transport (expected docker-archive:PATH, oci:DIR[:REF] or oci-archive:PATH[:REF])")]
+    #[error(
+        "destination {0:?} names no transport (expected docker://HOST/REPO[:TAG], docker-daemon:NAME:TAG, docker-archive:PATH, oci:DIR[:REF] or oci-archive:PATH[:REF])"
+    )]
     NoTransport(String),
-    #[error("destination {0:?}: unknown transport {1:?} (expected docker-archive, oci or oci-archive)")]
+    #[error("destination {0:?}: unknown transport {1:?} (expected docker, docker-daemon, docker-archive, oci or oci-archive)")]
     UnknownTransport(String, String),
     #[error("destination {0:?}: the path is empty")]
     EmptyPath(String),
@@ -25,12 +27,30 @@ pub enum Destination {
     Oci { dir: PathBuf, reference: Option<String> },
     /// An OCI image layout as one tar.
     OciArchive { path: PathBuf, reference: Option<String> },
+    /// A registry, through the OCI distribution API.
+    Registry(crate::registry::Target),
+    /// A Docker engine (or podman's Docker-compatible service), through its API.
+    DockerDaemon { reference: String },
 }
 
 impl std::str::FromStr for Destination {
     type Err = DestinationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = s.strip_prefix("docker://") {
+            let target = crate::registry::Target::parse(rest).map_err(|_| DestinationError::BadReference {
+                dest: s.into(),
+                reference: rest.into(),
+                what: "HOST[:PORT]/REPO[:TAG|@DIGEST] reference",
+            })?;
+            return Ok(Destination::Registry(target));
+        }
+        if let Some(rest) = s.strip_prefix("docker-daemon:") {
+            if !crate::reference::is_docker_reference(rest) || rest.contains('@') {
+                return Err(DestinationError::BadReference { dest: s.into(), reference: rest.into(), what: "NAME:TAG image reference" });
+            }
+            return Ok(Destination::DockerDaemon { reference: rest.into() });
+        }
         let (transport, rest) = s.split_once(':').ok_or_else(|| DestinationError::NoTransport(s.into()))?;
         // As skopeo splits them: the path ends at the first colon.
         let (path, reference) = match rest.split_once(':') {

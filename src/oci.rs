@@ -42,6 +42,40 @@ pub fn manifest(config: &Blob, layers: &[Blob]) -> Vec<u8> {
     serde_json::to_vec(&m).expect("a manifest serialises")
 }
 
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A manifest of a multi-platform image, and the platform it is for.
+pub struct PlatformManifest {
+    pub manifest: BlobDigest,
+    pub architecture: String,
+    pub os: String,
+}
+
+/// An image index naming one manifest per platform.
+pub fn image_index(manifests: &[PlatformManifest]) -> Vec<u8> {
+    let descriptors: Vec<Descriptor> = manifests
+        .iter()
+        .map(|m| {
+            let mut d =
+                descriptor(&Blob { media_type: MANIFEST_MEDIA_TYPE.into(), digest: m.manifest.clone() }).expect("digests made here are valid");
+            let platform = oci_spec::image::PlatformBuilder::default()
+                .architecture(oci_spec::image::Arch::from(m.architecture.as_str()))
+                .os(oci_spec::image::Os::from(m.os.as_str()))
+                .build()
+                .expect("every required platform field is set");
+            d.set_platform(Some(platform));
+            d
+        })
+        .collect();
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(descriptors)
+        .build()
+        .expect("every required index field is set");
+    serde_json::to_vec(&index).expect("an index serialises")
+}
+
 /// An OCI image layout directory.
 pub struct OciLayout {
     dir: PathBuf,
@@ -93,10 +127,11 @@ impl OciLayout {
         &self.dir
     }
 
-    /// Names the manifest `reference` in `index.json` (replacing an image
-    /// of that name, keeping all others); without a reference the
-    /// manifest is added unnamed.
-    pub fn tag(&self, manifest: &BlobDigest, reference: Option<&str>) -> Result<(), StoreError> {
+    /// Stores the manifest (or image index) and names it `reference` in
+    /// `index.json` (replacing an image of that name, keeping all others);
+    /// without a reference the manifest is added unnamed.
+    pub fn tag(&self, manifest_bytes: &[u8], media_type: &str, reference: Option<&str>) -> Result<BlobDigest, StoreError> {
+        let manifest = self.put_blob(manifest_bytes)?;
         let index_path = self.dir.join("index.json");
         let mut index = match std::fs::metadata(&index_path) {
             Ok(_) => ImageIndex::from_file(&index_path)
@@ -109,7 +144,7 @@ impl OciLayout {
                 .expect("every required index field is set"),
             Err(e) => return Err(self.io_error("cannot read index.json", e)),
         };
-        let mut desc = descriptor(&Blob { media_type: MANIFEST_MEDIA_TYPE.into(), digest: manifest.clone() })
+        let mut desc = descriptor(&Blob { media_type: media_type.into(), digest: manifest.clone() })
             .map_err(|what| StoreError::Invalid { target: self.describe(), what })?;
         let mut manifests: Vec<Descriptor> = index.manifests().clone();
         if let Some(r) = reference {
@@ -121,7 +156,8 @@ impl OciLayout {
         manifests.push(desc);
         index.set_manifests(manifests);
         let bytes = serde_json::to_vec(&index).expect("an index serialises");
-        write_atomically(&index_path, &bytes).map_err(|e| self.io_error("cannot write index.json", e))
+        write_atomically(&index_path, &bytes).map_err(|e| self.io_error("cannot write index.json", e))?;
+        Ok(manifest)
     }
 }
 

@@ -1,40 +1,53 @@
 use crate::progress::{Stderr, cancel_on_signals};
 use anyhow::Context;
 use layered_image::base_image::BaseImage;
+use layered_image::blob::BlobStore;
 use layered_image::compress::Compression;
 use layered_image::conf::Conf;
 use layered_image::copy::{self, Fate, Image};
+use layered_image::daemon::Daemon;
 use layered_image::destination::Destination;
-use layered_image::oci::{self, OciLayout};
+use layered_image::oci::{self, OciLayout, PlatformManifest};
 use layered_image::reference;
+use layered_image::registry::{self, Registry};
 use layered_image::stream::Progress;
 use layered_image::time::DateTime;
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// `copy CONF DEST [--compress none|gzip|zstd] [--compress-level N] [-j N] [-t NAME:TAG]`
+/// `copy CONF DEST`, `copy --index CONF... DEST`
 // A later option wins (copyTo scripts pass defaults users may override).
 #[derive(clap::Args)]
 #[command(args_override_self = true)]
 #[command(after_help = "Examples:\n  \
     layered-image copy conf.json oci:./out:latest\n  \
     layered-image copy conf.json oci-archive:image.tar --compress zstd\n  \
+    layered-image copy conf.json docker://registry.example.com/team/app:1.0 --dest-creds user:pass\n  \
+    layered-image copy --index amd64.json arm64.json docker://localhost:5000/app:1.0 --dest-tls-verify=false\n  \
+    layered-image copy conf.json docker-daemon:app:1.0\n  \
     layered-image copy conf.json docker-archive:image.tar:hello:1.0")]
 pub struct Args {
-    /// The conf.json (as for `stream`); precomputed digests from `digests --compress` let unchanged layers be skipped unread.
-    pub conf: PathBuf,
-    /// Where the image goes: docker-archive:PATH[:NAME:TAG], oci:DIR[:REF] or oci-archive:PATH[:REF].
-    /// An oci: layout keeps the images already in it and shares their blobs;
-    /// REF defaults to the tag of the image's NAME:TAG.
-    pub dest: String,
-    /// Layer compression for OCI destinations (docker-archive layers are always uncompressed);
-    /// default: $LAYERED_IMAGE_COMPRESS (set by Nix's copyTo scripts), else gzip.
+    /// CONF DEST: the conf.json (as for `stream`) and where the image goes:
+    /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], docker-daemon:NAME:TAG,
+    /// docker-archive:PATH[:NAME:TAG], oci:DIR[:REF] or oci-archive:PATH[:REF].
+    /// With --index: several CONFs (one per platform), then DEST.
+    #[arg(required = true, num_args = 2.., value_name = "CONF... DEST")]
+    pub args: Vec<String>,
+    /// Push one image per CONF and an OCI image index naming them by platform
+    /// (each conf's architecture and os) under DEST's tag or REF.
+    #[arg(long)]
+    pub index: bool,
+    /// Layer compression for OCI and registry destinations (docker-archive layers are
+    /// always uncompressed); default: $LAYERED_IMAGE_COMPRESS (set by Nix's copyTo
+    /// scripts), else gzip.
     #[arg(long, value_name = "none|gzip|zstd")]
     pub compress: Option<String>,
     /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
     #[arg(long, value_name = "N")]
     pub compress_level: Option<i64>,
-    /// Threads for compression and layers produced at once (default: all cores). Never changes the bytes.
+    /// Threads for compression and layers produced (or uploaded) at once (default: all
+    /// cores). Never changes the bytes.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
     /// The image's NAME:TAG (default: the conf's repo_tag).
@@ -43,11 +56,36 @@ pub struct Args {
     /// Also write the manifest digest (sha256:...) to FILE.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
+    /// Registry credentials USER:PASSWORD (default: --dest-authfile, $REGISTRY_AUTH_FILE,
+    /// containers' auth.json, ~/.docker/config.json and its credential helpers).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub dest_creds: Option<String>,
+    /// An auth.json (or Docker config.json) to take registry credentials from.
+    #[arg(long, value_name = "FILE")]
+    pub dest_authfile: Option<PathBuf>,
+    /// A directory of extra CA certificates (*.crt) to trust for the registry.
+    #[arg(long, value_name = "DIR")]
+    pub dest_cert_dir: Option<PathBuf>,
+    /// Check the registry's TLS certificate (false: don't, and fall back to plain HTTP
+    /// when the registry does not speak TLS).
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub dest_tls_verify: bool,
+    /// Another repository of the same registry to mount existing blobs from; repeatable.
+    #[arg(long, value_name = "REPO")]
+    pub mount_from: Vec<String>,
+    /// Attempts per request and per layer when the registry fails in a way that may pass
+    /// (connection errors, 429, 5xx), with backoff.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub retries: u32,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = cancel_on_signals()?;
-    let dest: Destination = args.dest.parse()?;
+    let (dest_text, confs) = args.args.split_last().expect("clap requires two arguments");
+    if !args.index && confs.len() != 1 {
+        anyhow::bail!("copy takes one CONF and a DEST (several CONFs need --index)");
+    }
+    let dest: Destination = dest_text.parse()?;
     let default = std::env::var("LAYERED_IMAGE_COMPRESS").unwrap_or_else(|_| "gzip".into());
     let compression = Compression::parse(args.compress.as_deref().unwrap_or(&default), args.compress_level)
         .with_context(|| if args.compress.is_none() { "$LAYERED_IMAGE_COMPRESS".to_string() } else { "--compress".to_string() })?;
@@ -61,87 +99,207 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         anyhow::bail!("-t {t:?} is not a valid NAME:TAG image reference");
     }
-    let conf = Conf::load(&args.conf, DateTime::now_utc())?;
-    let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
-    let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
+    let opts = copy::Options { compression, jobs, retries: args.retries.max(1) };
     let progress = Stderr::new("read");
-    let opts = copy::Options { compression, jobs };
     let result = match &dest {
-        Destination::DockerArchive { path, reference } => {
-            if args.compress.as_deref().is_some_and(|c| c != "none") {
-                anyhow::bail!("docker-archive layers are uncompressed; --compress applies to oci: and oci-archive:");
-            }
-            let tag = reference.clone().unwrap_or(repo_tag);
-            crate::stream::write_file(path, &conf, base.as_ref(), &tag, &progress, &cancel).map(|()| None)
+        Destination::DockerArchive { .. } | Destination::DockerDaemon { .. } if args.index => {
+            Err(anyhow::anyhow!("--index needs an OCI or registry destination (docker-archive and docker-daemon hold one platform)"))
         }
-        Destination::Oci { dir, reference } => {
-            let name = reference.clone().or_else(|| reference::tag_of(&repo_tag).map(str::to_string));
-            to_layout(dir, name.as_deref(), &conf, base.as_ref(), &opts, &progress, &cancel).map(Some)
+        Destination::DockerArchive { .. } | Destination::DockerDaemon { .. } if args.compress.as_deref().is_some_and(|c| c != "none") => {
+            Err(anyhow::anyhow!("docker-archive layers are uncompressed; --compress applies to oci:, oci-archive: and docker://"))
         }
-        Destination::OciArchive { path, reference } => {
-            let name = reference.clone().or_else(|| reference::tag_of(&repo_tag).map(str::to_string));
-            to_archive(path, name.as_deref(), &conf, base.as_ref(), &opts, &progress, &cancel).map(Some)
-        }
+        _ => copy_to(&args, confs, &dest, &opts, &progress, &cancel),
     };
     progress.finish();
     if cancel.load(Ordering::Relaxed) && result.is_err() {
-        return result.map(|_| ()).context("copy stopped");
+        return result.map(|_| ()).context("copy stopped; the destination's tag was not changed");
     }
-    let Some(image) = result? else { return Ok(()) };
-    let written = image.layers.iter().filter(|l| l.fate == Fate::Written).count();
-    progress.line(&format!(
-        "Copied to {}: manifest sha256:{}, config sha256:{}, {} layers ({} written, {} already present)",
-        args.dest,
-        image.manifest.sha256,
-        image.config.digest.sha256,
-        image.layers.len(),
-        written,
-        image.layers.len() - written
-    ));
-    if let Some(file) = &args.digestfile {
-        std::fs::write(file, format!("sha256:{}", image.manifest.sha256)).with_context(|| format!("cannot write {}", file.display()))?;
+    let digest = result?;
+    if let (Some(file), Some(d)) = (&args.digestfile, digest) {
+        std::fs::write(file, d).with_context(|| format!("cannot write {}", file.display()))?;
     }
     Ok(())
 }
 
-fn to_layout(
-    dir: &Path,
-    reference: Option<&str>,
-    conf: &Conf,
-    base: Option<&BaseImage>,
+/// Copies; returns the manifest (or index) digest where there is one.
+fn copy_to(
+    args: &Args,
+    confs: &[String],
+    dest: &Destination,
     opts: &copy::Options,
     progress: &Stderr,
     cancel: &AtomicBool,
-) -> anyhow::Result<Image> {
-    let layout = OciLayout::open_or_create(dir)?;
-    let image = copy::write_image(conf, base, &layout, opts, progress, cancel)?;
-    layout.tag(&image.manifest, reference)?;
-    Ok(image)
+) -> anyhow::Result<Option<String>> {
+    let load = |c: &String| -> anyhow::Result<(Conf, Option<BaseImage>)> {
+        let conf = Conf::load(Path::new(c), DateTime::now_utc())?;
+        let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
+        Ok((conf, base))
+    };
+    let repo_tag = |conf: &Conf| args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
+    match dest {
+        Destination::DockerArchive { path, reference } => {
+            let (conf, base) = load(&confs[0])?;
+            let tag = reference.clone().unwrap_or_else(|| repo_tag(&conf));
+            crate::stream::write_file(path, &conf, base.as_ref(), &tag, progress, cancel)?;
+            Ok(None)
+        }
+        Destination::DockerDaemon { reference } => {
+            let (conf, base) = load(&confs[0])?;
+            to_daemon(&conf, base.as_ref(), reference, progress, cancel).map(|()| None)
+        }
+        Destination::Oci { dir, reference } | Destination::OciArchive { path: dir, reference } => {
+            let archive = matches!(dest, Destination::OciArchive { .. });
+            let first = load(&confs[0])?;
+            let name = reference.clone().or_else(|| reference::tag_of(&repo_tag(&first.0)).map(str::to_string));
+            // An oci-archive is a layout built beside PATH, then archived into it.
+            let tmp;
+            let layout_dir = if archive {
+                let parent = match dir.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                tmp = tempfile::Builder::new()
+                    .prefix(".layered-image-")
+                    .tempdir_in(&parent)
+                    .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
+                tmp.path().join("layout")
+            } else {
+                dir.clone()
+            };
+            let layout = OciLayout::open_or_create(&layout_dir)?;
+            let (bytes, media_type) = images(confs, Some(first), &load, &layout, opts, progress, cancel, &mut |_| Ok(()))?;
+            let digest = layout.tag(&bytes, media_type, name.as_deref())?;
+            if archive {
+                if cancel.load(Ordering::Relaxed) {
+                    anyhow::bail!("interrupted; {} was not written", dir.display());
+                }
+                oci::write_archive(&layout_dir, dir).with_context(|| format!("cannot write {}", dir.display()))?;
+            }
+            progress.line(&format!("Wrote {} as sha256:{}", dest_name(dest), digest.sha256));
+            Ok(Some(format!("sha256:{}", digest.sha256)))
+        }
+        Destination::Registry(target) => {
+            let reg = Registry::new(
+                target.clone(),
+                &registry::Options {
+                    creds: args.dest_creds.clone(),
+                    authfile: args.dest_authfile.clone(),
+                    cert_dir: args.dest_cert_dir.clone(),
+                    tls_verify: args.dest_tls_verify,
+                    mount_from: args.mount_from.clone(),
+                    retries: args.retries.max(1),
+                },
+            )?;
+            reg.ping()?;
+            // With an index, each platform's manifest goes up by digest first.
+            let mut by_digest = |(bytes, media_type): (&[u8], &str)| -> anyhow::Result<()> {
+                let d = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+                reg.put_manifest(bytes, media_type, &d)?;
+                Ok(())
+            };
+            let (bytes, media_type) = images(confs, None, &load, &reg, opts, progress, cancel, &mut by_digest)?;
+            if cancel.load(Ordering::Relaxed) {
+                anyhow::bail!("interrupted before the manifest was pushed");
+            }
+            reg.put_manifest(&bytes, media_type, target.reference())?;
+            let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+            summary(&reg, progress);
+            progress.line(&format!("Pushed {target} as {digest}"));
+            Ok(Some(digest))
+        }
+    }
 }
 
-/// The layout is built in a temporary directory beside PATH and archived
-/// into PATH, which appears only once complete.
-fn to_archive(
-    path: &Path,
-    reference: Option<&str>,
-    conf: &Conf,
-    base: Option<&BaseImage>,
+fn dest_name(d: &Destination) -> String {
+    match d {
+        Destination::Oci { dir, reference } => format!("oci:{}{}", dir.display(), reference.as_deref().map(|r| format!(":{r}")).unwrap_or_default()),
+        Destination::OciArchive { path, .. } => format!("oci-archive:{}", path.display()),
+        _ => String::new(),
+    }
+}
+
+type Loaded = (Conf, Option<BaseImage>);
+/// Receives each platform's manifest (bytes, media type) of an index.
+type ManifestSink<'a> = &'a mut dyn FnMut((&[u8], &str)) -> anyhow::Result<()>;
+
+/// Writes the image of each conf into `store`; returns what names them:
+/// the one manifest, or an index of one manifest per platform (each
+/// handed to `each_manifest` first).
+#[allow(clippy::too_many_arguments)]
+fn images(
+    confs: &[String],
+    first: Option<Loaded>,
+    load: &dyn Fn(&String) -> anyhow::Result<Loaded>,
+    store: &dyn BlobStore,
     opts: &copy::Options,
     progress: &Stderr,
     cancel: &AtomicBool,
-) -> anyhow::Result<Image> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".layered-image-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
-    let image = to_layout(&tmp.path().join("layout"), reference, conf, base, opts, progress, cancel)?;
-    if cancel.load(Ordering::Relaxed) {
-        anyhow::bail!("interrupted; {} was not written", path.display());
+    each_manifest: ManifestSink<'_>,
+) -> anyhow::Result<(Vec<u8>, &'static str)> {
+    let mut first = first;
+    let mut platforms = Vec::new();
+    let mut single = None;
+    for c in confs {
+        let (conf, base) = match first.take() {
+            Some(f) => f,
+            None => load(c)?,
+        };
+        if confs.len() > 1 {
+            progress.line(&format!("Image {c}:"));
+        }
+        let image: Image = copy::write_image(&conf, base.as_ref(), store, opts, progress, cancel)?;
+        let written = image.layers.iter().filter(|l| l.fate == Fate::Written).count();
+        progress.line(&format!(
+            "Image of {c}: config sha256:{}, manifest sha256:{}, {} layers ({} written, {} already present)",
+            image.config.digest.sha256,
+            image.manifest.sha256,
+            image.layers.len(),
+            written,
+            image.layers.len() - written
+        ));
+        let architecture = conf.architecture.as_str().unwrap_or("amd64").to_string();
+        platforms.push(PlatformManifest { manifest: image.manifest.clone(), architecture, os: "linux".into() });
+        if confs.len() > 1 {
+            // A layout keeps each platform's manifest as a blob, a registry by digest.
+            store.put_blob(&image.manifest_bytes)?;
+            each_manifest((&image.manifest_bytes, oci::MANIFEST_MEDIA_TYPE))?;
+        }
+        single = Some(image.manifest_bytes);
     }
-    oci::write_archive(&tmp.path().join("layout"), path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(image)
+    if confs.len() == 1 {
+        return Ok((single.expect("one conf"), oci::MANIFEST_MEDIA_TYPE));
+    }
+    Ok((oci::image_index(&platforms), oci::INDEX_MEDIA_TYPE))
+}
+
+/// One line per blob: uploaded, already there, or mounted.
+fn summary(reg: &Registry, progress: &Stderr) {
+    let mut outcomes: Vec<_> = reg.outcomes().into_iter().collect();
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    for (digest, o) in outcomes {
+        let what = match o {
+            registry::BlobOutcome::Uploaded => "uploaded".to_string(),
+            registry::BlobOutcome::AlreadyThere => "already there".to_string(),
+            registry::BlobOutcome::Mounted(from) => format!("mounted from {from}"),
+        };
+        progress.line(&format!("blob sha256:{digest}: {what}"));
+    }
+}
+
+/// Streams the docker-archive into the engine, unless it has the image
+/// already (its ID, the config digest, is known when every layer digest
+/// is): then it is only tagged.
+fn to_daemon(conf: &Conf, base: Option<&BaseImage>, reference: &str, progress: &Stderr, cancel: &AtomicBool) -> anyhow::Result<()> {
+    let daemon = Daemon::from_env()?;
+    if let Some(config) = copy::known_config(conf, base)? {
+        let id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&config)));
+        if daemon.image_id(&id)?.as_deref() == Some(id.as_str()) {
+            daemon.tag(&id, reference)?;
+            progress.line(&format!("The engine has image {id} already; tagged it {reference}"));
+            return Ok(());
+        }
+    }
+    let loaded = daemon.load(|w| layered_image::stream::stream(conf, base, reference, w, progress, cancel))??;
+    progress.line(&format!("Loaded into the engine: {loaded}"));
+    Ok(())
 }

@@ -1,0 +1,226 @@
+//! A Docker engine (or podman's Docker-compatible service) as a
+//! destination: the image is streamed into `POST /images/load` as the
+//! docker-archive `stream` writes, over the engine's unix socket — no
+//! docker CLI needed. An image the engine already has (same image ID, the
+//! config digest) is only tagged.
+//!
+//! The Engine API is plain HTTP/1.1 on a unix socket; a few lines of it
+//! are written here rather than pulling in an async HTTP stack.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("DOCKER_HOST={0:?}: only unix:// sockets are supported")]
+    Host(String),
+    #[error("cannot connect to the Docker engine at {socket}: {source} (is it running? set DOCKER_HOST=unix:///path/to/docker.sock)")]
+    Connect { socket: PathBuf, source: io::Error },
+    #[error("the Docker engine at {socket}: {what}")]
+    Api { socket: PathBuf, what: String },
+}
+
+pub struct Daemon {
+    socket: PathBuf,
+}
+
+/// An HTTP response, body read whole (the Engine's answers here are small).
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Daemon {
+    /// The engine `DOCKER_HOST` names, or the default socket.
+    pub fn from_env() -> Result<Daemon, DaemonError> {
+        match std::env::var("DOCKER_HOST") {
+            Ok(h) if !h.is_empty() => match h.strip_prefix("unix://") {
+                Some(p) => Ok(Daemon { socket: p.into() }),
+                None => Err(DaemonError::Host(h)),
+            },
+            _ => Ok(Daemon { socket: "/var/run/docker.sock".into() }),
+        }
+    }
+
+    pub fn at(socket: PathBuf) -> Daemon {
+        Daemon { socket }
+    }
+
+    fn api(&self, what: impl Into<String>) -> DaemonError {
+        DaemonError::Api { socket: self.socket.clone(), what: what.into() }
+    }
+
+    fn connect(&self) -> Result<UnixStream, DaemonError> {
+        UnixStream::connect(&self.socket).map_err(|source| DaemonError::Connect { socket: self.socket.clone(), source })
+    }
+
+    fn request(&self, method: &str, path: &str) -> Result<Reply, DaemonError> {
+        let mut s = self.connect()?;
+        let head = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        s.write_all(head.as_bytes()).map_err(|e| self.api(format!("{method} {path}: {e}")))?;
+        read_reply(s).map_err(|e| self.api(format!("{method} {path}: {e}")))
+    }
+
+    /// The ID of the image `reference` names, if the engine has it.
+    pub fn image_id(&self, reference: &str) -> Result<Option<String>, DaemonError> {
+        let r = self.request("GET", &format!("/images/{}/json", path_escape(reference)))?;
+        match r.status {
+            200 => {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| self.api(format!("image inspect: {e}")))?;
+                Ok(v.get("Id").and_then(|i| i.as_str()).map(str::to_string))
+            }
+            404 => Ok(None),
+            s => Err(self.api(format!("image inspect answered HTTP {s}: {}", String::from_utf8_lossy(&r.body).trim()))),
+        }
+    }
+
+    /// Tags the image `id` as `reference` (`NAME:TAG`).
+    pub fn tag(&self, id: &str, reference: &str) -> Result<(), DaemonError> {
+        let (repo, tag) = match reference.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r, t),
+            _ => (reference, "latest"),
+        };
+        let r = self.request("POST", &format!("/images/{}/tag?repo={}&tag={}", path_escape(id), path_escape(repo), path_escape(tag)))?;
+        match r.status {
+            200 | 201 => Ok(()),
+            s => Err(self.api(format!("tagging {id} as {reference} answered HTTP {s}: {}", String::from_utf8_lossy(&r.body).trim()))),
+        }
+    }
+
+    /// Streams a docker-archive into `POST /images/load`: `write` writes
+    /// the archive. Returns what the engine said it loaded.
+    pub fn load<E>(&self, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<Result<String, DaemonError>, E> {
+        let mut s = match self.connect() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let head = "POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n\
+                    Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        if let Err(e) = s.write_all(head.as_bytes()) {
+            return Ok(Err(self.api(format!("POST /images/load: {e}"))));
+        }
+        let reader = match s.try_clone() {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(self.api(e.to_string()))),
+        };
+        let mut body = Chunked { inner: io::BufWriter::with_capacity(1 << 20, s) };
+        write(&mut body)?;
+        let sent = body.finish();
+        let reply = match read_reply(reader) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(self.api(format!("POST /images/load: {e}")))),
+        };
+        if let Err(e) = sent {
+            return Ok(Err(self.api(format!("POST /images/load: {e}"))));
+        }
+        Ok(self.load_outcome(reply))
+    }
+
+    /// The load answers 200 and then a JSON message stream, whose
+    /// `error` entries are the failures.
+    fn load_outcome(&self, reply: Reply) -> Result<String, DaemonError> {
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        if reply.status != 200 {
+            return Err(self.api(format!("POST /images/load answered HTTP {}: {}", reply.status, text.trim())));
+        }
+        let mut loaded = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+                return Err(self.api(format!("loading the image failed: {e}")));
+            }
+            if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
+                loaded.push(s.trim().to_string());
+            }
+        }
+        Ok(loaded.join("; "))
+    }
+}
+
+/// An HTTP/1.1 chunked request body.
+struct Chunked<W: Write> {
+    inner: W,
+}
+
+impl<W: Write> Write for Chunked<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        write!(self.inner, "{:x}\r\n", data.len())?;
+        self.inner.write_all(data)?;
+        self.inner.write_all(b"\r\n")?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Chunked<W> {
+    fn finish(mut self) -> io::Result<()> {
+        self.inner.write_all(b"0\r\n\r\n")?;
+        self.inner.flush()
+    }
+}
+
+fn read_reply(s: UnixStream) -> io::Result<Reply> {
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| io::Error::other(format!("not an HTTP answer: {:?}", line.trim())))?;
+    let mut chunked = false;
+    let mut length: Option<u64> = None;
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            } else if k == "content-length" {
+                length = v.parse().ok();
+            }
+        }
+    }
+    // Answers here are small: bound what is read whatever the engine says.
+    const LIMIT: u64 = 16 << 20;
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line)?;
+            let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16).map_err(|_| io::Error::other("bad chunk size"))?;
+            if size == 0 {
+                break;
+            }
+            if body.len() as u64 + size > LIMIT {
+                return Err(io::Error::other("answer too large"));
+            }
+            (&mut r).take(size).read_to_end(&mut body)?;
+            line.clear();
+            r.read_line(&mut line)?;
+        }
+    } else {
+        (&mut r).take(length.unwrap_or(LIMIT).min(LIMIT)).read_to_end(&mut body)?;
+    }
+    Ok(Reply { status, body })
+}
+
+fn path_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => out.push(b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,419 @@
+//! `copy ... docker://` against a real registry (Debian's docker-registry,
+//! distribution 2.8) on loopback, over HTTP and over TLS with htpasswd
+//! basic auth; and `copy ... docker-daemon:` into a real Docker engine and
+//! podman's Docker-compatible service. What was uploaded is counted in the
+//! registry's own access log; what was pushed is pulled back and run.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A registry on 127.0.0.1 (never all interfaces), stopped on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    /// Set for the TLS + auth variant: the CA directory for --dest-cert-dir.
+    certs: Option<PathBuf>,
+}
+
+impl Registry {
+    fn start(tls_auth: bool) -> Registry {
+        require("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        let mut certs = None;
+        if tls_auth {
+            require("openssl");
+            require("htpasswd");
+            let d = dir.path();
+            let ossl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
+            ossl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=li-test-ca"]);
+            ossl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "reg.key", "-out", "reg.csr", "-subj", "/CN=127.0.0.1"]);
+            std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+            ossl(&[
+                "x509",
+                "-req",
+                "-in",
+                "reg.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "reg.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ]);
+            let out = run(Command::new("htpasswd").args(["-Bbn", "alice", "s3cret"]));
+            std::fs::write(d.join("htpasswd"), out.stdout).unwrap();
+            config.push_str(&format!(
+                "  tls: {{certificate: {0}/reg.crt, key: {0}/reg.key}}\nauth:\n  htpasswd: {{realm: li-test, path: {0}/htpasswd}}\n",
+                d.display()
+            ));
+            let ca = d.join("ca");
+            std::fs::create_dir_all(&ca).unwrap();
+            std::fs::copy(d.join("ca.crt"), ca.join("ca.crt")).unwrap();
+            certs = Some(ca);
+        }
+        let path = dir.path().join("config.yml");
+        std::fs::write(&path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        #[allow(clippy::zombie_processes)] // reaped in Drop
+        let child = Command::new("docker-registry").arg("serve").arg(&path).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Registry { child, port, dir, certs };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("docker-registry did not listen on 127.0.0.1:{port}");
+    }
+
+    fn dest(&self, repo_tag: &str) -> String {
+        format!("docker://127.0.0.1:{}/{repo_tag}", self.port)
+    }
+
+    /// Access-log lines (combined format) of requests so far.
+    fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("log"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("] \"") && l.contains(" HTTP/1.1\""))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Blob uploads completed since `from` requests (a PUT that ends one).
+    fn uploads_since(&self, from: usize) -> Vec<String> {
+        self.requests()[from..].iter().filter(|l| l.contains("\"PUT ") && l.contains("/blobs/uploads/") && l.contains("\" 201 ")).cloned().collect()
+    }
+
+    fn patches_since(&self, from: usize) -> usize {
+        self.requests()[from..].iter().filter(|l| l.contains("\"PATCH ")).count()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn copy(conf: &Path, dest: &str, extra: &[&str]) -> Output {
+    run(Command::new(bin()).arg("copy").arg(conf).arg(dest).args(extra))
+}
+
+fn copy_fails(conf: &Path, dest: &str, extra: &[&str]) -> String {
+    let out = Command::new(bin()).arg("copy").arg(conf).arg(dest).args(extra).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "should fail: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let last = err.lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("layered-image: error: "), "{err}");
+    last
+}
+
+const INSECURE: &[&str] = &["--dest-tls-verify=false"];
+
+/// The registry holds the image: skopeo reads its config, and it is the
+/// image `stream` makes (same config bytes, so the same image ID).
+fn assert_pushed(reg: &Registry, repo_tag: &str, conf: &Path, tls: &[&str]) -> Value {
+    let src = format!("{}", reg.dest(repo_tag));
+    let out = run(Command::new("skopeo").args(["inspect", "--raw"]).args(tls).arg(&src));
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run(Command::new("skopeo").args(["inspect", "--config"]).args(tls).arg(&src));
+    let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let archive = conf.with_file_name("streamed-for-check.tar");
+    run(Command::new(bin()).arg("stream").arg(conf).arg("-o").arg(&archive));
+    let out = run(Command::new("skopeo").args(["inspect", "--config"]).arg(format!("docker-archive:{}", archive.display())));
+    let local: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(config, local, "the registry's config is stream's");
+    // And it reads back, every digest checked, as a layout.
+    let layout = conf.with_file_name(format!("pulled-{}", repo_tag.replace(['/', ':'], "-")));
+    run(Command::new("skopeo").arg("copy").args(tls.iter().map(|t| t.replace("dest-", "src-"))).arg(&src).arg(format!("oci:{}:x", layout.display())));
+    verify_image(&format!("oci:{}:x", layout.display()));
+    manifest
+}
+
+#[test]
+fn push_pull_run_and_touch_only_what_changed() {
+    require("skopeo");
+    let reg = Registry::start(false);
+    let store = busybox_store(0, 0);
+    let conf = store.dir.path().join("conf.json");
+    // First push: every blob is uploaded, streamed while it is made.
+    let before = reg.requests().len();
+    copy(&conf, &reg.dest("li/busybox:v1"), INSECURE);
+    assert_eq!(reg.uploads_since(before).len(), 4, "3 layers and the config");
+    assert_pushed(&reg, "li/busybox:v1", &conf, &["--tls-verify=false"]);
+
+    // Docker and podman pull it back and run it.
+    let host = docker_host();
+    let image = format!("127.0.0.1:{}/li/busybox:v1", reg.port);
+    let docker = |args: &[&str]| {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", &host).args(args);
+        c
+    };
+    run(docker(&["pull", &image]).stdout(Stdio::null()));
+    let out = run(&mut docker(&["run", "--rm", "--network", "none", &image]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the store\n");
+    run(&mut docker(&["rmi", &image]));
+    require("podman");
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.arg("--root").arg(store.dir.path().join("podman-root")).arg("--runroot").arg(store.dir.path().join("podman-run"));
+        c.args(["--storage-driver", "vfs", "--runtime", "runc"]).args(args);
+        c
+    };
+    run(podman(&["pull", "--tls-verify=false", &image]).stdout(Stdio::null()));
+    let out = run(&mut podman(&["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", &image]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the store\n");
+
+    // With precomputed digests, an unchanged image is pushed without
+    // opening a store file (the store is moved away) or uploading a blob.
+    let digests = store.dir.path().join("digests.json");
+    run(Command::new(bin()).args(["digests", "--compress", "gzip"]).arg(&conf).arg("-o").arg(&digests));
+    std::fs::rename(store.dir.path().join("nix"), store.dir.path().join("nix.away")).unwrap();
+    let before = reg.requests().len();
+    let out = copy(&digests, &reg.dest("li/busybox:v1"), &[&["--digestfile", store.dir.path().join("d").to_str().unwrap()], INSECURE].concat());
+    assert_eq!(reg.uploads_since(before), Vec::<String>::new(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(reg.patches_since(before), 0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(0 written, 3 already present)"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::rename(store.dir.path().join("nix.away"), store.dir.path().join("nix")).unwrap();
+    let digest = std::fs::read_to_string(store.dir.path().join("d")).unwrap();
+    let out = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"]).arg(reg.dest("li/busybox:v1")));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest, "--digestfile names the pushed manifest");
+
+    // One changed layer: that layer and the config go up, nothing else.
+    let script = store.dir.path().join(&store.script);
+    run(Command::new("chmod").arg("-R").arg("u+w").arg(&script));
+    std::fs::write(script.join("data.txt"), "other data\n").unwrap();
+    run(Command::new(bin()).args(["digests", "--compress", "gzip", "--recompute"]).arg(&conf).arg("-o").arg(&digests));
+    let before = reg.requests().len();
+    copy(&digests, &reg.dest("li/busybox:v2"), INSECURE);
+    assert_eq!(reg.uploads_since(before).len(), 2, "the changed layer and the config: {:?}", reg.uploads_since(before));
+    assert_pushed(&reg, "li/busybox:v2", &conf, &["--tls-verify=false"]);
+
+    // Another repository mounts the blobs instead of uploading them.
+    let before = reg.requests().len();
+    let out = copy(&digests, &reg.dest("li/other:v1"), &[&["--mount-from", "li/busybox"], INSECURE].concat());
+    assert_eq!(reg.uploads_since(before), Vec::<String>::new());
+    let mounts = reg.requests()[before..].iter().filter(|l| l.contains("mount=sha256") && l.contains("\" 201 ")).count();
+    assert_eq!(mounts, 4, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mounted from li/busybox"));
+}
+
+#[test]
+fn a_store_file_changed_since_its_digests_fails_before_the_manifest() {
+    let reg = Registry::start(false);
+    let case = Case::new();
+    let digests = case.root().join("digests.json");
+    run(Command::new(bin()).args(["digests", "--compress", "gzip"]).arg(case.conf()).arg("-o").arg(&digests));
+    // (A repository that has the recorded blobs gets them named without
+    // a read: that image is the one the digests describe. A new one needs
+    // the layer, and its bytes no longer match.)
+    std::fs::write(case.root().join("nix/store/aaaa-pkg/bin/x"), "y\n").unwrap();
+    let before = reg.requests().len();
+    let err = copy_fails(&digests, &reg.dest("li/case:v1"), &["--dest-tls-verify=false", "--compress", "gzip"]);
+    assert!(err.contains("layer 1 (store paths ['nix/store/aaaa-pkg'])") && err.contains("stale"), "{err}");
+    let manifests = reg.requests()[before..].iter().filter(|l| l.contains("\"PUT ") && l.contains("/manifests/")).count();
+    assert_eq!(manifests, 0, "no manifest was put");
+}
+
+#[test]
+fn an_interrupted_push_leaves_the_tag_and_a_retry_completes() {
+    let reg = Registry::start(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = make_fixture(&tmp.path().join("fx"), &["--bulk-mib", "200"]);
+    let conf = root.join("conf-newest.json");
+    let small = Case::new();
+    copy(&small.conf(), &reg.dest("li/big:v1"), INSECURE);
+    let tag_digest = || {
+        let out = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"]).arg(reg.dest("li/big:v1")));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let old = tag_digest();
+    let before = reg.requests().len();
+    let mut child = Command::new(bin())
+        .arg("copy")
+        .arg(&conf)
+        .arg(reg.dest("li/big:v1"))
+        .args(["--dest-tls-verify=false", "-j", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once an upload is under way.
+    for _ in 0..200 {
+        if reg.requests()[before..].iter().any(|l| l.contains("\"POST /v2/li/big/blobs/uploads/") && l.contains("\" 202 ")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    run(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "interrupted push exited 0: {err}");
+    assert!(err.lines().last().unwrap_or_default().contains("tag was not changed"), "{err}");
+    assert_eq!(tag_digest(), old, "the tag still names the old image");
+    copy(&conf, &reg.dest("li/big:v1"), INSECURE);
+    assert_ne!(tag_digest(), old);
+    assert_pushed(&reg, "li/big:v1", &conf, &["--tls-verify=false"]);
+}
+
+#[test]
+fn tls_basic_auth_and_credentials_as_users_have_them() {
+    require("skopeo");
+    let reg = Registry::start(true);
+    let certs = reg.certs.clone().unwrap();
+    let case = Case::new();
+    let conf = case.conf();
+    let cert_dir = format!("--dest-cert-dir={}", certs.display());
+    // No credentials: one clear error naming the registry and the status.
+    let err = copy_fails(&conf, &reg.dest("li/auth:v1"), &[&cert_dir]);
+    assert!(err.contains(&format!("127.0.0.1:{}", reg.port)) && err.contains("no credentials"), "{err}");
+    let err = copy_fails(&conf, &reg.dest("li/auth:v1"), &[&cert_dir, "--dest-creds", "alice:wrong"]);
+    assert!(err.contains("HTTP 401") && err.contains("li/auth"), "{err}");
+    // An unknown CA is refused.
+    let err = copy_fails(&conf, &reg.dest("li/auth:v1"), &["--dest-creds", "alice:s3cret"]);
+    assert!(err.contains("cannot reach the registry"), "{err}");
+    // --dest-creds; then an auth.json through $REGISTRY_AUTH_FILE and --dest-authfile.
+    copy(&conf, &reg.dest("li/auth:v1"), &[&cert_dir, "--dest-creds", "alice:s3cret"]);
+    let skopeo_tls = [format!("--cert-dir={}", certs.display()), "--creds=alice:s3cret".to_string()];
+    let tls: Vec<&str> = skopeo_tls.iter().map(String::as_str).collect();
+    let out = run(Command::new("skopeo").args(["inspect", "--config"]).args(&tls).arg(reg.dest("li/auth:v1")));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    use base64::Engine;
+    let authfile = case.root().join("auth.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    std::fs::write(&authfile, format!(r#"{{"auths": {{"127.0.0.1:{}": {{"auth": "{auth}"}}}}}}"#, reg.port)).unwrap();
+    run(Command::new(bin()).arg("copy").arg(&conf).arg(reg.dest("li/auth:v2")).arg(&cert_dir).env("REGISTRY_AUTH_FILE", &authfile));
+    copy(&conf, &reg.dest("li/auth:v3"), &[&cert_dir, "--dest-authfile", authfile.to_str().unwrap()]);
+    // Docker's config.json under $HOME.
+    let home = case.root().join("home");
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::copy(&authfile, home.join(".docker/config.json")).unwrap();
+    run(Command::new(bin()).arg("copy").arg(&conf).arg(reg.dest("li/auth:v4")).arg(&cert_dir).env("HOME", &home).env_remove("REGISTRY_AUTH_FILE"));
+    for tag in ["v2", "v3", "v4"] {
+        run(Command::new("skopeo").arg("inspect").args(&tls).arg(reg.dest(&format!("li/auth:{tag}"))));
+    }
+}
+
+#[test]
+fn a_multi_platform_index() {
+    require("skopeo");
+    let reg = Registry::start(false);
+    let case = Case::new();
+    let mut arm = case.conf_value();
+    arm["architecture"] = "arm64".into();
+    std::fs::write(case.root().join("arm64.json"), serde_json::to_vec(&arm).unwrap()).unwrap();
+    let confs = [case.conf(), case.root().join("arm64.json")];
+    run(Command::new(bin()).args(["copy", "--index"]).args(&confs).arg(reg.dest("li/multi:v1")).args(INSECURE));
+    let out = run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(reg.dest("li/multi:v1")));
+    let index: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let archs: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    for arch in ["amd64", "arm64"] {
+        let out =
+            run(Command::new("skopeo").args(["inspect", "--config", "--tls-verify=false", "--override-arch", arch]).arg(reg.dest("li/multi:v1")));
+        assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["architecture"], arch);
+    }
+    // The same into an OCI layout.
+    let layout = case.root().join("layout");
+    run(Command::new(bin()).args(["copy", "--index"]).args(&confs).arg(format!("oci:{}:multi", layout.display())));
+    verify_image(&format!("oci:{}:multi", layout.display()));
+    run(Command::new("skopeo").args(["inspect", "--override-arch", "arm64"]).arg(format!("oci:{}:multi", layout.display())));
+}
+
+#[test]
+fn docker_daemon_loads_and_skips_what_it_has() {
+    let host = docker_host();
+    let store = busybox_store(0, 0);
+    let conf = store.dir.path().join("conf.json");
+    let docker = |args: &[&str]| {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", &host).args(args);
+        c
+    };
+    let _ = docker(&["rmi", "-f", "li-daemon:v1", "li-daemon:v2"]).output();
+    run(Command::new(bin()).arg("copy").arg(&conf).arg("docker-daemon:li-daemon:v1").env("DOCKER_HOST", &host));
+    let out = run(&mut docker(&["run", "--rm", "--network", "none", "li-daemon:v1"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the store\n");
+    // With every digest known, the engine's copy is recognised by its ID
+    // and only tagged: no store file is read (the store is moved away).
+    let digests = store.dir.path().join("digests.json");
+    run(Command::new(bin()).arg("digests").arg(&conf).arg("-o").arg(&digests));
+    std::fs::rename(store.dir.path().join("nix"), store.dir.path().join("nix.away")).unwrap();
+    let out = run(Command::new(bin()).arg("copy").arg(&digests).arg("docker-daemon:li-daemon:v2").env("DOCKER_HOST", &host));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has image"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::rename(store.dir.path().join("nix.away"), store.dir.path().join("nix")).unwrap();
+    let ids = run(&mut docker(&["inspect", "--format", "{{.Id}}", "li-daemon:v1", "li-daemon:v2"]));
+    let ids = String::from_utf8_lossy(&ids.stdout);
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids[0], ids[1]);
+    run(&mut docker(&["rmi", "li-daemon:v1", "li-daemon:v2"]));
+    // No engine there: one clear error.
+    let out =
+        Command::new(bin()).arg("copy").arg(&conf).arg("docker-daemon:li-daemon:v1").env("DOCKER_HOST", "unix:///nonexistent.sock").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to the Docker engine at /nonexistent.sock"));
+}
+
+#[test]
+fn podman_service_loads_through_the_docker_api() {
+    require("podman");
+    let store = busybox_store(0, 0);
+    let d = store.dir.path();
+    let sock = d.join("podman.sock");
+    let mut service = Command::new("podman")
+        .arg("--root")
+        .arg(d.join("podman-root"))
+        .arg("--runroot")
+        .arg(d.join("podman-run"))
+        .args(["--storage-driver", "vfs", "--tmpdir"])
+        .arg(d.join("podman-tmp"))
+        .args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", sock.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let result = Command::new(bin())
+        .arg("copy")
+        .arg(d.join("conf.json"))
+        .arg("docker-daemon:li-podman:v1")
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .output();
+    let images = Command::new("podman")
+        .arg("--root")
+        .arg(d.join("podman-root"))
+        .arg("--runroot")
+        .arg(d.join("podman-run"))
+        .args(["--storage-driver", "vfs", "images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output();
+    let _ = service.kill();
+    let _ = service.wait();
+    let result = result.unwrap();
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let images = String::from_utf8_lossy(&images.unwrap().stdout).into_owned();
+    assert!(images.contains("li-podman:v1"), "{images}");
+}
