@@ -129,7 +129,7 @@ const INSECURE: &[&str] = &["--dest-tls-verify=false"];
 /// The registry holds the image: skopeo reads its config, and it is the
 /// image `stream` makes (same config bytes, so the same image ID).
 fn assert_pushed(reg: &Registry, repo_tag: &str, conf: &Path, tls: &[&str]) -> Value {
-    let src = format!("{}", reg.dest(repo_tag));
+    let src = reg.dest(repo_tag);
     let out = run(Command::new("skopeo").args(["inspect", "--raw"]).args(tls).arg(&src));
     let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
     let out = run(Command::new("skopeo").args(["inspect", "--config"]).args(tls).arg(&src));
