@@ -139,16 +139,44 @@ let
       compressArgs = "--compress ${lib.escapeShellArg layerCompression}";
       digestsCompress = optionalString (layerCompression != "none") compressArgs;
 
-      # `nix run .#image.copyTo -- oci:./out:latest`: the image to any
-      # destination `layered-image copy` takes.
-      copyTo = runCommand "copy-to-${baseName}" { meta.mainProgram = "copy-to"; } ''
-        mkdir -p $out/bin
-        cat > $out/bin/copy-to <<'EOF'
-        #!${pkgs.runtimeShell}
-        LAYERED_IMAGE_COMPRESS=''${LAYERED_IMAGE_COMPRESS:-${layerCompression}} exec ${exe} copy ${conf} "$@"
-        EOF
-        chmod +x $out/bin/copy-to
-      '';
+      # The conf the copy scripts use: with every layer's digests (and its
+      # compressed blob's), computed once by a derivation of its own, so
+      # that re-pushing an unchanged image after `nix build` reads no layer.
+      # (Not for mtime = "now", whose digests would be stale at once.)
+      copyConf =
+        if precompute || mtime == "now" then
+          conf
+        else
+          runCommand "${baseName}-conf-digests.json" { preferLocalBuild = true; } ''
+            ${exe} digests ${conf} ${digestsCompress} -o $out
+          '';
+
+      # A runnable script (`nix run .#image.copyTo -- oci:./out:latest`):
+      # `layered-image copy` of this image, `dest` in front of the user's
+      # arguments (or none: then the user names the destination).
+      copyScript =
+        name: dest:
+        runCommand "${name}-${baseName}" { meta.mainProgram = name; } ''
+          mkdir -p $out/bin
+          cat > $out/bin/${name} <<'EOF'
+          #!${pkgs.runtimeShell}
+          export LAYERED_IMAGE_COMPRESS=''${LAYERED_IMAGE_COMPRESS:-${layerCompression}}
+          ${dest}
+          exec ${exe} copy ${copyConf} "$@"
+          EOF
+          chmod +x $out/bin/${name}
+        '';
+      imageRef = "${imageName}:${conf.imageTag}";
+      copyTo = copyScript "copy-to" "";
+      copyToRegistry = copyScript "copy-to-registry" ''set -- "docker://${imageRef}" "$@"'';
+      copyToDockerDaemon = copyScript "copy-to-docker-daemon" ''set -- "docker-daemon:${imageRef}" "$@"'';
+      # podman's Docker-compatible service: $CONTAINER_HOST, else the
+      # user's socket, else the system one.
+      copyToPodman = copyScript "copy-to-podman" ''
+        if [ -n "''${CONTAINER_HOST:-}" ]; then export DOCKER_HOST=$CONTAINER_HOST
+        elif [ -S "''${XDG_RUNTIME_DIR:-/nonexistent}/podman/podman.sock" ]; then export DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock
+        else export DOCKER_HOST=unix:///run/podman/podman.sock; fi
+        set -- "docker-daemon:${imageRef}" "$@"'';
 
       # config's string context makes every store path it mentions part of
       # the image's closure.
@@ -298,7 +326,15 @@ let
             preferLocalBuild = true;
             passthru = passthru // {
               inherit (conf) imageTag;
-              inherit conf streamScript copyTo;
+              inherit
+                conf
+                streamScript
+                copyConf
+                copyTo
+                copyToRegistry
+                copyToDockerDaemon
+                copyToPodman
+                ;
 
               # Distinguish tarballs and exes at the Nix level so functions that
               # take images can know in advance how the image is supposed to be used.
@@ -352,6 +388,28 @@ let
           -o ${placeholder "out"}
       '';
 
+  # layered-image's own: one script that pushes a multi-platform image —
+  # an OCI image index naming the `images` (built for several systems) by
+  # platform — as no Nix tool does today:
+  #   nix run .#multi -- [DEST] [OPTIONS...]   (DEST: docker://NAME:TAG of the first image)
+  copyIndex =
+    {
+      images,
+      name ? (lib.head images).imageName,
+      tag ? (lib.head images).imageTag,
+      layerCompression ? "gzip",
+    }:
+    runCommand "copy-index-${baseNameOf name}" { meta.mainProgram = "copy-index"; } ''
+      mkdir -p $out/bin
+      cat > $out/bin/copy-index <<'EOF'
+      #!${pkgs.runtimeShell}
+      case "''${1:-}" in "" | -*) dest=${lib.escapeShellArg "docker://${name}:${tag}"} ;; *) dest=$1; shift ;; esac
+      export LAYERED_IMAGE_COMPRESS=''${LAYERED_IMAGE_COMPRESS:-${layerCompression}}
+      exec ${exe} copy --index ${lib.concatMapStringsSep " " (i: "${i.copyConf}") images} "$dest" "$@"
+      EOF
+      chmod +x $out/bin/copy-index
+    '';
+
   # nixpkgs' compressor names, as layer compressions of an OCI layout.
   ociCompressions = {
     none = "none";
@@ -381,7 +439,14 @@ let
         // lib.optionalAttrs (format == "oci") { inherit layerCompression; }
       );
       passthru = {
-        inherit (stream) imageTag copyTo;
+        inherit (stream)
+          imageTag
+          copyConf
+          copyTo
+          copyToRegistry
+          copyToDockerDaemon
+          copyToPodman
+          ;
         inherit stream;
       };
     in
@@ -556,6 +621,7 @@ in
 {
   inherit
     buildLayer
+    copyIndex
     streamLayeredImage
     buildLayeredImage
     buildLayeredImageWithNixDb

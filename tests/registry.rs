@@ -19,8 +19,75 @@ struct Registry {
     certs: Option<PathBuf>,
 }
 
+/// distribution's token auth, with tests/support/token-service.py as the
+/// token service (killed on drop).
+struct TokenService {
+    child: std::process::Child,
+    realm: String,
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Registry {
+    /// A registry (HTTP) whose auth is bearer tokens from a token service.
+    fn start_with_tokens() -> (Registry, TokenService) {
+        require("openssl");
+        require("python3");
+        let keys = tempfile::tempdir().unwrap();
+        let k = keys.path();
+        run(Command::new("openssl").current_dir(k).args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=li-token",
+        ]));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/token-service.py");
+        #[allow(clippy::zombie_processes)] // reaped in Drop
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(k.join("token.key"))
+            .arg(k.join("token.crt"))
+            .args(["bob", "t0ken-pass", "li-registry", "li-issuer"])
+            .stderr(std::fs::File::create(k.join("token.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let realm = format!("http://127.0.0.1:{port}/token");
+        let extra = format!(
+            "auth:\n  token: {{realm: \"{realm}\", service: li-registry, issuer: li-issuer, rootcertbundle: {}}}\n",
+            k.join("token.crt").display()
+        );
+        let reg = Registry::start_configured(false, &extra);
+        std::mem::forget(keys); // the registry reads the bundle as it runs; a temp dir of the test
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        (reg, TokenService { child, realm })
+    }
+
     fn start(tls_auth: bool) -> Registry {
+        Registry::start_configured(tls_auth, "")
+    }
+
+    fn start_configured(tls_auth: bool, extra: &str) -> Registry {
         require("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -65,6 +132,7 @@ impl Registry {
             std::fs::copy(d.join("ca.crt"), ca.join("ca.crt")).unwrap();
             certs = Some(ca);
         }
+        config.push_str(extra);
         let path = dir.path().join("config.yml");
         std::fs::write(&path, config).unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
@@ -416,4 +484,24 @@ fn podman_service_loads_through_the_docker_api() {
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     let images = String::from_utf8_lossy(&images.unwrap().stdout).into_owned();
     assert!(images.contains("li-podman:v1"), "{images}");
+}
+
+#[test]
+fn bearer_tokens_from_the_registrys_token_service() {
+    require("skopeo");
+    let (reg, tokens) = Registry::start_with_tokens();
+    let case = Case::new();
+    let err = copy_fails(&case.conf(), &reg.dest("li/tok:v1"), &["--dest-tls-verify=false", "--dest-creds", "bob:wrong"]);
+    assert!(err.contains(&tokens.realm) && err.contains("HTTP 401"), "{err}");
+    let err = copy_fails(&case.conf(), &reg.dest("li/tok:v1"), &["--dest-tls-verify=false"]);
+    assert!(err.contains("HTTP 401"), "anonymous: {err}");
+    copy(&case.conf(), &reg.dest("li/tok:v1"), &["--dest-tls-verify=false", "--dest-creds", "bob:t0ken-pass"]);
+    let out = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--creds", "bob:t0ken-pass", "--config"]).arg(reg.dest("li/tok:v1")));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // A second repository mounting from the first: the token covers both.
+    let digests = case.root().join("digests.json");
+    run(Command::new(bin()).args(["digests", "--compress", "gzip"]).arg(case.conf()).arg("-o").arg(&digests));
+    let before = reg.requests().len();
+    copy(&digests, &reg.dest("li/tok2:v1"), &["--dest-tls-verify=false", "--dest-creds", "bob:t0ken-pass", "--mount-from", "li/tok"]);
+    assert_eq!(reg.uploads_since(before).len(), 0, "mounted, not uploaded");
 }

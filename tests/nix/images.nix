@@ -308,6 +308,21 @@ let
       precomputeLayerDigests = true;
     };
 
+    # layered-image's own: pushed by passthru.copyToRegistry (and an index
+    # of two platforms by copyIndex) to the harness' registry
+    pushable = dockerTools.streamLayeredImage ({
+      name = "127.0.0.1:5111/li/pushable";
+      tag = "v1";
+      config.Cmd = [ "hello" ];
+    } // layeredArgs);
+    pushableArm = dockerTools.streamLayeredImage ({
+      name = "127.0.0.1:5111/li/pushable";
+      tag = "v1";
+      architecture = "arm64";
+      config.Cmd = [ "hello" ];
+    } // layeredArgs);
+    multi = dockerTools.copyIndex { images = [ pushable pushableArm ]; };
+
     # layered-image's own: an OCI image layout as the build's output
     ociLayout = dockerTools.buildLayeredImage ({
       name = "layered-image-oci";
@@ -397,6 +412,10 @@ in
     precomputedConf = "${images.precomputed.conf}";
     precomputedCopyTo = "${images.precomputed.copyTo}";
     withLayersConf = "${images.withLayers.conf}";
+    pushableRegistry = "${images.pushable.copyToRegistry}";
+    pushableDaemon = "${images.pushable.copyToDockerDaemon}";
+    pushablePodman = "${images.pushable.copyToPodman}";
+    multiCopy = "${images.multi}";
     withLayersCopyTo = "${images.withLayers.copyTo}";
     buildCopyTo = "${images.bulk.copyTo}";
     noTagBuildTag = images.noTagBuild.imageTag;

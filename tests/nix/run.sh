@@ -24,7 +24,7 @@ cd "$repo"
 
 die() { echo "tests/nix/run.sh: $*" >&2; exit 1; }
 
-for tool in nix nix-instantiate nix-store cargo git docker dockerd skopeo jq tar gzip zstd pigz python3 fakeroot proot ldd sha256sum; do
+for tool in nix nix-instantiate nix-store cargo git docker dockerd skopeo docker-registry podman jq tar gzip zstd pigz python3 fakeroot proot ldd sha256sum; do
   command -v "$tool" >/dev/null || die "required tool '$tool' is missing (run tests/install-deps.sh as root)"
 done
 [ -x /bin/busybox ] || die "/bin/busybox (busybox-static) is missing (run tests/install-deps.sh as root)"
@@ -52,6 +52,8 @@ cleanup() {
     # wait for this dockerd to exit, so that a next run starts a fresh one
     for _ in $(seq 1 40); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
   fi
+  [ -z "${regpid:-}" ] || kill "$regpid" 2>/dev/null || true
+  [ -z "${podpid:-}" ] || kill "$podpid" 2>/dev/null || true
   if [ -z "${LI_NIX_KEEP:-}" ]; then rm -rf "$tmp"; else echo "kept $tmp" >&2; fi
 }
 trap cleanup EXIT
@@ -124,7 +126,8 @@ images=(layered precomputed another bulk parent layeredBulk envChild noTagStream
   architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot)
 declare -A img
 echo "== nix build ${#images[@]} images" >&2
-attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo" "$testflake#withLayers.copyTo"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
+attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo" "$testflake#withLayers.copyTo" "$testflake#pushable.copyToRegistry"
+  "$testflake#pushable.copyToDockerDaemon" "$testflake#pushable.copyToPodman" "$testflake#multi"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
 if ! nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
   quiet <"$tmp/build.log" | tail -40 >&2
 fi
@@ -297,7 +300,8 @@ if [ -n "${img[ociLayout]:-}" ] && skopeo copy "oci:${img[ociLayout]}:oci" "dock
 else
   fail "ociLayout: loads in docker after skopeo copy"
 fi
-copy_to() { "$(inf "$1")/bin/copy-to" "${@:2}"; }
+# copy_to ATTR ARGS...: runs the one program of a copy script's bin/
+copy_to() { local b; b=$(echo "$(inf "$1")"/bin/*); "$b" "${@:2}"; }
 if out=$(nix run "$testflake#precomputed.copyTo" "${testoverrides[@]}" -- "oci:$tmp/copied:first" 2>&1); then
   pass "nix run .#image.copyTo -- oci:DIR:REF"
   check "copyTo: layered-image verify" "$binary" verify "oci:$tmp/copied:first"
@@ -331,6 +335,35 @@ if has withLayers "explicit layers"; then
   check "withLayers: copyTo docker-archive" copy_to withLayersCopyTo "docker-archive:$tmp/layers.tar:with-layers:copied"
   check "withLayers: docker-archive verify" "$binary" verify "$tmp/layers.tar"
 fi
+
+# layered-image's own: copyToRegistry, copyToDockerDaemon, copyToPodman, copyIndex
+mkdir -p "$tmp/registry"
+printf 'version: 0.1\nstorage:\n  filesystem: {rootdirectory: %s}\nhttp:\n  addr: 127.0.0.1:5111\n' "$tmp/registry/data" >"$tmp/registry/config.yml"
+docker-registry serve "$tmp/registry/config.yml" >"$tmp/registry/log" 2>&1 &
+regpid=$!
+for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/5111) 2>/dev/null && break; sleep 0.2; done
+uploads() { grep -c '"PUT /v2/li/pushable/blobs/uploads/' "$tmp/registry/log" || true; }
+check "copyToRegistry: pushes to docker://NAME:TAG" copy_to pushableRegistry --dest-tls-verify=false
+check "copyToRegistry: skopeo reads it" skopeo inspect --tls-verify=false docker://127.0.0.1:5111/li/pushable:v1
+before=$(uploads)
+out=$(copy_to pushableRegistry --dest-tls-verify=false 2>&1) || true
+case $out in *"(0 written, "*) pass "copyToRegistry again: no layer read (digests from their derivation)" ;; *) fail "copyToRegistry again" "$(tail -3 <<<"$out")" ;; esac
+expect "copyToRegistry again: no blob uploaded" "$before" "$(uploads)"
+if copy_to pushableDaemon >/dev/null 2>&1; then
+  expect "copyToDockerDaemon: runs" "Hello from layered-image" "$(run 127.0.0.1:5111/li/pushable:v1 2>&1)"
+else
+  fail "copyToDockerDaemon" "$(copy_to pushableDaemon 2>&1 | tail -3)"
+fi
+podman --root "$tmp/podman-root" --runroot "$tmp/podman-run" --storage-driver vfs --tmpdir "$tmp/podman-tmp" \
+  system service --time=0 "unix://$tmp/podman.sock" >/dev/null 2>&1 &
+podpid=$!
+for _ in $(seq 1 50); do [ -S "$tmp/podman.sock" ] && break; sleep 0.2; done
+check "copyToPodman (CONTAINER_HOST)" env CONTAINER_HOST="unix://$tmp/podman.sock" "$(inf pushablePodman)/bin/copy-to-podman"
+expect "copyToPodman: podman has the image" "127.0.0.1:5111/li/pushable:v1" \
+  "$(podman --root "$tmp/podman-root" --runroot "$tmp/podman-run" --storage-driver vfs images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | head -1)"
+check "copyIndex: pushes an index of two platforms" "$(inf multiCopy)/bin/copy-index" docker://127.0.0.1:5111/li/multi:v1 --dest-tls-verify=false
+expect "copyIndex: platforms" "amd64 arm64" \
+  "$(skopeo inspect --raw --tls-verify=false docker://127.0.0.1:5111/li/multi:v1 | jq -r '[.manifests[].platform.architecture] | join(" ")')"
 
 # includeStorePaths = false: no store paths at all; runs with the host store mounted
 if has noStore "includeStorePaths = false"; then

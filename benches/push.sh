@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Pushing the bulk fixture (1500 MiB of real files from /usr) split into
+# 100 layers to a loopback registry, side by side in one run:
+#   first push:     copy CONF docker://        vs  stream -o + skopeo copy docker-archive: docker://
+#   unchanged push: copy (digests from `digests --compress gzip`, as Nix keeps them)
+#                   vs  stream -o + skopeo copy again (skopeo's blob-info cache warm)
+# Each first push goes to a fresh registry, with skopeo's cache cleared.
+#   benches/push.sh [--bulk-mib N] [--runs N] [--fixture DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+shared=$here/../shared
+bulk=1500 runs=1 fixture=/tmp/layered-image-bench-fixture
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bulk-mib) bulk=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --fixture) fixture=$2; shift 2 ;;
+    *) echo "usage: $0 [--bulk-mib N] [--runs N] [--fixture DIR]" >&2; exit 2 ;;
+  esac
+done
+for t in skopeo docker-registry; do command -v $t >/dev/null || { echo "benches/push.sh: $t is required" >&2; exit 1; }; done
+. "$here/benches/lib.sh"
+out=$(mktemp -d /tmp/li-bench-push.XXXXXX)
+port=5123
+cat >"$out/fresh-registry" <<SH
+#!/bin/sh
+# A fresh registry on 127.0.0.1:$port, and no skopeo cache.
+[ -f "$out/pid" ] && kill "\$(cat "$out/pid")" 2>/dev/null && sleep 0.5
+rm -rf "$out/data" /var/lib/containers/cache/blob-info-cache-v1.boltdb
+printf 'version: 0.1\nstorage:\n  filesystem: {rootdirectory: $out/data}\nhttp:\n  addr: 127.0.0.1:$port\n' >"$out/config.yml"
+setsid sh -c 'echo \$\$ > "$out/pid"; exec docker-registry serve "$out/config.yml"' >"$out/log" 2>&1 </dev/null &
+for _ in \$(seq 1 50); do curl -s "http://127.0.0.1:$port/v2/" >/dev/null && exit 0; sleep 0.1; done
+echo "registry did not start" >&2; exit 1
+SH
+chmod +x "$out/fresh-registry"
+trap '[ -f "$out/pid" ] && kill "$(cat "$out/pid")" 2>/dev/null; rm -rf "$out"' EXIT
+# The fixture's 2851 store paths in 100 layers.
+python3 - "$conf" "$out/conf-100.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+paths = [p for l in c["store_layers"] for p in l]
+n = 100
+c["store_layers"] = [paths[i * len(paths) // n:(i + 1) * len(paths) // n] for i in range(n)]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+c100=$out/conf-100.json
+dest=docker://127.0.0.1:$port/li/bench:1
+echo "fixture: $(( size / 1048576 )) MiB in 100 layers, $(nproc) cores, $runs runs each (best)" >&2
+ours=$(measure "copy docker:// (first push)" "'$bin' copy '$c100' $dest --dest-tls-verify=false 2>/dev/null" "'$out/fresh-registry'")
+sko=$(measure "stream -o + skopeo copy (first)" \
+  "'$bin' stream '$c100' -o '$out/x.tar' 2>/dev/null && skopeo copy -q --dest-tls-verify=false docker-archive:'$out/x.tar' $dest" \
+  "'$out/fresh-registry'; rm -f '$out/x.tar'")
+"$bin" digests "$c100" --compress gzip -o "$out/conf-100-digests.json"
+"$bin" copy "$out/conf-100-digests.json" $dest --dest-tls-verify=false 2>/dev/null
+again=$(measure "copy docker:// (unchanged)" "'$bin' copy '$out/conf-100-digests.json' $dest --dest-tls-verify=false 2>/dev/null")
+skoagain=$(measure "stream -o + skopeo copy (unchanged)" \
+  "'$bin' stream '$c100' -o '$out/x.tar' 2>/dev/null && skopeo copy -q --dest-tls-verify=false docker-archive:'$out/x.tar' $dest" "rm -f '$out/x.tar'")
+awk -v o="$ours" -v s="$sko" -v a="$again" -v b="$skoagain" 'BEGIN {
+  printf "first push:     %.1fx faster than stream + skopeo\n", s / o
+  printf "unchanged push: %.2f s, %.1fx faster than stream + skopeo\n", a, b / a
+}'
