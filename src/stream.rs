@@ -198,7 +198,9 @@ pub(crate) fn paths_repr(paths: &[StorePath]) -> String {
     py_repr_str_list(&paths.iter().map(|p| p.as_written.as_str()).collect::<Vec<_>>())
 }
 
-type Digest32 = Result<(String, u64), StreamError>;
+/// A layer's hex SHA-256 and length, and the hex BLAKE3 of the same bytes
+/// when the first pass took it (the second pass then checks that instead).
+type Digest32 = Result<(String, u64, Option<String>), StreamError>;
 
 impl<'a> Abort<'a> {
     fn new(signal: &'a AtomicBool) -> Abort<'a> {
@@ -234,14 +236,22 @@ fn spawn_hashers<'s, 'e: 's>(
     }
 }
 
-/// The first pass over a store layer: its digest and length.
+/// The first pass over a store layer: its digest and length, and its
+/// BLAKE3 (taken on this otherwise idle thread while another takes the
+/// SHA-256), which the second pass checks at a fraction of the cost.
 fn hash_store_layer(conf: &Conf, layer: usize, index: usize, abort: &Abort<'_>) -> Digest32 {
     let paths = &conf.store_layers[layer];
     let stopped = || abort.stopped();
-    layer_pipe::run(paths, &conf.stamp, &stopped, |_| Ok::<(), ()>(())).map_err(|e| match e {
+    let mut check = blake3::Hasher::new();
+    let (sha256, len) = layer_pipe::run(paths, &conf.stamp, &stopped, |chunk| {
+        check.update(chunk);
+        Ok::<(), ()>(())
+    })
+    .map_err(|e| match e {
         PipeError::Layer(source) => StreamError::Layer { index, paths: paths_repr(paths), source },
         PipeError::Consumer(()) | PipeError::Stopped => StreamError::Interrupted,
-    })
+    })?;
+    Ok((sha256, len, Some(check.finalize().to_hex().to_string())))
 }
 
 /// Streams the image described by `conf` (on top of `base`, if any) into
@@ -268,9 +278,9 @@ pub fn stream<W: Write>(
         // customisation layer against its checksum file.
         spawn_hashers(scope, n_store + 1, &abort, |job| {
             let result = match (job < n_store).then(|| known(job)) {
-                Some(Some(d)) => Ok((d.sha256.clone(), d.size)),
+                Some(Some(d)) => Ok((d.sha256.clone(), d.size, None)),
                 Some(None) => hash_store_layer(conf, job, base_count + job + 1, &abort),
-                None => hash_file(&custom, &mut HashSink { hasher: Sha256::new(), len: 0, abort: &abort }),
+                None => hash_file(&custom, &mut HashSink { hasher: Sha256::new(), len: 0, abort: &abort }).map(|(d, n)| (d, n, None)),
             };
             match result {
                 Ok(digest) => {
@@ -301,7 +311,7 @@ pub fn store_layer_digests(conf: &Conf, cancel: &AtomicBool) -> Result<Vec<crate
     let slots: Vec<std::sync::Mutex<Option<crate::conf::LayerDigest>>> = (0..n).map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         spawn_hashers(scope, n, &abort, |layer| {
-            let (sha256, size) = hash_store_layer(conf, layer, layer + 1, &abort)?;
+            let (sha256, size, _) = hash_store_layer(conf, layer, layer + 1, &abort)?;
             *slots[layer].lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::conf::LayerDigest { sha256, size, ..Default::default() });
             Ok(())
         });
@@ -312,7 +322,7 @@ pub fn store_layer_digests(conf: &Conf, cancel: &AtomicBool) -> Result<Vec<crate
     slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(StreamError::Interrupted)).collect()
 }
 
-fn hash_file(custom: &Customisation, sink: &mut HashSink<'_>) -> Digest32 {
+fn hash_file(custom: &Customisation, sink: &mut HashSink<'_>) -> Result<(String, u64), StreamError> {
     let fail = |what: String| StreamError::Customisation { dir: custom.tar_path.parent().unwrap_or(&custom.tar_path).into(), what };
     let mut f = File::open(&custom.tar_path).map_err(|e| fail(format!("cannot read {}: {e}", custom.tar_path.display())))?;
     io::copy(&mut f, sink).map_err(|e| fail(format!("cannot read {}: {e}", custom.tar_path.display())))?;
@@ -362,14 +372,15 @@ fn write_archive<W: Write>(
     for (i, paths) in conf.store_layers.iter().enumerate() {
         let index = records.len() + 1;
         progress.line(&format!("Creating layer {index} from paths: {}", paths_repr(paths)));
-        let (digest, size) = recv(&digests[i])?;
+        let (digest, size, check) = recv(&digests[i])?;
         let member = format!("{digest}/layer.tar");
         head.clear();
         tar::encode_header(&outer_header(&member, size, mtime), &mut head);
         out.write_all(&head).map_err(interrupted)?;
         let mut left = size;
         let stopped = || abort.stopped();
-        let streamed = layer_pipe::run(paths, &conf.stamp, &stopped, |chunk| {
+        let hash = if check.is_some() { layer_pipe::Hash::Blake3 } else { layer_pipe::Hash::Sha256 };
+        let streamed = layer_pipe::run_hashed(paths, &conf.stamp, &stopped, hash, |chunk| {
             if chunk.len() as u64 > left {
                 return Err(None);
             }
@@ -388,7 +399,10 @@ fn write_archive<W: Write>(
         };
         match streamed {
             Ok(_) if left != 0 => return Err(changed(format!("it came out {left} bytes shorter"))),
-            Ok((got, _)) if got != digest => {
+            Ok((got, _)) if check.as_ref().is_some_and(|c| *c != got) => {
+                return Err(changed(format!("streamed bytes hash to blake3:{got}, not the hashed bytes' blake3:{}", check.as_deref().unwrap_or(""))));
+            }
+            Ok((got, _)) if check.is_none() && got != digest => {
                 return Err(changed(format!("streamed bytes hash to sha256:{got}")));
             }
             Ok(_) => {}
@@ -407,7 +421,7 @@ fn write_archive<W: Write>(
     }
 
     progress.line(&format!("Creating layer {} with customisation...", records.len() + 1));
-    let (digest, _) = recv(&digests[conf.store_layers.len()])?;
+    let (digest, _, _) = recv(&digests[conf.store_layers.len()])?;
     copy_customisation(custom, &digest, mtime, &mut out, &mut head, progress).map_err(|e| match e {
         CopyError::Io(e) => interrupted(e),
         CopyError::Stream(e) => e,
@@ -462,7 +476,7 @@ fn changed_since(paths: &[StorePath], since: std::time::SystemTime) -> String {
     }
 }
 
-fn recv(rx: &crossbeam_channel::Receiver<Digest32>) -> Result<(String, u64), StreamError> {
+fn recv(rx: &crossbeam_channel::Receiver<Digest32>) -> Result<(String, u64, Option<String>), StreamError> {
     rx.recv().unwrap_or(Err(StreamError::Interrupted))
 }
 

@@ -216,7 +216,7 @@ fn file_rewritten_between_hashing_and_streaming_is_named() {
     let (code, err, out) = finish(child);
     assert_eq!(code, Some(1), "{err}");
     let last = err.lines().last().unwrap();
-    assert!(last.contains("streamed bytes hash to sha256:"), "{err}");
+    assert!(last.contains("streamed bytes hash to blake3:"), "{err}");
     assert!(last.ends_with(&format!("changed since the stream began: {}); the image written so far is incomplete", victim.display())), "{err}");
     assert_no_manifest(&out);
 }
