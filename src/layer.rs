@@ -112,6 +112,33 @@ pub fn write_layer<W: LayerSink>(paths: &[StorePath], stamp: &Stamp, out: &mut W
     Ok(w.written)
 }
 
+/// The length [`write_layer`] will write for `paths`, from their metadata
+/// alone (no file is opened): what lets a seekable output take a layer in
+/// one pass, its header written before its digest is known. A file that
+/// changes size afterwards makes the layer come out another length, which
+/// the writer catches.
+pub fn layer_size(paths: &[StorePath], stamp: &Stamp) -> Result<u64, LayerError> {
+    let mut head = Vec::with_capacity(2048);
+    let mut total = 0u64;
+    for name in [&b"/nix"[..], b"/nix/store"] {
+        head.clear();
+        tar::encode_header(&header_for(name, 0o755, &Kind::Directory, stamp), &mut head);
+        total += head.len() as u64;
+    }
+    for path in paths {
+        for entry in Walk::new(&path.fs_path, path.member_name.clone()) {
+            let entry = entry?;
+            head.clear();
+            tar::encode_header(&header_for(&entry.name, entry.mode, &entry.kind, stamp), &mut head);
+            total += head.len() as u64;
+            if let Kind::Regular { size } = entry.kind {
+                total += size + tar::padding(size);
+            }
+        }
+    }
+    Ok(total + tar::end_of_archive_len(total))
+}
+
 /// Copies exactly `size` bytes of the file plus block padding. A file whose
 /// size no longer matches what the walk saw has changed under us.
 fn copy_file<W: LayerSink>(entry: &Entry, size: u64, w: &mut Counting<W>) -> Result<(), LayerError> {

@@ -34,6 +34,8 @@ pub enum StreamError {
          sha256:{expected} ({detail}); the image written so far is incomplete"
     )]
     Changed { index: usize, paths: String, expected: String, detail: String },
+    #[error("layer {index} (store paths {paths}) changed while it was being written ({detail}); the image written so far is incomplete")]
+    ChangedWhileWritten { index: usize, paths: String, detail: String },
     #[error("customisation layer {dir}: {what}")]
     Customisation { dir: PathBuf, what: String },
     #[error("base layer {name} of {image}: {what}")]
@@ -264,6 +266,43 @@ pub fn stream<W: Write>(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<(), StreamError> {
+    stream_impl(conf, base, repo_tag, out, None, progress, cancel)
+}
+
+/// Where a layer's header can be rewritten once its digest is known: the
+/// regular file the archive goes to, and the file offset the archive
+/// starts at.
+#[derive(Clone, Copy)]
+pub struct Patch<'f> {
+    pub file: &'f File,
+    pub start: u64,
+}
+
+/// [`stream`] into a regular file, written through `out` (a buffer over
+/// that file): each store layer whose digest is not precomputed is read
+/// once, its header written with a placeholder name and rewritten in
+/// place when the digest is known. The bytes are the same as [`stream`]'s.
+pub fn stream_seekable<W: Write>(
+    conf: &Conf,
+    base: Option<&BaseImage>,
+    repo_tag: &str,
+    out: W,
+    patch: Patch<'_>,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<(), StreamError> {
+    stream_impl(conf, base, repo_tag, out, Some(patch), progress, cancel)
+}
+
+fn stream_impl<W: Write>(
+    conf: &Conf,
+    base: Option<&BaseImage>,
+    repo_tag: &str,
+    out: W,
+    patch: Option<Patch<'_>>,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<(), StreamError> {
     let custom = customisation(conf)?;
     let n_store = conf.store_layers.len();
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..=n_store).map(|_| crossbeam_channel::bounded::<Digest32>(1)).unzip();
@@ -279,6 +318,8 @@ pub fn stream<W: Write>(
         spawn_hashers(scope, n_store + 1, &abort, |job| {
             let result = match (job < n_store).then(|| known(job)) {
                 Some(Some(d)) => Ok((d.sha256.clone(), d.size, None)),
+                // Taken in one pass by the writer.
+                Some(None) if patch.is_some() => Ok((String::new(), 0, None)),
                 Some(None) => hash_store_layer(conf, job, base_count + job + 1, &abort),
                 None => hash_file(&custom, &mut HashSink { hasher: Sha256::new(), len: 0, abort: &abort }).map(|(d, n)| (d, n, None)),
             };
@@ -296,7 +337,7 @@ pub fn stream<W: Write>(
                 }
             }
         });
-        let result = write_archive(conf, base, repo_tag, out, progress, &abort, &custom, &receivers);
+        let result = write_archive(conf, base, repo_tag, out, patch, progress, &abort, &custom, &receivers);
         // Stop the hashers either way; on failure their work is moot.
         abort.flag.store(true, Ordering::Relaxed);
         result.map_err(|e| abort.take().unwrap_or(e))
@@ -342,6 +383,7 @@ fn write_archive<W: Write>(
     base: Option<&BaseImage>,
     repo_tag: &str,
     out: W,
+    patch: Option<Patch<'_>>,
     progress: &dyn Progress,
     abort: &Abort<'_>,
     custom: &Customisation,
@@ -372,14 +414,24 @@ fn write_archive<W: Write>(
     for (i, paths) in conf.store_layers.iter().enumerate() {
         let index = records.len() + 1;
         progress.line(&format!("Creating layer {index} from paths: {}", paths_repr(paths)));
-        let (digest, size, check) = recv(&digests[i])?;
-        let member = format!("{digest}/layer.tar");
+        let (known_digest, known_size, check) = recv(&digests[i])?;
+        let precomputed = conf.store_layer_digests[i].is_some();
+        // Into a file, a layer whose digest is not known yet is read once:
+        // its length comes from the files' metadata, its header goes out
+        // with a placeholder name and is rewritten when the digest is known.
+        let one_pass = patch.filter(|_| !precomputed);
+        let size = match one_pass {
+            Some(_) => layer::layer_size(paths, &conf.stamp).map_err(|source| StreamError::Layer { index, paths: paths_repr(paths), source })?,
+            None => known_size,
+        };
+        let header_at = out.offset;
+        let named = if one_pass.is_some() { "0".repeat(64) } else { known_digest.clone() };
         head.clear();
-        tar::encode_header(&outer_header(&member, size, mtime), &mut head);
+        tar::encode_header(&outer_header(&format!("{named}/layer.tar"), size, mtime), &mut head);
         out.write_all(&head).map_err(interrupted)?;
         let mut left = size;
         let stopped = || abort.stopped();
-        let hash = if check.is_some() { layer_pipe::Hash::Blake3 } else { layer_pipe::Hash::Sha256 };
+        let hash = if check.is_some() && one_pass.is_none() { layer_pipe::Hash::Blake3 } else { layer_pipe::Hash::Sha256 };
         let streamed = layer_pipe::run_hashed(paths, &conf.stamp, &stopped, hash, |chunk| {
             if chunk.len() as u64 > left {
                 return Err(None);
@@ -389,23 +441,26 @@ fn write_archive<W: Write>(
             progress.advance(chunk.len() as u64);
             Ok(())
         });
-        let precomputed = conf.store_layer_digests[i].is_some();
         let changed = |detail: String| {
             let mut detail = detail + &changed_since(paths, abort.started);
             if precomputed {
                 detail += &format!("; the conf's {} entry is stale", crate::conf::DIGESTS_KEY);
             }
-            StreamError::Changed { index, paths: paths_repr(paths), expected: digest.clone(), detail }
+            match one_pass {
+                Some(_) => StreamError::ChangedWhileWritten { index, paths: paths_repr(paths), detail },
+                None => StreamError::Changed { index, paths: paths_repr(paths), expected: known_digest.clone(), detail },
+            }
         };
-        match streamed {
+        let digest = match streamed {
             Ok(_) if left != 0 => return Err(changed(format!("it came out {left} bytes shorter"))),
+            Ok((got, _)) if one_pass.is_some() => got,
             Ok((got, _)) if check.as_ref().is_some_and(|c| *c != got) => {
                 return Err(changed(format!("streamed bytes hash to blake3:{got}, not the hashed bytes' blake3:{}", check.as_deref().unwrap_or(""))));
             }
-            Ok((got, _)) if check.is_none() && got != digest => {
+            Ok((got, _)) if check.is_none() && got != known_digest => {
                 return Err(changed(format!("streamed bytes hash to sha256:{got}")));
             }
-            Ok(_) => {}
+            Ok(_) => known_digest.clone(),
             Err(PipeError::Consumer(None)) => return Err(changed("it came out longer".into())),
             Err(PipeError::Consumer(Some(e))) => return Err(interrupted(e)),
             Err(PipeError::Stopped) => return Err(StreamError::Interrupted),
@@ -415,6 +470,14 @@ fn write_archive<W: Write>(
             Err(PipeError::Layer(source)) => {
                 return Err(StreamError::Layer { index, paths: paths_repr(paths), source });
             }
+        };
+        let member = format!("{digest}/layer.tar");
+        if let Some(p) = one_pass {
+            head.clear();
+            tar::encode_header(&outer_header(&member, size, mtime), &mut head);
+            out.flush().map_err(interrupted)?;
+            use std::os::unix::fs::FileExt;
+            p.file.write_all_at(&head, p.start + header_at).map_err(interrupted)?;
         }
         out.write_all(&vec![0u8; tar::padding(size) as usize]).map_err(interrupted)?;
         records.push(LayerRecord { diff_id: digest, member, paths: paths.iter().map(|p| p.as_written.clone()).collect() });

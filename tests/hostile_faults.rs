@@ -297,3 +297,65 @@ fn signal_during_base_image_decompression_leaves_no_spool() {
     assert!(left.is_empty(), "spool left in TMPDIR: {left:?}");
     assert!(!image.exists());
 }
+
+/// Into a file, a layer is read once: its header is written before its
+/// digest is known, its length taken from the files' metadata. The bytes
+/// written are the bytes hashed, so the image cannot lie (a file changed
+/// meanwhile is archived as it is read, consistently); one whose length
+/// changes by more than the tar's record padding makes the layer another
+/// length than its header says, which is caught and named, and no file
+/// appears.
+#[test]
+fn file_growing_while_its_layer_is_written_into_a_file() {
+    let (d, conf, _) = two_layer_case();
+    let root = d.path();
+    // One layer: a big file first (pathlib order), the victim after it.
+    std::fs::create_dir_all(root.join("nix/store/cccc-victim")).unwrap();
+    let victim = root.join("nix/store/cccc-victim/victim");
+    std::fs::write(&victim, "victim\n").unwrap();
+    std::fs::write(root.join("nix/store/bbbb-big/blob"), vec![1u8; 512 << 20]).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&conf).unwrap()).unwrap();
+    v["store_layers"] = json!([["nix/store/bbbb-big", "nix/store/cccc-victim"]]);
+    std::fs::write(&conf, serde_json::to_vec(&v).unwrap()).unwrap();
+    let out_dir = root.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let child = Command::new(bin()).arg("stream").arg(&conf).arg("-o").arg(out_dir.join("image.tar")).stderr(Stdio::piped()).spawn().unwrap();
+    // Once the big file is being written, the victim grows.
+    let partial_size = || std::fs::read_dir(&out_dir).unwrap().flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).max().unwrap_or(0);
+    for _ in 0..2000 {
+        if partial_size() > 16 << 20 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::fs::write(&victim, "a victim more than a tar record longer\n".repeat(4000)).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.contains("layer 1 (store paths ['nix/store/bbbb-big', 'nix/store/cccc-victim']) changed while it was being written"), "{err}");
+    assert!(last.contains(&victim.display().to_string()), "{err}");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "nothing left in the output directory");
+}
+
+/// One pass into a file (-o, `> FILE`, a file already holding other
+/// bytes), or two passes into a pipe: the same bytes.
+#[test]
+fn one_pass_into_a_file_writes_the_piped_bytes() {
+    let (d, conf, _) = two_layer_case();
+    let root = d.path();
+    let piped = Command::new(bin()).arg("stream").arg(&conf).stderr(Stdio::null()).output().unwrap().stdout;
+    assert!(!piped.is_empty());
+    run(Command::new(bin()).arg("stream").arg(&conf).arg("-o").arg(root.join("o.tar")));
+    assert!(std::fs::read(root.join("o.tar")).unwrap() == piped, "-o differs from the pipe");
+    let redirected = std::fs::File::create(root.join("r.tar")).unwrap();
+    run(Command::new(bin()).arg("stream").arg(&conf).stdout(redirected));
+    assert!(std::fs::read(root.join("r.tar")).unwrap() == piped, "> FILE differs from the pipe");
+    // A file that already holds bytes before the archive: headers are
+    // rewritten at the archive's offsets, not the file's.
+    let mut prefixed = std::fs::File::create(root.join("p.tar")).unwrap();
+    std::io::Write::write_all(&mut prefixed, b"prefix").unwrap();
+    run(Command::new(bin()).arg("stream").arg(&conf).stdout(prefixed));
+    assert!(std::fs::read(root.join("p.tar")).unwrap()[6..] == piped[..], "> FILE after a prefix differs");
+    verify_image(root.join("o.tar").to_str().unwrap());
+}

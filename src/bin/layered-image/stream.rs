@@ -37,9 +37,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // A 64 KiB pipe costs a context switch per 64 KiB; a larger one
             // lets `docker load` and us run in longer stretches. Best effort.
             let _ = nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+            let file = std::fs::File::from(stdout);
             // Smaller than a layer chunk, so chunks go straight to the pipe.
-            let w = BufWriter::with_capacity(64 << 10, std::fs::File::from(stdout));
-            stream::stream(&conf, base.as_ref(), &repo_tag, w, &progress, &cancel).map_err(|e| name_output(e, "stdout"))
+            let w = BufWriter::with_capacity(64 << 10, &file);
+            match seekable_at(&file) {
+                // `> FILE`: layers are read once and their headers rewritten in place.
+                Some(start) => stream::stream_seekable(&conf, base.as_ref(), &repo_tag, w, stream::Patch { file: &file, start }, &progress, &cancel),
+                None => stream::stream(&conf, base.as_ref(), &repo_tag, w, &progress, &cancel),
+            }
+            .map_err(|e| name_output(e, "stdout"))
         }
         Some(path) => write_file(path, &conf, base.as_ref(), &repo_tag, &progress, &cancel),
     };
@@ -71,12 +77,25 @@ pub fn write_file(
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     let mut w = BufWriter::with_capacity(64 << 10, tmp.as_file());
-    stream::stream(conf, base, repo_tag, &mut w, progress, cancel).map_err(|e| name_output(e, &path.display().to_string()))?;
+    let patch = stream::Patch { file: tmp.as_file(), start: 0 };
+    stream::stream_seekable(conf, base, repo_tag, &mut w, patch, progress, cancel).map_err(|e| name_output(e, &path.display().to_string()))?;
     w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     drop(w);
     tmp.as_file().sync_all().with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
     Ok(())
+}
+
+/// Where the archive starts, if `file` is a regular file we may write at
+/// offsets of (not opened for appending: pwrite would append there).
+fn seekable_at(file: &std::fs::File) -> Option<u64> {
+    use std::io::Seek;
+    let meta = file.metadata().ok()?;
+    let flags = nix::fcntl::fcntl(file, nix::fcntl::FcntlArg::F_GETFL).ok()?;
+    if !meta.is_file() || flags & libc::O_APPEND != 0 {
+        return None;
+    }
+    (&*file).stream_position().ok()
 }
 
 /// A write failure says where the image was going (a full disk under -o,
