@@ -15,17 +15,19 @@ size=$(du -sb "$fixture/nix/store" | cut -f1)
 # Warm the page cache so every contender reads from memory.
 find "$fixture/nix/store" -type f -exec cat {} + >/dev/null
 
-# measure NAME COMMAND [PREPARE]: best wall time of $runs runs (PREPARE runs
-# untimed before each), printed on stdout; a line with peak RSS on stderr.
+# measure NAME COMMAND [PREPARE]: median wall time of $runs runs (PREPARE
+# runs untimed before each), printed on stdout; a line with the median and
+# the peak RSS on stderr.
 measure() {
-  local best="" rss=""
+  local times="" rss=0 t m median
   for _ in $(seq "$runs"); do
     [ -z "${3:-}" ] || sh -c "$3"
     /usr/bin/time -o /tmp/li-bench-time -f "%e %M" sh -c "$2" 2>/dev/null || { echo "benches: '$1' failed" >&2; exit 1; }
     read -r t m < /tmp/li-bench-time
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-    if [ -z "$rss" ] || [ "$m" -gt "$rss" ]; then rss=$m; fi
+    times="$times $t"
+    [ "$m" -le "$rss" ] || rss=$m
   done
-  printf '%-34s %8.2f s   peak RSS %6d KiB\n' "$1" "$best" "$rss" >&2
-  echo "$best"
+  median=$(echo $times | tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+  printf '%-36s %8.2f s   peak RSS %6d KiB\n' "$1" "$median" "$rss" >&2
+  echo "$median"
 }

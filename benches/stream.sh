@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Streams the parity fixture with 1500 MiB of real files (from /usr) side by
-# side with nixpkgs' stream script and with a plain `tar -cf - PATHS`, each
-# piped into `cat >/dev/null`, and prints times, ratios and peak memory.
+# side with nixpkgs' stream script and with plain tar, in one run:
+#   - one layer (conf-seed: the bulk in one 2.2 GiB layer) and ~100 layers,
+#     each piped into `cat >/dev/null`, against `tar -cf - PATHS | cat`;
+#   - `-o FILE` (one pass, fsync) and `> FILE` (one pass, no fsync) against
+#     `tar -cf FILE PATHS`;
+#   - with digests precomputed (`digests`, Nix's precomputeLayerDigests).
+# Prints medians, ratios and peak memory.
 #   benches/stream.sh [--bulk-mib N] [--runs N] [--fixture DIR]
 # Needs ../shared beside the repository, python3, GNU time (/usr/bin/time).
 set -euo pipefail
@@ -17,17 +22,36 @@ while [ $# -gt 0 ]; do
   esac
 done
 . "$here/benches/lib.sh"
+out=$(mktemp -d /tmp/li-bench-stream.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+python3 - "$conf" "$out/conf-100.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+paths = [p for l in c["store_layers"] for p in l]
+n = 100
+c["store_layers"] = [paths[i * len(paths) // n:(i + 1) * len(paths) // n] for i in range(n)]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+c100=$out/conf-100.json
+paths=$fixture/paths.txt
 
-echo "fixture: $(( size / 1048576 )) MiB in $(find "$fixture/nix/store" | wc -l) entries, $runs runs each (best)" >&2
-ref=$(measure "reference (python)" "'$shared/parity/reference-stream' '$conf' | cat >/dev/null")
-ours=$(measure "layered-image" "'$bin' stream '$conf' | cat >/dev/null")
-# Digests computed beforehand (the Nix side's precomputeLayerDigests): one pass.
+echo "fixture: $(( size / 1048576 )) MiB in $(find "$fixture/nix/store" | wc -l) entries, $(nproc) cores, median of $runs runs" >&2
+ref=$(measure "reference (python), 1 layer" "'$shared/parity/reference-stream' '$conf' | cat >/dev/null")
+one=$(measure "stream | cat, 1 layer" "'$bin' stream '$conf' 2>/dev/null | cat >/dev/null")
+many=$(measure "stream | cat, 100 layers" "'$bin' stream '$c100' 2>/dev/null | cat >/dev/null")
+tarp=$(measure "tar -cf - | cat" "tar -cf - -T '$paths' 2>/dev/null | cat >/dev/null")
+file=$(measure "stream -o FILE (fsync), 1 layer" "'$bin' stream '$conf' -o '$out/o.tar' 2>/dev/null" "rm -f '$out/o.tar'")
+redir=$(measure "stream > FILE (no fsync), 1 layer" "'$bin' stream '$conf' >'$out/o.tar' 2>/dev/null" "rm -f '$out/o.tar'")
+tarf=$(measure "tar -cf FILE" "tar -cf '$out/t.tar' -T '$paths' 2>/dev/null" "rm -f '$out/t.tar'")
 "$bin" digests "$conf" -o "$fixture/conf-seed-digests.json"
-pre=$(measure "layered-image, digests" "'$bin' stream '$fixture/conf-seed-digests.json' | cat >/dev/null")
-tarp=$(measure "tar -cf - | cat" "tar -cf - -T '$fixture/paths.txt' 2>/dev/null | cat >/dev/null")
-# Identical output, checked on the same fixture.
+pre=$(measure "stream | cat, 1 layer, digests" "'$bin' stream '$fixture/conf-seed-digests.json' 2>/dev/null | cat >/dev/null")
+# The same bytes every way, and the reference's.
 "$shared/parity/compare" "$conf" -- "$bin" stream | head -1 >&2
-awk -v r="$ref" -v o="$ours" -v p="$pre" -v t="$tarp" 'BEGIN {
-  printf "speed-up over the reference: %.1fx (with precomputed digests: %.1fx)\n", r / o, r / p
-  printf "time relative to plain tar:  %.2fx (with precomputed digests: %.2fx)\n", o / t, p / t
+"$bin" stream "$conf" -o "$out/o.tar" 2>/dev/null
+[ "$("$bin" stream "$conf" 2>/dev/null | sha256sum)" = "$(sha256sum <"$out/o.tar")" ] || { echo "benches/stream.sh: -o differs from the pipe" >&2; exit 1; }
+awk -v r="$ref" -v o="$one" -v m="$many" -v t="$tarp" -v f="$file" -v d="$redir" -v tf="$tarf" -v p="$pre" 'BEGIN {
+  printf "speed-up over the reference (1 layer, pipe): %.1fx\n", r / o
+  printf "100 layers, pipe:  %.2fx a plain tar pass\n", m / t
+  printf "1 layer, pipe:     %.2fx a plain tar pass (digests precomputed: %.2fx)\n", o / t, p / t
+  printf "-o FILE:           %.2fx tar -cf FILE (> FILE without fsync: %.2fx)\n", f / tf, d / tf
 }'

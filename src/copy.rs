@@ -318,7 +318,10 @@ impl Ctx<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.layer(index, source) {
+            self.progress.layer_started(index, self.expected_size(source));
+            let result = self.layer(index, source);
+            self.progress.layer_finished(index);
+            match result {
                 Err(CopyError::Store(e)) if e.is_transient() && attempt < self.retries && !self.stop.stopped() => {
                     self.progress.line(&format!("Layer {index}: {e}; trying again"));
                     std::thread::sleep(std::time::Duration::from_millis(500 << attempt.min(5)));
@@ -328,14 +331,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// A layer's tar length, if known before it is made (for progress).
+    fn expected_size(&self, source: &Source) -> Option<u64> {
+        match source {
+            Source::Store(i) => self.conf.and_then(|c| c.store_layer_digests[*i].as_ref()).map(|d| d.size),
+            Source::Customisation => self.custom.map(|c| c.size),
+            Source::Base(_) => None,
+        }
+    }
+
     fn layer(&self, index: usize, source: &Source) -> Result<LayerBlob, CopyError> {
         match source {
             Source::Store(i) => {
                 let conf = self.conf.expect("store layers come from a conf");
                 self.store_layer(index, &conf.store_layers[*i], &conf.stamp, conf.store_layer_digests[*i].as_ref())
             }
-            Source::Customisation => self.customisation_layer(),
-            Source::Base(layer) => self.base_layer(layer),
+            Source::Customisation => self.customisation_layer(index),
+            Source::Base(layer) => self.base_layer(index, layer),
         }
     }
 
@@ -360,6 +372,7 @@ impl Ctx<'_> {
         let streamed = layer_pipe::run(paths, stamp, &stopped, |chunk| {
             producer.write_all(chunk)?;
             self.progress.advance(chunk.len() as u64);
+            self.progress.layer_advance(index, chunk.len() as u64);
             Ok::<(), io::Error>(())
         });
         let layer_err = |source| CopyError::Stream(StreamError::Layer { index, paths: paths_repr(paths), source });
@@ -401,7 +414,7 @@ impl Ctx<'_> {
         Ok(LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Written, paths: history })
     }
 
-    fn customisation_layer(&self) -> Result<LayerBlob, CopyError> {
+    fn customisation_layer(&self, index: usize) -> Result<LayerBlob, CopyError> {
         let c = self.custom.expect("the customisation layer comes with a conf");
         let conf = self.conf.expect("the customisation layer comes with a conf");
         let dir = c.tar_path.parent().unwrap_or(&c.tar_path).to_path_buf();
@@ -419,7 +432,7 @@ impl Ctx<'_> {
         }
         let mut f = std::fs::File::open(&c.tar_path).map_err(|e| fail(format!("cannot read {}: {e}", c.tar_path.display())))?;
         let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
-        self.copy(&mut f, &mut producer).map_err(|e| match e {
+        self.copy(index, &mut f, &mut producer).map_err(|e| match e {
             CopyFail::Read(e) => fail(format!("cannot read {}: {e}", c.tar_path.display())),
             CopyFail::Write(e) => interrupted_or(e, self.store),
         })?;
@@ -446,7 +459,7 @@ impl Ctx<'_> {
     /// A base layer already compressed as asked is copied as it is; any
     /// other is decompressed and compressed anew. Either way what it
     /// decompresses to must hash to the base config's diff_id.
-    fn base_layer(&self, layer: &BaseLayer) -> Result<LayerBlob, CopyError> {
+    fn base_layer(&self, index: usize, layer: &BaseLayer) -> Result<LayerBlob, CopyError> {
         let base = self.base.expect("base layers come from a base image");
         let fail = |what: String| CopyError::Stream(StreamError::BaseLayer { image: base.path.clone(), name: layer.name.clone(), what });
         let target = resolve_link(base, layer).map_err(fail)?;
@@ -481,7 +494,7 @@ impl Ctx<'_> {
                 ),
             };
             let mut tee = Tee { blob: Hashing::new(self.store.new_blob()?), decoder, broken: None };
-            self.copy(&mut { whole }, &mut tee).map_err(read_fail)?;
+            self.copy(index, &mut { whole }, &mut tee).map_err(read_fail)?;
             let Tee { blob, decoder, broken } = tee;
             let decoded = match broken {
                 Some(e) => Err(e),
@@ -497,7 +510,7 @@ impl Ctx<'_> {
                 base_image::Compression::None => Box::new(whole),
                 _ => base_image::decompressor(head, whole).ok().flatten().ok_or_else(|| fail("cannot start its decompressor".into()))?,
             };
-            self.copy(&mut src, &mut producer).map_err(read_fail)?;
+            self.copy(index, &mut src, &mut producer).map_err(read_fail)?;
             let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
             (diff_id.expect("the producer hashed the tar"), blob, w)
         };
@@ -510,7 +523,7 @@ impl Ctx<'_> {
     }
 
     /// Copies `src` to `dst` in 1 MiB pieces, stopping when the run stops.
-    fn copy(&self, src: &mut dyn Read, dst: &mut dyn Write) -> Result<(), CopyFail> {
+    fn copy(&self, index: usize, src: &mut dyn Read, dst: &mut dyn Write) -> Result<(), CopyFail> {
         let mut buf = vec![0u8; 1 << 20];
         loop {
             if self.stop.stopped() {
@@ -524,6 +537,7 @@ impl Ctx<'_> {
             };
             dst.write_all(&buf[..n]).map_err(CopyFail::Write)?;
             self.progress.advance(n as u64);
+            self.progress.layer_advance(index, n as u64);
         }
     }
 }

@@ -61,6 +61,11 @@ fn output_message(e: &io::Error) -> String {
 pub trait Progress: Sync {
     fn line(&self, text: &str);
     fn advance(&self, _bytes: u64) {}
+    /// `copy` makes layers several at a time: one starts (its tar's
+    /// length, when known), advances, and is done.
+    fn layer_started(&self, _index: usize, _size: Option<u64>) {}
+    fn layer_advance(&self, _index: usize, _bytes: u64) {}
+    fn layer_finished(&self, _index: usize) {}
 }
 
 /// The customisation layer as nixpkgs prepares it: `layer.tar` and the

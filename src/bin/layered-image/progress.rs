@@ -1,44 +1,95 @@
-//! Progress on stderr: nixpkgs' lines, and a live byte count when stderr
-//! is a terminal. stdout never carries any of it.
+//! Progress on stderr: nixpkgs' lines, and on a terminal a live byte count
+//! and, while `copy` makes layers, a bar per layer. stdout never carries
+//! any of it.
 
 use layered_image::stream::Progress;
+use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
 pub struct Stderr {
-    pub bar: Option<indicatif::ProgressBar>,
+    bars: Option<Bars>,
+}
+
+struct Bars {
+    multi: indicatif::MultiProgress,
+    total: indicatif::ProgressBar,
+    layers: Mutex<HashMap<usize, indicatif::ProgressBar>>,
 }
 
 impl Stderr {
     /// `verb` says what the byte count counts ("written", "read").
     pub fn new(verb: &str) -> Stderr {
         Stderr {
-            bar: std::io::stderr().is_terminal().then(|| {
-                let bar = indicatif::ProgressBar::new_spinner();
+            bars: std::io::stderr().is_terminal().then(|| {
+                let multi = indicatif::MultiProgress::new();
+                let total = multi.add(indicatif::ProgressBar::new_spinner());
                 let template = format!("{{spinner}} {{bytes}} {verb} ({{bytes_per_sec}})");
-                bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("static template"));
-                bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                bar
+                total.set_style(indicatif::ProgressStyle::with_template(&template).expect("static template"));
+                total.enable_steady_tick(std::time::Duration::from_millis(120));
+                Bars { multi, total, layers: Mutex::new(HashMap::new()) }
             }),
         }
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        if let Some(b) = &self.bars {
+            for (_, bar) in b.layers.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+                bar.finish_and_clear();
+            }
+            b.total.finish_and_clear();
         }
     }
 }
 
 impl Progress for Stderr {
     fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+        // A closed or full stderr must not stop the image: progress is best effort.
+        match &self.bars {
+            Some(b) => {
+                let _ = b.multi.println(text);
+            }
+            None => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
         }
     }
     fn advance(&self, bytes: u64) {
-        if let Some(bar) = &self.bar {
+        if let Some(b) = &self.bars {
+            b.total.inc(bytes);
+        }
+    }
+    fn layer_started(&self, index: usize, size: Option<u64>) {
+        let Some(b) = &self.bars else { return };
+        let bar = match size {
+            Some(n) => {
+                let bar = b.multi.add(indicatif::ProgressBar::new(n));
+                let style = indicatif::ProgressStyle::with_template("  layer {prefix:>3} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})");
+                bar.set_style(style.expect("static template").progress_chars("=> "));
+                bar
+            }
+            None => {
+                let bar = b.multi.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(indicatif::ProgressStyle::with_template("  layer {prefix:>3} {spinner} {bytes} ({bytes_per_sec})").expect("static template"));
+                bar
+            }
+        };
+        bar.set_prefix(index.to_string());
+        b.layers.lock().unwrap_or_else(|p| p.into_inner()).insert(index, bar);
+    }
+    fn layer_advance(&self, index: usize, bytes: u64) {
+        if let Some(b) = &self.bars
+            && let Some(bar) = b.layers.lock().unwrap_or_else(|p| p.into_inner()).get(&index)
+        {
             bar.inc(bytes);
+        }
+    }
+    fn layer_finished(&self, index: usize) {
+        if let Some(b) = &self.bars
+            && let Some(bar) = b.layers.lock().unwrap_or_else(|p| p.into_inner()).remove(&index)
+        {
+            bar.finish_and_clear();
         }
     }
 }
