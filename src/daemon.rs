@@ -168,7 +168,9 @@ impl<W: Write> Chunked<W> {
 fn read_reply(s: UnixStream) -> io::Result<Reply> {
     let mut r = BufReader::new(s);
     let mut line = String::new();
-    r.read_line(&mut line)?;
+    // Lines are bounded too: a header line is never this long.
+    let read_line = |r: &mut BufReader<UnixStream>, line: &mut String| (r).take(64 << 10).read_line(line);
+    read_line(&mut r, &mut line)?;
     let status = line
         .split_whitespace()
         .nth(1)
@@ -178,7 +180,7 @@ fn read_reply(s: UnixStream) -> io::Result<Reply> {
     let mut length: Option<u64> = None;
     loop {
         line.clear();
-        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+        if read_line(&mut r, &mut line)? == 0 || line == "\r\n" || line == "\n" {
             break;
         }
         if let Some((k, v)) = line.split_once(':') {
@@ -196,7 +198,7 @@ fn read_reply(s: UnixStream) -> io::Result<Reply> {
     if chunked {
         loop {
             line.clear();
-            r.read_line(&mut line)?;
+            read_line(&mut r, &mut line)?;
             let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16).map_err(|_| io::Error::other("bad chunk size"))?;
             if size == 0 {
                 break;
@@ -206,7 +208,7 @@ fn read_reply(s: UnixStream) -> io::Result<Reply> {
             }
             (&mut r).take(size).read_to_end(&mut body)?;
             line.clear();
-            r.read_line(&mut line)?;
+            read_line(&mut r, &mut line)?;
         }
     } else {
         (&mut r).take(length.unwrap_or(LIMIT).min(LIMIT)).read_to_end(&mut body)?;

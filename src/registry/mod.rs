@@ -170,6 +170,10 @@ impl Registry {
             .http_status_as_error(false)
             .tls_config(tls)
             .timeout_connect(Some(Duration::from_secs(30)))
+            // A registry that stops answering fails the request (and it is
+            // tried again) instead of hanging the push.
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .timeout_recv_body(Some(Duration::from_secs(300)))
             .max_redirects(8)
             .user_agent(concat!("layered-image/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -232,7 +236,7 @@ impl Registry {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            if let Some(a) = self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get("auth") {
+            if let Some(a) = self.auth_for(&url) {
                 req = req.header("Authorization", a);
             }
             let result = match body {
@@ -251,6 +255,16 @@ impl Registry {
             }
             return Ok(resp);
         }
+    }
+
+    /// The Authorization header for `url`: only to the registry itself,
+    /// never to another host a Location points at (blob storage).
+    fn auth_for(&self, url: &str) -> Option<String> {
+        let host = url.split_once("://").map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or("")).unwrap_or("");
+        if host != self.target.host {
+            return None;
+        }
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get("auth").cloned()
     }
 
     /// A registry without TLS (loopback test registries), when TLS
@@ -529,7 +543,7 @@ impl<'r> Upload<'r> {
         let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(IN_FLIGHT);
         let url = registry.url(&location);
         let agent = registry.agent.clone();
-        let auth = registry.tokens.lock().unwrap_or_else(|p| p.into_inner()).get("auth").cloned();
+        let auth = registry.auth_for(&url);
         let target = registry.target.to_string();
         let patch = std::thread::spawn(move || {
             let mut body = ChannelReader { rx, current: Vec::new(), pos: 0 };
