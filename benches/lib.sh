@@ -1,5 +1,15 @@
-# Shared by the benchmarks: the bulk fixture and a best-of-N timer.
-# Source it after setting $here, $shared, $bulk, $runs and $fixture.
+# Shared by the benchmarks: options, the bulk fixture and a timer.
+# Source it with the script's arguments after setting $here, $shared and
+# the defaults $bulk, $runs and $fixture.
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bulk-mib) bulk=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --fixture) fixture=$2; shift 2 ;;
+    *) echo "usage: $0 [--bulk-mib N] [--runs N] [--fixture DIR]" >&2; exit 2 ;;
+  esac
+done
 
 [ -x /usr/bin/time ] || { echo "benches: GNU time is required (apt-get install time)" >&2; exit 1; }
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"

@@ -10,16 +10,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=$here/../shared
 bulk=1500 runs=2 fixture=/tmp/layered-image-bench-fixture
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --bulk-mib) bulk=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --fixture) fixture=$2; shift 2 ;;
-    *) echo "usage: $0 [--bulk-mib N] [--runs N] [--fixture DIR]" >&2; exit 2 ;;
-  esac
-done
 for t in skopeo pigz zstd; do command -v $t >/dev/null || { echo "benches/oci.sh: $t is required" >&2; exit 1; }; done
-. "$here/benches/lib.sh"
+. "$here/benches/lib.sh" "$@"
 cores=$(nproc)
 out=$(mktemp -d /tmp/li-bench-oci.XXXXXX)
 trap 'rm -rf "$out"' EXIT

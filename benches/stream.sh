@@ -13,15 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=$here/../shared
 bulk=1500 runs=3 fixture=/tmp/layered-image-bench-fixture
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --bulk-mib) bulk=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --fixture) fixture=$2; shift 2 ;;
-    *) echo "usage: $0 [--bulk-mib N] [--runs N] [--fixture DIR]" >&2; exit 2 ;;
-  esac
-done
-. "$here/benches/lib.sh"
+. "$here/benches/lib.sh" "$@"
 out=$(mktemp -d /tmp/li-bench-stream.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 python3 - "$conf" "$out/conf-100.json" <<'PY'

@@ -3,7 +3,6 @@
 
 mod common;
 use common::*;
-use std::io::Write;
 use std::process::Command;
 
 fn compress(cmd: &str, src: &std::path::Path, dst: &std::path::Path) {
@@ -49,21 +48,7 @@ fn compressed_layer_members_are_verified_uncompressed() {
     let base = store.dir.path().join("base.tar");
     run(Command::new(bin()).arg("stream").arg(store.dir.path().join("conf.json")).arg("-o").arg(&base));
     let bytes = std::fs::read(&base).unwrap();
-    let rewrite = |corrupt: bool| {
-        rewrite_members(
-            &bytes,
-            |name| name.ends_with("layer.tar"),
-            |layer| {
-                let mut data = layer.to_vec();
-                if corrupt {
-                    data[600] ^= 1;
-                }
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                gz.write_all(&data).unwrap();
-                gz.finish().unwrap()
-            },
-        )
-    };
+    let rewrite = |corrupt: bool| gzip_layer_members(&bytes, corrupt);
     let mut conf: serde_json::Value = serde_json::from_slice(&std::fs::read(store.dir.path().join("conf.json")).unwrap()).unwrap();
     conf["from_image"] = "gz-members.tar".into();
     conf["repo_tag"] = "li-test-on-gz-base:latest".into();

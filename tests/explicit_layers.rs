@@ -60,10 +60,10 @@ fn layer(f: &Fixture, out: &str, graph: &str, args: &[&str]) -> PathBuf {
     path
 }
 
-fn conf(f: &Fixture, out: &str, args: &[&str]) -> PathBuf {
-    let path = f.root.join(out);
-    run(Command::new(bin())
-        .arg("conf")
+/// `layered-image conf` of the fixture's graph, with `args`.
+fn conf_cmd(f: &Fixture, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("conf")
         .arg("--graph")
         .arg(f.root.join("graph.json"))
         .arg("--base-json")
@@ -72,9 +72,13 @@ fn conf(f: &Fixture, out: &str, args: &[&str]) -> PathBuf {
         .arg(f.root.join("custom"))
         .args(["--image-name", "explicit", "--image-tag", "t", "--store-dir"])
         .arg(&f.store)
-        .args(args)
-        .arg("-o")
-        .arg(&path));
+        .args(args);
+    c
+}
+
+fn conf(f: &Fixture, out: &str, args: &[&str]) -> PathBuf {
+    let path = f.root.join(out);
+    run(conf_cmd(f, args).arg("-o").arg(&path));
     path
 }
 
@@ -152,20 +156,7 @@ fn fails(cmd: &mut Command, want: &str) {
 fn bad_layer_files_and_budgets_get_one_clear_error() {
     let f = fixture();
     let libs = layer(&f, "libs.json", "libs-graph.json", &[]);
-    let conf_cmd = |extra: &[&str]| {
-        let mut c = Command::new(bin());
-        c.arg("conf")
-            .arg("--graph")
-            .arg(f.root.join("graph.json"))
-            .arg("--base-json")
-            .arg(f.root.join("base.json"))
-            .arg("--customisation-layer")
-            .arg(f.root.join("custom"))
-            .args(["--image-name", "x", "--image-tag", "t", "--store-dir"])
-            .arg(&f.store)
-            .args(extra);
-        c
-    };
+    let conf_cmd = |extra: &[&str]| conf_cmd(&f, extra);
     std::fs::write(f.root.join("junk.json"), "{").unwrap();
     fails(&mut conf_cmd(&["--layer", f.root.join("junk.json").to_str().unwrap()]), "junk.json is not valid JSON");
     write(&f.root.join("other.json"), &json!({"paths": []}));

@@ -409,26 +409,11 @@ fn stale_digests_fail_before_the_image_is_named() {
 
 #[test]
 fn base_layers_are_copied_as_they_are_or_recompressed() {
-    use std::io::Write;
     let store = busybox_store(0, 0);
     let base = store.dir.path().join("base.tar");
     stream_file(&store.dir.path().join("conf.json"), &base);
     let bytes = std::fs::read(&base).unwrap();
-    let gz_members = |corrupt: bool| {
-        rewrite_members(
-            &bytes,
-            |name| name.ends_with("layer.tar"),
-            |layer| {
-                let mut data = layer.to_vec();
-                if corrupt {
-                    data[600] ^= 1;
-                }
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                gz.write_all(&data).unwrap();
-                gz.finish().unwrap()
-            },
-        )
-    };
+    let gz_members = |corrupt: bool| gzip_layer_members(&bytes, corrupt);
     std::fs::write(store.dir.path().join("gz-base.tar"), gz_members(false)).unwrap();
     let mut conf = json(&std::fs::read(store.dir.path().join("conf.json")).unwrap());
     conf["from_image"] = "gz-base.tar".into();

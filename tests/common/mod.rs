@@ -135,6 +135,25 @@ pub fn rewrite_members(tar_bytes: &[u8], which: impl Fn(&str) -> bool, f: impl F
     out.into_inner().unwrap()
 }
 
+/// A docker-archive whose layer members are gzip-compressed (as some
+/// `docker save`s write them); `corrupt` flips a byte of each layer first.
+pub fn gzip_layer_members(archive: &[u8], corrupt: bool) -> Vec<u8> {
+    use std::io::Write;
+    rewrite_members(
+        archive,
+        |name| name.ends_with("layer.tar"),
+        |layer| {
+            let mut data = layer.to_vec();
+            if corrupt {
+                data[600] ^= 1;
+            }
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&data).unwrap();
+            gz.finish().unwrap()
+        },
+    )
+}
+
 /// A small valid stream case: one store path, a customisation layer made
 /// by GNU tar, and conf.json (relative paths) in a temporary directory.
 /// Test files add their own failure checks in `impl Case` blocks.
