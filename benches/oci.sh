@@ -16,7 +16,7 @@ cores=$(nproc)
 out=$(mktemp -d /tmp/li-bench-oci.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
-echo "fixture: $(( size / 1048576 )) MiB in $(find "$fixture/nix/store" | wc -l) entries, $cores cores, $runs runs each (best)" >&2
+echo "fixture: $(( size / 1048576 )) MiB in $(find "$fixture/nix/store" | wc -l) entries, $cores cores, $runs runs each (median)" >&2
 fresh="rm -rf '$out/l' '$out/s' '$out/x.tar'"
 ours=$(measure "copy oci: (gzip 6)" "'$bin' copy '$conf' oci:'$out/l':t 2>/dev/null" "$fresh")
 ourz=$(measure "copy oci: (zstd 3)" "'$bin' copy '$conf' oci:'$out/l':t --compress zstd 2>/dev/null" "$fresh")

@@ -37,7 +37,7 @@ json.dump(c, open(sys.argv[2], "w"))
 PY
 c100=$out/conf-100.json
 dest=docker://127.0.0.1:$port/li/bench:1
-echo "fixture: $(( size / 1048576 )) MiB in 100 layers, $(nproc) cores, $runs runs each (best)" >&2
+echo "fixture: $(( size / 1048576 )) MiB in 100 layers, $(nproc) cores, $runs runs each (median)" >&2
 ours=$(measure "copy docker:// (first push)" "'$bin' copy '$c100' $dest --dest-tls-verify=false 2>/dev/null" "'$out/fresh-registry'")
 sko=$(measure "stream -o + skopeo copy (first)" \
   "'$bin' stream '$c100' -o '$out/x.tar' 2>/dev/null && skopeo copy -q --dest-tls-verify=false docker-archive:'$out/x.tar' $dest" \
