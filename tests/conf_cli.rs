@@ -354,3 +354,28 @@ fn conf_dates_are_gnu_dates() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("created") && err.contains("the day after never"), "{err}");
 }
+
+#[test]
+fn image_names_and_tags_follow_distributions_grammar() {
+    let s = setup();
+    for (name, tag, needle) in [
+        ("My/Img", "v1", "--image-name: invalid image name \"My/Img\": its path has upper-case letters"),
+        ("my//img", "v1", "--image-name: invalid image name"),
+        ("my/img", "bad tag", "--image-tag: invalid image tag \"bad tag\""),
+        ("my/img", "", "--image-tag: invalid image tag \"\": it is empty"),
+    ] {
+        let mut c = bin();
+        c.args(["conf", "--graph"]).arg(&s.graph).arg("--base-json").arg(&s.base);
+        c.args(["--customisation-layer", E, "--image-name", name, "--image-tag", tag]);
+        let out = c.output().unwrap();
+        assert!(!out.status.success(), "{name}:{tag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{name}:{tag}: {err}");
+    }
+    // registry hosts with ports and upper-case domains are names
+    let mut c = bin();
+    c.args(["conf", "--graph"]).arg(&s.graph).arg("--base-json").arg(&s.base);
+    c.args(["--customisation-layer", E, "--image-name", "Registry.Example:5000/img", "--image-tag", "1.0"]);
+    let conf: Value = serde_json::from_str(&run(&mut c)).unwrap();
+    assert_eq!(conf["repo_tag"], json!("Registry.Example:5000/img:1.0"));
+}
