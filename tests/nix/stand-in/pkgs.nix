@@ -47,6 +47,7 @@ let
       PATH = hostPath;
       setup = ''
         # stand-in stdenv setup
+        if [ -z "''${PATH:-}" ] && [ -n "''${standInPath:-}" ]; then export PATH=$standInPath; fi
         if [ -n "''${NIX_ATTRS_SH_FILE:-}" ] && [ -e "$NIX_ATTRS_SH_FILE" ] && [ -z "''${__standInAttrsLoaded:-}" ]; then
           . "$NIX_ATTRS_SH_FILE"
           __standInAttrsLoaded=1
@@ -104,6 +105,12 @@ let
       passthru = env.passthru or { };
       meta = env.meta or { };
       inputs = (env.nativeBuildInputs or [ ]) ++ (env.buildInputs or [ ]);
+      path = lib.concatStringsSep ":" (
+        map (p: "${p}/bin") inputs
+        ++ lib.optional (extraPath != "") extraPath.first
+        ++ [ hostPath ]
+        ++ lib.optional (extraPath != "") extraPath.last
+      );
       drv = builtins.derivation (
         removeAttrs env [
           "passthru"
@@ -115,12 +122,10 @@ let
           outputs = env.outputs or [ "out" ];
           builder = "/bin/bash";
           args = [ "${stdenv}/builder.sh" ];
-          PATH = lib.concatStringsSep ":" (
-            map (p: "${p}/bin") inputs
-            ++ lib.optional (extraPath != "") extraPath.first
-            ++ [ hostPath ]
-            ++ lib.optional (extraPath != "") extraPath.last
-          );
+          PATH = path;
+          # what setup restores when PATH is unset (as nix-shell's rcfile does);
+          # nixpkgs' setup builds PATH from the inputs and stdenv's tools
+          standInPath = path;
         }
       );
     in
@@ -209,7 +214,9 @@ let
     '';
 
   # What a binary built for another platform is to the build machine: it
-  # runs in a container (as with qemu-user), and fails anywhere else.
+  # fails in a Nix build ($NIX_BUILD_TOP) and wherever the harness runs it
+  # ($LI_STAND_IN_BUILD_MACHINE), and runs in a container (as with
+  # qemu-user), where neither is set.
   foreign =
     drv:
     if !isCross then
@@ -219,7 +226,7 @@ let
         mkdir -p $out/bin
         for b in ${drv}/bin/*; do
           n=''${b##*/}
-          printf '#!%s\nif [ -e /.dockerenv ]; then exec %s "$@"; fi\necho "%s: cannot execute binary file: Exec format error (a %s binary on the %s build machine)" >&2\nexit 126\n' \
+          printf '#!%s\nif [ -z "$NIX_BUILD_TOP$LI_STAND_IN_BUILD_MACHINE" ]; then exec %s "$@"; fi\necho "%s: cannot execute binary file: Exec format error (a %s binary on the %s build machine)" >&2\nexit 126\n' \
             ${buildPkgs.busybox}/bin/sh "$b" "$out/bin/$n" ${hostSystem} ${system} > $out/bin/$n
           chmod 555 $out/bin/$n
         done
