@@ -118,6 +118,18 @@ let
 
   examples = lib.filterAttrs (_: v: builtins.isAttrs v && v ? outPath) dockerTools.examples;
 
+  # created/mtime in the forms GNU date reads, through the Nix wrapper
+  dateForms = [
+    "2024-01-01"
+    "Jan 1 2024"
+    "Mon, 01 Jan 2024 12:00:00 +0100"
+    "20240101"
+    "@1700000000"
+    "2024-01-01T12:00:00-08"
+    "2024-01-01 12:00:00 CET"
+    "2024-07-01 12:00:00 PDT"
+  ];
+
   nixShellDrv = builtins.derivation {
     name = "nix-shell-drv";
     inherit (pkgs) system;
@@ -521,6 +533,17 @@ in
     exampleSymlink = "${dockerTools.examples.layeredStoreSymlink.passthru.symlink}";
     overriddenExamplesNginx = overriddenDocker.examples.nginx.outPath;
     overriddenHasStreamLayeredImage = (overriddenDocker.streamLayeredImage { name = "x"; }).name;
+
+    # created/mtime in the forms GNU date reads, through the Nix wrapper
+    inherit dateForms;
+    dateConfDrvs = map (
+      d:
+      (dockerTools.streamLayeredImage {
+        name = "dates";
+        created = d;
+        mtime = d;
+      }).conf.drvPath
+    ) dateForms;
 
     # passthru.imageTag of tag = null carries no string context
     noTagStreamTagContext = builtins.hasContext images.noTagStream.imageTag;

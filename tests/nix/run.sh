@@ -106,6 +106,20 @@ for s in x86_64-linux aarch64-linux; do
   check "eval lib.$s.streamLayeredImage" nix eval --raw "$src#lib.$s.streamLayeredImage" --apply 'f: (f { name = "x"; }).drvPath' "${overrides[@]}"
 done
 
+# created/mtime: any form GNU date reads, as nixpkgs' `date -Iseconds -d` (UTC)
+mapfile -t date_forms < <(nix eval --json "$testflake#testInfo.$system.dateForms" "${testoverrides[@]}" 2>/dev/null | jq -r '.[]')
+mapfile -t date_drvs < <(nix eval --json "$testflake#testInfo.$system.dateConfDrvs" "${testoverrides[@]}" 2>/dev/null | jq -r '.[]')
+if [ "${#date_forms[@]}" -gt 0 ] && [ "${#date_forms[@]}" = "${#date_drvs[@]}" ] \
+  && mapfile -t date_confs < <(nix-store -r "${date_drvs[@]}" 2>/dev/null) && [ "${#date_confs[@]}" = "${#date_forms[@]}" ]; then
+  for k in "${!date_forms[@]}"; do
+    d=${date_forms[$k]} c=${date_confs[$k]}
+    gnu=$(TZ=UTC date -Iseconds -d "$d")
+    expect "created = \"$d\" (Nix): GNU date's answer" "$gnu $gnu" "$(jq -r '"\(.created) \(.mtime)"' "$c" 2>&1)"
+  done
+else
+  fail "created/mtime in GNU date's forms (Nix)" "the conf derivations did not build"
+fi
+
 # nixpkgs' error messages
 out=$(nix eval --raw "$testflake#errors.$system.maxLayers" "${testoverrides[@]}" 2>&1) && fail "maxLayers = 1 is rejected" "evaluated" \
   || case $out in *"the maxLayers argument of dockerTools.buildLayeredImage function must be greather than 1 (current value: 1)"*) pass "maxLayers = 1 is rejected with nixpkgs' message" ;; *) fail "maxLayers message" "$out" ;; esac
