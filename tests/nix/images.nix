@@ -599,7 +599,7 @@ in
     crossNixShellImage = "${images.crossNixShell}";
     crossWithLayerConf = "${images.crossWithLayer.conf}";
 
-    # enableFakechroot is only evaluated (see docs/nix.md)
+    # enableFakechroot also evaluates on its own (the images are built above and in examples)
     fakechrootEvaluates =
       let
         img = dockerTools.streamLayeredImage {
