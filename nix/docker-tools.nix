@@ -24,6 +24,12 @@ let
   storeDir = builtins.storeDir;
   exe = "${layered-image}/bin/layered-image";
 
+  # Scripts that run on the build machine (the stream executable, which
+  # also runs wherever the image is streamed, streamScript, copyTo) use the
+  # build platform's shell, as nixpkgs' do: a cross-compiled image's
+  # scripts must run where it is built.
+  buildShell = pkgs.buildPackages.runtimeShell;
+
   # As nixpkgs: the OCI spec recommends Go's GOARCH names.
   defaultArchitecture = pkgs.go.GOARCH;
 
@@ -75,7 +81,7 @@ let
 
   # `layered-image stream CONF "$@"`, for users of passthru.streamScript.
   streamScript = pkgs.writeScript "stream" ''
-    #!${pkgs.runtimeShell}
+    #!${buildShell}
     exec ${exe} stream "$@"
   '';
 
@@ -159,7 +165,7 @@ let
         runCommand "${name}-${baseName}" { meta.mainProgram = name; } ''
           mkdir -p $out/bin
           cat > $out/bin/${name} <<'EOF'
-          #!${pkgs.runtimeShell}
+          #!${buildShell}
           export LAYERED_IMAGE_COMPRESS=''${LAYERED_IMAGE_COMPRESS:-${layerCompression}}
           ${dest}
           exec ${exe} copy ${copyConf} "$@"
@@ -277,15 +283,30 @@ let
             "${pipelineFile}"
           ];
 
+      # As nixpkgs' conf derivation: its inputs are attributes (and so
+      # shell variables), and imageTag carries no string context, so that
+      # using the tag does not pull the image into a closure.
       conf =
         runCommand "${baseName}-conf.json"
           {
             __structuredAttrs = true;
             exportReferencesGraph.graph = closureRoots;
-            inherit imageName;
+            inherit
+              fromImage
+              created
+              mtime
+              uid
+              gid
+              uname
+              gname
+              imageName
+              ;
             preferLocalBuild = true;
             passthru.imageTag =
-              if tag != null then tag else lib.head (lib.splitString "-" (baseNameOf conf.outPath));
+              if tag != null then
+                tag
+              else
+                lib.head (lib.splitString "-" (baseNameOf (builtins.unsafeDiscardStringContext conf.outPath)));
           }
           ''
             out=${placeholder "out"}
@@ -305,12 +326,11 @@ let
               --graph "''${NIX_ATTRS_JSON_FILE:-.attrs.json}" --graph-key graph \
               --base-json ${baseJson} \
               --customisation-layer ${customisationLayer} \
-              --image-name ${lib.escapeShellArg imageName} --image-tag "$imageTag" \
+              --image-name "$imageName" --image-tag "$imageTag" \
               --store-dir ${storeDir} \
-              ${optionalString (fromImage != null) "--from-image ${fromImage}"} \
-              --created ${lib.escapeShellArg created} --mtime ${lib.escapeShellArg mtime} \
-              --uid ${lib.escapeShellArg (toString uid)} --gid ${lib.escapeShellArg (toString gid)} \
-              --uname ${lib.escapeShellArg uname} --gname ${lib.escapeShellArg gname} \
+              ${optionalString (fromImage != null) "--from-image \"$fromImage\""} \
+              --created "$created" --mtime "$mtime" \
+              --uid "$uid" --gid "$gid" --uname "$uname" --gname "$gname" \
               ${lib.escapeShellArgs layeringArgs} \
               ${lib.concatMapStringsSep " " (p: "--exclude ${p}") excludePaths} \
               ${lib.concatMapStringsSep " " (l: "--layer ${l}") layers} \
@@ -322,6 +342,7 @@ let
       result =
         runCommand "stream-${baseName}"
           {
+            inherit conf streamScript;
             inherit (conf) imageName;
             preferLocalBuild = true;
             passthru = passthru // {
@@ -344,7 +365,7 @@ let
           }
           ''
             cat > $out <<'EOF'
-            #!${pkgs.runtimeShell}
+            #!${buildShell}
             exec ${exe} stream ${conf} "$@"
             EOF
             chmod +x $out
@@ -402,7 +423,7 @@ let
     runCommand "copy-index-${baseNameOf name}" { meta.mainProgram = "copy-index"; } ''
       mkdir -p $out/bin
       cat > $out/bin/copy-index <<'EOF'
-      #!${pkgs.runtimeShell}
+      #!${buildShell}
       case "''${1:-}" in "" | -*) dest=${lib.escapeShellArg "docker://${name}:${tag}"} ;; *) dest=$1; shift ;; esac
       export LAYERED_IMAGE_COMPRESS=''${LAYERED_IMAGE_COMPRESS:-${layerCompression}}
       exec ${exe} copy --index ${lib.concatMapStringsSep " " (i: "${i.copyConf}") images} "$dest" "$@"

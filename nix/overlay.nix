@@ -3,14 +3,36 @@
 # buildNixShellImage) use the layered-image binary instead of nixpkgs' Python
 # stream script, layering scripts, jq conf step and GNU tar customisation layer.
 # Everything else in dockerTools is left as nixpkgs has it.
-final: prev: {
-  layered-image = final.callPackage ./package.nix { };
-
-  dockerTools =
-    prev.dockerTools
-    // import ./docker-tools.nix {
-      pkgs = final;
-      # it runs at build time (and on the machine that streams the image)
-      layered-image = final.buildPackages.layered-image;
+#
+# nixpkgs' dockerTools set calls its own functions by name, not through
+# pkgs: `dockerTools.examples` is built from its arguments, and
+# `dockerTools.override { ... }` makes a fresh nixpkgs set. Both are
+# re-pointed at these functions, so that nothing in dockerTools still
+# reaches the Python implementation.
+final: prev:
+let
+  lib = final.lib;
+  replace =
+    nixpkgsDockerTools:
+    let
+      ours = import ./docker-tools.nix {
+        pkgs = final;
+        # it runs at build time (and on the machine that streams the image)
+        layered-image = final.buildPackages.layered-image;
+      };
+    in
+    nixpkgsDockerTools
+    // ours
+    // lib.optionalAttrs (nixpkgsDockerTools ? examples.override) {
+      examples = nixpkgsDockerTools.examples.override (
+        builtins.intersectAttrs (lib.functionArgs nixpkgsDockerTools.examples.override) ours
+      );
+    }
+    // lib.optionalAttrs (nixpkgsDockerTools ? override) {
+      override = args: replace (nixpkgsDockerTools.override args);
     };
+in
+{
+  layered-image = final.callPackage ./package.nix { };
+  dockerTools = replace prev.dockerTools;
 }

@@ -46,6 +46,7 @@ rustPlatform.buildRustPackage {
   meta = {
     description = "Container images from Nix store closures, compatible with nixpkgs' dockerTools.streamLayeredImage";
     mainProgram = "layered-image";
+    license = lib.licenses.mit;
     platforms = lib.platforms.linux;
   };
 }

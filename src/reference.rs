@@ -4,20 +4,28 @@
 use regex::Regex;
 use std::sync::LazyLock;
 
-/// distribution's reference grammar (`name[:tag][@digest]`, a name of at
-/// most 255 characters), as `docker load` and registries apply it.
-static DOCKER_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+/// The pieces of distribution's reference grammar.
+const TAG: &str = r"[\w][\w.-]{0,127}";
+
+fn name_pattern() -> String {
     let alnum = "[a-z0-9]+";
     let sep = "(?:[._]|__|[-]+)";
     let component = format!("{alnum}(?:{sep}{alnum})*");
     let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
     let host = format!("(?:{domain_component}(?:\\.{domain_component})*|\\[[0-9a-fA-F:]+\\])");
     let domain = format!("{host}(?::[0-9]+)?");
-    let name = format!("(?:{domain}/)?{component}(?:/{component})*");
-    let tag = r"[\w][\w.-]{0,127}";
+    format!("(?:{domain}/)?{component}(?:/{component})*")
+}
+
+/// distribution's reference grammar (`name[:tag][@digest]`, a name of at
+/// most 255 characters), as `docker load` and registries apply it.
+static DOCKER_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-    Regex::new(&format!("^(?P<name>{name})(?::{tag})?(?:@{digest})?$")).expect("a valid pattern")
+    Regex::new(&format!("^(?P<name>{})(?::{TAG})?(?:@{digest})?$", name_pattern())).expect("a valid pattern")
 });
+
+static DOCKER_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!("^{}$", name_pattern())).expect("a valid pattern"));
+static DOCKER_TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!("^{TAG}$")).expect("a valid pattern"));
 
 /// The OCI image layout's grammar for `org.opencontainers.image.ref.name`.
 static OCI_REF_NAME: LazyLock<Regex> = LazyLock::new(|| {
@@ -27,6 +35,64 @@ static OCI_REF_NAME: LazyLock<Regex> = LazyLock::new(|| {
 
 pub fn is_docker_reference(s: &str) -> bool {
     DOCKER_REFERENCE.captures(s).is_some_and(|c| c["name"].len() <= 255)
+}
+
+/// An image name alone (no tag, no digest), e.g. `registry:5000/org/app`.
+pub fn is_docker_name(s: &str) -> bool {
+    s.len() <= 255 && DOCKER_NAME.is_match(s)
+}
+
+/// A tag: word characters, `.` and `-`, not starting with `.` or `-`, at most 128.
+pub fn is_docker_tag(s: &str) -> bool {
+    DOCKER_TAG.is_match(s)
+}
+
+/// A NAME:TAG for `docker load`'s RepoTags, or why not.
+pub fn check_repo_tag(s: &str) -> Result<(), String> {
+    match s.rsplit_once(':') {
+        Some((name, tag)) if !name.is_empty() && !name.ends_with('/') && !tag.contains('/') => {
+            check_name(name)?;
+            check_tag(tag)
+        }
+        _ => Err(format!("{s:?} is not NAME:TAG (e.g. example.com/app:1.0)")),
+    }
+}
+
+/// An image name, or why not (with the rule it breaks).
+pub fn check_name(s: &str) -> Result<(), String> {
+    if is_docker_name(s) {
+        return Ok(());
+    }
+    let why = if s.is_empty() {
+        "it is empty"
+    } else if s.len() > 255 {
+        "it is longer than 255 characters"
+    } else if s.split('/').skip(usize::from(s.contains('/') && looks_like_domain(s))).any(|c| c.chars().any(|ch| ch.is_ascii_uppercase())) {
+        "its path has upper-case letters (nixpkgs lowercases `name`)"
+    } else {
+        "each /-separated component must be lower-case letters and digits, joined by '.', '_', '__' or dashes, optionally after a registry host[:port]/"
+    };
+    Err(format!("invalid image name {s:?}: {why}"))
+}
+
+/// A tag, or why not.
+pub fn check_tag(s: &str) -> Result<(), String> {
+    if is_docker_tag(s) {
+        return Ok(());
+    }
+    let why = if s.is_empty() {
+        "it is empty"
+    } else if s.len() > 128 {
+        "it is longer than 128 characters"
+    } else {
+        "a tag is letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+    };
+    Err(format!("invalid image tag {s:?}: {why}"))
+}
+
+fn looks_like_domain(s: &str) -> bool {
+    let first = s.split('/').next().unwrap_or("");
+    first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase())
 }
 
 pub fn is_oci_ref_name(s: &str) -> bool {
@@ -53,6 +119,30 @@ mod tests {
             assert!(!is_docker_reference(bad), "{bad}");
         }
         assert!(!is_docker_reference(&"a".repeat(256)));
+    }
+
+    #[test]
+    fn names_and_tags() {
+        for ok in ["hello", "registry-1.docker.io/layered-image", "localhost:5000/a/b", "Example.COM/app"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Hello", "a//b", "hello:tag", "x/"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_name("Example/UPPER").unwrap_err().contains("upper-case"));
+        for ok in ["latest", "v1.0", "A_b-c", "0123456789abcdefghijklmnopqrstuv"] {
+            assert!(check_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a b", "a/b", "a:b"] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
+        assert!(check_tag(&"a".repeat(129)).is_err());
+        assert!(check_repo_tag("other/name:tag").is_ok());
+        assert!(check_repo_tag("x:y").is_ok());
+        assert!(check_repo_tag("localhost:5000/x:y").is_ok());
+        for bad in ["noTag", "localhost:5000/x", "x:", ":y", "UP:y", "x:y z"] {
+            assert!(check_repo_tag(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -222,42 +222,35 @@ fn parse_clock(c: &mut Cursor<'_>) -> Result<(u32, u32, u32, u32), TimeError> {
     Ok((h, m, s, us))
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+// The proleptic Gregorian calendar (Python's and GNU date's), from chrono.
+// Days are counted from 1970-01-01; chrono counts from 0001-01-01 (day 1).
+const UNIX_EPOCH_FROM_CE: i64 = 719_163;
+
+fn date(y: i64, m: i64, d: i64) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(m).ok()?, u32::try_from(d).ok()?)
 }
 
 pub(crate) fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    use chrono::Datelike;
+    let first_of_next = if m == 12 { date(y + 1, 1, 1) } else { date(y, m + 1, 1) };
+    first_of_next.and_then(|d| d.pred_opt()).map_or(0, |d| i64::from(d.day()))
 }
 
-// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian, as Python's
-// and GNU date's).
+/// Days since 1970-01-01 of a valid civil date.
 pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = y - i64::from(m <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    use chrono::Datelike;
+    let date = date(y, m, d).unwrap_or_else(|| panic!("{y:04}-{m:02}-{d:02} is not a date"));
+    i64::from(date.num_days_from_ce()) - UNIX_EPOCH_FROM_CE
 }
 
+/// The civil date of a day count since 1970-01-01.
 pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (y + i64::from(m <= 2), m, d)
+    use chrono::Datelike;
+    let date = i32::try_from(z + UNIX_EPOCH_FROM_CE)
+        .ok()
+        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
+        .unwrap_or_else(|| panic!("day {z} is outside chrono's calendar"));
+    (i64::from(date.year()), i64::from(date.month()), i64::from(date.day()))
 }
 
 #[cfg(test)]

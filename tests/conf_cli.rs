@@ -268,25 +268,114 @@ fn pipeline_ignores_max_layers_and_from_image() {
     assert_eq!(conf["store_layers"], json!([[A], [B, C]]));
 }
 
+/// What nixpkgs users write for `created` and `mtime`: every form GNU
+/// `date -d` reads. nixpkgs runs `date -Iseconds -d STR` in the build
+/// (no TZ: UTC); ours must print the same.
+const DATE_CORPUS: &[&str] = &[
+    "1970-01-01T00:00:01Z",
+    "2024-01-01",
+    "2024-02-29",
+    "2024-03-01T01:30:00+02:00",
+    "2021-05-06 07:08:09",
+    "2021-05-06T07:08:09.999Z",
+    "1999-12-31T23:59:59-05:30",
+    "2038-01-19T03:14:08Z",
+    "2000-01-01T00:00",
+    "1969-07-20T20:17:40Z",
+    "@0",
+    "@1700000000",
+    "@-86400",
+    "20240101",
+    "20240101T1200",
+    "Jan 1 2024",
+    "January 1, 2024",
+    "1 Jan 2024",
+    "jan 1 2024 10:00",
+    "Mon, 01 Jan 2024 12:00:00 +0100",
+    "Tue, 15 Nov 1994 08:12:31 GMT",
+    "Sat, 29 Feb 2020 23:59:59 -0800",
+    "2024-01-01 12:00 UTC",
+    "2024-01-01 12:00 GMT",
+    "2024-01-01 12:00 Z",
+    "2024-01-01 12:00:00 EST",
+    "2024-07-01 12:00:00 PDT",
+    "2024-01-01 12:00:00 CET",
+    "2024-01-01T12:00:00+0530",
+    "2024-01-01T12:00:00-08",
+    "2024-01-01 12:00 UTC+3",
+    "12/31/2023",
+    "12/31/2023 23:59:59",
+    "2024-01-01 1:02:03 pm",
+    "2024-01-01 12:00am",
+    "31 December 1999 23:59",
+    "2024-06-15T10:20:30.123456789+01:00",
+];
+
+fn gnu_date(input: &str) -> Option<String> {
+    let out = std::process::Command::new("date").env("TZ", "UTC").args(["-Iseconds", "-d", input]).output().expect("GNU date is required");
+    out.status.success().then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
+}
+
 #[test]
 fn dates_normalise_like_gnu_date_in_utc() {
-    let inputs = [
-        "1970-01-01T00:00:01Z",
-        "2024-02-29",
-        "2024-03-01T01:30:00+02:00",
-        "2021-05-06 07:08:09",
-        "2021-05-06T07:08:09.999Z",
-        "1999-12-31T23:59:59-05:30",
-        "2038-01-19T03:14:08Z",
-        "@0",
-        "@1700000000",
-        "2000-01-01T00:00",
-        "1969-07-20T20:17:40Z",
-    ];
-    for input in inputs {
-        let out = std::process::Command::new("date").env("TZ", "UTC").args(["-Iseconds", "-d", input]).output().unwrap();
-        assert!(out.status.success(), "date -d {input}");
-        let expected = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        assert_eq!(layered_image::confgen::date::normalize(input).unwrap(), expected, "{input}");
+    let mut wrong = Vec::new();
+    for input in DATE_CORPUS {
+        let ours = layered_image::confgen::date::normalize(input).ok();
+        let gnu = gnu_date(input);
+        assert!(gnu.is_some(), "GNU date refuses corpus entry {input:?}");
+        if ours != gnu {
+            wrong.push(format!("{input:?}: GNU date {gnu:?}, ours {ours:?}"));
+        }
     }
+    // Refused by both.
+    for input in ["2023-02-29", "not a date", "2024-13-01", "25:00", "1999-12-31 23:59:60"] {
+        assert_eq!(gnu_date(input), None, "{input}");
+        if let Ok(v) = layered_image::confgen::date::normalize(input) {
+            wrong.push(format!("{input:?}: GNU date refuses it, ours {v:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "differences from GNU date:\n{}", wrong.join("\n"));
+}
+
+/// `layered-image conf --created/--mtime` (what the Nix wrapper calls) puts
+/// GNU date's answer into the conf.
+#[test]
+fn conf_dates_are_gnu_dates() {
+    let s = setup();
+    for input in DATE_CORPUS {
+        let text = run(&mut conf_cmd(&s, &s.graph, &["--created", input, "--mtime", input]));
+        let conf: Value = serde_json::from_str(&text).unwrap();
+        let gnu = gnu_date(input).unwrap();
+        assert_eq!(conf["created"], json!(gnu), "created {input:?}");
+        assert_eq!(conf["mtime"], json!(gnu), "mtime {input:?}");
+    }
+    let out = conf_cmd(&s, &s.graph, &["--created", "the day after never"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("created") && err.contains("the day after never"), "{err}");
+}
+
+#[test]
+fn image_names_and_tags_follow_distributions_grammar() {
+    let s = setup();
+    for (name, tag, needle) in [
+        ("My/Img", "v1", "--image-name: invalid image name \"My/Img\": its path has upper-case letters"),
+        ("my//img", "v1", "--image-name: invalid image name"),
+        ("my/img", "bad tag", "--image-tag: invalid image tag \"bad tag\""),
+        ("my/img", "", "--image-tag: invalid image tag \"\": it is empty"),
+    ] {
+        let mut c = bin();
+        c.args(["conf", "--graph"]).arg(&s.graph).arg("--base-json").arg(&s.base);
+        c.args(["--customisation-layer", E, "--image-name", name, "--image-tag", tag]);
+        let out = c.output().unwrap();
+        assert!(!out.status.success(), "{name}:{tag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{name}:{tag}: {err}");
+    }
+    // registry hosts with ports and upper-case domains are names
+    let mut c = bin();
+    c.args(["conf", "--graph"]).arg(&s.graph).arg("--base-json").arg(&s.base);
+    c.args(["--customisation-layer", E, "--image-name", "Registry.Example:5000/img", "--image-tag", "1.0"]);
+    let conf: Value = serde_json::from_str(&run(&mut c)).unwrap();
+    assert_eq!(conf["repo_tag"], json!("Registry.Example:5000/img:1.0"));
 }

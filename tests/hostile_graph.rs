@@ -266,7 +266,7 @@ fn conf_generator_problems() {
     conf(&d.join("nobase.json"), &[]).fails(&["cannot read base json", "nobase.json"]);
     conf(&write(d, "b1.json", "{\"config\": "), &[]).fails(&["base json", "b1.json", "invalid JSON"]);
     conf(&write(d, "b2.json", "[]"), &[]).fails(&["base json", "b2.json", "not a JSON object"]);
-    conf(&good_base, &["--created", "yesterday"]).fails(&["invalid --created"]);
+    conf(&good_base, &["--created", "not a date"]).fails(&["invalid --created"]);
     conf(&good_base, &["--mtime", "2024-13-01T00:00:00Z"]).fails(&["invalid --mtime"]);
     conf(&good_base, &["--layering", "pipeline"]).fails(&["--layering pipeline needs --pipeline FILE"]);
     conf(&good_base, &["--layering", "pipeline", "--pipeline", d.join("nopipe.json").to_str().unwrap()])

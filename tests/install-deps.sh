@@ -8,7 +8,7 @@ fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   nix-bin skopeo umoci docker.io containerd docker-registry podman runc fakeroot proot \
-  busybox-static jq pigz zstd xz-utils bzip2 gzip tar python3 ca-certificates time util-linux coreutils \
+  busybox-static debootstrap jq pigz zstd xz-utils bzip2 gzip tar python3 ca-certificates time util-linux coreutils \
   apache2-utils openssl >/dev/null
 # The machine's own docker client may be newer than Debian's dockerd; both work.
 command -v cargo >/dev/null || { echo "tests/install-deps.sh: cargo (rustup) is required" >&2; exit 1; }

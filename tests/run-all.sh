@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and integration tests (reference parity, real
-# skopeo/umoci/docker loads, bad input, layering golden vectors, GNU tar
-# parity), the Nix harness, and the issue's 300 MiB parity check.
+# The whole test suite: formatting and lints, unit and integration tests
+# (reference parity, real skopeo/umoci/docker loads, bad input, layering
+# golden vectors, GNU tar parity, GNU date parity), the Nix harness on
+# Debian 12's Nix 2.8 and on Debian 13's Nix 2.26 (a debootstrap chroot),
+# and the issue's 300 MiB parity check.
 # Run as root after tests/install-deps.sh; needs ../shared beside the repo.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,13 +13,19 @@ shared=$repo/../shared
 docker_dir=/tmp/layered-image-test-docker
 trap 'tests/support/dockerd.sh stop "$docker_dir" || true' EXIT
 
+echo "== cargo fmt --check" >&2
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings" >&2
+cargo clippy --release --locked --all-targets -- -D warnings
 echo "== cargo build" >&2
 cargo build --release --locked
 echo "== cargo test" >&2
 cargo test --release --locked --no-fail-fast
 
-echo "== nix harness" >&2
-tests/nix/run.sh
+echo "== nix harness (Debian 12: Nix 2.8)" >&2
+LI_NIX_BINARY=$repo/target/release/layered-image tests/nix/run.sh
+echo "== nix harness (Debian 13 chroot: Nix 2.26)" >&2
+LI_NIX_BINARY=$repo/target/release/layered-image tests/nix/run-trixie.sh
 
 echo "== parity with the reference on the 300 MiB bulk fixture" >&2
 fixture=$(mktemp -d /tmp/layered-image-parity.XXXXXX)

@@ -1,95 +1,44 @@
-//! `date -Iseconds -d STR` in UTC, for the ISO-8601 forms nixpkgs users
-//! write (`created`, `mtime`), plus `@EPOCH`.
+//! `date -Iseconds -d STR` in UTC: how nixpkgs turns `created` and `mtime`
+//! into the conf's dates. Strings are read with uutils' `parse_datetime`
+//! (GNU date's grammar: ISO 8601, "Jan 1 2024", RFC 2822, "20240101",
+//! "@EPOCH", offsets, zone names, relative items) against a UTC clock, as
+//! in Nix's build environment (no TZ, no /etc/localtime); the instant is
+//! then formatted with chrono.
 
-use crate::time::{civil_from_days, days_from_civil, days_in_month};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid date {value:?}: {what} (expected \"now\", @EPOCH or ISO-8601 like 2024-01-31T12:00:00Z)")]
+#[error("invalid date {value:?}: {what} (GNU `date -d` forms: \"now\", \"@EPOCH\", \"2024-01-31T12:00:00Z\", \"Jan 1 2024\", ...)")]
 pub struct DateError {
     pub value: String,
     pub what: &'static str,
 }
 
-/// Seconds since the epoch for a date string (`now` is not accepted here).
+/// Seconds since the epoch for a date string, as `date -d STR +%s` with
+/// TZ=UTC. `now` means the current time here; [`normalize`] keeps it as is.
 pub fn parse_epoch(value: &str) -> Result<i64, DateError> {
     let err = |what| DateError { value: value.to_string(), what };
-    let s = value.trim();
-    if let Some(epoch) = s.strip_prefix('@') {
-        return epoch.parse::<i64>().map_err(|_| err("not an integer after @"));
+    // GNU date reads an empty string as midnight today; nixpkgs users never
+    // mean that, and parse_datetime refuses it anyway.
+    if value.trim().is_empty() {
+        return Err(err("empty"));
     }
-    let b = s.as_bytes();
-    let num = |from: usize, len: usize| -> Result<i64, DateError> {
-        let part = s.get(from..from + len).ok_or(err("too short"))?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(err("expected digits"));
-        }
-        Ok(part.parse().unwrap())
-    };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(err("expected YYYY-MM-DD"));
+    let base = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    let parsed = parse_datetime::parse_datetime_at_date(base, value).map_err(|_| err("not a date GNU date reads"))?;
+    let epoch = parsed.unix_epoch_second();
+    // Only what `date -Iseconds` can print with a four-digit (or longer) year.
+    if DateTime::<Utc>::from_timestamp(epoch, 0).is_none() {
+        return Err(err("out of range"));
     }
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(err("no such day"));
-    }
-    let mut i = 10;
-    let (mut hour, mut minute, mut second) = (0, 0, 0);
-    if i < b.len() && (b[i] == b'T' || b[i] == b't' || b[i] == b' ') {
-        i += 1;
-        hour = num(i, 2)?;
-        if b.get(i + 2) != Some(&b':') {
-            return Err(err("expected HH:MM"));
-        }
-        minute = num(i + 3, 2)?;
-        i += 5;
-        if b.get(i) == Some(&b':') {
-            second = num(i + 1, 2)?;
-            i += 3;
-            if matches!(b.get(i), Some(b'.') | Some(b',')) {
-                i += 1;
-                let start = i;
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
-                if i == start {
-                    return Err(err("empty fraction"));
-                }
-            }
-        }
-        if hour > 24 || minute > 59 || second > 60 || (hour == 24 && (minute, second) != (0, 0)) {
-            return Err(err("time out of range"));
-        }
-    }
-    let rest = s[i..].trim_start();
-    let offset = match rest {
-        "" | "Z" | "z" | "UTC" | "utc" | "GMT" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return Err(err("unknown time zone")),
-            };
-            let digits: String = rest[1..].chars().filter(|&c| c != ':').collect();
-            if !(digits.len() == 2 || digits.len() == 4) || !digits.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(err("bad UTC offset"));
-            }
-            let h: i64 = digits[..2].parse().unwrap();
-            let m: i64 = if digits.len() == 4 { digits[2..].parse().unwrap() } else { 0 };
-            if h > 24 || m > 59 {
-                return Err(err("bad UTC offset"));
-            }
-            sign * (h * 3600 + m * 60)
-        }
-    };
-    Ok(days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset)
+    Ok(epoch)
 }
 
-/// `date -Iseconds` of an epoch, in UTC.
+/// `date -Iseconds` of an epoch, in UTC (`2024-01-31T12:00:00+00:00`).
 pub fn format_utc(epoch: i64) -> String {
-    let days = epoch.div_euclid(86400);
-    let secs = epoch.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00", secs / 3600, secs / 60 % 60, secs % 60)
+    match DateTime::<Utc>::from_timestamp(epoch, 0) {
+        Some(t) => t.to_rfc3339_opts(SecondsFormat::Secs, false),
+        None => panic!("epoch {epoch} is out of chrono's range"),
+    }
 }
 
 /// `"now"` stays `"now"`; everything else is normalised to UTC with offset.
@@ -106,13 +55,21 @@ mod tests {
 
     #[test]
     fn matches_gnu_date() {
-        assert_eq!(normalize("1970-01-01T00:00:01Z").unwrap(), "1970-01-01T00:00:01+00:00");
-        assert_eq!(normalize("now").unwrap(), "now");
-        assert_eq!(normalize("2024-02-29").unwrap(), "2024-02-29T00:00:00+00:00");
-        assert_eq!(normalize("2024-03-01T01:30:00+02:00").unwrap(), "2024-02-29T23:30:00+00:00");
-        assert_eq!(normalize("2021-05-06 07:08:09.123Z").unwrap(), "2021-05-06T07:08:09+00:00");
-        assert_eq!(normalize("@315532800").unwrap(), "1980-01-01T00:00:00+00:00");
-        assert!(normalize("yesterday").is_err());
+        for (input, want) in [
+            ("1970-01-01T00:00:01Z", "1970-01-01T00:00:01+00:00"),
+            ("now", "now"),
+            ("2024-02-29", "2024-02-29T00:00:00+00:00"),
+            ("2024-03-01T01:30:00+02:00", "2024-02-29T23:30:00+00:00"),
+            ("2021-05-06 07:08:09.123Z", "2021-05-06T07:08:09+00:00"),
+            ("@315532800", "1980-01-01T00:00:00+00:00"),
+            ("Jan 1 2024", "2024-01-01T00:00:00+00:00"),
+            ("20240101", "2024-01-01T00:00:00+00:00"),
+            ("Mon, 01 Jan 2024 12:00:00 +0100", "2024-01-01T11:00:00+00:00"),
+        ] {
+            assert_eq!(normalize(input).unwrap(), want, "{input}");
+        }
         assert!(normalize("2023-02-29").is_err());
+        assert!(normalize("not a date").is_err());
+        assert!(normalize("").is_err());
     }
 }

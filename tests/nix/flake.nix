@@ -36,7 +36,9 @@
           li = layered-image.lib.${system};
         }
       );
-      legacyPackages = forAllSystems (system: self.tests.${system}.images);
+      legacyPackages = forAllSystems (
+        system: self.tests.${system}.images // { inherit (self.tests.${system}) examples; }
+      );
       testInfo = forAllSystems (
         system:
         self.tests.${system}.testInfo

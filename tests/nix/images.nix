@@ -108,6 +108,28 @@ let
     '';
   };
 
+  # Cross compilation: a package set whose host platform is not the build
+  # machine's (the stand-in's host tools of that set fail when run here).
+  crossPkgs = if pkgs.system == "aarch64-linux" then pkgs.pkgsCross.gnu64 else pkgs.pkgsCross.aarch64-multiplatform;
+  crossDocker = crossPkgs.dockerTools;
+
+  # dockerTools.override gives a fresh nixpkgs set: still layered-image's
+  overriddenDocker = dockerTools.override { };
+
+  examples = lib.filterAttrs (_: v: builtins.isAttrs v && v ? outPath) dockerTools.examples;
+
+  # created/mtime in the forms GNU date reads, through the Nix wrapper
+  dateForms = [
+    "2024-01-01"
+    "Jan 1 2024"
+    "Mon, 01 Jan 2024 12:00:00 +0100"
+    "20240101"
+    "@1700000000"
+    "2024-01-01T12:00:00-08"
+    "2024-01-01 12:00:00 CET"
+    "2024-07-01 12:00:00 PDT"
+  ];
+
   nixShellDrv = builtins.derivation {
     name = "nix-shell-drv";
     inherit (pkgs) system;
@@ -392,6 +414,102 @@ let
       ];
     };
 
+    # enableFakechroot: commands see the image root as /, owners survive
+    fakechrootChown = dockerTools.streamLayeredImage {
+      name = "fakechroot-chown";
+      tag = "latest";
+      contents = [ busybox ];
+      enableFakechroot = true;
+      fakeRootCommands = ''
+        mkdir -p /data /etc
+        chown 12345:12345 /data
+        echo "written in the fake chroot" > /etc/marker
+      '';
+    };
+
+    # a buildEnv in contents (its links land in the image root)
+    buildEnvContents = dockerTools.streamLayeredImage {
+      name = "build-env-contents";
+      tag = "latest";
+      contents = [
+        (pkgs.buildEnv {
+          name = "image-root";
+          paths = [
+            hello
+            busybox
+          ];
+        })
+      ];
+      config.Cmd = [ "hello" ];
+    };
+
+    # cross: every script that runs on the build machine must be the build
+    # platform's
+    crossStream = crossDocker.streamLayeredImage {
+      name = "cross-stream";
+      tag = "latest";
+      contents = [ busybox ];
+      config.Cmd = [ "echo" "cross" ];
+    };
+    crossBuild = crossDocker.buildLayeredImage {
+      name = "cross-build";
+      tag = "latest";
+      contents = [ busybox ];
+      config.Cmd = [ "echo" "cross" ];
+    };
+    crossOci = crossDocker.buildLayeredImage {
+      name = "cross-oci";
+      tag = "latest";
+      format = "oci";
+      contents = [ busybox ];
+    };
+    crossLayer = crossDocker.buildLayer {
+      name = "cross-layer";
+      contents = [ busybox ];
+    };
+    crossWithLayer = crossDocker.streamLayeredImage {
+      name = "cross-with-layer";
+      tag = "latest";
+      layers = [ crossLayer ];
+      precomputeLayerDigests = true;
+      config.Cmd = [ "${busybox}/bin/echo" "cross layer" ];
+    };
+    crossFakechroot = crossDocker.streamLayeredImage {
+      name = "cross-fakechroot";
+      tag = "latest";
+      contents = [ busybox ];
+      enableFakechroot = true;
+      fakeRootCommands = "mkdir -p /data; chown 4242 /data";
+    };
+    crossNixDb = crossDocker.buildLayeredImageWithNixDb {
+      name = "cross-nix-db";
+      tag = "latest";
+      contents = [ busybox ];
+      compressor = "zstd";
+    };
+    crossNixShell = crossDocker.streamNixShellImage {
+      drv = nixShellDrv;
+      name = "cross-nix-shell";
+      tag = "latest";
+      shell = "${busybox}/bin/sh";
+      run = ''echo "cross nix-shell greeting=$greeting"'';
+    };
+    crossBuildNixShell = crossDocker.buildNixShellImage {
+      drv = nixShellDrv;
+      shell = "${busybox}/bin/sh";
+      compressor = "none";
+    };
+    crossStreamScript = crossStream.streamScript;
+    crossCopyTo = crossStream.copyTo;
+
+    # through dockerTools.override
+    overridden = overriddenDocker.buildLayeredImage {
+      name = "overridden";
+      tag = "latest";
+      contents = [ busybox ];
+      config.Cmd = [ "echo" "overridden" ];
+    };
+
     nixShell = dockerTools.streamNixShellImage {
       drv = nixShellDrv;
       tag = "latest";
@@ -401,7 +519,7 @@ let
   };
 in
 {
-  inherit images;
+  inherit images examples;
 
   # Values the harness compares against (no derivations built by eval).
   testInfo = {
@@ -427,7 +545,80 @@ in
     overrideTag = (images.layered.override { tag = "overridden"; }).imageTag;
     upperCaseImageName = (dockerTools.streamLayeredImage { name = "Example/UPPER"; }).imageName;
     upperCaseStreamName = (dockerTools.streamLayeredImage { name = "Example/UPPER"; }).name;
-    # enableFakechroot is only evaluated (see docs/nix.md)
+    examples = builtins.mapAttrs (_: v: v.outPath) examples;
+    exampleTags = builtins.mapAttrs (_: v: v.imageTag or null) examples;
+    nginxStreamConf = "${examples.nginxStream.conf}";
+    nixLayeredNix = "${pkgs.nix}";
+    exampleSymlink = "${dockerTools.examples.layeredStoreSymlink.passthru.symlink}";
+    overriddenExamplesNginx = overriddenDocker.examples.nginx.outPath;
+    overriddenHasStreamLayeredImage = (overriddenDocker.streamLayeredImage { name = "x"; }).name;
+
+    # created/mtime in the forms GNU date reads, through the Nix wrapper
+    inherit dateForms;
+    dateConfDrvs = map (
+      d:
+      (dockerTools.streamLayeredImage {
+        name = "dates";
+        created = d;
+        mtime = d;
+      }).conf.drvPath
+    ) dateForms;
+
+    # passthru.imageTag of tag = null carries no string context
+    noTagStreamTagContext = builtins.hasContext images.noTagStream.imageTag;
+    noTagBuildTagContext = builtins.hasContext images.noTagBuild.imageTag;
+    exampleNoTagContext = builtins.hasContext dockerTools.examples.bashNoTagLayered.imageTag;
+
+    # derivation attributes, as nixpkgs sets them
+    streamAttrs = {
+      imageName = images.layered.drvAttrs.imageName;
+      conf = "${images.layered.drvAttrs.conf}" == images.layered.conf.outPath;
+      streamScript = "${images.layered.drvAttrs.streamScript}" == images.layered.streamScript.outPath;
+    };
+    confAttrs =
+      let
+        c = images.dated.conf.drvAttrs;
+      in
+      {
+        inherit (c)
+          imageName
+          created
+          mtime
+          uid
+          gid
+          uname
+          gname
+          fromImage
+          ;
+        imageTag = images.dated.conf.imageTag;
+      };
+    confFromImage = "${images.envChild.conf.drvAttrs.fromImage}" == images.parent.outPath;
+    # buildLayeredImage's stream gets neither meta nor compressor
+    buildStreamMeta = images.compressedZstd.stream.meta;
+    buildStreamHasCompressor = images.compressedZstd.stream.drvAttrs ? compressor;
+    buildMeta =
+      (dockerTools.buildLayeredImage {
+        name = "meta";
+        meta.description = "kept on the archive";
+      }).meta.description or null;
+    buildMetaStream =
+      (dockerTools.buildLayeredImage {
+        name = "meta";
+        meta.description = "kept on the archive";
+      }).stream.meta.description or null;
+
+    # cross: the build platform's tools
+    crossBuildShell = crossPkgs.buildPackages.runtimeShell;
+    crossHostShell = crossPkgs.runtimeShell;
+    crossBuildLayeredImage = "${crossPkgs.buildPackages.layered-image}";
+    crossHostLayeredImage = "${crossPkgs.layered-image}";
+    crossArchitecture = crossPkgs.go.GOARCH;
+    crossStreamScript = "${images.crossStream.streamScript}";
+    crossCopyTo = "${images.crossStream.copyTo}";
+    crossNixShellImage = "${images.crossNixShell}";
+    crossWithLayerConf = "${images.crossWithLayer.conf}";
+
+    # enableFakechroot also evaluates on its own (the images are built above and in examples)
     fakechrootEvaluates =
       let
         img = dockerTools.streamLayeredImage {

@@ -24,7 +24,14 @@ cd "$repo"
 
 die() { echo "tests/nix/run.sh: $*" >&2; exit 1; }
 
-for tool in nix nix-instantiate nix-store cargo git docker dockerd skopeo docker-registry podman jq tar gzip zstd pigz python3 fakeroot proot ldd sha256sum; do
+# LI_NIX_DOCKER_HOST: use that docker engine instead of starting one
+# (run-trixie.sh: the host's, from inside the chroot); LI_NIX_HOST_STORE:
+# where that engine finds this Nix store (for --volume).
+tools="nix nix-instantiate nix-store git docker skopeo docker-registry podman jq tar gzip zstd pigz python3 fakeroot proot ldd sha256sum"
+[ -n "${LI_NIX_BINARY:-}" ] || tools+=" cargo"
+[ -n "${LI_NIX_DOCKER_HOST:-}" ] || tools+=" dockerd"
+host_store=${LI_NIX_HOST_STORE:-/nix/store}
+for tool in $tools; do
   command -v "$tool" >/dev/null || die "required tool '$tool' is missing (run tests/install-deps.sh as root)"
 done
 [ -x /bin/busybox ] || die "/bin/busybox (busybox-static) is missing (run tests/install-deps.sh as root)"
@@ -33,6 +40,9 @@ done
 # Nix 2.8, offline, single user, no daemon, no sandbox.
 export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nsandbox = false\nmax-jobs = auto\nwarn-dirty = false'
 mkdir -p /nix/var/nix/gcroots/per-user/root 2>/dev/null || true
+echo "== $(nix --version)" >&2
+# the stand-in's foreign (cross host) tools refuse to run where this is set
+export LI_STAND_IN_BUILD_MACHINE=1
 
 passed=0 failed=0
 pass() { passed=$((passed + 1)); echo "PASS $1"; }
@@ -98,6 +108,20 @@ for s in x86_64-linux aarch64-linux; do
   check "eval lib.$s.streamLayeredImage" nix eval --raw "$src#lib.$s.streamLayeredImage" --apply 'f: (f { name = "x"; }).drvPath' "${overrides[@]}"
 done
 
+# created/mtime: any form GNU date reads, as nixpkgs' `date -Iseconds -d` (UTC)
+mapfile -t date_forms < <(nix eval --json "$testflake#testInfo.$system.dateForms" "${testoverrides[@]}" 2>/dev/null | jq -r '.[]')
+mapfile -t date_drvs < <(nix eval --json "$testflake#testInfo.$system.dateConfDrvs" "${testoverrides[@]}" 2>/dev/null | jq -r '.[]')
+if [ "${#date_forms[@]}" -gt 0 ] && [ "${#date_forms[@]}" = "${#date_drvs[@]}" ] \
+  && mapfile -t date_confs < <(nix-store -r "${date_drvs[@]}" 2>/dev/null) && [ "${#date_confs[@]}" = "${#date_forms[@]}" ]; then
+  for k in "${!date_forms[@]}"; do
+    d=${date_forms[$k]} c=${date_confs[$k]}
+    gnu=$(TZ=UTC date -Iseconds -d "$d")
+    expect "created = \"$d\" (Nix): GNU date's answer" "$gnu $gnu" "$(jq -r '"\(.created) \(.mtime)"' "$c" 2>&1)"
+  done
+else
+  fail "created/mtime in GNU date's forms (Nix)" "the conf derivations did not build"
+fi
+
 # nixpkgs' error messages
 out=$(nix eval --raw "$testflake#errors.$system.maxLayers" "${testoverrides[@]}" 2>&1) && fail "maxLayers = 1 is rejected" "evaluated" \
   || case $out in *"the maxLayers argument of dockerTools.buildLayeredImage function must be greather than 1 (current value: 1)"*) pass "maxLayers = 1 is rejected with nixpkgs' message" ;; *) fail "maxLayers message" "$out" ;; esac
@@ -119,15 +143,51 @@ expect "enableFakechroot = true evaluates" true "$(inf fakechrootEvaluates)"
 expect "imageName = toLower name" example/upper "$(inf upperCaseImageName)"
 expect "derivation name stream-<baseNameOf name>" stream-UPPER "$(inf upperCaseStreamName)"
 
+# passthru.imageTag of tag = null: no string context (nixpkgs discards it)
+expect "tag = null: streamLayeredImage's imageTag has no string context" false "$(inf noTagStreamTagContext)"
+expect "tag = null: buildLayeredImage's imageTag has no string context" false "$(inf noTagBuildTagContext)"
+expect "tag = null: examples.bashNoTagLayered's imageTag has no string context" false "$(inf exampleNoTagContext)"
+# derivation attributes, as nixpkgs sets them
+expect "stream derivation: imageName" layered-image "$(inf streamAttrs.imageName)"
+expect "stream derivation: conf attribute is the conf" true "$(inf streamAttrs.conf)"
+expect "stream derivation: streamScript attribute is the stream script" true "$(inf streamAttrs.streamScript)"
+expect "conf derivation: its inputs as attributes" \
+  '{"created":"2001-02-03T04:05:06Z","fromImage":null,"gid":0,"gname":"root","imageName":"dated","imageTag":"latest","mtime":"2002-03-04T05:06:07+00:00","uid":0,"uname":"root"}' \
+  "$(jq -c .confAttrs <<<"$info")"
+expect "conf derivation: fromImage attribute is the base image" true "$(inf confFromImage)"
+# buildLayeredImage strips meta and compressor before calling streamLayeredImage
+expect "buildLayeredImage: the stream gets no compressor" false "$(inf buildStreamHasCompressor)"
+expect "buildLayeredImage: the stream gets no meta" "{}" "$(jq -c .buildStreamMeta <<<"$info")"
+expect "buildLayeredImage: the stream gets no meta.description" null "$(inf buildMetaStream)"
+expect "buildLayeredImage: meta stays on the archive" "kept on the archive" "$(inf buildMeta)"
+# dockerTools.override and dockerTools.examples reach layered-image's functions
+expect "dockerTools.override {}: streamLayeredImage is layered-image's" stream-x "$(inf overriddenHasStreamLayeredImage)"
+expect "dockerTools.override {}: examples are layered-image's" "$(inf examples.nginx)" "$(inf overriddenExamplesNginx)"
+# cross: the stand-in's cross set has its own (foreign) shell and binary
+crossBuildShell=$(inf crossBuildShell) crossHostShell=$(inf crossHostShell)
+crossBuildLI=$(inf crossBuildLayeredImage) crossHostLI=$(inf crossHostLayeredImage)
+if [ "$crossBuildShell" != "$crossHostShell" ] && [ "$crossBuildLI" != "$crossHostLI" ]; then
+  pass "cross: build and host platforms have their own runtimeShell and layered-image"
+else
+  fail "cross: distinct build platform" "$crossBuildShell $crossHostShell $crossBuildLI $crossHostLI"
+fi
+if "$crossHostShell" -c true 2>/dev/null; then fail "cross: the host platform's shell does not run on the build machine"; else pass "cross: the host platform's shell does not run on the build machine"; fi
+expect "cross: architecture (GOARCH of the host platform)" arm64 "$(inf crossArchitecture)"
+
 # --- 3. build the images ----------------------------------------------------
 images=(layered precomputed another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
   noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd ociLayout ociZstd
   depsLayer appLayer withLayers
-  architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot)
+  architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot
+  fakechrootChown buildEnvContents overridden
+  crossStream crossBuild crossOci crossLayer crossWithLayer crossFakechroot crossNixDb crossNixShell crossBuildNixShell
+  crossStreamScript crossCopyTo)
+mapfile -t examples < <(jq -r '.examples | keys[]' <<<"$info")
 declare -A img
 echo "== nix build ${#images[@]} images" >&2
 attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo" "$testflake#withLayers.copyTo" "$testflake#pushable.copyToRegistry"
   "$testflake#pushable.copyToDockerDaemon" "$testflake#pushable.copyToPodman" "$testflake#multi"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
+for e in "${examples[@]}"; do attrs+=("$testflake#examples.$e"); done
 if ! nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
   quiet <"$tmp/build.log" | tail -40 >&2
 fi
@@ -139,6 +199,29 @@ done
 for i in "${images[@]}"; do
   p=$(inf "outPaths.$i")
   if valid "$p"; then img[$i]=$p; fi
+done
+declare -A ex
+for e in "${examples[@]}"; do
+  p=$(jq -r --arg e "$e" '.examples[$e]' <<<"$info")
+  if valid "$p"; then ex[$e]=$p; pass "build dockerTools.examples.$e (with layered-image)"; else fail "build dockerTools.examples.$e" "not built (see the log above)"; fi
+done
+
+# cross: every script that runs on the build machine is the build platform's
+for i in crossStream crossStreamScript crossNixShell; do
+  f=${img[$i]:-}
+  [ -n "$f" ] || { fail "cross: $i's script" "not built"; continue; }
+  expect "cross: $i runs with the build platform's shell" "#!$crossBuildShell" "$(head -1 "$f")"
+done
+if [ -n "${img[crossCopyTo]:-}" ]; then
+  expect "cross: copyTo runs with the build platform's shell" "#!$crossBuildShell" "$(head -1 "${img[crossCopyTo]}/bin/copy-to")"
+fi
+for i in crossStream crossStreamScript crossNixShell crossCopyTo; do
+  [ -n "${img[$i]:-}" ] || continue
+  if grep -rqF "$crossBuildLI/bin/layered-image" "${img[$i]}" && ! grep -rqF "$crossHostLI" "${img[$i]}"; then
+    pass "cross: $i calls the build platform's layered-image"
+  else
+    fail "cross: $i calls the build platform's layered-image" "$(grep -rh layered-image "${img[$i]}" | head -2)"
+  fi
 done
 
 # Build-time error for a base image that uses up maxLayers, as nixpkgs'
@@ -169,9 +252,13 @@ for i in layered fakeRoot; do
 done
 
 # --- 4. docker ------------------------------------------------------------
-eval "$("$repo/tests/support/dockerd.sh" start "$docker_dir")"
+if [ -n "${LI_NIX_DOCKER_HOST:-}" ]; then
+  DOCKER_HOST=$LI_NIX_DOCKER_HOST
+else
+  eval "$("$repo/tests/support/dockerd.sh" start "$docker_dir")"
+  docker_started=1
+fi
 export DOCKER_HOST
-docker_started=1
 
 # load IMAGE-ATTR: streams or loads the built image; prints the loaded name
 load() {
@@ -191,7 +278,7 @@ layers() { docker inspect --format '{{len .RootFS.Layers}}' "$1"; }
 declare -A name
 for i in "${images[@]}"; do
   [ -n "${img[$i]:-}" ] || continue
-  case $i in gnuTar* | streamScript | oci* | *Layer) continue ;; esac
+  case $i in gnuTar* | streamScript | oci* | depsLayer | appLayer | crossLayer | crossStreamScript | crossCopyTo | crossOci) continue ;; esac
   if n=$(load "$i") && [ -n "$n" ]; then name[$i]=$n; pass "docker load $i ($n)"; else fail "docker load $i"; fi
 done
 has() { [ -n "${name[$1]:-}" ] || { fail "$2" "image $1 not loaded"; return 1; }; }
@@ -373,7 +460,7 @@ if has noStore "includeStorePaths = false"; then
   expect "includeStorePaths = false: ZERO nix/store paths in the filesystem" 0 "$(docker export "$cid" | tar t | grep -c 'nix/store/' || true)"
   [ -z "$cid" ] || docker rm "$cid" >/dev/null
   expect "includeStorePaths = false: runs with --volume /nix/store" "Hello from layered-image" \
-    "$(run --volume /nix/store:/nix/store:ro "${name[noStore]}" 2>&1)"
+    "$(run --volume "$host_store:/nix/store:ro" "${name[noStore]}" 2>&1)"
 fi
 
 # a store path that is a symlink stays a symlink (#107021)
@@ -457,6 +544,119 @@ if has nixShell "streamNixShellImage"; then
   if grep -q "uid=1000 home=/build greeting=hi" <<<"$out"; then pass "streamNixShellImage: user, HOME and drv env"; else fail "streamNixShellImage: user, HOME and drv env" "$out"; fi
   if grep -q "built-by-buildDerivation" <<<"$out"; then pass "streamNixShellImage: buildDerivation"; else fail "streamNixShellImage: buildDerivation" "$out"; fi
 fi
+
+# enableFakechroot: chown under the fake chroot survives into the image
+if has fakechrootChown "enableFakechroot"; then
+  expect "enableFakechroot: chown 12345:12345 /data, seen in the container" "12345:12345" "$(run "${name[fakechrootChown]}" stat -c %u:%g /data 2>&1)"
+  expect "enableFakechroot: /etc/marker written by absolute path" "written in the fake chroot" "$(run "${name[fakechrootChown]}" cat /etc/marker 2>&1)"
+fi
+if has buildEnvContents "buildEnv in contents"; then
+  expect "buildEnv in contents: hello on the root's PATH" "Hello from layered-image" "$(run "${name[buildEnvContents]}" 2>&1)"
+fi
+if has overridden "dockerTools.override"; then
+  expect "dockerTools.override {}: buildLayeredImage runs" overridden "$(run "${name[overridden]}" 2>&1)"
+fi
+
+# cross: images built with the build platform's tools, for the host's architecture
+for i in crossStream crossBuild crossNixDb crossBuildNixShell; do
+  has "$i" "cross $i" || continue
+  expect "cross: $i architecture" arm64 "$(docker inspect --format '{{.Architecture}}' "${name[$i]}")"
+done
+if has crossStream "cross stream"; then
+  expect "cross: streamed image runs" cross "$(run "${name[crossStream]}" 2>/dev/null)"
+  conf=$(sed -n 's/^exec .* stream \([^ ]*\) .*/\1/p' "${img[crossStream]}")
+  a=$("${img[crossStream]}" 2>>"$tmp/stream.log" | sha256sum) || true
+  b=$("${img[crossStreamScript]:-/nonexistent}" "$conf" 2>>"$tmp/stream.log" | sha256sum) || true
+  expect "cross: streamScript CONF == the stream" "$a" "$b"
+  check "cross: copyTo oci:" "${img[crossCopyTo]:-/nonexistent}/bin/copy-to" "oci:$tmp/cross-oci:latest"
+  check "cross: copyTo's layout verifies" "$binary" verify "oci:$tmp/cross-oci:latest"
+fi
+if has crossBuild "cross buildLayeredImage"; then
+  expect "cross: buildLayeredImage (gz) runs" cross "$(run "${name[crossBuild]}" 2>/dev/null)"
+fi
+[ -n "${img[crossOci]:-}" ] && check "cross: format = oci verifies" "$binary" verify "oci:${img[crossOci]}:latest"
+if has crossWithLayer "cross buildLayer"; then
+  expect "cross: buildLayer's layer runs" "cross layer" "$(run "${name[crossWithLayer]}" 2>/dev/null)"
+fi
+if has crossFakechroot "cross enableFakechroot"; then
+  expect "cross: enableFakechroot chown" 4242 "$(run "${name[crossFakechroot]}" stat -c %u /data 2>/dev/null)"
+fi
+if has crossNixShell "cross streamNixShellImage"; then
+  expect "cross: streamNixShellImage runs" "cross nix-shell greeting=hi" "$(run "${name[crossNixShell]}" 2>/dev/null | tail -1)"
+fi
+
+# --- 5. nixpkgs' examples.nix, through dockerTools.examples ------------------
+# Images share names (hello:latest, nix-layered:latest), so each is loaded,
+# checked and removed before the next.
+exload() {
+  local p=${ex[$1]:-}
+  [ -n "$p" ] || return 1
+  if [ -x "$p" ] && head -c2 "$p" | grep -q '#!'; then "$p" 2>>"$tmp/stream.log" | docker load
+  elif [ "${p%.zst}" != "$p" ]; then zstd -dc "$p" | docker load
+  else docker load -i "$p"; fi | sed -n 's/^Loaded image: //p' | tail -1
+}
+extag() { jq -r --arg e "$1" '.exampleTags[$e]' <<<"$info"; }
+no_store() { local cid n; cid=$(docker create "$1" none) || return 1; n=$(docker export "$cid" | tar t | grep -c '^nix/store/.' || true); docker rm "$cid" >/dev/null; echo "$n"; }
+nix_pkg=$(inf nixLayeredNix)
+for e in "${examples[@]}"; do
+  [ -n "${ex[$e]:-}" ] || continue
+  n=$(exload "$e") || n=
+  if [ -z "$n" ]; then fail "examples.$e: docker load"; continue; fi
+  pass "examples.$e: docker load ($n)"
+  t=$(extag "$e")
+  [ "$t" = null ] || expect "examples.$e: loaded tag is passthru.imageTag" "$t" "${n##*:}"
+  case $e in
+    nginx | nginxStream)
+      cid=$(docker run -d --network none "$n") || cid=
+      out=
+      for _ in $(seq 1 20); do out=$(docker exec "$cid" "$(inf busybox)/bin/wget" -qO- http://127.0.0.1:80/ 2>/dev/null) && break; sleep 0.25; done
+      [ -z "$cid" ] || docker rm -f "$cid" >/dev/null
+      expect "examples.$e: serves its web root" "<html><body><h1>Hello from NGINX</h1></body></html>" "$out" ;;
+    layered-image)
+      expect "examples.$e: Cmd" "Hello, world!" "$(run "$n" 2>&1)"
+      expect "examples.$e: extraCommands" "(extraCommand)" "$(run "$n" cat /extraCommands 2>&1)" ;;
+    layered-on-top-layered) expect "examples.$e: runs on its base's layers" hello "$(run "$n" 2>&1)" ;;
+    another-layered-image | prefixedLayeredImage | helloOnRoot | imageViaFakeChroot) expect "examples.$e: runs hello" "Hello, world!" "$(run "$n" 2>&1)" ;;
+    two-layered-image | bulk-layer) expect "examples.$e: 2 layers" 2 "$(layers "$n")" ;;
+    layered-bulk-layer) expect "examples.$e: 4 layers" 4 "$(layers "$n")" ;;
+    no-store-paths)
+      expect "examples.$e: /nix/store holds nothing (hello only ran at build time)" 0 "$(no_store "$n")"
+      expect "examples.$e: one layer" 1 "$(layers "$n")"
+      expect "examples.$e: the copied busybox runs" ok "$(run "$n" echo ok 2>&1)" ;;
+    nixLayered | nix-layered | filesInStore)
+      # Nix 2.8 needs a user name (newer Nix does not); the image has no passwd
+      check "examples.$e: nix-store --verify --check-contents" run -e USER=root "$n" nix-store --verify --check-contents
+      [ "$e" = filesInStore ] && expect "examples.$e: Cmd" "some data" "$(run "$n" 2>&1)"
+      if [ "$e" != filesInStore ]; then
+        expect "examples.$e: nix-store -q --references" "$(nix-store -q --references "$nix_pkg" | sort)" \
+          "$(run -e USER=root "$n" nix-store -q --references "$nix_pkg" 2>/dev/null | sort)"
+      fi ;;
+    unstableDateLayered)
+      c=$(docker inspect --format '{{.Created}}' "$n")
+      case $c in 1970-01-01T00:00:01*) fail "examples.$e: created = now" "$c" ;; *) pass "examples.$e: created = now ($c)" ;; esac ;;
+    bashNoTagLayered)
+      case $(head -c 2 "${ex[$e]}" | od -An -tx1 | tr -d ' \n') in 1f8b) pass "examples.$e: gzip" ;; *) fail "examples.$e: gzip" ;; esac
+      expect "examples.$e: runs bash" ok "$(run "$n" bash -c 'echo ok' 2>&1)" ;;
+    bashLayeredZstdCompressed) case $(head -c 4 "${ex[$e]}" | od -An -tx1 | tr -d ' \n') in 28b52ffd) pass "examples.$e: zstd" ;; *) fail "examples.$e: zstd" ;; esac ;;
+    bashLayeredWithUser) expect "examples.$e: runs as the image's user" somebody "$(run -u somebody "$n" whoami 2>&1)" ;;
+    layeredStoreSymlink) check "examples.$e: store symlink stays a symlink" run "$n" bash -c "test -L $(inf exampleSymlink)" ;;
+    layeredImageWithFakeRootCommands) expect "examples.$e: chown 1000" 1000 "$(run "$n" stat -c %u /home/alice 2>&1)" ;;
+    helloOnRootNoStore | helloOnRootNoStoreFakechroot)
+      expect "examples.$e: no store paths in the image" 0 "$(no_store "$n")"
+      expect "examples.$e: runs with the store mounted" "Hello, world!" "$(run --volume "$host_store:/nix/store:ro" "$n" 2>&1)" ;;
+    etc) case $(run "$n" 2>&1) in *"127.0.0.1 localhost"*) pass "examples.etc: /etc/some-config-file via /etc/static (fakechroot)" ;; *) fail "examples.etc: /etc/some-config-file" "$(run "$n" 2>&1 | tail -3)" ;; esac ;;
+    layered-image-with-path) expect "examples.$e: local path in contents" "a file from a local path in contents" "$(run "$n" bash -c 'read -r l </dummy.txt; echo "$l"' 2>&1)" ;;
+    layered-image-with-architecture) expect "examples.$e: architecture" arm64 "$(docker inspect --format '{{.Architecture}}' "$n")" ;;
+    nix-shell-hook) expect "examples.$e: shellHook" "This is the shell hook!" "$(run -t "$n" </dev/null 2>&1 | tr -d '\r' | grep -v '^$' | tail -1)" ;;
+    nix-shell-inputs) expect "examples.$e: nativeBuildInputs on PATH" "Hello, world!" "$(run -t "$n" </dev/null 2>&1 | tr -d '\r' | grep -v '^$' | tail -1)" ;;
+    nix-shell-pass-as-file) expect "examples.$e: passAsFile" "this is a string" "$(run -t "$n" </dev/null 2>&1 | tr -d '\r' | grep -v '^$' | tail -1)" ;;
+    nix-shell-run) expect "examples.$e: run is not interactive" "This shell is not interactive" "$(run "$n" </dev/null 2>&1 | tail -1)" ;;
+    nix-shell-command) expect "examples.$e: command runs in the interactive shell" "This shell is interactive" "$(run -t "$n" </dev/null 2>&1 | tr -d '\r' | grep 'This shell' | tail -1)" ;;
+    nix-shell-writable-home) expect "examples.$e: writable home" "home directory is writable" "$(run "$n" </dev/null 2>&1 | tail -1)" ;;
+    nix-shell-basic) check "examples.$e: the shell starts and exits" run "$n" ;;
+  esac
+  docker image rm "$n" >/dev/null 2>&1 || true
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 /// `auto-layer GRAPH [IGNORE_FILE] [LIMIT]`
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  layered-image auto-layer graph.json ignore.txt 99 > layers.json   # a JSON list of layers")]
 pub struct Args {
     /// Closure graph (exportReferencesGraph JSON).
     pub graph: PathBuf,

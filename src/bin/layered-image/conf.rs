@@ -15,6 +15,9 @@ pub enum Strategy {
 
 /// `conf --graph FILE --base-json FILE --customisation-layer PATH --image-name NAME --image-tag TAG ...`
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example (what the Nix conf derivation runs):\n  layered-image conf --graph .attrs.json --graph-key graph --base-json base.json \\\n    --customisation-layer /nix/store/...-customisation-layer --image-name hello --image-tag latest \\\n    --exclude /nix/store/...-base.json --exclude /nix/store/...-customisation-layer -o conf.json"
+)]
 pub struct Args {
     /// Closure graph: exportReferencesGraph list, an object holding it, or `nix path-info --json -r`.
     #[arg(long)]
@@ -25,35 +28,47 @@ pub struct Args {
     /// The base json ({config, architecture, os}).
     #[arg(long)]
     pub base_json: PathBuf,
-    #[arg(long)]
+    /// The customisation layer: a directory holding layer.tar and checksum (customisation-layer's output).
+    #[arg(long, value_name = "PATH")]
     pub customisation_layer: String,
-    #[arg(long)]
+    /// The image name (lower case, by distribution's reference grammar), e.g. example.com/app.
+    #[arg(long, value_name = "NAME")]
     pub image_name: String,
-    #[arg(long)]
+    /// The image tag, e.g. latest.
+    #[arg(long, value_name = "TAG")]
     pub image_tag: String,
-    #[arg(long, default_value = "/nix/store")]
+    /// The Nix store directory the paths live in.
+    #[arg(long, default_value = "/nix/store", value_name = "DIR")]
     pub store_dir: String,
     /// Base image (docker-archive, optionally compressed).
     #[arg(long)]
     pub from_image: Option<PathBuf>,
-    #[arg(long, default_value = "1970-01-01T00:00:01Z")]
+    /// Creation date of the image: "now" or any date GNU `date -d` reads (UTC unless it says otherwise).
+    #[arg(long, default_value = "1970-01-01T00:00:01Z", value_name = "DATE")]
     pub created: String,
-    #[arg(long, default_value = "1970-01-01T00:00:01Z")]
+    /// Modification time of the files in the store layers: "now" or any date GNU `date -d` reads.
+    #[arg(long, default_value = "1970-01-01T00:00:01Z", value_name = "DATE")]
     pub mtime: String,
-    #[arg(long, default_value_t = 0)]
+    /// Owner of the store layers' files.
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub uid: u32,
-    #[arg(long, default_value_t = 0)]
+    /// Group of the store layers' files.
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub gid: u32,
-    #[arg(long, default_value = "root")]
+    /// User name recorded in the store layers' tar headers.
+    #[arg(long, default_value = "root", value_name = "NAME")]
     pub uname: String,
-    #[arg(long, default_value = "root")]
+    /// Group name recorded in the store layers' tar headers.
+    #[arg(long, default_value = "root", value_name = "NAME")]
     pub gname: String,
+    /// How the closure is split into layers: auto (auto-layer.py, nixpkgs' default), popularity (the classic split) or pipeline (a layeringPipeline).
     #[arg(long, value_enum, default_value = "auto")]
     pub layering: Strategy,
     /// Pipeline file for --layering pipeline: a JSON list of steps (or an object with `pipeline`).
     #[arg(long)]
     pub pipeline: Option<PathBuf>,
-    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    /// Most layers of the image, the base image's and the customisation layer included (not for --layering pipeline).
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_name = "N")]
     pub max_layers: i64,
     /// Store path to leave out of the layers (exact match; repeatable).
     #[arg(long)]
@@ -81,6 +96,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // SAFETY: single-threaded at this point; the layering code reads it.
         unsafe { std::env::set_var("DEBUG", "1") };
     }
+    layered_image::reference::check_name(&args.image_name).map_err(|e| anyhow::anyhow!("--image-name: {e}"))?;
+    layered_image::reference::check_tag(&args.image_tag).map_err(|e| anyhow::anyhow!("--image-tag: {e}"))?;
     let layering = match args.layering {
         Strategy::Popularity => Layering::Popularity,
         Strategy::Auto => Layering::Auto,

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 /// `customisation-layer DIR OUTDIR [--mtime EPOCH] [--exclude PATTERN]...`
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example (what the Nix customisation layer runs under fakeroot):\n  layered-image customisation-layer old_out $out --mtime \"$SOURCE_DATE_EPOCH\"   # writes $out/layer.tar and $out/checksum"
+)]
 pub struct Args {
     /// Directory whose contents become the layer (archived as `.`).
     pub dir: PathBuf,

@@ -126,3 +126,37 @@ fn one_line(msg: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand says what it does, shows an example, and explains
+    /// each of its arguments in `--help`.
+    #[test]
+    fn help_for_every_flag_and_an_example_per_subcommand() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            if sub.get_about().is_none() {
+                missing.push(format!("{name}: no about"));
+            }
+            if !sub.get_after_help().is_some_and(|h| h.to_string().contains("layered-image ")) {
+                missing.push(format!("{name}: no example (after_help)"));
+            }
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{name} {id}: no help text"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+        cli.debug_assert();
+    }
+}

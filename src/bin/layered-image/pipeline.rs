@@ -9,6 +9,9 @@ use std::path::PathBuf;
 
 /// `pipeline FILE`
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  echo '{\"graph\": [...], \"pipeline\": [[\"popularity_contest\"], [\"limit_layers\", 2]]}' > in.json\n  layered-image pipeline in.json   # the layers, as flatten_references_graph prints them"
+)]
 pub struct Args {
     /// JSON object with `graph`, `pipeline` (a list, or the path of a JSON
     /// file holding one) and optional `exclude_paths`.

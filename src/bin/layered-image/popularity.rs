@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// `popularity FILE [KEY]`
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  layered-image popularity .attrs.json graph   # one store path per line, most popular first")]
 pub struct Args {
     /// Closure graph: a list of {path, references}, or an object holding one.
     pub file: PathBuf,

@@ -10,10 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `stream CONF [-t NAME:TAG] [-o FILE]`
 #[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  layered-image stream conf.json | docker load\n  layered-image stream conf.json -t example.com/app:1.0 -o image.tar"
+)]
 pub struct Args {
     /// The conf.json (seed or newest nixpkgs schema).
     pub conf: PathBuf,
-    /// Override the image's RepoTags entry.
+    /// Override the image's RepoTags entry (NAME:TAG by distribution's reference grammar).
     #[arg(short = 't', long = "repo-tag", visible_alias = "repo_tag", value_name = "NAME:TAG")]
     pub repo_tag: Option<String>,
     /// Write the image to FILE instead of stdout; FILE appears only once
@@ -26,6 +29,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = cancel_on_signals()?;
     if args.output.is_none() && std::io::stdout().is_terminal() {
         anyhow::bail!("refusing to write an image to a terminal; pipe it (`| docker load`) or use -o FILE");
+    }
+    // docker load wants NAME:TAG by distribution's grammar; say so now
+    // rather than have it fail on a finished image.
+    if let Some(t) = &args.repo_tag {
+        layered_image::reference::check_repo_tag(t).map_err(|e| anyhow::anyhow!("-t: {e}"))?;
     }
     let conf = Conf::load(&args.conf, DateTime::now_utc())?;
     let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;

@@ -2,6 +2,9 @@ use layered_image::verify::{Target, verify};
 
 /// `verify IMAGE`
 #[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  layered-image verify image.tar\n  layered-image verify oci:./out:latest\n  layered-image verify oci-archive:image.tar"
+)]
 pub struct Args {
     /// docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF], or a
     /// path (an OCI layout directory, an oci-archive or a docker-archive).

@@ -143,15 +143,24 @@ let
           let
             result = f origArgs;
             overrideWith = newArgs: origArgs // (if isFunction newArgs then newArgs origArgs else newArgs);
+            # as nixpkgs (mirrorFunctionArgs): .override takes f's arguments
+            override = setFunctionArgs (newArgs: overridable (overrideWith newArgs)) (functionArgs f);
           in
           if isAttrs result then
-            result // { override = newArgs: overridable (overrideWith newArgs); }
+            result // { inherit override; }
           else if isFunction result then
-            setFunctionArgs result (functionArgs result) // { override = newArgs: overridable (overrideWith newArgs); }
+            setFunctionArgs result (functionArgs result) // { inherit override; }
           else
             result;
       in
       setFunctionArgs overridable (functionArgs f);
+
+    licenses.mit = {
+      spdxId = "MIT";
+      shortName = "mit";
+      fullName = "MIT License";
+      free = true;
+    };
 
     platforms.linux = [
       "x86_64-linux"

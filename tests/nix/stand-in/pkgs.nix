@@ -2,19 +2,39 @@
 # a few small packages the image tests use. Everything is a real
 # `builtins.derivation` built by /bin/bash with the host's tools on PATH, so
 # Nix computes real references, closures and exportReferencesGraph data.
-# Host tools are wrapped as store paths (symlinks into /usr/bin); they are
-# only ever used at build time, never shipped in an image.
-{ lib, system }:
+# Host tools are wrapped as store paths (symlinks into /usr/bin) where they
+# only run at build time; where they must run with nothing but the store
+# (inside proot's chroot for enableFakechroot, inside containers), Debian's
+# binaries are copied into the store with the shared libraries `ldd` lists
+# and the dynamic loader, behind a wrapper that runs the loader.
+#
+# Cross compilation, as nixpkgs models it: `crossSystem` makes a package set
+# whose host platform differs from the build platform; `buildPackages` is
+# the native set. The cross set's own runtimeShell, layered-image, fakeroot,
+# proot, pigz, zstd, jq, nix and sqlite are "foreign": like binaries of
+# another architecture they cannot run on the build machine (they do run in
+# a container, as qemu-user would let them), so a script that picks the
+# host platform's tool instead of buildPackages' fails the build.
+{
+  lib,
+  system,
+  crossSystem ? null,
+  buildPackages ? null,
+  overlays ? [ ],
+}:
 final:
 let
   hostPath = "/usr/bin:/bin";
+  hostSystem = if crossSystem == null then system else crossSystem.system or crossSystem;
+  isCross = hostSystem != system;
+  buildPkgs = if buildPackages == null then final else buildPackages;
 
   goarch =
     {
       x86_64-linux = "amd64";
       aarch64-linux = "arm64";
     }
-    .${system} or (throw "stand-in nixpkgs: unsupported system ${system}");
+    .${hostSystem} or (throw "stand-in nixpkgs: unsupported system ${hostSystem}");
 
   # nixpkgs' stdenv, reduced to what runCommand-style builders rely on:
   # structured attrs loading, $out & co, SOURCE_DATE_EPOCH, NIX_BUILD_CORES,
@@ -27,6 +47,7 @@ let
       PATH = hostPath;
       setup = ''
         # stand-in stdenv setup
+        if [ -z "''${PATH:-}" ] && [ -n "''${standInPath:-}" ]; then export PATH=$standInPath; fi
         if [ -n "''${NIX_ATTRS_SH_FILE:-}" ] && [ -e "$NIX_ATTRS_SH_FILE" ] && [ -z "''${__standInAttrsLoaded:-}" ]; then
           . "$NIX_ATTRS_SH_FILE"
           __standInAttrsLoaded=1
@@ -36,6 +57,8 @@ let
         export SOURCE_DATE_EPOCH="''${SOURCE_DATE_EPOCH:-315532800}"
         if [ "''${NIX_BUILD_CORES:-0}" -le 0 ]; then NIX_BUILD_CORES=$(nproc); fi
         export NIX_BUILD_CORES
+        # as nixpkgs' setup: run a hook variable or function
+        runHook() { local h=$1; if [ "$(type -t "$h")" = function ]; then "$h"; elif [ -n "''${!h:-}" ]; then eval "''${!h}"; fi; }
         set -eo pipefail
       '';
       builderScript = ''
@@ -51,21 +74,43 @@ let
     }
     // {
       hostPlatform = {
+        system = hostSystem;
+        isLinux = true;
+        isDarwin = false;
+      };
+      buildPlatform = {
         inherit system;
         isLinux = true;
         isDarwin = false;
       };
-      buildPlatform = final.stdenv.hostPlatform;
       inherit system;
       shell = "/bin/bash";
     };
 
-  runCommandWith =
-    name: env: buildCommand:
+  # Builders run on the build machine. Like nixpkgs' stdenv, every build
+  # has a store-resident bash and core utilities on PATH (after the host's),
+  # so that commands still resolve inside proot's chroot, where only the
+  # store is bound.
+  # GNU coreutils come first, as in nixpkgs' stdenv: under fakeroot their
+  # chown and stat must go through its preloaded library (a static busybox
+  # applet would bypass it).
+  stdenvPath = {
+    first = "${buildPkgs.coreutils}/bin";
+    last = "${buildPkgs.bash}/bin:${buildPkgs.busybox}/bin";
+  };
+  runCommandWith = mkCommand stdenvPath;
+  mkCommand =
+    extraPath: name: env: buildCommand:
     let
       passthru = env.passthru or { };
       meta = env.meta or { };
       inputs = (env.nativeBuildInputs or [ ]) ++ (env.buildInputs or [ ]);
+      path = lib.concatStringsSep ":" (
+        map (p: "${p}/bin") inputs
+        ++ lib.optional (extraPath != "") extraPath.first
+        ++ [ hostPath ]
+        ++ lib.optional (extraPath != "") extraPath.last
+      );
       drv = builtins.derivation (
         removeAttrs env [
           "passthru"
@@ -73,9 +118,14 @@ let
         ]
         // {
           inherit name system buildCommand stdenv;
+          # stdenv.mkDerivation always sets it (streamNixShellImage reads it)
+          outputs = env.outputs or [ "out" ];
           builder = "/bin/bash";
           args = [ "${stdenv}/builder.sh" ];
-          PATH = lib.concatStringsSep ":" (map (p: "${p}/bin") inputs ++ [ hostPath ]);
+          PATH = path;
+          # what setup restores when PATH is unset (as nix-shell's rcfile does);
+          # nixpkgs' setup builds PATH from the inputs and stdenv's tools
+          standInPath = path;
         }
       );
     in
@@ -113,7 +163,7 @@ let
     '';
 
   # The host's static busybox, copied into the store with its applet links.
-  busybox = runCommandWith "busybox-static" { } ''
+  busybox = mkCommand "" "busybox-static" { } ''
     lddOut=$(LC_ALL=C ldd /bin/busybox 2>&1 || true)
     if ! [ -x /bin/busybox ] || [ "''${lddOut#*not a dynamic executable}" = "$lddOut" ]; then
       echo "stand-in nixpkgs: /bin/busybox must be a static busybox (apt-get install busybox-static)" >&2; exit 1
@@ -126,6 +176,61 @@ let
   '';
 
   layeredImageBinary = ./bin/layered-image;
+
+  # Shell function: `resident SRC NAME` copies the executable SRC to
+  # $out/libexec/NAME with the libraries ldd lists and the loader into
+  # $out/lib, and writes $out/bin/NAME, which runs it through that loader.
+  residentFn = ''
+    resident() {
+      local src=$1 name=$2 line lib
+      mkdir -p $out/bin $out/libexec $out/lib
+      cp "$src" "$out/libexec/$name"
+      chmod 555 "$out/libexec/$name"
+      LC_ALL=C ldd "$src" > ldd.out 2>&1 || { echo "stand-in nixpkgs: ldd $src failed: $(cat ldd.out)" >&2; exit 1; }
+      while read -r line; do
+        case $line in
+          *"=> /"*) lib=''${line#*=> }; lib=''${lib%% (*}; [ -e "$out/lib/''${lib##*/}" ] || cp -L "$lib" "$out/lib/" ;;
+          /*) lib=''${line%% (*}; [ -e "$out/lib/ld.so" ] || cp -L "$lib" "$out/lib/ld.so" ;;
+        esac
+      done < ldd.out
+      [ -e "$out/lib/ld.so" ] || { echo "stand-in nixpkgs: no dynamic loader for $src" >&2; exit 1; }
+      printf '#!%s\nexec %s --argv0 "$0" --library-path %s %s "$@"\n' \
+        ${busybox}/bin/sh "$out/lib/ld.so" "$out/lib" "$out/libexec/$name" > "$out/bin/$name"
+      chmod 555 "$out/bin/$name"
+    }
+    hostBin() {
+      type -P "$1" || { echo "stand-in nixpkgs: host tool '$1' is missing (run tests/install-deps.sh)" >&2; exit 1; }
+    }
+  '';
+
+  # Debian binaries, runnable where only the store is.
+  storeResident =
+    name: bins:
+    mkCommand "" name { } ''
+      ${residentFn}
+      for b in ${lib.concatStringsSep " " bins}; do
+        resident "$(readlink -f "$(hostBin "$b")")" "$b"
+      done
+    '';
+
+  # What a binary built for another platform is to the build machine: it
+  # fails in a Nix build ($NIX_BUILD_TOP) and wherever the harness runs it
+  # ($LI_STAND_IN_BUILD_MACHINE), and runs in a container (as with
+  # qemu-user), where neither is set.
+  foreign =
+    drv:
+    if !isCross then
+      drv
+    else
+      mkCommand "" "${drv.name}-${hostSystem}" { } ''
+        mkdir -p $out/bin
+        for b in ${drv}/bin/*; do
+          n=''${b##*/}
+          printf '#!%s\nif [ -z "$NIX_BUILD_TOP$LI_STAND_IN_BUILD_MACHINE" ]; then exec %s "$@"; fi\necho "%s: cannot execute binary file: Exec format error (a %s binary on the %s build machine)" >&2\nexit 126\n' \
+            ${buildPkgs.busybox}/bin/sh "$b" "$out/bin/$n" ${hostSystem} ${system} > $out/bin/$n
+          chmod 555 $out/bin/$n
+        done
+      '' // { passthru = drv.passthru or { }; meta = drv.meta or { }; };
 
   fakeNssFn = lib.makeOverridable (
     {
@@ -154,7 +259,19 @@ in
 {
   inherit lib stdenv system;
   path = ./.;
-  buildPackages = final;
+  buildPackages = buildPkgs;
+  pkgsBuildBuild = buildPkgs;
+  # As nixpkgs: package sets for other host platforms, with the same overlays.
+  pkgsCross = {
+    aarch64-multiplatform = import ./default.nix {
+      inherit system overlays;
+      crossSystem.system = "aarch64-linux";
+    };
+    gnu64 = import ./default.nix {
+      inherit system overlays;
+      crossSystem.system = "x86_64-linux";
+    };
+  };
   pkgsStatic = {
     inherit busybox;
   };
@@ -240,17 +357,66 @@ in
         ${postBuild}
       '';
 
-  runtimeShell = "/bin/sh";
+  # As nixpkgs: "${bash}/bin/bash" of the host platform.
+  runtimeShell = "${final.bash}/bin/bash";
+  bash = foreign (storeResident "bash" [ "bash" ]);
+  # Debian's GNU coreutils, store-resident
+  coreutils = foreign (
+    storeResident "coreutils" [
+      "basename" "cat" "chgrp" "chmod" "chown" "cp" "cut" "date" "dirname" "echo" "env" "false" "head"
+      "id" "install" "ln" "ls" "mkdir" "mktemp" "mv" "nproc" "printf" "readlink" "rm" "rmdir" "sha256sum"
+      "sleep" "sort" "stat" "tail" "tee" "test" "touch" "tr" "true" "uniq" "wc" "whoami"
+    ]
+  );
+  hello = final.writeScriptBin "hello" ''
+    #!${busybox}/bin/sh
+    echo "Hello, world!"
+  '';
+  # nginx, as far as examples.nix needs it: serves nginx.conf's `root` on
+  # its `listen` port (busybox httpd).
+  nginx = final.writeScriptBin "nginx" ''
+    #!${busybox}/bin/sh
+    conf=
+    while [ $# -gt 0 ]; do case $1 in -c) conf=$2; shift ;; esac; shift; done
+    port=$(${busybox}/bin/sed -n 's/^ *listen \([0-9]*\);/\1/p' "$conf")
+    root=$(${busybox}/bin/sed -n 's/^ *root \(.*\);/\1/p' "$conf")
+    exec ${busybox}/bin/httpd -f -p "$port" -h "$root"
+  '';
+  # As nixpkgs: one tree of symlinks to the paths' contents.
+  buildEnv =
+    {
+      name,
+      paths,
+      pathsToLink ? [ "/" ],
+      ...
+    }:
+    final.symlinkJoin { inherit name paths; };
   go.GOARCH = goarch;
 
-  fakeroot = hostTool "fakeroot" [ "fakeroot" ];
-  proot = hostTool "proot" [ "proot" ];
-  pigz = hostTool "pigz" [ "pigz" ];
-  zstd = hostTool "zstd" [ "zstd" ];
-  jq = hostTool "jq" [ "jq" ];
+  # Debian's fakeroot script with its daemon and preload library in the
+  # store (the library preloaded by absolute path: the loader of the
+  # store-resident tools ignores LD_LIBRARY_PATH).
+  fakeroot = foreign (
+    mkCommand "" "fakeroot" { } ''
+      ${residentFn}
+      script=$(readlink -f "$(hostBin fakeroot)")
+      resident "$(readlink -f "$(hostBin faked-sysv)")" faked-sysv
+      libdir=$(sed -n 's/^PATHS=\([^:]*\):.*/\1/p' "$script")
+      mkdir -p $out/lib/libfakeroot
+      cp -L "$libdir/libfakeroot-sysv.so" $out/lib/libfakeroot/
+      sed -e "1s|.*|#!${busybox}/bin/sh|" -e "s|^FAKEROOT_BINDIR=.*|FAKEROOT_BINDIR=$out/bin|" \
+        -e "s|^PATHS=.*|PATHS=$out/lib/libfakeroot|" -e "s|^USEABSLIBPATH=.*|USEABSLIBPATH=1|" "$script" > $out/bin/fakeroot
+      chmod 555 $out/bin/fakeroot
+      grep -q "^FAKED=" $out/bin/fakeroot
+    ''
+  );
+  proot = foreign (storeResident "proot" [ "proot" ]);
+  pigz = foreign (hostTool "pigz" [ "pigz" ]);
+  zstd = foreign (hostTool "zstd" [ "zstd" ]);
+  jq = foreign (hostTool "jq" [ "jq" ]);
   # `sqlite3 DB SQL` (all mkDbExtraCommand needs) via python3's sqlite3
   # module, so the sqlite3 CLI need not be installed.
-  sqlite = writeTextFile {
+  sqlite = foreign (writeTextFile {
     name = "sqlite-python";
     executable = true;
     destination = "/bin/sqlite3";
@@ -264,15 +430,18 @@ in
           print("|".join("" if v is None else str(v) for v in row))
       con.commit()
     '';
-  };
-  nix = hostTool "nix" [
-    "nix-store"
-    "nix"
-  ];
-  bashInteractive = runCommandWith "bash-interactive-busybox" { } ''
-    mkdir -p $out/bin
-    ln -s ${busybox}/bin/busybox $out/bin/bash
-  '';
+  });
+  # Debian's nix in the store: what nix-layered images run inside.
+  nix = foreign (
+    mkCommand "" "nix" { } ''
+      ${residentFn}
+      real=$(readlink -f "$(hostBin nix-store)")
+      resident "$real" nix
+      # one multi-call binary: the wrapper passes on the name it was run by
+      for b in nix-store nix-build nix-instantiate nix-env; do ln -s nix $out/bin/$b; done
+    ''
+  );
+  bashInteractive = final.bash;
   cacert = runCommandWith "stand-in-cacert" { } ''
     mkdir -p $out/etc/ssl/certs
     echo "# stand-in CA bundle (empty)" > $out/etc/ssl/certs/ca-bundle.crt
@@ -286,7 +455,7 @@ in
         __structuredAttrs = true;
         exportReferencesGraph.closure = rootPaths;
         preferLocalBuild = true;
-        nativeBuildInputs = [ final.jq ];
+        nativeBuildInputs = [ buildPkgs.jq ];
       }
       ''
         mkdir $out
@@ -309,7 +478,7 @@ in
     assert lib.assertMsg (builtins.pathExists layeredImageBinary)
       "stand-in buildRustPackage: tests/nix/run.sh must copy target/release/layered-image to <stand-in>/bin/layered-image";
     assert lib.assertMsg (builtins.pathExists "${src}/Cargo.toml") "stand-in buildRustPackage: src has no Cargo.toml";
-    runCommandWith "${pname}-${version}"
+    foreign (mkCommand "" "${pname}-${version}"
       {
         inherit src;
         cargoLock = "${cargoLock.lockFile}";
@@ -321,27 +490,20 @@ in
         meta = args.meta or { };
       }
       ''
-        mkdir -p $out/bin
-        cp "$binary" $out/bin/${pname}
-        chmod 555 $out/bin/${pname}
-      '';
+        ${residentFn}
+        resident "$binary" ${pname}
+      '');
 
-  dockerTools = {
-    binSh = runCommandWith "bin-sh" { } ''
-      mkdir -p $out/bin
-      ln -s ${final.bashInteractive}/bin/bash $out/bin/sh
-    '';
-    usrBinEnv = runCommandWith "usr-bin-env" { } ''
-      mkdir -p $out/usr/bin
-      ln -s ${busybox}/bin/env $out/usr/bin/env
-    '';
-    fakeNss = fakeNssFn { };
-    # nixpkgs' own Python implementation is deliberately absent: the
-    # overlay under test must replace it.
-    streamLayeredImage = _: throw "stand-in nixpkgs: dockerTools.streamLayeredImage (Python) is not provided; the layered-image overlay should have replaced it";
-    buildLayeredImage = _: throw "stand-in nixpkgs: dockerTools.buildLayeredImage (Python) is not provided; the layered-image overlay should have replaced it";
-    buildLayeredImageWithNixDb = _: throw "stand-in nixpkgs: dockerTools.buildLayeredImageWithNixDb is not provided";
-    streamNixShellImage = _: throw "stand-in nixpkgs: dockerTools.streamNixShellImage is not provided";
-    buildNixShellImage = _: throw "stand-in nixpkgs: dockerTools.buildNixShellImage is not provided";
-  };
+  pkgs = final;
+  fakeNss = fakeNssFn { };
+  # As nixpkgs' mkShell: a derivation that is only ever entered.
+  mkShell =
+    attrs:
+    runCommandWith "nix-shell" (
+      removeAttrs attrs [ "shellHook" ] // { shellHook = attrs.shellHook or ""; }
+    ) "echo 'mkShell: not buildable' > $out";
+
+  # As nixpkgs: callPackage'd (so it has .override), its functions refer to
+  # each other and its examples use them directly, not through pkgs.
+  dockerTools = final.callPackage ./docker-tools.nix { };
 }
