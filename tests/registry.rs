@@ -384,7 +384,14 @@ fn tls_basic_auth_and_credentials_as_users_have_them() {
     std::fs::create_dir_all(home2.join(".docker")).unwrap();
     std::fs::write(home2.join(".docker/config.json"), format!(r#"{{"credHelpers": {{"127.0.0.1:{}": "li-test"}}}}"#, reg.port)).unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-    run(Command::new(bin()).arg("copy").arg(&conf).arg(reg.dest("li/auth:v5")).arg(&cert_dir).env("HOME", &home2).env("PATH", path).env_remove("REGISTRY_AUTH_FILE"));
+    run(Command::new(bin())
+        .arg("copy")
+        .arg(&conf)
+        .arg(reg.dest("li/auth:v5"))
+        .arg(&cert_dir)
+        .env("HOME", &home2)
+        .env("PATH", path)
+        .env_remove("REGISTRY_AUTH_FILE"));
     for tag in ["v2", "v3", "v4", "v5"] {
         run(Command::new("skopeo").arg("inspect").args(&tls).arg(reg.dest(&format!("li/auth:{tag}"))));
     }

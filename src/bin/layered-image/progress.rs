@@ -71,7 +71,9 @@ impl Progress for Stderr {
             }
             None => {
                 let bar = b.multi.add(indicatif::ProgressBar::new_spinner());
-                bar.set_style(indicatif::ProgressStyle::with_template("  layer {prefix:>3} {spinner} {bytes} ({bytes_per_sec})").expect("static template"));
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("  layer {prefix:>3} {spinner} {bytes} ({bytes_per_sec})").expect("static template"),
+                );
                 bar
             }
         };
