@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         image.layers.len() - written
     ));
     if let Some(file) = &args.digestfile {
-        std::fs::write(file, format!("sha256:{}", image.manifest.sha256)).with_context(|| format!("cannot write {}", file.display()))?;
+        layered_image::output::write_whole(file, format!("sha256:{}", image.manifest.sha256).as_bytes())?;
     }
     Ok(())
 }

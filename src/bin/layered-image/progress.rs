@@ -32,8 +32,10 @@ impl Stderr {
 impl Progress for Stderr {
     fn line(&self, text: &str) {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            // Names from the inputs (base layer members, store paths) are
+            // escaped; a failing stderr never stops the image.
+            Some(bar) => bar.println(layered_image::diag::escape_controls(text)),
+            None => layered_image::diag::line(text),
         }
     }
     fn advance(&self, bytes: u64) {
