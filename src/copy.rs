@@ -484,33 +484,10 @@ fn interrupted_or(e: io::Error, store: &dyn BlobStore) -> CopyError {
     if e.get_ref().is_some_and(|i| i.is::<Cancelled>()) { StreamError::Interrupted.into() } else { store.io_error("cannot write a blob", e).into() }
 }
 
-/// Older `docker save` stores a repeated layer as a symlink to the first
-/// copy; the blob is that copy's.
+/// Older `docker save` stores a repeated layer as a link to the first
+/// copy; the blob is that copy's ([`BaseImage::open`] checked the link).
 fn resolve_link<'a>(base: &'a BaseImage, layer: &'a BaseLayer) -> Result<&'a BaseLayer, String> {
-    if layer.member.is_regular() {
-        return Ok(layer);
-    }
-    let link = String::from_utf8_lossy(&layer.member.linkname);
-    let dir = layer.name.rsplit_once('/').map_or("", |(d, _)| d);
-    let target = normalise(&format!("{dir}/{link}"));
-    base.layers
-        .iter()
-        .find(|l| l.member.is_regular() && normalise(&l.name) == target)
-        .ok_or_else(|| format!("it is a symlink to {link:?}, which is not another layer of the image"))
-}
-
-fn normalise(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for p in path.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
+    Ok(base.source_of(layer))
 }
 
 /// The blob's bytes go to the store as they are, and through a decoder

@@ -35,7 +35,8 @@ pub fn overlay_env(base: &Map<String, Value>, mut config: Map<String, Value>) ->
             Some(other) => Err(ConfigError { what: format!("{whose} Env must be a list of strings, found {other}") }),
         }
     };
-    let mut env = list(base.get("Env"), "the base image's")?;
+    // `docker import` writes `"Env": null`: no Env, as docker reads it.
+    let mut env = list(base.get("Env").filter(|v| !v.is_null()), "the base image's")?;
     env.extend(list(config.get("Env"), "the conf's config")?);
     if env.is_empty() {
         return Ok(config);
