@@ -108,6 +108,12 @@ fn write_number(out: &mut String, text: &str) {
         return;
     }
     let x: f64 = text.parse().unwrap_or(f64::NAN);
+    if !x.is_finite() {
+        // Python would write `Infinity`, which no JSON reader (docker's
+        // included) accepts: the number keeps its exact text instead.
+        out.push_str(text);
+        return;
+    }
     out.push_str(&py_float_repr(x));
 }
 
