@@ -664,15 +664,34 @@ fn resolve_layer_link(layers: &[BaseLayer], i: usize) -> Result<Option<usize>, S
     Ok(Some(cur))
 }
 
-/// Largest manifest.json or image config read (real ones are kilobytes).
-pub const JSON_MEMBER_LIMIT: u64 = 4 << 20;
+/// Largest manifest.json or image config read. Real ones are kilobytes,
+/// but the config of an image of 32,000 layers (which `stream` makes) is
+/// 6.7 MB; the element cap ([`json_too_big`]) bounds the memory.
+pub const JSON_MEMBER_LIMIT: u64 = 16 << 20;
 
 /// A parsed JSON value takes up to ~100 bytes per element: 60 MiB of
 /// `[0,0,...` (60 KiB gzip'd) would take gigabytes. Elements are bounded
-/// by counting separators first (an overestimate: strings count too).
+/// by counting the separators outside strings first.
 pub fn json_too_big(bytes: &[u8]) -> Option<String> {
     const MAX_ELEMENTS: usize = 1 << 18;
-    let n = bytes.iter().filter(|&&b| matches!(b, b',' | b'[' | b'{' | b':')).count();
+    // Separators outside strings (a history comment is full of commas).
+    let (mut n, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b',' | b'[' | b'{' | b':' => n += 1,
+                _ => {}
+            }
+        }
+    }
     (n > MAX_ELEMENTS).then(|| format!("has over {n} JSON elements, implausibly many (a JSON bomb?)"))
 }
 
