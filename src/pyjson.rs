@@ -45,7 +45,8 @@ fn newline_indent(out: &mut String, style: Style, depth: usize) {
     }
 }
 
-fn write_value(out: &mut String, value: &Value, style: Style, depth: usize) {
+/// `value` as `dumps` writes it nested `depth` levels deep, appended to `out`.
+pub fn write_value(out: &mut String, value: &Value, style: Style, depth: usize) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -175,7 +176,8 @@ pub fn py_float_repr(x: f64) -> String {
 
 /// A JSON string with `ensure_ascii=True`: everything outside `' '..='~'`
 /// is escaped, DEL included; astral characters become surrogate pairs.
-fn write_str(out: &mut String, s: &str) {
+/// A string as `dumps` writes it, appended to `out`.
+pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -676,3 +676,36 @@ fn popularity_on_a_chain_of_diamonds_is_exact_and_bounded() {
         }
     }
 }
+
+/// Where nixpkgs' script accepts a base (links between layers, pax
+/// records, a gzip layer with its uncompressed diff_id), the image is
+/// byte-identical to its output.
+#[test]
+fn accepted_bases_stay_identical_to_nixpkgs() {
+    let c = Case::new();
+    let a = layer("a\n");
+    let da = sha(&a);
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&layer("g\n")).unwrap();
+        e.finish().unwrap()
+    };
+    let mut paxed = file("p/layer.tar", &a);
+    paxed["pax"] = json!({"uid": "12", "mtime": "1700000000.5", "comment": "kept"});
+    c.with_base(&image(
+        vec![
+            file("l/layer.tar", &a),
+            link("m/layer.tar", "sym", "../l/layer.tar"),
+            link("n/layer.tar", "hard", "l/layer.tar"),
+            paxed,
+            file("g/layer.tar", &gz),
+        ],
+        &["l/layer.tar", "m/layer.tar", "n/layer.tar", "p/layer.tar", "g/layer.tar"],
+        &[da.clone(), da.clone(), da.clone(), da.clone(), sha(&layer("g\n"))],
+        json!({"Env": ["A=1"]}),
+    ));
+    c.accepted();
+    let out = run(Command::new(shared().join("parity/compare")).arg("conf.json").arg("--").arg(bin()).arg("stream").current_dir(c.root()));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("identical"), "{}", String::from_utf8_lossy(&out.stdout));
+}

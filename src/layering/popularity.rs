@@ -5,7 +5,7 @@
 //! where `N(u)` counts the distinct paths from any root to `u`. `N` grows
 //! exponentially with diamond depth, so it is exact (big integers, then
 //! limbs as wide as each sum can get). Ancestor sets are swept block by
-//! block of 4096 columns so memory stays O(V·4096/8) while the work is
+//! block of 1024 columns so memory stays O(V·1024/8) while the work is
 //! O(E·V/64) mask words, spread over threads with rayon; see [`scores`].
 
 use crate::graph::{parents_of, topo_order};
