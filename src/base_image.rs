@@ -197,11 +197,18 @@ pub(crate) fn bomb_limit(compressed_len: u64) -> u64 {
 /// Members are read out of order, so the image must be a seekable file;
 /// and opening a FIFO would block until someone writes to it.
 fn open_regular(path: &Path) -> Result<(File, u64), BaseImageError> {
-    let meta = std::fs::metadata(path).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: the check is on what was opened, so nothing swapped in
+    // between (a FIFO) can block the open.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|source| BaseImageError::Io { path: path.into(), source })?;
+    let meta = file.metadata().map_err(|source| BaseImageError::Io { path: path.into(), source })?;
     if !meta.is_file() {
         return Err(BaseImageError::Invalid { path: path.into(), what: "not a regular file".into() });
     }
-    let file = File::open(path).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
     Ok((file, meta.len()))
 }
 
@@ -617,9 +624,12 @@ fn link_target(name: &str, member: &Member) -> Result<String, String> {
 
 /// Names the image writes itself: a base layer stored under one of them
 /// would be shadowed by (or shadow) the output's own member.
+/// A member inside `manifest.json/` or a config's name would be unpacked
+/// as a directory the output's own file replaces.
 fn output_name(name: &str) -> bool {
     let hex = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    name == "manifest.json" || name.strip_suffix(".json").is_some_and(hex)
+    let first = name.split('/').next().unwrap_or(name);
+    first == "manifest.json" || first.strip_suffix(".json").is_some_and(hex)
 }
 
 /// The regular layer a link layer leads to in the output, followed as
@@ -813,7 +823,11 @@ impl BaseImage {
     /// same name but other content.
     pub fn shadowed_by(&self, digest: &str) -> Option<&BaseLayer> {
         let name = format!("{digest}/layer.tar");
-        self.layers.iter().find(|l| l.name == name && l.diff_id != digest)
+        // Also a file where that layer's directory goes, or a member
+        // inside that directory: unpacking one replaces the other.
+        self.layers
+            .iter()
+            .find(|l| (l.name == name && l.diff_id != digest) || l.name == digest || (l.name.starts_with(&format!("{digest}/")) && l.name != name))
     }
 
     /// A reader over a layer member's data that leaves the archive's

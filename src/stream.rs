@@ -471,7 +471,11 @@ pub(crate) fn refuse_shadowing(base: Option<&BaseImage>, digest: &str, what: imp
         Some((b, l)) => Err(StreamError::BaseLayer {
             image: b.path.clone(),
             name: l.name.clone(),
-            what: format!("{} would be written under the same name with other content (its diff_id is sha256:{})", what(), l.diff_id),
+            what: format!(
+                "{} would be written under the same name (or a path inside it) with other content (its diff_id is sha256:{})",
+                what(),
+                l.diff_id
+            ),
         }),
     }
 }

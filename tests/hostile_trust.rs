@@ -221,19 +221,22 @@ fn base_layer_names_that_the_output_uses_are_refused() {
     let (store, custom) = (names[0].clone(), names[1].clone());
     let a = layer("a\n");
     let da = sha(&a);
-    for name in [store.as_str(), custom.as_str()] {
+    let store_dir = store.trim_end_matches("/layer.tar").to_string();
+    let inside = format!("{store_dir}/x/layer.tar");
+    for name in [store.as_str(), custom.as_str(), store_dir.as_str(), inside.as_str()] {
         c.with_base(&image(vec![file(name, &a)], &[name], std::slice::from_ref(&da), json!({})));
-        c.refused(&["base.tar", name, "same name with other content"]);
+        c.refused(&["base.tar", name, "same name"]);
     }
     let config_like = format!("{}.json", "ab".repeat(32));
-    for name in ["manifest.json", "./manifest.json", config_like.as_str()] {
+    let inside_config = format!("{config_like}/layer.tar");
+    for name in ["manifest.json", "./manifest.json", config_like.as_str(), inside_config.as_str(), "manifest.json/layer.tar"] {
         let mut members = vec![file(name, &a)];
-        if name.contains("manifest") {
-            // Only the base's own manifest.json may have that name.
+        if name.ends_with("manifest.json") {
+            // The layer is the base's own manifest.json.
             members.clear();
         }
         c.with_base(&image(members, &[name], std::slice::from_ref(&da), json!({})));
-        c.refused(&["fromImage"]);
+        c.refused(&["fromImage", "a name the output image uses"]);
     }
     // The same layer in the base and in the store (a nixpkgs-built base):
     // same name, same content, harmless.
