@@ -712,3 +712,31 @@ fn accepted_bases_stay_identical_to_nixpkgs() {
     let out = run(Command::new(shared().join("parity/compare")).arg("conf.json").arg("--").arg(bin()).arg("stream").current_dir(c.root()));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("identical"), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Signals while the hash-ahead workers take and finish thousands of tiny
+/// jobs: every job taken reports, so the writer never waits forever.
+#[test]
+fn signals_among_many_small_layers_never_hang() {
+    let c = Case::new();
+    let mut conf = c.conf_value();
+    conf["store_layers"] = json!(vec![vec!["nix/store/aaaa-pkg/bin/x"]; 20000]);
+    c.write_conf(&conf);
+    let image = c.root().join("image.tar");
+    for (i, delay) in ["0.05", "0.2", "0.4", "0.7", "1.0"].iter().enumerate() {
+        let sig = ["TERM", "INT", "HUP"][i % 3];
+        let out = sh(&format!(
+            "\"$LI\" stream '{}' -o '{}' & pid=$!; sleep {delay}; kill -{sig} $pid; wait $pid; echo \"status $?\" >&2",
+            c.conf().display(),
+            image.display()
+        ));
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        let done = out.stderr.contains("status 0");
+        assert!(done || (out.stderr.contains("status 1") && out.stderr.contains("interrupted")), "SIG{sig} after {delay}s:\n{}", out.stderr);
+        if done {
+            verify_image(image.to_str().unwrap());
+            std::fs::remove_file(&image).unwrap();
+        } else {
+            assert!(!image.exists());
+        }
+    }
+}
