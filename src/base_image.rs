@@ -569,14 +569,16 @@ fn plain_member_name(path: &Path, name: &str) -> Result<(), BaseImageError> {
     Ok(())
 }
 
-/// `a//b`, `./a/./b` and `a/` all name `a/b` and `a` for docker, which
-/// cleans every name as it unpacks; `None` for a name with `..`.
+/// `a//b`, `./a/./b`, `x/../a/b` and `a/b/` all name `a/b` for docker,
+/// which cleans every name as it unpacks; `None` for a name climbing out.
 fn clean_name(name: &[u8]) -> Option<Vec<u8>> {
     let mut parts: Vec<&[u8]> = Vec::new();
     for c in name.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => return None,
+            b".." => {
+                parts.pop()?;
+            }
             c => parts.push(c),
         }
     }

@@ -176,7 +176,9 @@ fn base_member_names_spelled_two_ways_are_refused() {
     let c = Case::new();
     let (a, b) = (layer("a\n"), layer("b\n"));
     let da = sha(&a);
-    for (first, second) in [("l/layer.tar", "./l/layer.tar"), ("l/layer.tar", "l//layer.tar"), ("l/layer.tar", "l/./layer.tar")] {
+    for (first, second) in
+        [("l/layer.tar", "./l/layer.tar"), ("l/layer.tar", "l//layer.tar"), ("l/layer.tar", "l/./layer.tar"), ("l/layer.tar", "x/../l/layer.tar")]
+    {
         c.with_base(&image(vec![file(first, &a), file(second, &b)], &["l/layer.tar"], std::slice::from_ref(&da), json!({})));
         c.refused(&["fromImage", "both name l/layer.tar"]);
     }
