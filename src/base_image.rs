@@ -89,6 +89,9 @@ pub struct BaseLayer {
     pub name: String,
     /// Hex sha256 of the uncompressed layer, from `rootfs.diff_ids`.
     pub diff_id: String,
+    /// For a layer stored as a link: the index (in `layers`) of the regular
+    /// layer member a reader of the output gets through it.
+    pub source: Option<usize>,
 }
 
 pub struct BaseImage {
@@ -194,11 +197,18 @@ pub(crate) fn bomb_limit(compressed_len: u64) -> u64 {
 /// Members are read out of order, so the image must be a seekable file;
 /// and opening a FIFO would block until someone writes to it.
 fn open_regular(path: &Path) -> Result<(File, u64), BaseImageError> {
-    let meta = std::fs::metadata(path).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: the check is on what was opened, so nothing swapped in
+    // between (a FIFO) can block the open.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|source| BaseImageError::Io { path: path.into(), source })?;
+    let meta = file.metadata().map_err(|source| BaseImageError::Io { path: path.into(), source })?;
     if !meta.is_file() {
         return Err(BaseImageError::Invalid { path: path.into(), what: "not a regular file".into() });
     }
-    let file = File::open(path).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
     Ok((file, meta.len()))
 }
 
@@ -237,9 +247,13 @@ fn nti(field: &[u8]) -> Result<i128, String> {
         return Ok(n);
     }
     let s = nts(field);
-    let s = std::str::from_utf8(s).map_err(|_| "non-ASCII number field".to_string())?.trim();
+    let s = std::str::from_utf8(s).map_err(|_| "non-ASCII number field".to_string())?.trim_matches(|c| c == ' ');
     if s.is_empty() {
         return Ok(0);
+    }
+    // Octal digits only: `from_str_radix` would take a sign, Python an `_`.
+    if !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(format!("bad number field {s:?}"));
     }
     i128::from_str_radix(s, 8).map_err(|_| format!("bad number field {s:?}"))
 }
@@ -257,7 +271,7 @@ fn parse_pax(data: &[u8], into: &mut Vec<(String, Vec<u8>)>) -> Result<(), Strin
     let mut pos = 0;
     while pos < data.len() && data[pos] != 0 {
         let sp = data[pos..].iter().position(|&b| b == b' ').ok_or("pax record without length")? + pos;
-        let len: usize = std::str::from_utf8(&data[pos..sp]).ok().and_then(|s| s.parse().ok()).ok_or("bad pax record length")?;
+        let len: usize = decimal(&data[pos..sp]).and_then(|n| usize::try_from(n).ok()).ok_or("bad pax record length")?;
         let end = pos.checked_add(len).filter(|&e| e <= data.len() && e > sp + 1).ok_or("pax record overruns its header")?;
         let rec = &data[sp + 1..end - 1];
         let eq = rec.iter().position(|&b| b == b'=').ok_or("pax record without '='")?;
@@ -272,12 +286,53 @@ fn parse_pax(data: &[u8], into: &mut Vec<(String, Vec<u8>)>) -> Result<(), Strin
     Ok(())
 }
 
-fn pax_str(pax: &[(String, Vec<u8>)], key: &str) -> Option<String> {
-    pax.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+/// A POSIX decimal number: digits only (no sign, space, `_` or `0x`).
+fn decimal(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
-/// `_apply_pax_info`: extended records override the ustar fields.
-fn apply_pax(m: &mut Member, pax: &[(String, Vec<u8>)]) {
+/// A pax time: `[-]digits[.digits]`, in seconds.
+fn pax_time(text: &[u8]) -> Option<f64> {
+    let t = text.strip_prefix(b"-").unwrap_or(text);
+    let (int, frac) = match t.iter().position(|&b| b == b'.') {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// GNU tar's sparse files in pax form (0.0, 0.1, 1.0) keep their map
+/// in `GNU.sparse.*` records, which readers that do not know them
+/// (docker among them) read as a different file.
+fn sparse_format(pax: &[(String, Vec<u8>)]) -> Option<String> {
+    if !pax.iter().any(|(k, _)| k.starts_with("GNU.sparse.")) {
+        return None;
+    }
+    let get = |key: &str| pax.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    Some(match (get("GNU.sparse.major"), get("GNU.sparse.minor")) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}"),
+        _ if get("GNU.sparse.map").is_some() => "0.1".into(),
+        _ => "0.0".into(),
+    })
+}
+
+/// `_apply_pax_info`: extended records override the ustar fields. Numbers
+/// are read strictly: a value another reader would take differently is
+/// an error, never passed on.
+fn apply_pax(m: &mut Member, pax: &[(String, Vec<u8>)]) -> Result<(), String> {
+    if let Some(format) = sparse_format(pax) {
+        return Err(format!(
+            "member {} is a GNU sparse file (pax format {format}), which docker would read differently; repack it without --sparse",
+            String::from_utf8_lossy(&m.name)
+        ));
+    }
     for (k, v) in pax {
         match k.as_str() {
             "path" => {
@@ -291,7 +346,7 @@ fn apply_pax(m: &mut Member, pax: &[(String, Vec<u8>)]) {
             "uname" => m.uname = v.clone(),
             "gname" => m.gname = v.clone(),
             "uid" | "gid" | "size" => {
-                let n = pax_str(pax, k).and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
+                let n = decimal(v).ok_or_else(|| format!("pax record {k}={:?} is not a decimal number", String::from_utf8_lossy(v)))?;
                 match k.as_str() {
                     "uid" => m.uid = n,
                     "gid" => m.gid = n,
@@ -300,13 +355,14 @@ fn apply_pax(m: &mut Member, pax: &[(String, Vec<u8>)]) {
             }
             "mtime" => {
                 // A float in Python; the ustar field gets round() of it.
-                let f = pax_str(pax, k).and_then(|s| s.trim().parse::<f64>().ok()).unwrap_or(0.0);
+                let f = pax_time(v).ok_or_else(|| format!("pax record mtime={:?} is not a decimal time", String::from_utf8_lossy(v)))?;
                 m.mtime = f.round_ties_even() as i64;
             }
             _ => {}
         }
     }
     m.pax = pax.to_vec();
+    Ok(())
 }
 
 struct Scanner<'a> {
@@ -456,7 +512,7 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
         }
         let pax = pending_pax.take().unwrap_or_else(|| globals.clone());
         if !pax.is_empty() {
-            apply_pax(&mut m, &pax);
+            apply_pax(&mut m, &pax).map_err(|e| BaseImageError::BadHeader { path: path.into(), offset: at, reason: e })?;
         }
         // Every member keeps its own copy of the global pax records and its
         // names: a small compressed archive of many members after one big
@@ -513,39 +569,141 @@ fn plain_member_name(path: &Path, name: &str) -> Result<(), BaseImageError> {
     Ok(())
 }
 
-/// A symlinked layer (`docker save` dedups with `../<id>/layer.tar`) is
-/// copied as a link and resolved by the loader inside the unpacked
-/// archive: its target, taken relative to the link's directory, must stay
-/// inside it.
-fn link_stays_inside(name: &str, target: &[u8]) -> bool {
-    if target.is_empty() || target.starts_with(b"/") {
-        return false;
-    }
-    let mut depth: Vec<&[u8]> = name.as_bytes().split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
-    depth.pop();
-    for c in target.split(|&b| b == b'/') {
+/// `a//b`, `./a/./b`, `x/../a/b` and `a/b/` all name `a/b` for docker,
+/// which cleans every name as it unpacks; `None` for a name climbing out.
+fn clean_name(name: &[u8]) -> Option<Vec<u8>> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in name.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
             b".." => {
-                if depth.pop().is_none() {
-                    return false;
-                }
+                parts.pop()?;
             }
-            c => depth.push(c),
+            c => parts.push(c),
         }
     }
-    !depth.is_empty()
+    Some(parts.join(&b'/'))
 }
 
-/// Largest manifest.json or image config read (real ones are kilobytes).
-pub const JSON_MEMBER_LIMIT: u64 = 4 << 20;
+/// Where a link layer leads, as a reader of the output resolves it: a
+/// symlink from its own directory, a hard link from the archive root.
+/// The target is taken lexically, so it may climb only before it names
+/// anything (`../<id>/layer.tar`): in the output, no member but the
+/// layers exists to climb through.
+fn link_target(name: &str, member: &Member) -> Result<String, String> {
+    let target = &member.linkname;
+    let shown = String::from_utf8_lossy(target);
+    let kind = if member.typeflag == tar::SYMTYPE { "symlink" } else { "hard link" };
+    let mut parts: Vec<&[u8]> = Vec::new();
+    if member.typeflag == tar::SYMTYPE {
+        if target.starts_with(b"/") {
+            return Err(format!("is a symlink to {shown:?}, an absolute path, outside the archive"));
+        }
+        parts = name.as_bytes().split(|&b| b == b'/').collect();
+        parts.pop();
+    }
+    let mut named = false;
+    for c in target.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." if !named => {
+                if parts.pop().is_none() {
+                    return Err(format!("is a {kind} to {shown:?}, which points outside the archive"));
+                }
+            }
+            b".." => return Err(format!("is a {kind} to {shown:?}, which climbs back with '..' after naming a member")),
+            c => {
+                named = true;
+                parts.push(c);
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!("is a {kind} to {shown:?}, the archive's root directory"));
+    }
+    Ok(String::from_utf8_lossy(&parts.join(&b'/')).into_owned())
+}
+
+/// Names the image writes itself: a base layer stored under one of them
+/// would be shadowed by (or shadow) the output's own member.
+/// A member inside `manifest.json/` or a config's name would be unpacked
+/// as a directory the output's own file replaces.
+fn output_name(name: &str) -> bool {
+    let hex = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let first = name.split('/').next().unwrap_or(name);
+    first == "manifest.json" || first.strip_suffix(".json").is_some_and(hex)
+}
+
+/// The regular layer a link layer leads to in the output, followed as
+/// docker does once the output is unpacked: symlink chains through other
+/// layers, a hard link only to a regular layer written before it. The
+/// target's content is checked against its own diff_id as it is copied,
+/// so the two diff_ids must be the same.
+fn resolve_layer_link(layers: &[BaseLayer], i: usize) -> Result<Option<usize>, String> {
+    let mut cur = i;
+    let mut hops = 0;
+    while !layers[cur].member.is_regular() {
+        let m = &layers[cur].member;
+        if m.size != 0 {
+            return Err(format!("is a link that claims {} bytes of data", m.size));
+        }
+        let target = link_target(&layers[cur].name, m)?;
+        let found = layers.iter().position(|l| l.name == target).ok_or_else(|| {
+            format!(
+                "is a {} to {:?}, which is not a layer member of this image (a link may only lead to another layer)",
+                if m.typeflag == tar::SYMTYPE { "symlink" } else { "hard link" },
+                String::from_utf8_lossy(&m.linkname)
+            )
+        })?;
+        if m.typeflag == tar::LNKTYPE && (found >= cur || !layers[found].member.is_regular()) {
+            return Err(format!("is a hard link to {target}, which is not a regular layer written before it (docker unpacks hard links in order)"));
+        }
+        hops += 1;
+        if found == cur || hops > 40 {
+            return Err(format!("is a link that loops (to {target})"));
+        }
+        cur = found;
+    }
+    if cur == i {
+        return Ok(None);
+    }
+    if layers[cur].diff_id != layers[i].diff_id {
+        return Err(format!(
+            "is a link to {}, whose content is sha256:{}, but its own diff_id is sha256:{}",
+            layers[cur].name, layers[cur].diff_id, layers[i].diff_id
+        ));
+    }
+    Ok(Some(cur))
+}
+
+/// Largest manifest.json or image config read. Real ones are kilobytes,
+/// but the config of an image of 32,000 layers (which `stream` makes) is
+/// 6.7 MB; the element cap ([`json_too_big`]) bounds the memory.
+pub const JSON_MEMBER_LIMIT: u64 = 16 << 20;
 
 /// A parsed JSON value takes up to ~100 bytes per element: 60 MiB of
 /// `[0,0,...` (60 KiB gzip'd) would take gigabytes. Elements are bounded
-/// by counting separators first (an overestimate: strings count too).
+/// by counting the separators outside strings first.
 pub fn json_too_big(bytes: &[u8]) -> Option<String> {
     const MAX_ELEMENTS: usize = 1 << 18;
-    let n = bytes.iter().filter(|&&b| matches!(b, b',' | b'[' | b'{' | b':')).count();
+    // Separators outside strings (a history comment is full of commas).
+    let (mut n, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b',' | b'[' | b'{' | b':' => n += 1,
+                _ => {}
+            }
+        }
+    }
     (n > MAX_ELEMENTS).then(|| format!("has over {n} JSON elements, implausibly many (a JSON bomb?)"))
 }
 
@@ -581,20 +739,42 @@ impl BaseImage {
         if members.is_empty() {
             return Err(BaseImageError::NotTar { path: path.into(), reason: "it holds no members".into() });
         }
-        // getmember(): the last member of that name wins.
-        let index: HashMap<&[u8], &Member> = members.iter().map(|m| (&m.name[..], m)).collect();
+        // docker load cleans every member name and the last member of a
+        // name wins; tarfile's getmember() matches the name as written.
+        // They agree unless one name is spelled two ways (`a`, `./a`):
+        // such a name is refused when used, so nothing shadows anything.
+        let mut index: HashMap<Vec<u8>, (&Member, Option<&[u8]>)> = HashMap::new();
+        for m in &members {
+            let Some(key) = clean_name(&m.name) else { continue };
+            let other = index.get(&key).and_then(|(prev, other)| if prev.name != m.name { Some(&prev.name[..]) } else { *other });
+            index.insert(key, (m, other));
+        }
         let get = |name: &str, why: &'static str| {
             plain_member_name(path, name)?;
-            index.get(name.as_bytes()).copied().ok_or_else(|| BaseImageError::MissingMember { path: path.into(), member: name.into(), why })
+            let key = clean_name(name.as_bytes()).unwrap_or_default();
+            match index.get(&key) {
+                None => Err(BaseImageError::MissingMember { path: path.into(), member: name.into(), why }),
+                Some((m, Some(other))) => Err(BaseImageError::Invalid {
+                    path: path.into(),
+                    what: format!(
+                        "members {:?} and {:?} both name {name}{why}; readers disagree on which one counts",
+                        String::from_utf8_lossy(other),
+                        String::from_utf8_lossy(&m.name)
+                    ),
+                }),
+                Some((m, None)) => Ok((*m, String::from_utf8_lossy(&key).into_owned())),
+            }
         };
-        let manifest = parse_json(path, "manifest.json", &read_member(path, &file, get("manifest.json", "")?, "manifest.json")?)?;
+        let (manifest_member, _) = get("manifest.json", "")?;
+        let manifest = parse_json(path, "manifest.json", &read_member(path, &file, manifest_member, "manifest.json")?)?;
         let invalid = |what: String| BaseImageError::Invalid { path: path.into(), what };
         let entry = manifest.get(0).ok_or_else(|| invalid("manifest.json is not a non-empty list".into()))?;
         let config_name =
             entry.get("Config").and_then(Value::as_str).ok_or_else(|| invalid("manifest.json[0].Config is missing or not a string".into()))?;
         let layer_names =
             entry.get("Layers").and_then(Value::as_array).ok_or_else(|| invalid("manifest.json[0].Layers is missing or not a list".into()))?;
-        let image = parse_json(path, config_name, &read_member(path, &file, get(config_name, " (named by manifest.json's Config)")?, config_name)?)?;
+        let (config_member, _) = get(config_name, " (named by manifest.json's Config)")?;
+        let image = parse_json(path, config_name, &read_member(path, &file, config_member, config_name)?)?;
         let diff_ids = image
             .pointer("/rootfs/diff_ids")
             .and_then(Value::as_array)
@@ -607,7 +787,7 @@ impl BaseImage {
             Some(Value::Null) | None => serde_json::Map::new(),
             Some(_) => return Err(invalid(format!("{config_name}: config is not an object"))),
         };
-        let mut layers = Vec::with_capacity(layer_names.len());
+        let mut layers: Vec<BaseLayer> = Vec::with_capacity(layer_names.len());
         for (i, (name, diff_id)) in layer_names.iter().zip(diff_ids).enumerate() {
             let name = name.as_str().ok_or_else(|| invalid(format!("manifest.json[0].Layers[{i}] is not a string")))?;
             let diff_id = diff_id
@@ -615,19 +795,41 @@ impl BaseImage {
                 .and_then(|d| d.strip_prefix("sha256:"))
                 .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
                 .ok_or_else(|| invalid(format!("{config_name}: rootfs.diff_ids[{i}] is not \"sha256:<64 hex digits>\"")))?;
-            let member = get(name, " (listed in manifest.json's Layers)")?;
-            if !member.is_regular() && member.typeflag != tar::SYMTYPE {
-                return Err(invalid(format!("layer member {name} is neither a file nor a symlink")));
+            let (member, clean) = get(name, " (listed in manifest.json's Layers)")?;
+            if output_name(&clean) {
+                return Err(invalid(format!("layer member {clean} has a name the output image uses for its own manifest or config")));
             }
-            if member.typeflag == tar::SYMTYPE && !link_stays_inside(name, &member.linkname) {
-                return Err(invalid(format!(
-                    "layer member {name} is a symlink to {:?}, which points outside the archive",
-                    String::from_utf8_lossy(&member.linkname)
-                )));
+            let mut member = member.clone();
+            // Written under its clean name (the same for every archive
+            // tarfile reads), so the output means one thing to all readers.
+            member.name = clean.clone().into_bytes();
+            if !member.is_regular() && !matches!(member.typeflag, tar::SYMTYPE | tar::LNKTYPE) {
+                return Err(invalid(format!("layer member {clean} is neither a file nor a symlink nor a hard link")));
             }
-            layers.push(BaseLayer { member: member.clone(), name: name.to_string(), diff_id: diff_id.to_string() });
+            layers.push(BaseLayer { member, name: clean, diff_id: diff_id.to_string(), source: None });
+        }
+        for i in 0..layers.len() {
+            let source = resolve_layer_link(&layers, i).map_err(|why| invalid(format!("layer member {} {why}", layers[i].name)))?;
+            layers[i].source = source;
         }
         Ok(BaseImage { path: path.into(), file, _spool: spool, layers, config })
+    }
+
+    /// The regular layer whose content a reader gets for `layer`.
+    pub fn source_of<'a>(&'a self, layer: &'a BaseLayer) -> &'a BaseLayer {
+        layer.source.map_or(layer, |i| &self.layers[i])
+    }
+
+    /// Whether a store or customisation layer of this digest may be added
+    /// after these base layers: it must not replace a base layer of the
+    /// same name but other content.
+    pub fn shadowed_by(&self, digest: &str) -> Option<&BaseLayer> {
+        let name = format!("{digest}/layer.tar");
+        // Also a file where that layer's directory goes, or a member
+        // inside that directory: unpacking one replaces the other.
+        self.layers
+            .iter()
+            .find(|l| (l.name == name && l.diff_id != digest) || l.name == digest || (l.name.starts_with(&format!("{digest}/")) && l.name != name))
     }
 
     /// A reader over a layer member's data that leaves the archive's

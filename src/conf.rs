@@ -146,7 +146,7 @@ impl Conf {
     /// relative to the conf's own directory (nixpkgs only writes absolute
     /// ones); `now` is the instant `"now"` stands for.
     pub fn load(path: &Path, now: DateTime) -> Result<Conf, ConfError> {
-        let text = std::fs::read(path).map_err(|source| ConfError::Read { path: path.into(), source })?;
+        let text = crate::input::read_limited(path, crate::input::JSON_LIMIT).map_err(|source| ConfError::Read { path: path.into(), source })?;
         Conf::parse(&text, path, now)
     }
 

@@ -462,7 +462,9 @@ impl Ctx<'_> {
     fn base_layer(&self, index: usize, layer: &BaseLayer) -> Result<LayerBlob, CopyError> {
         let base = self.base.expect("base layers come from a base image");
         let fail = |what: String| CopyError::Stream(StreamError::BaseLayer { image: base.path.clone(), name: layer.name.clone(), what });
-        let target = resolve_link(base, layer).map_err(fail)?;
+        // A layer stored as a link is its target's blob (BaseImage::open
+        // checked that the link leads to a layer of this diff_id).
+        let target = base.source_of(layer);
         let mut reader = base.layer_reader_at(target);
         let mut head = [0u8; 8];
         let mut got = 0;
@@ -550,35 +552,6 @@ enum CopyFail {
 /// A write failure while the run is stopping is the stop, not a fault.
 fn interrupted_or(e: io::Error, store: &dyn BlobStore) -> CopyError {
     if e.get_ref().is_some_and(|i| i.is::<Cancelled>()) { StreamError::Interrupted.into() } else { store.io_error("cannot write a blob", e).into() }
-}
-
-/// Older `docker save` stores a repeated layer as a symlink to the first
-/// copy; the blob is that copy's.
-fn resolve_link<'a>(base: &'a BaseImage, layer: &'a BaseLayer) -> Result<&'a BaseLayer, String> {
-    if layer.member.is_regular() {
-        return Ok(layer);
-    }
-    let link = String::from_utf8_lossy(&layer.member.linkname);
-    let dir = layer.name.rsplit_once('/').map_or("", |(d, _)| d);
-    let target = normalise(&format!("{dir}/{link}"));
-    base.layers
-        .iter()
-        .find(|l| l.member.is_regular() && normalise(&l.name) == target)
-        .ok_or_else(|| format!("it is a symlink to {link:?}, which is not another layer of the image"))
-}
-
-fn normalise(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for p in path.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
 }
 
 /// The blob's bytes go to the store as they are, and through a decoder

@@ -12,7 +12,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// nixpkgs stdenv's default `SOURCE_DATE_EPOCH` (1980-01-01).
 pub const DEFAULT_EPOCH: i64 = 315532800;
@@ -25,6 +25,8 @@ pub enum LayerError {
     Shrank { path: String, expected: u64 },
     #[error("{path}: not a directory")]
     NotADirectory { path: String },
+    #[error(transparent)]
+    Output(crate::output::OutputError),
 }
 
 pub struct Options {
@@ -113,7 +115,7 @@ struct Walker<'a, W: Write> {
     out: Sink<W>,
     opts: &'a Options,
     patterns: Vec<CString>,
-    skip: Option<(u64, u64)>,
+    skip: Vec<(u64, u64)>,
 }
 
 impl<W: Write> Walker<'_, W> {
@@ -122,7 +124,7 @@ impl<W: Write> Walker<'_, W> {
             return Ok(());
         }
         let st = lstat(path).map_err(io_err(path, "cannot stat"))?;
-        if self.skip == Some((st.dev, st.ino)) {
+        if self.skip.contains(&(st.dev, st.ino)) {
             return Ok(());
         }
         let kind = match st.mode & libc::S_IFMT {
@@ -133,7 +135,7 @@ impl<W: Write> Walker<'_, W> {
             libc::S_IFCHR => Kind::CharDevice,
             libc::S_IFBLK => Kind::BlockDevice,
             _ => {
-                eprintln!("layered-image: {}: socket ignored", String::from_utf8_lossy(&name));
+                crate::diag::line(&format!("layered-image: {}: socket ignored", String::from_utf8_lossy(&name)));
                 return Ok(());
             }
         };
@@ -190,13 +192,13 @@ impl<W: Write> Walker<'_, W> {
 }
 
 /// Archives the contents of `dir` (as `.`) into `out`.
-pub fn write_layer<W: Write>(dir: &Path, out: W, opts: &Options, skip: Option<(u64, u64)>) -> Result<Written, LayerError> {
+pub fn write_layer<W: Write>(dir: &Path, out: W, opts: &Options, skip: &[(u64, u64)]) -> Result<Written, LayerError> {
     let st = lstat(dir).map_err(io_err(dir, "cannot stat"))?;
     if st.mode & libc::S_IFMT != libc::S_IFDIR {
         return Err(LayerError::NotADirectory { path: dir.display().to_string() });
     }
     let patterns = opts.exclude.iter().filter_map(|p| CString::new(p.as_bytes()).ok()).collect();
-    let mut walker = Walker { out: Sink { inner: out, hash: Sha256::new(), count: 0 }, opts, patterns, skip };
+    let mut walker = Walker { out: Sink { inner: out, hash: Sha256::new(), count: 0 }, opts, patterns, skip: skip.to_vec() };
     walker.member(dir, b"./".to_vec())?;
     let count = walker.out.count;
     gnu_tar::finish(&mut walker.out, count).map_err(io_err(dir, "cannot write"))?;
@@ -204,27 +206,21 @@ pub fn write_layer<W: Write>(dir: &Path, out: W, opts: &Options, skip: Option<(u
     Ok(Written { sha256: hex::encode(walker.out.hash.finalize()), size: walker.out.count })
 }
 
-/// Writes `outdir/layer.tar` and `outdir/checksum` (atomically each).
+/// Writes `outdir/layer.tar` and `outdir/checksum`: both appear, complete,
+/// or neither does. Either may be a regular file or a link to one
+/// ([`crate::output`]); anything else is refused before the tar is made.
 pub fn build(dir: &Path, outdir: &Path, opts: &Options) -> Result<Written, LayerError> {
+    use crate::output::{Accept, OutputFile};
     std::fs::create_dir_all(outdir).map_err(io_err(outdir, "cannot create directory"))?;
-    let tmp = tempfile::NamedTempFile::new_in(outdir).map_err(io_err(outdir, "cannot create temporary file"))?;
-    let skip = lstat(tmp.path()).ok().map(|s| (s.dev, s.ino));
-    let written = write_layer(dir, BufWriter::new(tmp.as_file()), opts, skip)?;
-    set_readable(tmp.path())?;
-    let layer = outdir.join("layer.tar");
-    tmp.persist(&layer).map_err(|e| LayerError::Io { path: layer.display().to_string(), what: "cannot rename into place", source: e.error })?;
-    let mut sum = tempfile::NamedTempFile::new_in(outdir).map_err(io_err(outdir, "cannot create temporary file"))?;
-    writeln!(sum, "{}", written.sha256).map_err(io_err(outdir, "cannot write checksum"))?;
-    set_readable(sum.path())?;
-    let checksum: PathBuf = outdir.join("checksum");
-    sum.persist(&checksum).map_err(|e| LayerError::Io { path: checksum.display().to_string(), what: "cannot rename into place", source: e.error })?;
+    let out_err = |e: crate::output::OutputError| LayerError::Output(e);
+    let layer = OutputFile::create(&outdir.join("layer.tar"), Accept::RegularOnly).map_err(out_err)?;
+    let sum = OutputFile::create(&outdir.join("checksum"), Accept::RegularOnly).map_err(out_err)?;
+    // The temporary files may be inside the directory archived.
+    let skip: Vec<(u64, u64)> = [&layer, &sum].iter().filter_map(|o| o.temp_path()).filter_map(|p| lstat(p).ok()).map(|s| (s.dev, s.ino)).collect();
+    let written = write_layer(dir, BufWriter::new(layer.file()), opts, &skip)?;
+    writeln!(sum.file(), "{}", written.sha256).map_err(io_err(outdir, "cannot write checksum"))?;
+    crate::output::commit_together(vec![layer, sum]).map_err(out_err)?;
     Ok(written)
-}
-
-// Temporary files are created 0600; the outputs should look like tar's.
-fn set_readable(path: &Path) -> Result<(), LayerError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io_err(path, "cannot chmod"))
 }
 
 /// `--mtime` default: `SOURCE_DATE_EPOCH`, else nixpkgs' 1980-01-01.

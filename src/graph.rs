@@ -49,7 +49,7 @@ pub struct Graph {
 /// Reads a graph file: see [`raw_nodes_from_value`] for the accepted forms.
 pub fn read_raw(file: &Path, key: Option<&str>) -> Result<Vec<RawNode>, GraphError> {
     let name = file.display().to_string();
-    let text = std::fs::read(file).map_err(|source| GraphError::Read { file: name.clone(), source })?;
+    let text = crate::input::read_limited(file, crate::input::JSON_LIMIT).map_err(|source| GraphError::Read { file: name.clone(), source })?;
     parse_raw(&text, key, &name)
 }
 

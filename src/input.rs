@@ -1,10 +1,22 @@
 //! Reading an input file named on the command line or inside another
 //! input: a regular file only (a FIFO would block forever, a device could
 //! be endless), and no more than a limit, so a hostile input cannot make
-//! us hang or fill memory.
+//! us hang or fill memory. `/dev/null` reads as an empty file (nixpkgs
+//! passes it as auto-layer's ignore file).
 
 use std::io::{self, Read};
 use std::path::Path;
+
+/// JSON inputs a build writes itself (conf, graph, pipeline): large
+/// closures make big ones, but not this big.
+pub const JSON_LIMIT: u64 = 256 << 20;
+/// A JSON input named inside another (a base json, a pipeline file).
+pub const SMALL_JSON_LIMIT: u64 = 64 << 20;
+
+fn is_dev_null(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device() && meta.rdev() == libc::makedev(1, 3)
+}
 
 /// The whole of the regular file at `path`, if it holds at most `limit` bytes.
 pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
@@ -12,6 +24,12 @@ pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
     let meta = f.metadata()?;
+    if is_dev_null(&meta) {
+        return Ok(Vec::new());
+    }
+    if meta.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
@@ -24,4 +42,9 @@ pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("grew past {limit} bytes while being read")));
     }
     Ok(out)
+}
+
+/// [`read_limited`] as text; invalid UTF-8 is an error.
+pub fn read_limited_string(path: &Path, limit: u64) -> io::Result<String> {
+    String::from_utf8(read_limited(path, limit)?).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not valid UTF-8"))
 }

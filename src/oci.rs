@@ -233,12 +233,8 @@ impl BlobWriter for FileBlob<'_> {
 /// and times zeroed, so that the same layout always gives the same bytes.
 /// The file appears only once complete.
 pub fn write_archive(dir: &Path, path: &Path) -> io::Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new().prefix(".layered-image-").suffix(".partial").tempfile_in(parent)?;
-    let mut tar = ::tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+    let out = crate::output::OutputFile::create(path, crate::output::Accept::Any).map_err(io::Error::other)?;
+    let mut tar = ::tar::Builder::new(BufWriter::with_capacity(1 << 20, out.file()));
     let mut entries = Vec::new();
     collect(dir, Path::new(""), &mut entries)?;
     entries.sort();
@@ -263,10 +259,7 @@ pub fn write_archive(dir: &Path, path: &Path) -> io::Result<()> {
     }
     let w = tar.into_inner()?;
     w.into_inner().map_err(|e| e.into_error())?;
-    tmp.as_file().sync_all()?;
-    set_public(tmp.as_file())?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    out.commit().map_err(io::Error::other)
 }
 
 /// Regular files and directories under `dir`, as paths relative to it;

@@ -45,7 +45,8 @@ fn newline_indent(out: &mut String, style: Style, depth: usize) {
     }
 }
 
-fn write_value(out: &mut String, value: &Value, style: Style, depth: usize) {
+/// `value` as `dumps` writes it nested `depth` levels deep, appended to `out`.
+pub fn write_value(out: &mut String, value: &Value, style: Style, depth: usize) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -108,6 +109,12 @@ fn write_number(out: &mut String, text: &str) {
         return;
     }
     let x: f64 = text.parse().unwrap_or(f64::NAN);
+    if !x.is_finite() {
+        // Python would write `Infinity`, which no JSON reader (docker's
+        // included) accepts: the number keeps its exact text instead.
+        out.push_str(text);
+        return;
+    }
     out.push_str(&py_float_repr(x));
 }
 
@@ -169,7 +176,8 @@ pub fn py_float_repr(x: f64) -> String {
 
 /// A JSON string with `ensure_ascii=True`: everything outside `' '..='~'`
 /// is escaped, DEL included; astral characters become surrogate pairs.
-fn write_str(out: &mut String, s: &str) {
+/// A string as `dumps` writes it, appended to `out`.
+pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -56,6 +56,20 @@ fn output_message(e: &io::Error) -> String {
     }
 }
 
+/// The most layers runtimes mount: Docker 20.10 loads 125 and refuses 126
+/// ("max depth exceeded"); podman 4.3 loads 130 but cannot run them.
+pub const RUNTIME_LAYER_LIMIT: usize = 125;
+
+/// The warning `stream` and `conf` print for an image of `layers` layers.
+pub fn layer_count_warning(layers: usize) -> Option<String> {
+    (layers > RUNTIME_LAYER_LIMIT).then(|| {
+        format!(
+            "layered-image: warning: the image has {layers} layers; Docker refuses images of more than {RUNTIME_LAYER_LIMIT} \
+             (\"max depth exceeded\") and podman cannot run them (lower maxLayers)"
+        )
+    })
+}
+
 /// Where progress goes: nixpkgs' lines on stderr, and a byte count when
 /// stderr is a terminal.
 pub trait Progress: Sync {
@@ -84,19 +98,11 @@ pub(crate) fn customisation(conf: &Conf) -> Result<Customisation, StreamError> {
     let (as_written, dir) = &conf.customisation_layer;
     let fail = |what: String| StreamError::Customisation { dir: dir.clone(), what };
     let checksum_path = dir.join("checksum");
-    // Reading a FIFO would block forever.
-    match std::fs::metadata(&checksum_path) {
-        Ok(m) if !m.is_file() => {
-            return Err(fail(format!("{} is not a regular file", checksum_path.display())));
-        }
-        _ => {}
-    }
-    // A checksum is 65 bytes: read a little more than that, not a whole
-    // (possibly huge) file, and quote at most a line of it.
-    let mut text = Vec::new();
-    File::open(&checksum_path)
-        .and_then(|f| f.take(1024).read_to_end(&mut text))
-        .map_err(|e| fail(format!("cannot read {}: {e}", checksum_path.display())))?;
+    // A checksum is 65 bytes: a FIFO would block, a huge file fill memory.
+    let text = crate::input::read_limited(&checksum_path, 1024).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidData => fail(format!("{} does not hold a sha256 (64 lowercase hex digits): it is {e}", checksum_path.display())),
+        _ => fail(format!("cannot read {}: {e}", checksum_path.display())),
+    })?;
     let checksum = String::from_utf8_lossy(&text).trim().to_string();
     if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         let shown: String = checksum.chars().take(80).collect();
@@ -215,8 +221,10 @@ impl<'a> Abort<'a> {
     }
 }
 
-/// Runs `job(0..n)` on one worker per core, in index order, until all are
-/// done or the stream stops; the first error (kept by `abort`) stops the rest.
+/// Runs `job(0..n)` on one worker per core, in index order. Every index is
+/// handed to `job` exactly once, even after the stream stopped (`job` then
+/// reports the stop instead of working), so that whoever waits for a
+/// job's result always gets one.
 fn spawn_hashers<'s, 'e: 's>(
     scope: &'s std::thread::Scope<'s, 'e>,
     n: usize,
@@ -231,12 +239,11 @@ fn spawn_hashers<'s, 'e: 's>(
         scope.spawn(move || {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n || abort.stopped() {
+                if i >= n {
                     break;
                 }
                 if let Err(e) = job(i) {
                     abort.fail(e);
-                    break;
                 }
             }
         });
@@ -310,7 +317,7 @@ fn stream_impl<W: Write>(
 ) -> Result<(), StreamError> {
     let custom = customisation(conf)?;
     let n_store = conf.store_layers.len();
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..=n_store).map(|_| crossbeam_channel::bounded::<Digest32>(1)).unzip();
+    let slots = Slots::new(n_store + 1);
     // A hasher's failure stops everything, and its error is the one reported.
     let abort = Abort::new(cancel);
     let base_count = base.map_or(0, |b| b.layers.len());
@@ -321,6 +328,10 @@ fn stream_impl<W: Write>(
         // Job i < n_store hashes store layer i; job n_store checks the
         // customisation layer against its checksum file.
         spawn_hashers(scope, n_store + 1, &abort, |job| {
+            if abort.stopped() {
+                slots.put(job, Err(StreamError::Interrupted));
+                return Err(StreamError::Interrupted);
+            }
             let result = match (job < n_store).then(|| known(job)) {
                 Some(Some(d)) => Ok((d.sha256.clone(), d.size, None)),
                 // Taken in one pass by the writer.
@@ -330,19 +341,19 @@ fn stream_impl<W: Write>(
             };
             match result {
                 Ok(digest) => {
-                    let _ = senders[job].send(Ok(digest));
+                    slots.put(job, Ok(digest));
                     Ok(())
                 }
                 Err(e) => {
                     // Recorded before the writer can see the failure, so
                     // that the writer reports this error, not its own.
                     abort.fail(e);
-                    let _ = senders[job].send(Err(StreamError::Interrupted));
+                    slots.put(job, Err(StreamError::Interrupted));
                     Err(StreamError::Interrupted)
                 }
             }
         });
-        let result = write_archive(conf, base, repo_tag, out, patch, progress, &abort, &custom, &receivers);
+        let result = write_archive(conf, base, repo_tag, out, patch, progress, &abort, &custom, &slots);
         // Stop the hashers either way; on failure their work is moot.
         abort.flag.store(true, Ordering::Relaxed);
         result.map_err(|e| abort.take().unwrap_or(e))
@@ -357,6 +368,9 @@ pub fn store_layer_digests(conf: &Conf, cancel: &AtomicBool) -> Result<Vec<crate
     let slots: Vec<std::sync::Mutex<Option<crate::conf::LayerDigest>>> = (0..n).map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         spawn_hashers(scope, n, &abort, |layer| {
+            if abort.stopped() {
+                return Err(StreamError::Interrupted);
+            }
             let (sha256, size, _) = hash_store_layer(conf, layer, layer + 1, &abort)?;
             *slots[layer].lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::conf::LayerDigest { sha256, size, ..Default::default() });
             Ok(())
@@ -371,6 +385,17 @@ pub fn store_layer_digests(conf: &Conf, cancel: &AtomicBool) -> Result<Vec<crate
 fn hash_file(custom: &Customisation, sink: &mut HashSink<'_>) -> Result<(String, u64), StreamError> {
     let fail = |what: String| StreamError::Customisation { dir: custom.tar_path.parent().unwrap_or(&custom.tar_path).into(), what };
     let mut f = File::open(&custom.tar_path).map_err(|e| fail(format!("cannot read {}: {e}", custom.tar_path.display())))?;
+    let mut head = [0u8; 8];
+    let n = f.read(&mut head).map_err(|e| fail(format!("cannot read {}: {e}", custom.tar_path.display())))?;
+    if decoder_for(&head[..n]).is_some() {
+        // docker would hash what it decompresses to; nixpkgs' checksum is
+        // of the uncompressed tar it makes. Either way the layer would lie.
+        return Err(fail(format!(
+            "{} is compressed; the customisation layer must be the uncompressed tar its checksum names",
+            custom.tar_path.display()
+        )));
+    }
+    sink.write_all(&head[..n]).map_err(|e| fail(format!("cannot read {}: {e}", custom.tar_path.display())))?;
     io::copy(&mut f, sink).map_err(|e| fail(format!("cannot read {}: {e}", custom.tar_path.display())))?;
     let digest = hex::encode(sink.hasher.clone().finalize());
     if digest != custom.checksum {
@@ -392,7 +417,7 @@ fn write_archive<W: Write>(
     progress: &dyn Progress,
     abort: &Abort<'_>,
     custom: &Customisation,
-    digests: &[crossbeam_channel::Receiver<Digest32>],
+    digests: &Slots,
 ) -> Result<(), StreamError> {
     let mtime = conf.stamp.mtime;
     let mut out = Output { inner: out, offset: 0, abort };
@@ -419,12 +444,15 @@ fn write_archive<W: Write>(
     for (i, paths) in conf.store_layers.iter().enumerate() {
         let index = records.len() + 1;
         progress.line(&format!("Creating layer {index} from paths: {}", paths_repr(paths)));
-        let (known_digest, known_size, check) = recv(&digests[i])?;
+        let (known_digest, known_size, check) = digests.take(i, abort)?;
         let precomputed = conf.store_layer_digests[i].is_some();
         // Into a file, a layer whose digest is not known yet is read once:
         // its length comes from the files' metadata, its header goes out
         // with a placeholder name and is rewritten when the digest is known.
         let one_pass = patch.filter(|_| !precomputed);
+        if one_pass.is_none() {
+            refuse_shadowing(base, &known_digest, || format!("store layer {index}"))?;
+        }
         let size = match one_pass {
             Some(_) => layer::layer_size(paths, &conf.stamp).map_err(|source| StreamError::Layer { index, paths: paths_repr(paths), source })?,
             None => known_size,
@@ -478,6 +506,7 @@ fn write_archive<W: Write>(
         };
         let member = format!("{digest}/layer.tar");
         if let Some(p) = one_pass {
+            refuse_shadowing(base, &digest, || format!("store layer {index}"))?;
             head.clear();
             tar::encode_header(&outer_header(&member, size, mtime), &mut head);
             out.flush().map_err(interrupted)?;
@@ -489,7 +518,8 @@ fn write_archive<W: Write>(
     }
 
     progress.line(&format!("Creating layer {} with customisation...", records.len() + 1));
-    let (digest, _, _) = recv(&digests[conf.store_layers.len()])?;
+    let (digest, _, _) = digests.take(conf.store_layers.len(), abort)?;
+    refuse_shadowing(base, &digest, || "the customisation layer".into())?;
     copy_customisation(custom, &digest, mtime, &mut out, &mut head, progress).map_err(|e| match e {
         CopyError::Io(e) => interrupted(e),
         CopyError::Stream(e) => e,
@@ -518,6 +548,23 @@ fn write_archive<W: Write>(
     Ok(())
 }
 
+/// A layer member named like a base layer of other content would make
+/// `docker load` read one for the other.
+pub(crate) fn refuse_shadowing(base: Option<&BaseImage>, digest: &str, what: impl Fn() -> String) -> Result<(), StreamError> {
+    match base.and_then(|b| b.shadowed_by(digest).map(|l| (b, l))) {
+        None => Ok(()),
+        Some((b, l)) => Err(StreamError::BaseLayer {
+            image: b.path.clone(),
+            name: l.name.clone(),
+            what: format!(
+                "{} would be written under the same name (or a path inside it) with other content (its diff_id is sha256:{})",
+                what(),
+                l.diff_id
+            ),
+        }),
+    }
+}
+
 /// Names what in `paths` changed (ctime) since `since`: the file that was
 /// rewritten, or the directory a file vanished from. Only on the error path.
 fn changed_since(paths: &[StorePath], since: std::time::SystemTime) -> String {
@@ -544,8 +591,37 @@ fn changed_since(paths: &[StorePath], since: std::time::SystemTime) -> String {
     }
 }
 
-fn recv(rx: &crossbeam_channel::Receiver<Digest32>) -> Result<(String, u64, Option<String>), StreamError> {
-    rx.recv().unwrap_or(Err(StreamError::Interrupted))
+/// The hashers' results, one slot per job: a few bytes each, where a
+/// channel per layer cost a kilobyte (32,000 layers, 32 MiB).
+struct Slots {
+    done: std::sync::Mutex<Vec<Option<Digest32>>>,
+    ready: std::sync::Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots { done: std::sync::Mutex::new((0..n).map(|_| None).collect()), ready: std::sync::Condvar::new() }
+    }
+
+    fn put(&self, i: usize, result: Digest32) {
+        self.done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
+        self.ready.notify_all();
+    }
+
+    /// Job `i`'s result. Every job reports one, but a stop is also noticed
+    /// while waiting, so no wait can outlast the stream.
+    fn take(&self, i: usize, abort: &Abort<'_>) -> Result<(String, u64, Option<String>), StreamError> {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(r) = done[i].take() {
+                return r;
+            }
+            if abort.stopped() {
+                return Err(StreamError::Interrupted);
+            }
+            done = self.ready.wait_timeout(done, std::time::Duration::from_millis(100)).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
 }
 
 enum CopyError {
@@ -626,16 +702,26 @@ fn copy_base_layer<W: Write>(
     let mut src = io::Cursor::new(first[..n].to_vec()).chain(reader);
     let got = copy_hashed(&mut src, layer.member.size, out, progress, decoded.as_mut().map(|d| d as &mut dyn Write))?
         .ok_or_else(|| fail("the archive ends inside this layer".into()))?;
-    if got == layer.diff_id {
-        return Ok(());
+    // docker hashes what the layer decompresses to: a compressed layer's
+    // diff_id must be the digest of its content, never of its stored bytes.
+    let Some(d) = decoded else {
+        if got == layer.diff_id {
+            return Ok(());
+        }
+        return Err(fail(format!("its content hashes to sha256:{got}, but the image config's diff_id is sha256:{}", layer.diff_id)));
+    };
+    let content = d.finish().map(|h| hex::encode(h.0.finalize()));
+    match content {
+        Ok(c) if c == layer.diff_id => Ok(()),
+        _ if got == layer.diff_id => Err(fail(format!(
+            "it is compressed, and its diff_id sha256:{got} is the digest of its compressed bytes; docker checks the digest of \
+             what it decompresses to"
+        ))),
+        Ok(c) => {
+            Err(fail(format!("it decompresses to content that hashes to sha256:{c}, but the image config's diff_id is sha256:{}", layer.diff_id)))
+        }
+        Err(e) => Err(fail(format!("it looks compressed but cannot be decompressed ({e}); its diff_id cannot be checked"))),
     }
-    if let Some(d) = decoded.take()
-        && let Ok(h) = d.finish()
-        && hex::encode(h.0.finalize()) == layer.diff_id
-    {
-        return Ok(());
-    }
-    Err(fail(format!("its content hashes to sha256:{got}, but the image config's diff_id is sha256:{}", layer.diff_id)))
 }
 
 /// Streaming decoders for a compressed base layer, feeding a hasher.

@@ -228,7 +228,7 @@ fn apply_move(members: &mut [u32], from: u32, to: u32) -> i64 {
 pub fn auto_layer(graph: &Graph, ignore: &HashSet<String>, layer_limit: i64) -> Vec<Vec<String>> {
     let layers = layers(graph, layer_limit);
     if std::env::var_os("DEBUG").is_some_and(|v| !v.is_empty()) {
-        eprintln!("{}", pyjson::dumps(&debug_json(graph, &layers), pyjson::Style::indent(2)));
+        crate::diag::raw(&pyjson::dumps(&debug_json(graph, &layers), pyjson::Style::indent(2)));
     }
     layers
         .iter()

@@ -24,7 +24,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let raw = read_raw(&args.graph, None)?;
     let graph = Graph::build(&raw, &args.graph.display().to_string())?;
     let ignore: HashSet<String> = match &args.ignore_file {
-        Some(file) => std::fs::read_to_string(file)
+        Some(file) => layered_image::input::read_limited_string(file, layered_image::input::JSON_LIMIT)
             .with_context(|| format!("cannot read ignore file {}", file.display()))?
             .lines()
             .map(|l| l.trim().to_string())

@@ -87,7 +87,8 @@ pub struct Args {
 }
 
 fn read_json(file: &Path, what: &str) -> anyhow::Result<Value> {
-    let text = std::fs::read(file).with_context(|| format!("cannot read {what} {}", file.display()))?;
+    let text = layered_image::input::read_limited(file, layered_image::input::SMALL_JSON_LIMIT)
+        .with_context(|| format!("cannot read {what} {}", file.display()))?;
     serde_json::from_slice(&text).with_context(|| format!("{what} {}: invalid JSON", file.display()))
 }
 
@@ -131,6 +132,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let raw = read_raw(&args.graph, args.graph_key.as_deref())?;
     let layers = store_layers(&raw, &args.graph.display().to_string(), &opts)?;
     let n_layers = layers.len();
+    let base_layers = opts.from_image.as_deref().and_then(|i| layered_image::base_image::manifest_layer_count(i).ok()).unwrap_or(0);
+    if let Some(w) = layered_image::stream::layer_count_warning(base_layers + n_layers + 1) {
+        layered_image::diag::line(&w);
+    }
     let mut conf = conf_value(&base, &args.base_json.display().to_string(), layers, &opts)?;
     if let Some(digests) = layered_image::confgen::explicit_digests(&opts, n_layers)? {
         conf.as_object_mut().expect("conf_value makes an object").insert(layered_image::conf::DIGESTS_KEY.into(), digests);
@@ -138,12 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let text = render_jq(&conf);
     match &args.output {
         None => std::io::stdout().lock().write_all(text.as_bytes()).context("writing to stdout")?,
-        Some(file) => {
-            let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-            tmp.write_all(text.as_bytes()).with_context(|| format!("writing {}", file.display()))?;
-            tmp.persist(file).with_context(|| format!("cannot rename into {}", file.display()))?;
-        }
+        Some(file) => layered_image::output::write_whole(file, text.as_bytes())?,
     }
     Ok(())
 }

@@ -116,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let digest = result?;
     if let (Some(file), Some(d)) = (&args.digestfile, digest) {
-        std::fs::write(file, d).with_context(|| format!("cannot write {}", file.display()))?;
+        layered_image::output::write_whole(file, d.as_bytes())?;
     }
     Ok(())
 }

@@ -45,7 +45,8 @@ impl Progress for Quiet {
 /// reads each layer once and `copy` knows every blob before reading one.
 /// The rest of the conf is kept as it is, key order included.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let text = std::fs::read(&args.conf).with_context(|| format!("cannot read {}", args.conf.display()))?;
+    let text = layered_image::input::read_limited(&args.conf, layered_image::input::JSON_LIMIT)
+        .with_context(|| format!("cannot read {}", args.conf.display()))?;
     let mut raw: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("{} is not valid JSON", args.conf.display()))?;
     let mut conf = Conf::load(&args.conf, DateTime::now_utc())?;
     // Digests depend on the files' mtime; "now" would make them stale at once.
@@ -93,12 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bytes.push(b'\n');
     match &args.output {
         None => std::io::stdout().write_all(&bytes).context("cannot write to stdout")?,
-        Some(path) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
-            let mut tmp = tempfile::NamedTempFile::new_in(&dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-            tmp.write_all(&bytes).with_context(|| format!("cannot write {}", path.display()))?;
-            tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
-        }
+        Some(path) => layered_image::output::write_whole(path, &bytes)?,
     }
     Ok(())
 }

@@ -101,12 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bytes.push(b'\n');
     match &args.output {
         None => std::io::stdout().write_all(&bytes).context("cannot write to stdout")?,
-        Some(path) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
-            let mut tmp = tempfile::NamedTempFile::new_in(&dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-            tmp.write_all(&bytes).with_context(|| format!("cannot write {}", path.display()))?;
-            tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
-        }
+        Some(path) => layered_image::output::write_whole(path, &bytes)?,
     }
     Ok(())
 }

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("layered-image: error: {}", one_line(&chain_text(&err)));
+            layered_image::diag::line(&format!("layered-image: error: {}", chain_text(&err)));
             ExitCode::FAILURE
         }
     }
@@ -89,7 +89,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .collect();
     let msg = detail.join(" ");
     let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
-    eprintln!("layered-image: error: {} (see layered-image --help)", one_line(msg));
+    layered_image::diag::line(&format!("layered-image: error: {msg} (see layered-image --help)"));
     ExitCode::from(2)
 }
 
@@ -108,23 +108,6 @@ fn chain_text(err: &anyhow::Error) -> String {
         }
     }
     msg
-}
-
-/// Control characters (from file names, store paths, JSON strings) are
-/// escaped, so the error stays one line and cannot forge further lines or
-/// send escape sequences to a terminal.
-fn one_line(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    for c in msg.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

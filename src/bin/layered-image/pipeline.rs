@@ -1,11 +1,12 @@
 use anyhow::Context;
 use layered_image::graph::raw_nodes_from_value;
+use layered_image::input::{JSON_LIMIT, SMALL_JSON_LIMIT, read_limited};
 use layered_image::layering::pipeline::{parse_pipeline, run_pipeline};
 use layered_image::pyjson;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `pipeline FILE`
 #[derive(clap::Args)]
@@ -20,14 +21,16 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
-    let text = std::fs::read(&args.file).with_context(|| format!("cannot read {name}"))?;
+    let text = read_limited(&args.file, JSON_LIMIT).with_context(|| format!("cannot read {name}"))?;
     let data: Value = serde_json::from_slice(&text).with_context(|| format!("{name}: invalid JSON"))?;
     let graph = data.get("graph").with_context(|| format!("{name}: key \"graph\" not found"))?;
     let raw = raw_nodes_from_value(graph, None, &name)?;
     let pipeline = match data.get("pipeline").with_context(|| format!("{name}: key \"pipeline\" not found"))? {
         Value::String(file) => {
-            let text = std::fs::read(file).with_context(|| format!("cannot read pipeline file {file}"))?;
-            serde_json::from_slice(&text).with_context(|| format!("{file}: invalid JSON"))?
+            // Relative to the JSON that names it, as conf paths are.
+            let path = args.file.parent().unwrap_or(Path::new("")).join(file);
+            let text = read_limited(&path, SMALL_JSON_LIMIT).with_context(|| format!("cannot read pipeline file {}", path.display()))?;
+            serde_json::from_slice(&text).with_context(|| format!("{}: invalid JSON", path.display()))?
         }
         other => other.clone(),
     };

@@ -44,15 +44,13 @@ impl Stderr {
 
 impl Progress for Stderr {
     fn line(&self, text: &str) {
-        // A closed or full stderr must not stop the image: progress is best effort.
+        // Names from the inputs (base layer members, store paths) are
+        // escaped; a closed or full stderr never stops the image.
         match &self.bars {
             Some(b) => {
-                let _ = b.multi.println(text);
+                let _ = b.multi.println(layered_image::diag::escape_controls(text));
             }
-            None => {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "{text}");
-            }
+            None => layered_image::diag::line(text),
         }
     }
     fn advance(&self, bytes: u64) {

@@ -2,7 +2,8 @@ use crate::progress::{Stderr, cancel_on_signals};
 use anyhow::Context;
 use layered_image::base_image::BaseImage;
 use layered_image::conf::Conf;
-use layered_image::stream;
+use layered_image::output::{Accept, OutputFile};
+use layered_image::stream::{self, Progress};
 use layered_image::time::DateTime;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -39,6 +40,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
     let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
     let progress = Stderr::new("written");
+    let layers = base.as_ref().map_or(0, |b| b.layers.len()) + conf.store_layers.len() + 1;
+    if let Some(w) = stream::layer_count_warning(layers) {
+        progress.line(&w);
+    }
     let result = match &args.output {
         None => {
             let stdout = std::io::stdout().as_fd_owned().context("cannot use stdout")?;
@@ -64,9 +69,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-/// The image goes to a temporary file beside FILE and is renamed into
-/// place only when complete, so a failure never leaves a file that looks
-/// like an image.
+/// The image goes to FILE through [`OutputFile`]: a regular file appears
+/// only once the image is complete; a FIFO or device is written into.
 pub fn write_file(
     path: &std::path::Path,
     conf: &Conf,
@@ -75,22 +79,21 @@ pub fn write_file(
     progress: &Stderr,
     cancel: &AtomicBool,
 ) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".layered-image-")
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let mut w = BufWriter::with_capacity(64 << 10, tmp.as_file());
-    let patch = stream::Patch { file: tmp.as_file(), start: 0 };
-    stream::stream_seekable(conf, base, repo_tag, &mut w, patch, progress, cancel).map_err(|e| name_output(e, &path.display().to_string()))?;
+    let out = OutputFile::create(path, Accept::Any)?;
+    let mut w = BufWriter::with_capacity(64 << 10, out.file());
+    // A new file (not a FIFO or device written into) takes each layer in
+    // one pass, its header rewritten in place.
+    match out.temp_path() {
+        Some(_) => {
+            let patch = stream::Patch { file: out.file(), start: 0 };
+            stream::stream_seekable(conf, base, repo_tag, &mut w, patch, progress, cancel)
+        }
+        None => stream::stream(conf, base, repo_tag, &mut w, progress, cancel),
+    }
+    .map_err(|e| name_output(e, &path.display().to_string()))?;
     w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     drop(w);
-    tmp.as_file().sync_all().with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("cannot create {}", path.display()))?;
+    out.commit()?;
     Ok(())
 }
 
