@@ -259,7 +259,8 @@ pub fn write_archive(dir: &Path, path: &Path) -> io::Result<()> {
     }
     let w = tar.into_inner()?;
     w.into_inner().map_err(|e| e.into_error())?;
-    out.commit().map_err(io::Error::other)
+    // Gigabytes, not synced, as `stream -o` (see OutputFile::commit_unsynced).
+    out.commit_unsynced().map_err(io::Error::other)
 }
 
 /// Regular files and directories under `dir`, as paths relative to it;

@@ -140,7 +140,7 @@ fn copy_to(
         Destination::DockerArchive { path, reference } => {
             let (conf, base) = load(&confs[0])?;
             let tag = reference.clone().unwrap_or_else(|| repo_tag(&conf));
-            crate::stream::write_file(path, &conf, base.as_ref(), &tag, progress, cancel)?;
+            crate::stream::write_file(path, &conf, base.as_ref(), &tag, progress, cancel, false)?;
             Ok(None)
         }
         Destination::DockerDaemon { reference } => {
