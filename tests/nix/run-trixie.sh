@@ -22,7 +22,7 @@ done
 
 root=${LI_TRIXIE_ROOT:-/var/tmp/layered-image-trixie}
 docker_dir=${LI_NIX_DOCKER_DIR:-/tmp/li-nix-docker-trixie}
-packages="nix-bin git jq gzip zstd pigz python3 fakeroot proot busybox-static skopeo docker-registry podman runc ca-certificates"
+packages="nix-bin git jq gzip zstd pigz python3 fakeroot proot busybox-static skopeo docker-registry ca-certificates"
 
 if [ -n "${LI_NIX_BINARY:-}" ]; then
   binary=$LI_NIX_BINARY
