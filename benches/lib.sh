@@ -41,3 +41,15 @@ measure() {
   printf '%-36s %8.2f s   peak RSS %6d KiB\n' "$1" "$median" "$rss" >&2
   echo "$median"
 }
+
+# split_layers CONF N OUT: CONF's store paths, in order, in N layers.
+split_layers() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+paths = [p for l in c["store_layers"] for p in l]
+n = int(sys.argv[2])
+c["store_layers"] = [paths[i * len(paths) // n:(i + 1) * len(paths) // n] for i in range(n)]
+json.dump(c, open(sys.argv[3], "w"))
+PY
+}

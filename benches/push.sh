@@ -27,14 +27,7 @@ SH
 chmod +x "$out/fresh-registry"
 trap '[ -f "$out/pid" ] && kill "$(cat "$out/pid")" 2>/dev/null; rm -rf "$out"' EXIT
 # The fixture's 2851 store paths in 100 layers.
-python3 - "$conf" "$out/conf-100.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-paths = [p for l in c["store_layers"] for p in l]
-n = 100
-c["store_layers"] = [paths[i * len(paths) // n:(i + 1) * len(paths) // n] for i in range(n)]
-json.dump(c, open(sys.argv[2], "w"))
-PY
+split_layers "$conf" 100 "$out/conf-100.json"
 c100=$out/conf-100.json
 dest=docker://127.0.0.1:$port/li/bench:1
 echo "fixture: $(( size / 1048576 )) MiB in 100 layers, $(nproc) cores, $runs runs each (median)" >&2

@@ -16,14 +16,7 @@ bulk=1500 runs=3 fixture=/tmp/layered-image-bench-fixture
 . "$here/benches/lib.sh" "$@"
 out=$(mktemp -d /tmp/li-bench-stream.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-python3 - "$conf" "$out/conf-100.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-paths = [p for l in c["store_layers"] for p in l]
-n = 100
-c["store_layers"] = [paths[i * len(paths) // n:(i + 1) * len(paths) // n] for i in range(n)]
-json.dump(c, open(sys.argv[2], "w"))
-PY
+split_layers "$conf" 100 "$out/conf-100.json"
 c100=$out/conf-100.json
 paths=$fixture/paths.txt
 

@@ -25,24 +25,8 @@ use std::path::Path;
 use std::process::Command;
 
 impl Case {
-    /// `stream conf.json` to stdout and with `-o`: both fail the same way,
-    /// leave no output file and write nothing that looks like an image.
     fn fails(&self, needles: &[&str]) -> String {
-        let image = self.root().join("image.tar");
-        let mut line = String::new();
-        for to_file in [false, true] {
-            let mut args: Vec<OsString> = vec!["stream".into(), self.conf().into()];
-            if to_file {
-                args.extend(["-o".into(), image.clone().into()]);
-            }
-            let out = li(args);
-            line = out.fails(needles);
-            assert_not_an_image(&out.stdout);
-            assert!(!image.exists(), "a failed run left {}", image.display());
-            let partial = std::fs::read_dir(self.root()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".partial"));
-            assert!(!partial, "a failed run left a .partial file");
-        }
-        line
+        self.stream_fails(needles)
     }
     /// Streams and returns the image's bytes.
     fn image(&self) -> Vec<u8> {

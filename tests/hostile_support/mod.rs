@@ -121,3 +121,26 @@ fn run_under(program: &str, args: &[std::ffi::OsString]) -> Outcome {
     let rss_kib = std::fs::read_to_string(rss.path()).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).next_back().unwrap_or(0);
     Outcome { code: out.status.code(), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), rss_kib }
 }
+
+impl Case {
+    /// `stream conf.json` to stdout and with `-o`: both fail the same way,
+    /// leave no output or temporary file and write nothing that looks like
+    /// an image. Returns the error line.
+    pub fn stream_fails(&self, needles: &[&str]) -> String {
+        let image = self.root().join("image.tar");
+        let mut line = String::new();
+        for to_file in [false, true] {
+            let mut args: Vec<std::ffi::OsString> = vec!["stream".into(), self.conf().into()];
+            if to_file {
+                args.extend(["-o".into(), image.clone().into()]);
+            }
+            let out = li(args);
+            line = out.fails(needles);
+            assert_not_an_image(&out.stdout);
+            assert!(!image.exists(), "a failed run left {}", image.display());
+            let partial = std::fs::read_dir(self.root()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".partial"));
+            assert!(!partial, "a failed run left a temporary file");
+        }
+        line
+    }
+}
