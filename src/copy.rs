@@ -13,10 +13,11 @@ use crate::base_image::{self, BaseImage, BaseLayer};
 use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
 use crate::compress::{Compression, Encoder};
 use crate::conf::{BlobDigest, Conf, DIGESTS_KEY, LayerDigest};
-use crate::image_config::{self, LayerRecord};
+use crate::image_config::LayerRecord;
 use crate::layer::{Stamp, StorePath};
 use crate::layer_pipe::{self, PipeError};
 use crate::oci::{self, Blob};
+use crate::stop::Cancelled;
 use crate::stream::{self, Progress, StreamError, paths_repr};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
@@ -80,23 +81,7 @@ enum Source<'a> {
     Customisation,
 }
 
-/// Why production stops: a signal, or the first failure (whose error,
-/// not its consequences elsewhere, is the one reported).
-struct Stop<'a> {
-    flag: AtomicBool,
-    signal: &'a AtomicBool,
-    first: Mutex<Option<CopyError>>,
-}
-
-impl Stop<'_> {
-    fn stopped(&self) -> bool {
-        self.flag.load(Ordering::Relaxed) || self.signal.load(Ordering::Relaxed)
-    }
-    fn fail(&self, e: CopyError) {
-        self.first.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-        self.flag.store(true, Ordering::Relaxed);
-    }
-}
+type Stop<'a> = crate::stop::Stop<'a, CopyError>;
 
 /// Writes the image of `conf` (on top of `base`) into `store` and returns
 /// what it wrote. Naming the image (a tag, an index entry) is the
@@ -117,7 +102,7 @@ pub fn write_image(
     sources.push(Source::Customisation);
 
     let n = sources.len();
-    let stop = Stop { flag: AtomicBool::new(false), signal: cancel, first: Mutex::new(None) };
+    let stop = Stop::new(cancel);
     let slots: Vec<Mutex<Option<LayerBlob>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let ctx = Ctx {
@@ -153,7 +138,7 @@ pub fn write_image(
             });
         }
     });
-    if let Some(e) = stop.first.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = stop.take() {
         return Err(e);
     }
     let layers: Vec<LayerBlob> = slots
@@ -164,14 +149,10 @@ pub fn write_image(
         return Err(StreamError::Interrupted.into());
     }
 
-    let config = match base {
-        Some(base) => image_config::overlay_env(&base.config, conf.config.clone()).map_err(StreamError::from)?,
-        None => conf.config.clone(),
-    };
     let records: Vec<LayerRecord> =
         layers.iter().map(|l| LayerRecord { diff_id: l.diff_id.sha256.clone(), member: String::new(), paths: l.paths.clone() }).collect();
     // The very bytes `stream` writes, so the image ID is nixpkgs'.
-    let config_bytes = image_config::image_config(&conf.created, &conf.architecture, config, &records);
+    let config_bytes = stream::config_bytes(conf, base, &records)?;
     let config = Blob { media_type: oci::CONFIG_MEDIA_TYPE.into(), digest: store.put_blob(&config_bytes)? };
     let manifest_bytes = oci::manifest(&config, &layers.iter().map(|l| l.blob.clone()).collect::<Vec<_>>());
     // Naming the image is the destination's: a layout keeps the manifest
@@ -194,11 +175,7 @@ pub fn known_config(conf: &Conf, base: Option<&BaseImage>) -> Result<Option<Vec<
         records.push(LayerRecord { diff_id: k.sha256.clone(), member: String::new(), paths: paths.iter().map(|p| p.as_written.clone()).collect() });
     }
     records.push(LayerRecord { diff_id: custom.checksum.clone(), member: String::new(), paths: vec![custom.as_written.clone()] });
-    let config = match base {
-        Some(base) => image_config::overlay_env(&base.config, conf.config.clone()).map_err(StreamError::from)?,
-        None => conf.config.clone(),
-    };
-    Ok(Some(image_config::image_config(&conf.created, &conf.architecture, config, &records)))
+    Ok(Some(stream::config_bytes(conf, base, &records)?))
 }
 
 fn compression_pool(jobs: usize) -> Result<rayon::ThreadPool, CopyError> {
@@ -220,7 +197,7 @@ pub fn store_layer_blob(
     cancel: &AtomicBool,
 ) -> Result<LayerBlob, CopyError> {
     let pool = compression_pool(opts.jobs.max(1))?;
-    let stop = Stop { flag: AtomicBool::new(false), signal: cancel, first: Mutex::new(None) };
+    let stop = Stop::new(cancel);
     let ctx =
         Ctx { conf: None, base: None, store, compression: opts.compression, pool: &pool, stop: &stop, custom: None, progress, retries: opts.retries };
     ctx.store_layer(1, paths, stamp, None)
@@ -258,12 +235,6 @@ fn known_blob(known: &LayerDigest, c: Compression) -> Option<BlobDigest> {
         c => known.compressed.get(&c.key()).cloned(),
     }
 }
-
-/// Stops a copy loop when the run is interrupted, without retrying
-/// (`write_all` retries `ErrorKind::Interrupted` forever).
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted")]
-struct Cancelled;
 
 /// A blob being produced: a layer's tar in, compressed on all cores, the
 /// compressed bytes hashed on their way into the store's writer. The tar's

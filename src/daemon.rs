@@ -216,13 +216,7 @@ fn read_reply(s: UnixStream) -> io::Result<Reply> {
     Ok(Reply { status, body })
 }
 
+/// An image reference (or ID) in an Engine API path or query.
 fn path_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => out.push(b as char),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    crate::reference::percent_encode(s, b"/:")
 }

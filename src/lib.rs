@@ -28,6 +28,7 @@ pub mod output;
 pub mod pyjson;
 pub mod reference;
 pub mod registry;
+mod stop;
 pub mod stream;
 pub mod tar;
 pub mod time;

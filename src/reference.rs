@@ -106,6 +106,20 @@ pub fn tag_of(reference: &str) -> Option<&str> {
     last.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.is_empty())
 }
 
+/// `s` for a URL: RFC 3986's unreserved characters and those in `keep`
+/// as they are, every other byte percent-encoded.
+pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

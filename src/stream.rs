@@ -16,6 +16,7 @@ use crate::image_config::{self, ConfigError, LayerRecord};
 use crate::layer::{self, LayerError, StorePath};
 use crate::layer_pipe::{self, PipeError};
 use crate::pyjson::py_repr_str_list;
+use crate::stop::Cancelled;
 use crate::tar::{self, Header};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
@@ -131,29 +132,8 @@ fn account_names(uid: u64, gid: u64) -> (String, String) {
     (user.unwrap_or_default(), group.unwrap_or_default())
 }
 
-/// Why the stream stops early: a signal, or the first failure of a hasher
-/// (whose error, not the writer's, is the one worth reporting).
-struct Abort<'a> {
-    flag: AtomicBool,
-    signal: &'a AtomicBool,
-    first: std::sync::Mutex<Option<StreamError>>,
-    /// When hashing began: what changed after it is what broke a layer.
-    started: std::time::SystemTime,
-}
-
-impl Abort<'_> {
-    fn stopped(&self) -> bool {
-        self.flag.load(Ordering::Relaxed) || self.signal.load(Ordering::Relaxed)
-    }
-    fn fail(&self, e: StreamError) {
-        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
-        first.get_or_insert(e);
-        self.flag.store(true, Ordering::Relaxed);
-    }
-    fn take(&self) -> Option<StreamError> {
-        self.first.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
+/// The stream's stop: a signal, or the first failure of a hasher.
+type Abort<'a> = crate::stop::Stop<'a, StreamError>;
 
 /// A sink that hashes and counts what it is given.
 struct HashSink<'a> {
@@ -175,11 +155,6 @@ impl Write for HashSink<'_> {
         Ok(())
     }
 }
-
-/// Not `ErrorKind::Interrupted`: `write_all` retries those forever.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted")]
-struct Cancelled;
 
 /// The outer archive: counts its offset for the final padding and checks
 /// for interruption between writes.
@@ -207,6 +182,17 @@ fn outer_header(name: &str, size: u64, mtime: i64) -> Header<'_> {
     Header { name: Cow::Borrowed(name.as_bytes()), mode: 0o644, size, mtime, typeflag: tar::REGTYPE, ..Header::default() }
 }
 
+/// The image config's bytes for `conf`'s layers `records` on top of
+/// `base` (whose Env it inherits): what `stream` writes, and so what
+/// every destination of `copy` names the image by.
+pub(crate) fn config_bytes(conf: &Conf, base: Option<&BaseImage>, records: &[LayerRecord]) -> Result<Vec<u8>, StreamError> {
+    let config = match base {
+        Some(base) => image_config::overlay_env(&base.config, conf.config.clone())?,
+        None => conf.config.clone(),
+    };
+    Ok(image_config::image_config(&conf.created, &conf.architecture, config, records))
+}
+
 pub(crate) fn paths_repr(paths: &[StorePath]) -> String {
     py_repr_str_list(&paths.iter().map(|p| p.as_written.as_str()).collect::<Vec<_>>())
 }
@@ -214,12 +200,6 @@ pub(crate) fn paths_repr(paths: &[StorePath]) -> String {
 /// A layer's hex SHA-256 and length, and the hex BLAKE3 of the same bytes
 /// when the first pass took it (the second pass then checks that instead).
 type Digest32 = Result<(String, u64, Option<String>), StreamError>;
-
-impl<'a> Abort<'a> {
-    fn new(signal: &'a AtomicBool) -> Abort<'a> {
-        Abort { flag: AtomicBool::new(false), signal, first: std::sync::Mutex::new(None), started: std::time::SystemTime::now() }
-    }
-}
 
 /// Runs `job(0..n)` on one worker per core, in index order. Every index is
 /// handed to `job` exactly once, even after the stream stopped (`job` then
@@ -355,7 +335,7 @@ fn stream_impl<W: Write>(
         });
         let result = write_archive(conf, base, repo_tag, out, patch, progress, &abort, &custom, &slots);
         // Stop the hashers either way; on failure their work is moot.
-        abort.flag.store(true, Ordering::Relaxed);
+        abort.halt();
         result.map_err(|e| abort.take().unwrap_or(e))
     })
 }
@@ -527,11 +507,7 @@ fn write_archive<W: Write>(
     records.push(LayerRecord { diff_id: digest.clone(), member: format!("{digest}/layer.tar"), paths: vec![custom.as_written.clone()] });
 
     progress.line("Adding manifests...");
-    let config = match base {
-        Some(base) => image_config::overlay_env(&base.config, conf.config.clone())?,
-        None => conf.config.clone(),
-    };
-    let config_json = image_config::image_config(&conf.created, &conf.architecture, config, &records);
+    let config_json = config_bytes(conf, base, &records)?;
     let config_member = format!("{}.json", hex::encode(Sha256::digest(&config_json)));
     let manifest = image_config::manifest(&config_member, repo_tag, &records);
     for (name, bytes) in [(config_member.as_str(), &config_json), ("manifest.json", &manifest)] {

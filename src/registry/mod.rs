@@ -18,7 +18,7 @@ use crate::blob::{BlobStore, BlobWriter, StoreError};
 use crate::conf::BlobDigest;
 use auth::{Challenge, Credentials};
 use sha2::Digest;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -126,7 +126,6 @@ pub struct Registry {
     mount_from: Vec<String>,
     retries: u32,
     outcomes: Mutex<HashMap<String, BlobOutcome>>,
-    present: Mutex<HashSet<String>>,
 }
 
 /// Why a request failed, and whether trying again may help.
@@ -189,7 +188,6 @@ impl Registry {
             mount_from: opts.mount_from.clone(),
             retries: opts.retries.max(1),
             outcomes: Mutex::new(HashMap::new()),
-            present: Mutex::new(HashSet::new()),
         })
     }
 
@@ -463,36 +461,27 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250u64 << attempt.min(6))
 }
 
+/// A query parameter's value.
 fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    crate::reference::percent_encode(s, b"")
 }
 
 impl BlobStore for Registry {
     fn has_blob(&self, sha256: &str) -> Result<bool, StoreError> {
-        if self.present.lock().unwrap_or_else(|p| p.into_inner()).contains(sha256) {
+        // Every blob with an outcome is in the repository by now.
+        if self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).contains_key(sha256) {
             return Ok(true);
         }
         let path = self.blob_path(sha256);
         let r = self.send("HEAD", &path, &[], Body::Empty).map_err(|f| self.store_error(f))?;
-        let found = match r.status().as_u16() {
+        match r.status().as_u16() {
             200 => {
                 self.record(sha256, BlobOutcome::AlreadyThere);
-                true
+                Ok(true)
             }
-            404 => self.try_mount(sha256).map_err(|f| self.store_error(f))?,
-            _ => return Err(self.store_error(self.status_failure("HEAD", &path, r))),
-        };
-        if found {
-            self.present.lock().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_string());
+            404 => self.try_mount(sha256).map_err(|f| self.store_error(f)),
+            _ => Err(self.store_error(self.status_failure("HEAD", &path, r))),
         }
-        Ok(found)
     }
 
     fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError> {
@@ -532,7 +521,6 @@ const IN_FLIGHT: usize = 4;
 /// digest.
 struct Upload<'r> {
     registry: &'r Registry,
-    location: String,
     buf: Vec<u8>,
     tx: Option<crossbeam_channel::Sender<Vec<u8>>>,
     patch: Option<std::thread::JoinHandle<Result<String, Failure>>>,
@@ -559,7 +547,7 @@ impl<'r> Upload<'r> {
             }
             Ok(location_of(&r).unwrap_or(url))
         });
-        Upload { registry, location, buf: Vec::with_capacity(CHUNK), tx: Some(tx), patch: Some(patch) }
+        Upload { registry, buf: Vec::with_capacity(CHUNK), tx: Some(tx), patch: Some(patch) }
     }
 
     fn ship(&mut self) -> io::Result<()> {
@@ -605,10 +593,8 @@ impl BlobWriter for Upload<'_> {
             Some(Ok(r)) => r.map_err(|f| reg.store_error(f))?,
             _ => return Err(StoreError::Remote { what: format!("{}: the upload thread failed", reg.target), transient: true }),
         };
-        let _ = &self.location;
         reg.finish_upload(&next, sha256, &[]).map_err(|f| reg.store_error(f))?;
         reg.record(sha256, BlobOutcome::Uploaded);
-        reg.present.lock().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_string());
         Ok(())
     }
 }

@@ -13,6 +13,24 @@ pub enum Strategy {
     Pipeline,
 }
 
+/// The owner every entry of the store layers gets (`conf`, and `layer`,
+/// whose digests hold only for an image of the same owner).
+#[derive(clap::Args)]
+pub struct Owner {
+    /// Owner of the store layers' files.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub uid: u32,
+    /// Group of the store layers' files.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub gid: u32,
+    /// User name recorded in the store layers' tar headers.
+    #[arg(long, default_value = "root", value_name = "NAME")]
+    pub uname: String,
+    /// Group name recorded in the store layers' tar headers.
+    #[arg(long, default_value = "root", value_name = "NAME")]
+    pub gname: String,
+}
+
 /// `conf --graph FILE --base-json FILE --customisation-layer PATH --image-name NAME --image-tag TAG ...`
 #[derive(clap::Args)]
 #[command(
@@ -49,18 +67,8 @@ pub struct Args {
     /// Modification time of the files in the store layers: "now" or any date GNU `date -d` reads.
     #[arg(long, default_value = "1970-01-01T00:00:01Z", value_name = "DATE")]
     pub mtime: String,
-    /// Owner of the store layers' files.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub uid: u32,
-    /// Group of the store layers' files.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub gid: u32,
-    /// User name recorded in the store layers' tar headers.
-    #[arg(long, default_value = "root", value_name = "NAME")]
-    pub uname: String,
-    /// Group name recorded in the store layers' tar headers.
-    #[arg(long, default_value = "root", value_name = "NAME")]
-    pub gname: String,
+    #[command(flatten)]
+    pub owner: Owner,
     /// How the closure is split into layers: auto (auto-layer.py, nixpkgs' default), popularity (the classic split) or pipeline (a layeringPipeline).
     #[arg(long, value_enum, default_value = "auto")]
     pub layering: Strategy,
@@ -119,10 +127,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         repo_tag: format!("{}:{}", args.image_name, args.image_tag),
         created: args.created,
         mtime: args.mtime,
-        uid: args.uid,
-        gid: args.gid,
-        uname: args.uname,
-        gname: args.gname,
+        uid: args.owner.uid,
+        gid: args.owner.gid,
+        uname: args.owner.uname,
+        gname: args.owner.gname,
         layering,
         max_layers: args.max_layers,
         exclude: args.exclude,

@@ -167,7 +167,12 @@ fn copy_to(
                 dir.clone()
             };
             let layout = OciLayout::open_or_create(&layout_dir)?;
-            let (bytes, media_type) = images(confs, Some(first), &load, &layout, opts, progress, cancel, &mut |_| Ok(()))?;
+            // With an index, a layout keeps each platform's manifest as a blob.
+            let mut as_blob = |(bytes, _): (&[u8], &str)| -> anyhow::Result<()> {
+                layout.put_blob(bytes)?;
+                Ok(())
+            };
+            let (bytes, media_type) = images(confs, Some(first), &load, &layout, opts, progress, cancel, &mut as_blob)?;
             let digest = layout.tag(&bytes, media_type, name.as_deref())?;
             if archive {
                 if cancel.load(Ordering::Relaxed) {
@@ -175,7 +180,8 @@ fn copy_to(
                 }
                 oci::write_archive(&layout_dir, dir).with_context(|| format!("cannot write {}", dir.display()))?;
             }
-            progress.line(&format!("Wrote {} as sha256:{}", dest_name(dest), digest.sha256));
+            let named = args.args.last().expect("clap requires a DEST");
+            progress.line(&format!("Wrote {named} as sha256:{}", digest.sha256));
             Ok(Some(format!("sha256:{}", digest.sha256)))
         }
         Destination::Registry(target) => {
@@ -207,14 +213,6 @@ fn copy_to(
             progress.line(&format!("Pushed {target} as {digest}"));
             Ok(Some(digest))
         }
-    }
-}
-
-fn dest_name(d: &Destination) -> String {
-    match d {
-        Destination::Oci { dir, reference } => format!("oci:{}{}", dir.display(), reference.as_deref().map(|r| format!(":{r}")).unwrap_or_default()),
-        Destination::OciArchive { path, .. } => format!("oci-archive:{}", path.display()),
-        _ => String::new(),
     }
 }
 
@@ -260,8 +258,6 @@ fn images(
         let architecture = conf.architecture.as_str().unwrap_or("amd64").to_string();
         platforms.push(PlatformManifest { manifest: image.manifest.clone(), architecture, os: "linux".into() });
         if confs.len() > 1 {
-            // A layout keeps each platform's manifest as a blob, a registry by digest.
-            store.put_blob(&image.manifest_bytes)?;
             each_manifest((&image.manifest_bytes, oci::MANIFEST_MEDIA_TYPE))?;
         }
         single = Some(image.manifest_bytes);

@@ -1,8 +1,8 @@
+use crate::progress::Quiet;
 use anyhow::Context;
 use layered_image::base_image::BaseImage;
 use layered_image::compress::Compression;
 use layered_image::conf::{CUSTOMISATION_DIGEST_KEY, Conf, DIGESTS_KEY, LayerDigest};
-use layered_image::stream::Progress;
 use layered_image::time::DateTime;
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,11 +33,6 @@ pub struct Args {
     /// e.g. by the layer's own Nix derivation, is not read again).
     #[arg(long, requires = "compress")]
     pub recompute: bool,
-}
-
-struct Quiet;
-impl Progress for Quiet {
-    fn line(&self, _: &str) {}
 }
 
 /// Adds `store_layer_digests` (and, with --compress, each layer's blob

@@ -1,9 +1,9 @@
+use crate::progress::Quiet;
 use anyhow::Context;
 use layered_image::compress::Compression;
 use layered_image::conf::LayerDigest;
 use layered_image::confgen::date;
 use layered_image::layer_spec::{LayerSpec, Stamp, flatten};
-use layered_image::stream::Progress;
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,18 +26,8 @@ pub struct Args {
     /// The Nix store directory the paths live in.
     #[arg(long, default_value = "/nix/store", value_name = "DIR")]
     pub store_dir: String,
-    /// Owner of every entry (as the image's uid).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub uid: u32,
-    /// Group of every entry (as the image's gid).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub gid: u32,
-    /// User name recorded in the tar headers.
-    #[arg(long, default_value = "root", value_name = "NAME")]
-    pub uname: String,
-    /// Group name recorded in the tar headers.
-    #[arg(long, default_value = "root", value_name = "NAME")]
-    pub gname: String,
+    #[command(flatten)]
+    pub owner: crate::conf::Owner,
     /// Modification time of every entry (any date `conf --mtime` takes; not "now").
     #[arg(long, default_value = "1970-01-01T00:00:01Z", value_name = "DATE")]
     pub mtime: String,
@@ -53,11 +43,6 @@ pub struct Args {
     /// Write the layer file to FILE (atomically) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-}
-
-struct Quiet;
-impl Progress for Quiet {
-    fn line(&self, _: &str) {}
 }
 
 /// An explicit layer: the closure of its contents, less the layers nested
@@ -76,10 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let store_paths =
         paths.iter().map(|p| layered_image::conf::store_path(&args.graph, &args.store_dir, p, PathBuf::from(p))).collect::<Result<Vec<_>, _>>()?;
     let stamp = layered_image::layer::Stamp {
-        uid: args.uid.into(),
-        gid: args.gid.into(),
-        uname: args.uname.clone(),
-        gname: args.gname.clone(),
+        uid: args.owner.uid.into(),
+        gid: args.owner.gid.into(),
+        uname: args.owner.uname.clone(),
+        gname: args.owner.gname.clone(),
         mtime: epoch,
     };
     let cancel = crate::progress::cancel_on_signals()?;
@@ -94,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         file: PathBuf::new(),
         paths: paths.iter().map(|p| p.to_string()).collect(),
         nested: args.layers.iter().map(|l| std::fs::canonicalize(l).unwrap_or_else(|_| l.clone())).collect(),
-        stamp: Stamp { uid: args.uid, gid: args.gid, uname: args.uname, gname: args.gname, mtime },
+        stamp: Stamp { uid: args.owner.uid, gid: args.owner.gid, uname: args.owner.uname, gname: args.owner.gname, mtime },
         digest: Some(digest),
     };
     let mut bytes = serde_json::to_vec_pretty(&spec.to_json())?;

@@ -94,6 +94,14 @@ impl Progress for Stderr {
     }
 }
 
+/// No progress at all: for commands whose output is data about the
+/// image (`digests`, `layer`), not the image.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn line(&self, _: &str) {}
+}
+
 /// SIGINT, SIGTERM and SIGHUP set the returned flag: the work in hand
 /// stops cleanly and leaves nothing that looks complete.
 pub fn cancel_on_signals() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {

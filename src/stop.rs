@@ -1,0 +1,41 @@
+//! Why concurrent work stops early: a signal, or the first failure of one
+//! of its threads, whose error (not its consequences in the others) is
+//! the one reported.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub(crate) struct Stop<'a, E> {
+    flag: AtomicBool,
+    signal: &'a AtomicBool,
+    first: Mutex<Option<E>>,
+    /// When the work began: what changed after it is what broke a layer.
+    pub(crate) started: std::time::SystemTime,
+}
+
+impl<'a, E> Stop<'a, E> {
+    pub(crate) fn new(signal: &'a AtomicBool) -> Self {
+        Stop { flag: AtomicBool::new(false), signal, first: Mutex::new(None), started: std::time::SystemTime::now() }
+    }
+    pub(crate) fn stopped(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || self.signal.load(Ordering::Relaxed)
+    }
+    /// Records `e` unless an earlier failure was, and stops the rest.
+    pub(crate) fn fail(&self, e: E) {
+        self.first.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+        self.halt();
+    }
+    /// Stops the rest without a failure of its own.
+    pub(crate) fn halt(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+    }
+    pub(crate) fn take(&self) -> Option<E> {
+        self.first.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A write refused because the work is stopping. Not
+/// `ErrorKind::Interrupted`: `write_all` retries those forever.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub(crate) struct Cancelled;
