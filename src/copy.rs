@@ -11,6 +11,7 @@
 
 use crate::base_image::{self, BaseImage, BaseLayer};
 use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
+use crate::blob_cache::BlobCache;
 use crate::compress::{Compression, Encoder};
 use crate::conf::{BlobDigest, Conf, DIGESTS_KEY, LayerDigest};
 use crate::image_config::LayerRecord;
@@ -20,6 +21,7 @@ use crate::oci::{self, Blob};
 use crate::stop::Cancelled;
 use crate::stream::{self, Progress, StreamError, paths_repr};
 use sha2::{Digest, Sha256};
+use std::convert::Infallible;
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,13 +37,15 @@ pub enum CopyError {
 }
 
 /// How blobs are made.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub compression: Compression,
     /// Threads for compression, and layers produced at once.
     pub jobs: usize,
     /// Attempts per layer when its store fails in a way that may pass.
     pub retries: u32,
+    /// What layers compressed to in earlier runs (see [`crate::blob_cache`]).
+    pub blob_cache: Option<BlobCache>,
 }
 
 /// What happened to a layer's blob.
@@ -51,6 +55,9 @@ pub enum Fate {
     Written,
     /// Its digest was known and the store had it: not read at all.
     Present,
+    /// Read once to take its diff_id, whose blob the blob cache knew and
+    /// the store had: nothing compressed or written.
+    Cached,
 }
 
 /// A layer of the image as a blob.
@@ -115,6 +122,7 @@ pub fn write_image(
         custom: Some(&custom),
         progress,
         retries: opts.retries,
+        cache: opts.blob_cache.as_ref(),
     };
     std::thread::scope(|s| {
         for _ in 0..jobs.min(n) {
@@ -198,8 +206,18 @@ pub fn store_layer_blob(
 ) -> Result<LayerBlob, CopyError> {
     let pool = compression_pool(opts.jobs.max(1))?;
     let stop = Stop::new(cancel);
-    let ctx =
-        Ctx { conf: None, base: None, store, compression: opts.compression, pool: &pool, stop: &stop, custom: None, progress, retries: opts.retries };
+    let ctx = Ctx {
+        conf: None,
+        base: None,
+        store,
+        compression: opts.compression,
+        pool: &pool,
+        stop: &stop,
+        custom: None,
+        progress,
+        retries: opts.retries,
+        cache: opts.blob_cache.as_ref(),
+    };
     ctx.store_layer(1, paths, stamp, None)
 }
 
@@ -207,6 +225,7 @@ fn layer_line(index: usize, n: usize, l: &LayerBlob, store: &dyn BlobStore) -> S
     let what = match l.fate {
         Fate::Written => "written".to_string(),
         Fate::Present => format!("{}, not read", store.presence(&l.blob.digest.sha256)),
+        Fate::Cached => format!("{}, blob known from the blob cache, not compressed", store.presence(&l.blob.digest.sha256)),
     };
     format!(
         "Layer {index}/{n} sha256:{} ({} bytes, {} as sha256:{}) {what}",
@@ -226,6 +245,7 @@ struct Ctx<'a> {
     custom: Option<&'a stream::Customisation>,
     progress: &'a dyn Progress,
     retries: u32,
+    cache: Option<&'a BlobCache>,
 }
 
 /// The blob a layer compresses to, if the conf recorded it.
@@ -326,6 +346,30 @@ impl Ctx<'_> {
         self.compression.layer_media_type().into()
     }
 
+    /// Whether the blob cache has entries for this compression: only then
+    /// is a layer read once more just to look it up.
+    fn cache_knows(&self) -> bool {
+        !self.compression.is_none() && self.cache.is_some_and(|c| c.knows(&self.compression.key()))
+    }
+
+    /// The blob the cache names for the tar `diff_id`, if the store has it.
+    fn cached_blob(&self, diff_id: &BlobDigest) -> Result<Option<BlobDigest>, CopyError> {
+        if self.compression.is_none() {
+            return Ok(None);
+        }
+        let Some(blob) = self.cache.and_then(|c| c.lookup(&self.compression.key(), diff_id)) else { return Ok(None) };
+        Ok(self.store.has_blob(&blob.sha256)?.then_some(blob))
+    }
+
+    /// Tells the cache what a tar of ours compressed to.
+    fn remember(&self, diff_id: &BlobDigest, blob: &BlobDigest) {
+        if let Some(c) = self.cache
+            && !self.compression.is_none()
+        {
+            c.record(&self.compression.key(), diff_id, blob);
+        }
+    }
+
     fn present(&self, diff_id: BlobDigest, blob: BlobDigest, paths: Vec<String>) -> LayerBlob {
         LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Present, paths }
     }
@@ -338,15 +382,29 @@ impl Ctx<'_> {
         {
             return Ok(self.present(BlobDigest { sha256: k.sha256.clone(), size: k.size }, b.clone(), history));
         }
-        let mut producer = Producer::new(self.store, self.compression, self.pool, false)?;
         let stopped = || self.stop.stopped();
+        let layer_err = |source| CopyError::Stream(StreamError::Layer { index, paths: paths_repr(paths), source });
+        if expected.is_none() && self.cache_knows() {
+            // A read without compressing is much cheaper than compressing
+            // only to find the store already holds the result.
+            let (sha256, size) = match layer_pipe::run(paths, stamp, &stopped, |_| Ok::<(), Infallible>(())) {
+                Ok(d) => d,
+                Err(PipeError::Stopped) => return Err(StreamError::Interrupted.into()),
+                Err(PipeError::Consumer(never)) => match never {},
+                Err(PipeError::Layer(source)) => return Err(layer_err(source)),
+            };
+            let diff_id = BlobDigest { sha256, size };
+            if let Some(blob) = self.cached_blob(&diff_id)? {
+                return Ok(LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Cached, paths: history });
+            }
+        }
+        let mut producer = Producer::new(self.store, self.compression, self.pool, false)?;
         let streamed = layer_pipe::run(paths, stamp, &stopped, |chunk| {
             producer.write_all(chunk)?;
             self.progress.advance(chunk.len() as u64);
             self.progress.layer_advance(index, chunk.len() as u64);
             Ok::<(), io::Error>(())
         });
-        let layer_err = |source| CopyError::Stream(StreamError::Layer { index, paths: paths_repr(paths), source });
         let (sha256, size) = match streamed {
             Ok(d) => d,
             Err(PipeError::Stopped) => return Err(StreamError::Interrupted.into()),
@@ -382,6 +440,7 @@ impl Ctx<'_> {
             }
         }
         w.commit(&blob.sha256)?;
+        self.remember(&diff_id, &blob);
         Ok(LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Written, paths: history })
     }
 
@@ -400,6 +459,12 @@ impl Ctx<'_> {
             && self.store.has_blob(&b.sha256)?
         {
             return Ok(self.present(BlobDigest { sha256: own.sha256, size: own.size }, b, history));
+        }
+        let own_diff_id = BlobDigest { sha256: own.sha256.clone(), size: own.size };
+        if known_blob(&own, self.compression).is_none()
+            && let Some(b) = self.cached_blob(&own_diff_id)?
+        {
+            return Ok(self.present(own_diff_id, b, history));
         }
         let mut f = std::fs::File::open(&c.tar_path).map_err(|e| fail(format!("cannot read {}: {e}", c.tar_path.display())))?;
         let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
@@ -424,6 +489,7 @@ impl Ctx<'_> {
             )));
         }
         w.commit(&blob.sha256)?;
+        self.remember(&diff_id, &blob);
         Ok(LayerBlob { diff_id, blob: Blob { media_type: self.media_type(), digest: blob }, fate: Fate::Written, paths: history })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod base_image;
 pub mod blob;
+pub mod blob_cache;
 pub mod compress;
 pub mod conf;
 pub mod confgen;

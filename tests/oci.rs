@@ -211,6 +211,37 @@ fn a_layout_keeps_its_images_and_shares_their_blobs() {
     }
 }
 
+/// The blob cache, per compression: a layout that holds a layer's blob
+/// gets it named from the cache after one read, not compressed again; a
+/// layout that lacks it gets it made, the same bytes as ever.
+#[test]
+fn the_blob_cache_names_blobs_a_layout_holds() {
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let conf = root.join("conf.json");
+    let cache = root.join("cache");
+    let cached_copy = |dest: &str, compress: &str| {
+        let out = run(Command::new(bin()).arg("copy").arg(&conf).arg(dest).args(["--compress", compress]).env("LAYERED_IMAGE_CACHE_DIR", &cache));
+        verify_image(dest);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for compress in ["gzip", "zstd"] {
+        let layout = root.join(format!("layout-{compress}"));
+        let dest = format!("oci:{}:t", layout.display());
+        let err = cached_copy(&dest, compress);
+        assert!(err.contains("(3 written, 0 already present)"), "{err}");
+        let made = blobs(&layout);
+        let err = cached_copy(&dest, compress);
+        assert_eq!(err.matches("blob known from the blob cache, not compressed").count(), 2, "{compress}: {err}");
+        assert_eq!(blobs(&layout), made);
+        // A fresh layout lacks the blobs: they are made, identical.
+        let fresh = root.join(format!("fresh-{compress}"));
+        let err = cached_copy(&format!("oci:{}:t", fresh.display()), compress);
+        assert!(err.contains("(3 written, 0 already present)"), "{err}");
+        assert_eq!(blobs(&fresh), made);
+    }
+}
+
 /// Store entries as the rootfs must hold them, owned by the conf's ids.
 fn assert_rootfs_is_the_store(store: &BusyboxStore, rootfs: &Path, uid: u32, gid: u32) {
     let mut checked = 0;

@@ -283,6 +283,71 @@ fn push_pull_run_and_touch_only_what_changed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("mounted from li/busybox"));
 }
 
+/// Without precomputed digests the blob cache still spares unchanged
+/// layers: each is read once for its diff_id, and the blob the cache names
+/// is neither compressed nor uploaded when the repository has it. The
+/// manifest is the one a fresh push makes (deterministic compression).
+#[test]
+fn the_blob_cache_spares_unchanged_layers_without_digests() {
+    require("skopeo");
+    let reg = Registry::start(false);
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let conf = root.join("conf.json");
+    let cache = root.join("cache");
+    let push = |tag: &str, extra: &[&str]| {
+        let digestfile = root.join(format!("digest-{tag}"));
+        let out = run(Command::new(bin())
+            .arg("copy")
+            .arg(&conf)
+            .arg(reg.dest(&format!("li/cached:{tag}")))
+            .args(["--dest-tls-verify=false", "--digestfile"])
+            .arg(&digestfile)
+            .args(extra)
+            .env("LAYERED_IMAGE_CACHE_DIR", &cache));
+        (String::from_utf8_lossy(&out.stderr).into_owned(), std::fs::read_to_string(digestfile).unwrap())
+    };
+    let before = reg.requests().len();
+    let (_, first) = push("v1", &[]);
+    assert_eq!(reg.uploads_since(before).len(), 4, "3 layers and the config");
+
+    let before = reg.requests().len();
+    let (err, again) = push("v1-again", &[]);
+    assert_eq!(reg.uploads_since(before), Vec::<String>::new(), "{err}");
+    assert_eq!(reg.patches_since(before), 0, "{err}");
+    assert_eq!(err.matches("blob known from the blob cache, not compressed").count(), 2, "both store layers: {err}");
+    assert!(err.contains("(0 written, 3 already present)"), "the customisation layer by its checksum: {err}");
+    assert_eq!(again, first, "the same manifest as the first push");
+
+    // --no-blob-cache: every layer is compressed and sent again.
+    let before = reg.requests().len();
+    let (_, uncached) = push("v1-uncached", &["--no-blob-cache"]);
+    assert_eq!(reg.uploads_since(before).len(), 3, "the 3 layers (the config is known)");
+    assert_eq!(uncached, first);
+
+    // A changed layer goes up with the config; the rest stays.
+    let script = root.join(&store.script);
+    run(Command::new("chmod").arg("-R").arg("u+w").arg(&script));
+    std::fs::write(script.join("data.txt"), "other data\n").unwrap();
+    let before = reg.requests().len();
+    let (err, _) = push("v2", &[]);
+    assert_eq!(reg.uploads_since(before).len(), 2, "the changed layer and the config: {err}");
+    assert_eq!(err.matches("blob known from the blob cache").count(), 1, "{err}");
+    assert_pushed(&reg, "li/cached:v2", &conf, &["--tls-verify=false"]);
+
+    // Damaged entries are misses, never errors or wrong blobs.
+    for key in std::fs::read_dir(&cache).unwrap() {
+        for entry in std::fs::read_dir(key.unwrap().path()).unwrap() {
+            std::fs::write(entry.unwrap().path(), "sha256:nonsense 1 sha256:nonsense 1\n").unwrap();
+        }
+    }
+    let before = reg.requests().len();
+    let (err, _) = push("v2-damaged", &[]);
+    assert_eq!(err.matches("blob known from the blob cache").count(), 0, "{err}");
+    assert_eq!(reg.uploads_since(before).len(), 3, "{err}");
+    assert_pushed(&reg, "li/cached:v2-damaged", &conf, &["--tls-verify=false"]);
+}
+
 #[test]
 fn a_store_file_changed_since_its_digests_fails_before_the_manifest() {
     let reg = Registry::start(false);

@@ -11,7 +11,10 @@ cd "$repo"
 shared=$repo/../shared
 [ -x "$shared/parity/reference-stream" ] || { echo "tests/run-all.sh: $shared is missing (the shared/ folder must sit beside the repository)" >&2; exit 1; }
 docker_dir=/tmp/layered-image-test-docker
-trap 'tests/support/dockerd.sh stop "$docker_dir" || true' EXIT
+# copy's blob cache starts empty for every run (tests that need it set their own).
+blob_cache=$(mktemp -d /tmp/layered-image-blob-cache.XXXXXX)
+export LAYERED_IMAGE_CACHE_DIR=$blob_cache
+trap 'tests/support/dockerd.sh stop "$docker_dir" || true; rm -rf "$blob_cache"' EXIT
 
 echo "== cargo fmt --check" >&2
 cargo fmt --check

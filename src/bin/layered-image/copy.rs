@@ -2,6 +2,7 @@ use crate::progress::{Stderr, cancel_on_signals};
 use anyhow::Context;
 use layered_image::base_image::BaseImage;
 use layered_image::blob::BlobStore;
+use layered_image::blob_cache::BlobCache;
 use layered_image::compress::Compression;
 use layered_image::conf::Conf;
 use layered_image::copy::{self, Fate, Image};
@@ -77,6 +78,11 @@ pub struct Args {
     /// (connection errors, 429, 5xx), with backoff.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub retries: u32,
+    /// Neither use nor add to the blob cache ($LAYERED_IMAGE_CACHE_DIR, else
+    /// ~/.cache/layered-image), which remembers what each layer compressed to so
+    /// that a layer the destination holds is read once, not compressed or sent.
+    #[arg(long)]
+    pub no_blob_cache: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -99,7 +105,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         anyhow::bail!("-t {t:?} is not a valid NAME:TAG image reference");
     }
-    let opts = copy::Options { compression, jobs, retries: args.retries.max(1) };
+    let blob_cache = if args.no_blob_cache { None } else { BlobCache::from_env() };
+    let opts = copy::Options { compression, jobs, retries: args.retries.max(1), blob_cache };
     let progress = Stderr::new("read");
     let result = match &dest {
         Destination::DockerArchive { .. } | Destination::DockerDaemon { .. } if args.index => {

@@ -66,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 conf.customisation_layer_digest = None;
             }
             let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
-            let opts = layered_image::copy::Options { compression, jobs, retries: 1 };
+            let opts = layered_image::copy::Options { compression, jobs, retries: 1, blob_cache: None };
             let image = layered_image::copy::write_image(&conf, base.as_ref(), &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
             let skip = base.as_ref().map_or(0, |b| b.layers.len());
             let key = compression.key();

@@ -69,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let cancel = crate::progress::cancel_on_signals()?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
-    let opts = layered_image::copy::Options { compression, jobs, retries: 1 };
+    let opts = layered_image::copy::Options { compression, jobs, retries: 1, blob_cache: None };
     let blob = layered_image::copy::store_layer_blob(&store_paths, &stamp, &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
     let mut digest = LayerDigest { sha256: blob.diff_id.sha256.clone(), size: blob.diff_id.size, ..Default::default() };
     if !compression.is_none() {
