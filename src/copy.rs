@@ -112,18 +112,7 @@ pub fn write_image(
     let stop = Stop::new(cancel);
     let slots: Vec<Mutex<Option<LayerBlob>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let ctx = Ctx {
-        conf: Some(conf),
-        base,
-        store,
-        compression: opts.compression,
-        pool: &pool,
-        stop: &stop,
-        custom: Some(&custom),
-        progress,
-        retries: opts.retries,
-        cache: opts.blob_cache.as_ref(),
-    };
+    let ctx = Ctx { conf: Some(conf), base, custom: Some(&custom), ..Ctx::new(store, opts, &pool, &stop, progress) };
     std::thread::scope(|s| {
         for _ in 0..jobs.min(n) {
             s.spawn(|| {
@@ -206,19 +195,7 @@ pub fn store_layer_blob(
 ) -> Result<LayerBlob, CopyError> {
     let pool = compression_pool(opts.jobs.max(1))?;
     let stop = Stop::new(cancel);
-    let ctx = Ctx {
-        conf: None,
-        base: None,
-        store,
-        compression: opts.compression,
-        pool: &pool,
-        stop: &stop,
-        custom: None,
-        progress,
-        retries: opts.retries,
-        cache: opts.blob_cache.as_ref(),
-    };
-    ctx.store_layer(1, paths, stamp, None)
+    Ctx::new(store, opts, &pool, &stop, progress).store_layer(1, paths, stamp, None)
 }
 
 fn layer_line(index: usize, n: usize, l: &LayerBlob, store: &dyn BlobStore) -> String {
@@ -245,7 +222,28 @@ struct Ctx<'a> {
     custom: Option<&'a stream::Customisation>,
     progress: &'a dyn Progress,
     retries: u32,
-    cache: Option<&'a BlobCache>,
+    /// The blob cache with this compression's key; none without compression
+    /// (the tar is the blob).
+    cache: Option<(&'a BlobCache, String)>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for lone layers; a whole image adds its conf, base and
+    /// customisation layer.
+    fn new(store: &'a dyn BlobStore, opts: &'a Options, pool: &'a rayon::ThreadPool, stop: &'a Stop<'a>, progress: &'a dyn Progress) -> Ctx<'a> {
+        Ctx {
+            conf: None,
+            base: None,
+            store,
+            compression: opts.compression,
+            pool,
+            stop,
+            custom: None,
+            progress,
+            retries: opts.retries,
+            cache: opts.blob_cache.as_ref().filter(|_| !opts.compression.is_none()).map(|c| (c, opts.compression.key())),
+        }
+    }
 }
 
 /// The blob a layer compresses to, if the conf recorded it.
@@ -349,24 +347,19 @@ impl Ctx<'_> {
     /// Whether the blob cache has entries for this compression: only then
     /// is a layer read once more just to look it up.
     fn cache_knows(&self) -> bool {
-        !self.compression.is_none() && self.cache.is_some_and(|c| c.knows(&self.compression.key()))
+        self.cache.as_ref().is_some_and(|(c, key)| c.knows(key))
     }
 
     /// The blob the cache names for the tar `diff_id`, if the store has it.
     fn cached_blob(&self, diff_id: &BlobDigest) -> Result<Option<BlobDigest>, CopyError> {
-        if self.compression.is_none() {
-            return Ok(None);
-        }
-        let Some(blob) = self.cache.and_then(|c| c.lookup(&self.compression.key(), diff_id)) else { return Ok(None) };
+        let Some(blob) = self.cache.as_ref().and_then(|(c, key)| c.lookup(key, diff_id)) else { return Ok(None) };
         Ok(self.store.has_blob(&blob.sha256)?.then_some(blob))
     }
 
     /// Tells the cache what a tar of ours compressed to.
     fn remember(&self, diff_id: &BlobDigest, blob: &BlobDigest) {
-        if let Some(c) = self.cache
-            && !self.compression.is_none()
-        {
-            c.record(&self.compression.key(), diff_id, blob);
+        if let Some((c, key)) = &self.cache {
+            c.record(key, diff_id, blob);
         }
     }
 
