@@ -2,6 +2,7 @@
 //! form (no `mtime`: files get `created`) and the newest one (`mtime`,
 //! uid/gid as numbers or strings, `"now"` meaning one instant for both).
 
+use crate::digest::{BlobDigest, Digest};
 use crate::layer::{Stamp, StorePath};
 use crate::time::{self, DateTime, TimeError};
 use serde_json::{Map, Value};
@@ -54,28 +55,26 @@ pub struct Conf {
     pub customisation_layer_digest: Option<LayerDigest>,
 }
 
-/// A layer's identity: hex sha256 and length of its tar, and of the blobs
-/// it compresses to, keyed by [`Compression::key`](crate::compress::Compression::key).
+/// A layer's identity: the sha256 and length of its tar, and of the blobs
+/// it compresses to, keyed by [`Compression::key`](crate::blob::compress::Compression::key).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LayerDigest {
-    pub sha256: String,
+    pub digest: Digest,
     pub size: u64,
     pub compressed: BTreeMap<String, BlobDigest>,
 }
 
-/// A blob's hex sha256 and length.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct BlobDigest {
-    pub sha256: String,
-    pub size: u64,
-}
-
 impl LayerDigest {
+    /// The uncompressed tar's digest and length: the layer's diff_id.
+    pub fn tar(&self) -> BlobDigest {
+        BlobDigest { digest: self.digest, size: self.size }
+    }
+
     pub fn to_json(&self) -> Value {
-        let mut obj = serde_json::json!({"sha256": self.sha256, "size": self.size});
+        let mut obj = serde_json::json!({"sha256": self.digest.hex(), "size": self.size});
         if !self.compressed.is_empty() {
             let blobs: Map<String, Value> =
-                self.compressed.iter().map(|(k, b)| (k.clone(), serde_json::json!({"sha256": b.sha256, "size": b.size}))).collect();
+                self.compressed.iter().map(|(k, b)| (k.clone(), serde_json::json!({"sha256": b.digest.hex(), "size": b.size}))).collect();
             obj["compressed"] = Value::Object(blobs);
         }
         obj
@@ -253,16 +252,12 @@ pub fn parse_layer_digest(v: &Value) -> Option<LayerDigest> {
         }
         Some(_) => return None,
     }
-    Some(LayerDigest { sha256: own.sha256, size: own.size, compressed })
-}
-
-fn is_hex256(h: &str) -> bool {
-    h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    Some(LayerDigest { digest: own.digest, size: own.size, compressed })
 }
 
 fn blob_digest(v: &Value) -> Option<BlobDigest> {
-    let sha256 = v.get("sha256").and_then(Value::as_str).filter(|h| is_hex256(h))?;
-    Some(BlobDigest { sha256: sha256.to_string(), size: v.get("size").and_then(Value::as_u64)? })
+    let digest = Digest::from_hex(v.get("sha256").and_then(Value::as_str)?).ok()?;
+    Some(BlobDigest { digest, size: v.get("size").and_then(Value::as_u64)? })
 }
 
 fn layer_digest(r: &Reader<'_>, key: String, item: &Value, expected: &'static str) -> Result<LayerDigest, ConfError> {
@@ -278,7 +273,7 @@ fn layer_digest(r: &Reader<'_>, key: String, item: &Value, expected: &'static st
         }
         Some(other) => return Err(bad(&format!("{key}.compressed"), other)),
     }
-    Ok(LayerDigest { sha256: own.sha256, size: own.size, compressed })
+    Ok(LayerDigest { digest: own.digest, size: own.size, compressed })
 }
 
 /// nixpkgs only asserts `path.startswith(store_dir)`; that lets

@@ -1,37 +1,26 @@
 //! layered-image: container images from Nix store closures.
 //!
-//! Data flows one way: a closure graph is split into layers, the layers and
-//! the image settings make a conf ([`conf`]), and the conf is streamed as a
-//! docker-archive ([`stream`]). Every step is byte-compatible with nixpkgs'
-//! `dockerTools.streamLayeredImage` unless an option says otherwise.
+//! Data flows one way: a closure graph is split into layers ([`plan`]),
+//! the layers and the image settings make a conf ([`conf`]), each layer's
+//! bytes are written as tar ([`layer`], [`tar`]), the image model
+//! ([`image`]) adds base layers, the customisation layer, config and
+//! manifest, layers become content-addressed blobs ([`blob`]), and a
+//! destination ([`dest`]) receives them. Every step is byte-compatible with
+//! nixpkgs' `dockerTools.streamLayeredImage` unless an option says otherwise.
 
-pub mod base_image;
 pub mod blob;
-pub mod blob_cache;
-pub mod compress;
 pub mod conf;
-pub mod confgen;
-pub mod copy;
-pub mod customisation_layer;
-pub mod daemon;
-pub mod destination;
+pub mod dest;
 pub mod diag;
-pub mod gnu_tar;
-pub mod graph;
-pub mod image_config;
+pub mod digest;
+pub mod image;
 pub mod input;
 pub mod layer;
-pub mod layer_pipe;
-pub mod layer_spec;
-pub mod layering;
-pub mod oci;
 pub mod output;
+pub mod plan;
 pub mod pyjson;
 pub mod reference;
-pub mod registry;
 mod stop;
-pub mod stream;
 pub mod tar;
 pub mod time;
 pub mod verify;
-pub mod walk;

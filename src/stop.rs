@@ -2,8 +2,8 @@
 //! of its threads, whose error (not its consequences in the others) is
 //! the one reported.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 pub(crate) struct Stop<'a, E> {
     flag: AtomicBool,
@@ -22,7 +22,7 @@ impl<'a, E> Stop<'a, E> {
     }
     /// Records `e` unless an earlier failure was, and stops the rest.
     pub(crate) fn fail(&self, e: E) {
-        self.first.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+        lock(&self.first).get_or_insert(e);
         self.halt();
     }
     /// Stops the rest without a failure of its own.
@@ -30,7 +30,7 @@ impl<'a, E> Stop<'a, E> {
         self.flag.store(true, Ordering::Relaxed);
     }
     pub(crate) fn take(&self) -> Option<E> {
-        self.first.lock().unwrap_or_else(|p| p.into_inner()).take()
+        lock(&self.first).take()
     }
 }
 
@@ -39,3 +39,10 @@ impl<'a, E> Stop<'a, E> {
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted")]
 pub(crate) struct Cancelled;
+
+/// A lock whose holder panicked still guards consistent data here (every
+/// critical section is a single assignment or read), so poisoning is
+/// ignored rather than spreading the panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

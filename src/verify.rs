@@ -10,7 +10,8 @@ mod archive;
 mod docker;
 mod oci;
 
-use crate::base_image::{Compression, JSON_MEMBER_LIMIT, json_too_big, sniff};
+use crate::image::base::{JSON_MEMBER_LIMIT, json_too_big};
+use crate::image::decode::{Compression, sniff};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -308,7 +309,7 @@ fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> 
     let n = avail.len().min(8);
     head[..n].copy_from_slice(&avail[..n]);
     let compression = expect.unwrap_or_else(|| sniff(&head[..n]));
-    let limit = crate::base_image::bomb_limit(size);
+    let limit = crate::image::base::bomb_limit(size);
     let mut content = Sha256::new();
     let mut count = 0u64;
     let mut undecodable = None;

@@ -320,7 +320,7 @@ fn gnu_date(input: &str) -> Option<String> {
 fn dates_normalise_like_gnu_date_in_utc() {
     let mut wrong = Vec::new();
     for input in DATE_CORPUS {
-        let ours = layered_image::confgen::date::normalize(input).ok();
+        let ours = layered_image::plan::confgen::date::normalize(input).ok();
         let gnu = gnu_date(input);
         assert!(gnu.is_some(), "GNU date refuses corpus entry {input:?}");
         if ours != gnu {
@@ -330,7 +330,7 @@ fn dates_normalise_like_gnu_date_in_utc() {
     // Refused by both.
     for input in ["2023-02-29", "not a date", "2024-13-01", "25:00", "1999-12-31 23:59:60"] {
         assert_eq!(gnu_date(input), None, "{input}");
-        if let Ok(v) = layered_image::confgen::date::normalize(input) {
+        if let Ok(v) = layered_image::plan::confgen::date::normalize(input) {
             wrong.push(format!("{input:?}: GNU date refuses it, ours {v:?}"));
         }
     }

@@ -4,11 +4,11 @@
 //! named after what it caught). Runs in the normal test suite, so a fixed
 //! crash stays fixed without cargo-fuzz.
 
-use layered_image::base_image::BaseImage;
 use layered_image::conf::Conf;
-use layered_image::graph::{Graph, parse_raw, raw_nodes_from_value};
-use layered_image::layering::pipeline::{parse_pipeline, run_pipeline};
-use layered_image::layering::{auto_layer::auto_layer, popularity_paths};
+use layered_image::image::base::BaseImage;
+use layered_image::plan::graph::{Graph, parse_raw, raw_nodes_from_value};
+use layered_image::plan::layering::pipeline::{parse_pipeline, run_pipeline};
+use layered_image::plan::layering::{auto_layer::auto_layer, popularity_paths};
 use layered_image::time::DateTime;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -76,10 +76,7 @@ fn pipeline(data: &[u8]) {
     let _ = run_pipeline(&raw, &exclude, &steps, "fuzz.json");
 }
 
-struct Quiet;
-impl layered_image::stream::Progress for Quiet {
-    fn line(&self, _: &str) {}
-}
+use layered_image::image::Quiet;
 
 /// The fuzz target's conf: no store layers, an empty customisation layer.
 fn empty_conf(dir: &Path) -> Conf {
@@ -110,7 +107,8 @@ fn base_image(path: &Path, conf: &Conf) {
             }
         }
     }
-    let _ = layered_image::stream::stream(conf, Some(&img), "fuzz:1", std::io::sink(), &Quiet, &std::sync::atomic::AtomicBool::new(false));
+    let _ =
+        layered_image::dest::docker_archive::stream(conf, Some(&img), "fuzz:1", std::io::sink(), &Quiet, &std::sync::atomic::AtomicBool::new(false));
 }
 
 /// The verify target: verify never panics on the input, and whatever
@@ -120,7 +118,9 @@ fn verify_input(path: &Path, conf: &Conf) {
     let _ = verify(&Target::Path(path.to_path_buf()));
     let Ok(base) = BaseImage::open(path) else { return };
     let mut out = tempfile::NamedTempFile::new().unwrap();
-    if layered_image::stream::stream(conf, Some(&base), "fuzz:1", out.as_file_mut(), &Quiet, &std::sync::atomic::AtomicBool::new(false)).is_err() {
+    if layered_image::dest::docker_archive::stream(conf, Some(&base), "fuzz:1", out.as_file_mut(), &Quiet, &std::sync::atomic::AtomicBool::new(false))
+        .is_err()
+    {
         return;
     }
     if let Err(e) = verify(&Target::DockerArchive { path: out.path().to_path_buf(), reference: None }) {

@@ -652,9 +652,9 @@ fn popularity_on_a_chain_of_diamonds_is_exact_and_bounded() {
     }
     assert_eq!(lines, expected);
     // The exact scores: S(top_k) = 4·2^k - 3, S(b_k) = S(c_k) = 5·2^k - 3.
-    let raw = layered_image::graph::read_raw(&g, None).unwrap();
-    let graph = layered_image::graph::Graph::build(&raw, "graph.json").unwrap();
-    let scores = layered_image::layering::popularity::scores(&graph.children);
+    let raw = layered_image::plan::graph::read_raw(&g, None).unwrap();
+    let graph = layered_image::plan::graph::Graph::build(&raw, "graph.json").unwrap();
+    let scores = layered_image::plan::layering::popularity::scores(&graph.children);
     let two = |k: usize| BigUint::from(1u32) << k;
     for k in [0, 1, 63, 64, 65, 4999, K - 1, K] {
         let top = graph.index[&name(k, 'a')] as usize;

@@ -2,8 +2,8 @@
 //! run through the CLI.
 
 use assert_cmd::Command;
-use layered_image::graph::{Graph, raw_nodes_from_value};
-use layered_image::layering::auto_layer;
+use layered_image::plan::graph::{Graph, raw_nodes_from_value};
+use layered_image::plan::layering::auto_layer;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

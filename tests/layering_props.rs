@@ -2,8 +2,8 @@
 //! limits respected, deterministic output, and the closed-form popularity
 //! scores equal to the reference's tree-unfolding definition.
 
-use layered_image::graph::{Graph, RawNode};
-use layered_image::layering::{auto_layer, classic, pipeline, popularity, popularity_paths};
+use layered_image::plan::graph::{Graph, RawNode};
+use layered_image::plan::layering::{auto_layer, classic, pipeline, popularity, popularity_paths};
 use num_bigint::BigUint;
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};

@@ -2,9 +2,10 @@
 //! then every layer read to its end, then the image streamed on top of it
 //! (base layers copied, diff_ids checked through the decoders).
 #![no_main]
-use layered_image::base_image::BaseImage;
+use layered_image::image::base::BaseImage;
 use layered_image::conf::Conf;
-use layered_image::stream::{Progress, stream};
+use layered_image::dest::docker_archive::stream;
+use layered_image::image::Progress;
 use layered_image::time::DateTime;
 use libfuzzer_sys::fuzz_target;
 use std::io::{Read, Write};

@@ -1,7 +1,7 @@
 //! Closure graph parsing, validation and both layerings on arbitrary bytes.
 #![no_main]
-use layered_image::graph::{Graph, parse_raw};
-use layered_image::layering::{auto_layer::auto_layer, popularity_paths};
+use layered_image::plan::graph::{Graph, parse_raw};
+use layered_image::plan::layering::{auto_layer::auto_layer, popularity_paths};
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
 

@@ -1,8 +1,8 @@
 //! The `pipeline` command's input ({graph, pipeline, exclude_paths}) on
 //! arbitrary bytes: parsed, validated and run.
 #![no_main]
-use layered_image::graph::raw_nodes_from_value;
-use layered_image::layering::pipeline::{parse_pipeline, run_pipeline};
+use layered_image::plan::graph::raw_nodes_from_value;
+use layered_image::plan::layering::pipeline::{parse_pipeline, run_pipeline};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::collections::HashSet;

@@ -2,9 +2,9 @@
 //! on what `stream` builds on top of them as a base image: an image the
 //! streamer accepts and writes must verify, or one of the two is wrong.
 #![no_main]
-use layered_image::base_image::BaseImage;
+use layered_image::image::base::BaseImage;
 use layered_image::conf::Conf;
-use layered_image::stream::{Progress, stream};
+use layered_image::dest::docker_archive::{Progress, stream};
 use layered_image::time::DateTime;
 use layered_image::verify::{Target, verify};
 use libfuzzer_sys::fuzz_target;

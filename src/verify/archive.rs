@@ -7,7 +7,8 @@
 //! must be seekable: a compressed one is first decompressed to a spool file.
 
 use super::VerifyError;
-use crate::base_image::{bomb_limit, decompressor};
+use crate::image::base::bomb_limit;
+use crate::image::decode;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -54,11 +55,11 @@ impl Archive {
         }
         let mut file = File::open(path).map_err(io_err)?;
         let mut head = [0u8; 8];
-        let n = read_up_to(&mut file, &mut head).map_err(io_err)?;
+        let n = decode::read_head(&mut file, &mut head).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let mut spool = None;
         let source = BufReader::new(file.try_clone().map_err(io_err)?);
-        if let Some(mut dec) = decompressor(&head[..n], source).map_err(io_err)? {
+        if let Some(mut dec) = decode::reader(decode::sniff(&head[..n]), source).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
             let limit = bomb_limit(meta.len());
             let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut())
@@ -189,19 +190,6 @@ fn clean_lossy(name: &str) -> String {
     String::from_utf8_lossy(&clean(name.as_bytes()).unwrap_or_default()).into_owned()
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 /// What the next member's header is overridden with (pax `x`, GNU `L`/`K`).
 /// Global pax headers (`g`) are skipped: Go's archive/tar, which docker
 /// uses, does not apply them to later members either.
@@ -230,7 +218,7 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
             }
         };
         let mut block = [0u8; 512];
-        let got = read_up_to(&mut r, &mut block).map_err(io_err)?;
+        let got = decode::read_head(&mut r, &mut block).map_err(io_err)?;
         if got == 0 && at > 0 {
             break;
         }

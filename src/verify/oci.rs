@@ -6,7 +6,7 @@
 use super::{
     Format, ImageSummary, Source, Summary, VerifyError, check_diff_id, diff_ids, display, hash_layer, layer_read_error, read_json, sha256_hex,
 };
-use crate::base_image::Compression;
+use crate::image::decode::Compression;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufReader, Read};

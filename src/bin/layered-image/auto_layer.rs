@@ -1,6 +1,6 @@
 use anyhow::Context;
-use layered_image::graph::{Graph, read_raw};
-use layered_image::layering::auto_layer::auto_layer;
+use layered_image::plan::graph::{Graph, read_raw};
+use layered_image::plan::layering::auto_layer::auto_layer;
 use layered_image::pyjson;
 use serde_json::Value;
 use std::collections::HashSet;

@@ -1,7 +1,7 @@
 use anyhow::Context;
-use layered_image::confgen::{ConfOptions, Layering, conf_value, render_jq, store_layers};
-use layered_image::graph::read_raw;
-use layered_image::layering::pipeline::parse_pipeline;
+use layered_image::plan::confgen::{ConfOptions, Layering, conf_value, render_jq, store_layers};
+use layered_image::plan::graph::read_raw;
+use layered_image::plan::layering::pipeline::parse_pipeline;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -134,18 +134,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         layering,
         max_layers: args.max_layers,
         exclude: args.exclude,
-        explicit: layered_image::layer_spec::flatten(&args.layers)?,
+        explicit: layered_image::plan::layer_spec::flatten(&args.layers)?,
     };
     let base = read_json(&args.base_json, "base json")?;
     let raw = read_raw(&args.graph, args.graph_key.as_deref())?;
     let layers = store_layers(&raw, &args.graph.display().to_string(), &opts)?;
     let n_layers = layers.len();
-    let base_layers = opts.from_image.as_deref().and_then(|i| layered_image::base_image::manifest_layer_count(i).ok()).unwrap_or(0);
-    if let Some(w) = layered_image::stream::layer_count_warning(base_layers + n_layers + 1) {
+    let base_layers = opts.from_image.as_deref().and_then(|i| layered_image::image::base::manifest_layer_count(i).ok()).unwrap_or(0);
+    if let Some(w) = layered_image::image::layer_count_warning(base_layers + n_layers + 1) {
         layered_image::diag::line(&w);
     }
     let mut conf = conf_value(&base, &args.base_json.display().to_string(), layers, &opts)?;
-    if let Some(digests) = layered_image::confgen::explicit_digests(&opts, n_layers)? {
+    if let Some(digests) = layered_image::plan::confgen::explicit_digests(&opts, n_layers)? {
         conf.as_object_mut().expect("conf_value makes an object").insert(layered_image::conf::DIGESTS_KEY.into(), digests);
     }
     let text = render_jq(&conf);

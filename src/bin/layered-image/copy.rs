@@ -1,21 +1,14 @@
 use crate::progress::{Stderr, cancel_on_signals};
 use anyhow::Context;
-use layered_image::base_image::BaseImage;
-use layered_image::blob::BlobStore;
-use layered_image::blob_cache::BlobCache;
-use layered_image::compress::Compression;
+use layered_image::blob::cache::BlobCache;
+use layered_image::blob::compress::Compression;
+use layered_image::blob::produce;
 use layered_image::conf::Conf;
-use layered_image::copy::{self, Fate, Image};
-use layered_image::daemon::Daemon;
-use layered_image::destination::Destination;
-use layered_image::oci::{self, OciLayout, PlatformManifest};
+use layered_image::dest::{self, Name, registry};
+use layered_image::image::base::BaseImage;
 use layered_image::reference;
-use layered_image::registry::{self, Registry};
-use layered_image::stream::Progress;
 use layered_image::time::DateTime;
-use sha2::Digest;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `copy CONF DEST`, `copy --index CONF... DEST`
 // A later option wins (copyTo scripts pass defaults users may override).
@@ -91,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.index && confs.len() != 1 {
         anyhow::bail!("copy takes one CONF and a DEST (several CONFs need --index)");
     }
-    let dest: Destination = dest_text.parse()?;
+    let name: Name = dest_text.parse()?;
     let default = std::env::var("LAYERED_IMAGE_COMPRESS").unwrap_or_else(|_| "gzip".into());
     let compression = Compression::parse(args.compress.as_deref().unwrap_or(&default), args.compress_level)
         .with_context(|| if args.compress.is_none() { "$LAYERED_IMAGE_COMPRESS".to_string() } else { "--compress".to_string() })?;
@@ -105,204 +98,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         anyhow::bail!("-t {t:?} is not a valid NAME:TAG image reference");
     }
-    let blob_cache = if args.no_blob_cache { None } else { BlobCache::from_env() };
-    let opts = copy::Options { compression, jobs, retries: args.retries.max(1), blob_cache };
+    let single_platform = matches!(name, Name::DockerArchive { .. } | Name::DockerDaemon { .. });
+    if single_platform && args.index {
+        anyhow::bail!("--index needs an OCI or registry destination (docker-archive and docker-daemon hold one platform)");
+    }
+    if single_platform && args.compress.as_deref().is_some_and(|c| c != "none") {
+        anyhow::bail!("docker-archive layers are uncompressed; --compress applies to oci:, oci-archive: and docker://");
+    }
+    let opts = dest::Options {
+        blobs: produce::Options {
+            compression,
+            jobs,
+            retries: args.retries.max(1),
+            blob_cache: if args.no_blob_cache { None } else { BlobCache::from_env() },
+        },
+        repo_tag: args.repo_tag.clone(),
+        registry: registry::Options {
+            creds: args.dest_creds.clone(),
+            authfile: args.dest_authfile.clone(),
+            cert_dir: args.dest_cert_dir.clone(),
+            tls_verify: args.dest_tls_verify,
+            mount_from: args.mount_from.clone(),
+            retries: args.retries.max(1),
+        },
+        fsync: false,
+    };
+    let loaded = confs.iter().map(|c| load(Path::new(c))).collect::<anyhow::Result<Vec<_>>>()?;
+    let sources: Vec<dest::Source> =
+        loaded.iter().zip(confs).map(|((conf, base), label)| dest::Source { conf, base: base.as_ref(), label: label.clone() }).collect();
     let progress = Stderr::new("read");
-    let result = match &dest {
-        Destination::DockerArchive { .. } | Destination::DockerDaemon { .. } if args.index => {
-            Err(anyhow::anyhow!("--index needs an OCI or registry destination (docker-archive and docker-daemon hold one platform)"))
-        }
-        Destination::DockerArchive { .. } | Destination::DockerDaemon { .. } if args.compress.as_deref().is_some_and(|c| c != "none") => {
-            Err(anyhow::anyhow!("docker-archive layers are uncompressed; --compress applies to oci:, oci-archive: and docker://"))
-        }
-        _ => copy_to(&args, confs, &dest, &opts, &progress, &cancel),
-    };
+    let result = dest::copy(&name, &sources, &opts, &progress, &cancel);
     progress.finish();
-    if cancel.load(Ordering::Relaxed) && result.is_err() {
-        return result.map(|_| ()).context("copy stopped; the destination's tag was not changed");
-    }
-    let digest = result?;
-    if let (Some(file), Some(d)) = (&args.digestfile, digest) {
-        layered_image::output::write_whole(file, d.as_bytes())?;
+    let written = result?;
+    if let (Some(file), Some(d)) = (&args.digestfile, written.digest) {
+        layered_image::output::write_whole(file, d.to_string().as_bytes())?;
     }
     Ok(())
 }
 
-/// Copies; returns the manifest (or index) digest where there is one.
-fn copy_to(
-    args: &Args,
-    confs: &[String],
-    dest: &Destination,
-    opts: &copy::Options,
-    progress: &Stderr,
-    cancel: &AtomicBool,
-) -> anyhow::Result<Option<String>> {
-    let load = |c: &String| -> anyhow::Result<(Conf, Option<BaseImage>)> {
-        let conf = Conf::load(Path::new(c), DateTime::now_utc())?;
-        let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
-        Ok((conf, base))
-    };
-    let repo_tag = |conf: &Conf| args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
-    match dest {
-        Destination::DockerArchive { path, reference } => {
-            let (conf, base) = load(&confs[0])?;
-            let tag = reference.clone().unwrap_or_else(|| repo_tag(&conf));
-            crate::stream::write_file(path, &conf, base.as_ref(), &tag, progress, cancel, false)?;
-            Ok(None)
-        }
-        Destination::DockerDaemon { reference } => {
-            let (conf, base) = load(&confs[0])?;
-            to_daemon(&conf, base.as_ref(), reference, progress, cancel).map(|()| None)
-        }
-        Destination::Oci { dir, reference } | Destination::OciArchive { path: dir, reference } => {
-            let archive = matches!(dest, Destination::OciArchive { .. });
-            let first = load(&confs[0])?;
-            let name = reference.clone().or_else(|| reference::tag_of(&repo_tag(&first.0)).map(str::to_string));
-            // An oci-archive is a layout built beside PATH, then archived into it.
-            let tmp;
-            let layout_dir = if archive {
-                let parent = match dir.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                tmp = tempfile::Builder::new()
-                    .prefix(".layered-image-")
-                    .tempdir_in(&parent)
-                    .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
-                tmp.path().join("layout")
-            } else {
-                dir.clone()
-            };
-            let layout = OciLayout::open_or_create(&layout_dir)?;
-            // With an index, a layout keeps each platform's manifest as a blob.
-            let mut as_blob = |(bytes, _): (&[u8], &str)| -> anyhow::Result<()> {
-                layout.put_blob(bytes)?;
-                Ok(())
-            };
-            let (bytes, media_type) = images(confs, Some(first), &load, &layout, opts, progress, cancel, &mut as_blob)?;
-            let digest = layout.tag(&bytes, media_type, name.as_deref())?;
-            if archive {
-                if cancel.load(Ordering::Relaxed) {
-                    anyhow::bail!("interrupted; {} was not written", dir.display());
-                }
-                oci::write_archive(&layout_dir, dir).with_context(|| format!("cannot write {}", dir.display()))?;
-            }
-            let named = args.args.last().expect("clap requires a DEST");
-            progress.line(&format!("Wrote {named} as sha256:{}", digest.sha256));
-            Ok(Some(format!("sha256:{}", digest.sha256)))
-        }
-        Destination::Registry(target) => {
-            let reg = Registry::new(
-                target.clone(),
-                &registry::Options {
-                    creds: args.dest_creds.clone(),
-                    authfile: args.dest_authfile.clone(),
-                    cert_dir: args.dest_cert_dir.clone(),
-                    tls_verify: args.dest_tls_verify,
-                    mount_from: args.mount_from.clone(),
-                    retries: args.retries.max(1),
-                },
-            )?;
-            reg.ping()?;
-            // With an index, each platform's manifest goes up by digest first.
-            let mut by_digest = |(bytes, media_type): (&[u8], &str)| -> anyhow::Result<()> {
-                let d = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
-                reg.put_manifest(bytes, media_type, &d)?;
-                Ok(())
-            };
-            let (bytes, media_type) = images(confs, None, &load, &reg, opts, progress, cancel, &mut by_digest)?;
-            if cancel.load(Ordering::Relaxed) {
-                anyhow::bail!("interrupted before the manifest was pushed");
-            }
-            reg.put_manifest(&bytes, media_type, target.reference())?;
-            let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
-            summary(&reg, progress);
-            progress.line(&format!("Pushed {target} as {digest}"));
-            Ok(Some(digest))
-        }
-    }
-}
-
-type Loaded = (Conf, Option<BaseImage>);
-/// Receives each platform's manifest (bytes, media type) of an index.
-type ManifestSink<'a> = &'a mut dyn FnMut((&[u8], &str)) -> anyhow::Result<()>;
-
-/// Writes the image of each conf into `store`; returns what names them:
-/// the one manifest, or an index of one manifest per platform (each
-/// handed to `each_manifest` first).
-#[allow(clippy::too_many_arguments)]
-fn images(
-    confs: &[String],
-    first: Option<Loaded>,
-    load: &dyn Fn(&String) -> anyhow::Result<Loaded>,
-    store: &dyn BlobStore,
-    opts: &copy::Options,
-    progress: &Stderr,
-    cancel: &AtomicBool,
-    each_manifest: ManifestSink<'_>,
-) -> anyhow::Result<(Vec<u8>, &'static str)> {
-    let mut first = first;
-    let mut platforms = Vec::new();
-    let mut single = None;
-    for c in confs {
-        let (conf, base) = match first.take() {
-            Some(f) => f,
-            None => load(c)?,
-        };
-        if confs.len() > 1 {
-            progress.line(&format!("Image {c}:"));
-        }
-        let image: Image = copy::write_image(&conf, base.as_ref(), store, opts, progress, cancel)?;
-        let written = image.layers.iter().filter(|l| l.fate == Fate::Written).count();
-        progress.line(&format!(
-            "Image of {c}: config sha256:{}, manifest sha256:{}, {} layers ({} written, {} already present)",
-            image.config.digest.sha256,
-            image.manifest.sha256,
-            image.layers.len(),
-            written,
-            image.layers.len() - written
-        ));
-        let architecture = conf.architecture.as_str().unwrap_or("amd64").to_string();
-        platforms.push(PlatformManifest { manifest: image.manifest.clone(), architecture, os: "linux".into() });
-        if confs.len() > 1 {
-            each_manifest((&image.manifest_bytes, oci::MANIFEST_MEDIA_TYPE))?;
-        }
-        single = Some(image.manifest_bytes);
-    }
-    if confs.len() == 1 {
-        return Ok((single.expect("one conf"), oci::MANIFEST_MEDIA_TYPE));
-    }
-    Ok((oci::image_index(&platforms), oci::INDEX_MEDIA_TYPE))
-}
-
-/// One line per blob: uploaded, already there, or mounted.
-fn summary(reg: &Registry, progress: &Stderr) {
-    let mut outcomes: Vec<_> = reg.outcomes().into_iter().collect();
-    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
-    for (digest, o) in outcomes {
-        let what = match o {
-            registry::BlobOutcome::Uploaded => "uploaded".to_string(),
-            registry::BlobOutcome::AlreadyThere => "already there".to_string(),
-            registry::BlobOutcome::Mounted(from) => format!("mounted from {from}"),
-        };
-        progress.line(&format!("blob sha256:{digest}: {what}"));
-    }
-}
-
-/// Streams the docker-archive into the engine, unless it has the image
-/// already (its ID, the config digest, is known when every layer digest
-/// is): then it is only tagged.
-fn to_daemon(conf: &Conf, base: Option<&BaseImage>, reference: &str, progress: &Stderr, cancel: &AtomicBool) -> anyhow::Result<()> {
-    let daemon = Daemon::from_env()?;
-    if let Some(config) = copy::known_config(conf, base)? {
-        let id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&config)));
-        if daemon.image_id(&id)?.as_deref() == Some(id.as_str()) {
-            daemon.tag(&id, reference)?;
-            progress.line(&format!("The engine has image {id} already; tagged it {reference}"));
-            return Ok(());
-        }
-    }
-    let loaded = daemon.load(|w| layered_image::stream::stream(conf, base, reference, w, progress, cancel))??;
-    progress.line(&format!("Loaded into the engine: {loaded}"));
-    Ok(())
+/// A conf and the base image it names.
+pub fn load(conf: &Path) -> anyhow::Result<(Conf, Option<BaseImage>)> {
+    let conf = Conf::load(conf, DateTime::now_utc())?;
+    let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
+    Ok((conf, base))
 }

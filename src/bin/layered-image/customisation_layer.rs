@@ -1,5 +1,5 @@
 use anyhow::Context;
-use layered_image::customisation_layer::{Options, build, default_mtime};
+use layered_image::layer::customisation::{Options, build, default_mtime};
 use std::path::PathBuf;
 
 /// `customisation-layer DIR OUTDIR [--mtime EPOCH] [--exclude PATTERN]...`

@@ -1,8 +1,8 @@
-use crate::progress::Quiet;
 use anyhow::Context;
-use layered_image::base_image::BaseImage;
-use layered_image::compress::Compression;
+use layered_image::blob::compress::Compression;
 use layered_image::conf::{CUSTOMISATION_DIGEST_KEY, Conf, DIGESTS_KEY, LayerDigest};
+use layered_image::image::Quiet;
+use layered_image::image::base::BaseImage;
 use layered_image::time::DateTime;
 use std::io::Write;
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let obj = raw.as_object_mut().context("the conf must be a JSON object")?;
     match &args.compress {
         None => {
-            let digests = layered_image::stream::store_layer_digests(&conf, &cancel)?;
+            let digests = layered_image::dest::docker_archive::store_layer_digests(&conf, &cancel)?;
             obj.insert(DIGESTS_KEY.into(), digests.iter().map(LayerDigest::to_json).collect::<Vec<_>>().into());
         }
         Some(name) => {
@@ -66,16 +66,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 conf.customisation_layer_digest = None;
             }
             let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
-            let opts = layered_image::copy::Options { compression, jobs, retries: 1, blob_cache: None };
-            let image = layered_image::copy::write_image(&conf, base.as_ref(), &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
+            let opts = layered_image::blob::produce::Options { compression, jobs, retries: 1, blob_cache: None };
+            let image = layered_image::blob::produce::write_image(&conf, base.as_ref(), &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
             let skip = base.as_ref().map_or(0, |b| b.layers.len());
             let key = compression.key();
-            let record = |l: &layered_image::copy::LayerBlob, before: Option<&LayerDigest>| {
+            let record = |l: &layered_image::blob::produce::LayerBlob, before: Option<&LayerDigest>| {
                 // Digests of other compressions recorded earlier stay, if the tar is unchanged.
-                let mut d = before.filter(|b| b.sha256 == l.diff_id.sha256).cloned().unwrap_or_default();
-                d.sha256 = l.diff_id.sha256.clone();
+                let mut d = before.filter(|b| b.digest == l.diff_id.digest).cloned().unwrap_or_default();
+                d.digest = l.diff_id.digest;
                 d.size = l.diff_id.size;
-                d.compressed.insert(key.clone(), l.blob.digest.clone());
+                d.compressed.insert(key.clone(), l.blob.digest);
                 d
             };
             let n_store = conf.store_layers.len();

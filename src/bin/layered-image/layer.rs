@@ -1,9 +1,9 @@
-use crate::progress::Quiet;
 use anyhow::Context;
-use layered_image::compress::Compression;
+use layered_image::blob::compress::Compression;
 use layered_image::conf::LayerDigest;
-use layered_image::confgen::date;
-use layered_image::layer_spec::{LayerSpec, Stamp, flatten};
+use layered_image::image::Quiet;
+use layered_image::plan::confgen::date;
+use layered_image::plan::layer_spec::{LayerSpec, Stamp, flatten};
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let epoch = date::parse_epoch(&mtime).with_context(|| format!("invalid --mtime {:?}", args.mtime))?;
     let nested = flatten(&args.layers)?;
     let taken: HashSet<&str> = nested.iter().flat_map(|l| l.paths.iter().map(String::as_str)).collect();
-    let raw = layered_image::graph::read_raw(&args.graph, args.graph_key.as_deref())?;
+    let raw = layered_image::plan::graph::read_raw(&args.graph, args.graph_key.as_deref())?;
     let paths: BTreeSet<&str> = raw.iter().map(|n| n.path.as_str()).filter(|p| !taken.contains(p)).collect();
     let store_paths =
         paths.iter().map(|p| layered_image::conf::store_path(&args.graph, &args.store_dir, p, PathBuf::from(p))).collect::<Result<Vec<_>, _>>()?;
@@ -69,11 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let cancel = crate::progress::cancel_on_signals()?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
-    let opts = layered_image::copy::Options { compression, jobs, retries: 1, blob_cache: None };
-    let blob = layered_image::copy::store_layer_blob(&store_paths, &stamp, &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
-    let mut digest = LayerDigest { sha256: blob.diff_id.sha256.clone(), size: blob.diff_id.size, ..Default::default() };
+    let opts = layered_image::blob::produce::Options { compression, jobs, retries: 1, blob_cache: None };
+    let blob = layered_image::blob::produce::store_layer_blob(&store_paths, &stamp, &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
+    let mut digest = LayerDigest { digest: blob.diff_id.digest, size: blob.diff_id.size, ..Default::default() };
     if !compression.is_none() {
-        digest.compressed.insert(compression.key(), blob.blob.digest.clone());
+        digest.compressed.insert(compression.key(), blob.blob.digest);
     }
     let spec = LayerSpec {
         file: PathBuf::new(),

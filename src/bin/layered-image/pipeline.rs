@@ -1,7 +1,7 @@
 use anyhow::Context;
-use layered_image::graph::raw_nodes_from_value;
 use layered_image::input::{JSON_LIMIT, SMALL_JSON_LIMIT, read_limited};
-use layered_image::layering::pipeline::{parse_pipeline, run_pipeline};
+use layered_image::plan::graph::raw_nodes_from_value;
+use layered_image::plan::layering::pipeline::{parse_pipeline, run_pipeline};
 use layered_image::pyjson;
 use serde_json::Value;
 use std::collections::HashSet;

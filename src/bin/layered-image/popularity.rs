@@ -1,5 +1,5 @@
 use anyhow::Context;
-use layered_image::graph::{Graph, read_raw};
+use layered_image::plan::graph::{Graph, read_raw};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let raw = read_raw(&args.file, args.key.as_deref())?;
     let graph = Graph::build(&raw, &args.file.display().to_string())?;
-    let paths = layered_image::layering::popularity_paths(&graph);
+    let paths = layered_image::plan::layering::popularity_paths(&graph);
     let mut text = paths.join("\n");
     text.push('\n');
     std::io::stdout().lock().write_all(text.as_bytes()).context("writing to stdout")?;

@@ -2,7 +2,7 @@
 //! and, while `copy` makes layers, a bar per layer. stdout never carries
 //! any of it.
 
-use layered_image::stream::Progress;
+use layered_image::image::Progress;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -92,14 +92,6 @@ impl Progress for Stderr {
             bar.finish_and_clear();
         }
     }
-}
-
-/// No progress at all: for commands whose output is data about the
-/// image (`digests`, `layer`), not the image.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn line(&self, _: &str) {}
 }
 
 /// SIGINT, SIGTERM and SIGHUP set the returned flag: the work in hand

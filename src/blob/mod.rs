@@ -6,8 +6,12 @@
 //! upload to a registry) and makes the blob visible only under the digest
 //! it was committed with.
 
-use crate::conf::BlobDigest;
-use sha2::{Digest, Sha256};
+pub mod cache;
+pub mod compress;
+pub mod produce;
+
+use crate::digest::{BlobDigest, Digest};
+use sha2::{Digest as _, Sha256};
 use std::io::{self, Write};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,25 +34,26 @@ impl StoreError {
 
 /// Where blobs go.
 pub trait BlobStore: Sync {
-    /// Whether the store already holds the blob `sha256` (hex): such a blob
-    /// need not be produced at all.
-    fn has_blob(&self, sha256: &str) -> Result<bool, StoreError>;
+    /// Whether the store already holds the blob: such a blob need not be
+    /// produced at all. The size is what the caller expects; a store that
+    /// can tell holds another size under that name does not have it.
+    fn has_blob(&self, blob: &BlobDigest) -> Result<bool, StoreError>;
     /// A writer for a new blob whose digest is not known yet.
     fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError>;
     /// Stores a small blob (a config, a manifest) held in memory.
     fn put_blob(&self, bytes: &[u8]) -> Result<BlobDigest, StoreError> {
-        let digest = BlobDigest { sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 };
-        if !self.has_blob(&digest.sha256)? {
+        let digest = BlobDigest { digest: Digest::of(bytes), size: bytes.len() as u64 };
+        if !self.has_blob(&digest)? {
             let mut w = self.new_blob()?;
             w.write_all(bytes).map_err(|e| self.io_error("cannot write a blob", e))?;
-            w.commit(&digest.sha256)?;
+            w.commit(&digest.digest)?;
         }
         Ok(digest)
     }
     /// Names the store in messages.
     fn describe(&self) -> String;
     /// How a blob the store has came to be there, for progress lines.
-    fn presence(&self, _sha256: &str) -> String {
+    fn presence(&self, _blob: &Digest) -> String {
         "already present".into()
     }
     fn io_error(&self, what: &str, source: io::Error) -> StoreError {
@@ -59,9 +64,9 @@ pub trait BlobStore: Sync {
 /// A blob being written. Dropped without [`BlobWriter::commit`], it leaves
 /// nothing behind.
 pub trait BlobWriter: Write + Send {
-    /// Makes the blob visible as `sha256` (hex): the caller hashed what it
-    /// wrote and vouches for the digest.
-    fn commit(self: Box<Self>, sha256: &str) -> Result<(), StoreError>;
+    /// Makes the blob visible as `digest`: the caller hashed what it wrote
+    /// and vouches for the digest.
+    fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StoreError>;
 }
 
 /// A writer that hashes and counts what passes through it.
@@ -76,7 +81,7 @@ impl<W: Write> Hashing<W> {
         Hashing { inner, hasher: Sha256::new(), len: 0 }
     }
     pub fn finish(self) -> (W, BlobDigest) {
-        (self.inner, BlobDigest { sha256: hex::encode(self.hasher.finalize()), size: self.len })
+        (self.inner, BlobDigest { digest: Digest::from_hasher(self.hasher), size: self.len })
     }
 }
 
@@ -98,7 +103,7 @@ impl<W: Write> Write for Hashing<W> {
 pub struct Discard;
 
 impl BlobStore for Discard {
-    fn has_blob(&self, _: &str) -> Result<bool, StoreError> {
+    fn has_blob(&self, _: &BlobDigest) -> Result<bool, StoreError> {
         Ok(true)
     }
     fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError> {
@@ -110,7 +115,7 @@ impl BlobStore for Discard {
 }
 
 impl BlobWriter for io::Sink {
-    fn commit(self: Box<Self>, _: &str) -> Result<(), StoreError> {
+    fn commit(self: Box<Self>, _: &Digest) -> Result<(), StoreError> {
         Ok(())
     }
 }

@@ -7,7 +7,9 @@
 //! needed in manifest order, not archive order, and a layer is never held
 //! in memory.
 
-use crate::tar::{self, Header};
+use super::{ImageError, decode};
+use crate::digest::{BlobDigest, Digest};
+use crate::tar::python::{self as tar, Header};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -87,8 +89,8 @@ pub struct BaseLayer {
     pub member: Member,
     /// The manifest's name for it (also its history comment).
     pub name: String,
-    /// Hex sha256 of the uncompressed layer, from `rootfs.diff_ids`.
-    pub diff_id: String,
+    /// The uncompressed layer's digest, from `rootfs.diff_ids`.
+    pub diff_id: Digest,
     /// For a layer stored as a link: the index (in `layers`) of the regular
     /// layer member a reader of the output gets through it.
     pub source: Option<usize>,
@@ -103,40 +105,10 @@ pub struct BaseImage {
     pub config: serde_json::Map<String, Value>,
 }
 
-#[derive(Clone, Copy)]
-pub(crate) enum Compression {
-    None,
-    Gzip,
-    Bzip2,
-    Xz,
-    Zstd,
-}
-
-/// The compression a stream's first bytes announce.
-pub(crate) fn sniff(head: &[u8]) -> Compression {
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if head.starts_with(b"BZh") {
-        Compression::Bzip2
-    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Compression::Xz
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    }
-}
-
 /// A reader over a compressed stream, for the compressions a base image
 /// (or a base image's layer) may come in.
-pub fn decompressor<'a, R: Read + 'a>(head: &[u8], r: R) -> io::Result<Option<Box<dyn Read + 'a>>> {
-    Ok(match sniff(head) {
-        Compression::None => None,
-        Compression::Gzip => Some(Box::new(flate2::read::MultiGzDecoder::new(r))),
-        Compression::Bzip2 => Some(Box::new(bzip2::read::MultiBzDecoder::new(r))),
-        Compression::Xz => Some(Box::new(xz2::read::XzDecoder::new_multi_decoder(r))),
-        Compression::Zstd => Some(Box::new(zstd::stream::read::Decoder::new(r)?)),
-    })
+fn decompressor<'a, R: Read + 'a>(head: &[u8], r: R) -> io::Result<Option<Box<dyn Read + 'a>>> {
+    decode::reader(decode::sniff(head), r)
 }
 
 /// How many layers the first image of a docker-archive has: what nixpkgs'
@@ -669,7 +641,7 @@ fn resolve_layer_link(layers: &[BaseLayer], i: usize) -> Result<Option<usize>, S
     }
     if layers[cur].diff_id != layers[i].diff_id {
         return Err(format!(
-            "is a link to {}, whose content is sha256:{}, but its own diff_id is sha256:{}",
+            "is a link to {}, whose content is {}, but its own diff_id is {}",
             layers[cur].name, layers[cur].diff_id, layers[i].diff_id
         ));
     }
@@ -792,8 +764,7 @@ impl BaseImage {
             let name = name.as_str().ok_or_else(|| invalid(format!("manifest.json[0].Layers[{i}] is not a string")))?;
             let diff_id = diff_id
                 .as_str()
-                .and_then(|d| d.strip_prefix("sha256:"))
-                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+                .and_then(|d| d.parse::<Digest>().ok())
                 .ok_or_else(|| invalid(format!("{config_name}: rootfs.diff_ids[{i}] is not \"sha256:<64 hex digits>\"")))?;
             let (member, clean) = get(name, " (listed in manifest.json's Layers)")?;
             if output_name(&clean) {
@@ -806,7 +777,7 @@ impl BaseImage {
             if !member.is_regular() && !matches!(member.typeflag, tar::SYMTYPE | tar::LNKTYPE) {
                 return Err(invalid(format!("layer member {clean} is neither a file nor a symlink nor a hard link")));
             }
-            layers.push(BaseLayer { member, name: clean, diff_id: diff_id.to_string(), source: None });
+            layers.push(BaseLayer { member, name: clean, diff_id, source: None });
         }
         for i in 0..layers.len() {
             let source = resolve_layer_link(&layers, i).map_err(|why| invalid(format!("layer member {} {why}", layers[i].name)))?;
@@ -823,13 +794,40 @@ impl BaseImage {
     /// Whether a store or customisation layer of this digest may be added
     /// after these base layers: it must not replace a base layer of the
     /// same name but other content.
-    pub fn shadowed_by(&self, digest: &str) -> Option<&BaseLayer> {
-        let name = format!("{digest}/layer.tar");
+    pub fn shadowed_by(&self, digest: &Digest) -> Option<&BaseLayer> {
+        let hex = digest.hex();
+        let name = format!("{hex}/layer.tar");
         // Also a file where that layer's directory goes, or a member
         // inside that directory: unpacking one replaces the other.
         self.layers
             .iter()
-            .find(|l| (l.name == name && l.diff_id != digest) || l.name == digest || (l.name.starts_with(&format!("{digest}/")) && l.name != name))
+            .find(|l| (l.name == name && l.diff_id != *digest) || l.name == hex || (l.name.starts_with(&format!("{hex}/")) && l.name != name))
+    }
+
+    /// A base layer's error, naming the image and the member.
+    pub fn layer_error(&self, layer: &BaseLayer, what: String) -> ImageError {
+        ImageError::BaseLayer { image: self.path.clone(), name: layer.name.clone(), what }
+    }
+
+    /// Checks a base layer as docker loads it: what it decompresses to
+    /// must hash to its diff_id. `stored` is the digest of its bytes as
+    /// stored; `content` that of what they decompress to, if compressed.
+    pub fn check_layer(&self, layer: &BaseLayer, stored: &Digest, content: Option<io::Result<BlobDigest>>) -> Result<(), ImageError> {
+        let fail = |what: String| Err(self.layer_error(layer, what));
+        let want = &layer.diff_id;
+        match content {
+            None if stored == want => Ok(()),
+            None => fail(format!("its content hashes to {stored}, but the image config's diff_id is {want}")),
+            Some(Ok(c)) if c.digest == *want => Ok(()),
+            // A compressed layer's diff_id must be the digest of its content,
+            // never of its stored bytes.
+            _ if stored == want => fail(format!(
+                "it is compressed, and its diff_id {stored} is the digest of its compressed bytes; docker checks the digest of \
+                 what it decompresses to"
+            )),
+            Some(Ok(c)) => fail(format!("it decompresses to content that hashes to {}, but the image config's diff_id is {want}", c.digest)),
+            Some(Err(e)) => fail(format!("it looks compressed but cannot be decompressed ({e}); its diff_id cannot be checked")),
+        }
     }
 
     /// A reader over a layer member's data that leaves the archive's

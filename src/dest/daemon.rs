@@ -220,3 +220,36 @@ fn read_reply(s: UnixStream) -> io::Result<Reply> {
 fn path_escape(s: &str) -> String {
     crate::reference::percent_encode(s, b"/:")
 }
+
+/// `docker-daemon:NAME:TAG`: the engine `DOCKER_HOST` names.
+pub struct Load<'a> {
+    pub reference: &'a str,
+}
+
+impl super::Destination for Load<'_> {
+    /// Streams the docker-archive into the engine, unless it has the image
+    /// already (its ID, the config digest, is known when every layer digest
+    /// is): then it is only tagged.
+    fn write(
+        &self,
+        images: &[super::Source<'_>],
+        _opts: &super::Options,
+        progress: &dyn crate::image::Progress,
+        cancel: &std::sync::atomic::AtomicBool,
+    ) -> Result<super::Written, super::CopyError> {
+        let source = super::single(images, "a Docker engine")?;
+        let (conf, base, reference) = (source.conf, source.base, self.reference);
+        let daemon = Daemon::from_env()?;
+        if let Some(config) = crate::blob::produce::known_config(conf, base)? {
+            let id = crate::digest::Digest::of(&config).to_string();
+            if daemon.image_id(&id)?.as_deref() == Some(id.as_str()) {
+                daemon.tag(&id, reference)?;
+                progress.line(&format!("The engine has image {id} already; tagged it {reference}"));
+                return Ok(super::Written::default());
+            }
+        }
+        let loaded = daemon.load(|w| super::docker_archive::stream(conf, base, reference, w, progress, cancel))??;
+        progress.line(&format!("Loaded into the engine: {loaded}"));
+        Ok(super::Written::default())
+    }
+}

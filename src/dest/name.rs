@@ -18,9 +18,9 @@ pub enum DestinationError {
     BadReference { dest: String, reference: String, what: &'static str },
 }
 
-/// A parsed destination.
+/// A parsed destination name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
+pub enum Name {
     /// What `stream -o` writes; the reference is the RepoTags entry.
     DockerArchive { path: PathBuf, reference: Option<String> },
     /// An OCI image layout; the reference is the index's ref name.
@@ -28,28 +28,28 @@ pub enum Destination {
     /// An OCI image layout as one tar.
     OciArchive { path: PathBuf, reference: Option<String> },
     /// A registry, through the OCI distribution API.
-    Registry(crate::registry::Target),
+    Registry(crate::dest::registry::Target),
     /// A Docker engine (or podman's Docker-compatible service), through its API.
     DockerDaemon { reference: String },
 }
 
-impl std::str::FromStr for Destination {
+impl std::str::FromStr for Name {
     type Err = DestinationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(rest) = s.strip_prefix("docker://") {
-            let target = crate::registry::Target::parse(rest).map_err(|_| DestinationError::BadReference {
+            let target = crate::dest::registry::Target::parse(rest).map_err(|_| DestinationError::BadReference {
                 dest: s.into(),
                 reference: rest.into(),
                 what: "HOST[:PORT]/REPO[:TAG|@DIGEST] reference",
             })?;
-            return Ok(Destination::Registry(target));
+            return Ok(Name::Registry(target));
         }
         if let Some(rest) = s.strip_prefix("docker-daemon:") {
             if !crate::reference::is_docker_reference(rest) || rest.contains('@') {
                 return Err(DestinationError::BadReference { dest: s.into(), reference: rest.into(), what: "NAME:TAG image reference" });
             }
-            return Ok(Destination::DockerDaemon { reference: rest.into() });
+            return Ok(Name::DockerDaemon { reference: rest.into() });
         }
         let (transport, rest) = s.split_once(':').ok_or_else(|| DestinationError::NoTransport(s.into()))?;
         // As skopeo splits them: the path ends at the first colon.
@@ -69,7 +69,7 @@ impl std::str::FromStr for Destination {
                 {
                     return Err(bad(r, "NAME:TAG image reference"));
                 }
-                Ok(Destination::DockerArchive { path, reference })
+                Ok(Name::DockerArchive { path, reference })
             }
             "oci" | "oci-archive" => {
                 if let Some(r) = &reference
@@ -77,9 +77,28 @@ impl std::str::FromStr for Destination {
                 {
                     return Err(bad(r, "OCI reference name"));
                 }
-                Ok(if transport == "oci" { Destination::Oci { dir: path, reference } } else { Destination::OciArchive { path, reference } })
+                Ok(if transport == "oci" { Name::Oci { dir: path, reference } } else { Name::OciArchive { path, reference } })
             }
             other => Err(DestinationError::UnknownTransport(s.into(), other.into())),
+        }
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let with_ref = |f: &mut std::fmt::Formatter<'_>, transport: &str, path: &std::path::Path, r: &Option<String>| {
+            write!(f, "{transport}:{}", path.display())?;
+            match r {
+                Some(r) => write!(f, ":{r}"),
+                None => Ok(()),
+            }
+        };
+        match self {
+            Name::DockerArchive { path, reference } => with_ref(f, "docker-archive", path, reference),
+            Name::Oci { dir, reference } => with_ref(f, "oci", dir, reference),
+            Name::OciArchive { path, reference } => with_ref(f, "oci-archive", path, reference),
+            Name::Registry(target) => write!(f, "{target}"),
+            Name::DockerDaemon { reference } => write!(f, "docker-daemon:{reference}"),
         }
     }
 }
@@ -90,14 +109,14 @@ mod tests {
 
     #[test]
     fn parses_skopeo_names() {
-        let d: Destination = "oci:out:latest".parse().unwrap();
-        assert_eq!(d, Destination::Oci { dir: "out".into(), reference: Some("latest".into()) });
-        let d: Destination = "docker-archive:/tmp/x.tar:hello:1.0".parse().unwrap();
-        assert_eq!(d, Destination::DockerArchive { path: "/tmp/x.tar".into(), reference: Some("hello:1.0".into()) });
-        let d: Destination = "oci-archive:x.tar".parse().unwrap();
-        assert_eq!(d, Destination::OciArchive { path: "x.tar".into(), reference: None });
+        let d: Name = "oci:out:latest".parse().unwrap();
+        assert_eq!(d, Name::Oci { dir: "out".into(), reference: Some("latest".into()) });
+        let d: Name = "docker-archive:/tmp/x.tar:hello:1.0".parse().unwrap();
+        assert_eq!(d, Name::DockerArchive { path: "/tmp/x.tar".into(), reference: Some("hello:1.0".into()) });
+        let d: Name = "oci-archive:x.tar".parse().unwrap();
+        assert_eq!(d, Name::OciArchive { path: "x.tar".into(), reference: None });
         for bad in ["out", "oci:", "tarball:x", "oci:out:bad ref", "docker-archive:x.tar:UPPER:tag"] {
-            assert!(bad.parse::<Destination>().is_err(), "{bad}");
+            assert!(bad.parse::<Name>().is_err(), "{bad}");
         }
     }
 }

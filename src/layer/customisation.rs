@@ -6,7 +6,7 @@
 //! syscall, so `fakeroot`'s LD_PRELOAD view (chown inside fakeroot) is
 //! what lands in the archive, as it does with GNU tar.
 
-use crate::gnu_tar::{self, Kind, Member};
+use crate::tar::gnu::{self, Kind, Member};
 use sha2::{Digest, Sha256};
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
@@ -165,7 +165,7 @@ impl<W: Write> Walker<'_, W> {
                     dir_name.push(b'/');
                 }
                 member.name = dir_name.clone();
-                gnu_tar::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
+                gnu::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
                 for entry in entries {
                     let mut child = dir_name.clone();
                     child.extend_from_slice(entry.as_bytes());
@@ -174,18 +174,18 @@ impl<W: Write> Walker<'_, W> {
             }
             Kind::Symlink => {
                 member.link = std::fs::read_link(path).map_err(io_err(path, "cannot read link"))?.into_os_string().into_vec();
-                gnu_tar::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
+                gnu::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
             }
             Kind::Regular => {
                 let mut file = File::open(path).map_err(io_err(path, "cannot open"))?;
-                gnu_tar::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
+                gnu::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?;
                 let copied = io::copy(&mut (&mut file).take(st.size), &mut self.out).map_err(io_err(path, "cannot read"))?;
                 if copied != st.size {
                     return Err(LayerError::Shrank { path: path.display().to_string(), expected: st.size });
                 }
-                gnu_tar::pad_data(&mut self.out, st.size).map_err(io_err(path, "cannot write"))?;
+                gnu::pad_data(&mut self.out, st.size).map_err(io_err(path, "cannot write"))?;
             }
-            _ => gnu_tar::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?,
+            _ => gnu::write_header(&mut self.out, &member).map_err(io_err(path, "cannot write"))?,
         }
         Ok(())
     }
@@ -201,7 +201,7 @@ pub fn write_layer<W: Write>(dir: &Path, out: W, opts: &Options, skip: &[(u64, u
     let mut walker = Walker { out: Sink { inner: out, hash: Sha256::new(), count: 0 }, opts, patterns, skip: skip.to_vec() };
     walker.member(dir, b"./".to_vec())?;
     let count = walker.out.count;
-    gnu_tar::finish(&mut walker.out, count).map_err(io_err(dir, "cannot write"))?;
+    gnu::finish(&mut walker.out, count).map_err(io_err(dir, "cannot write"))?;
     walker.out.flush().map_err(io_err(dir, "cannot write"))?;
     Ok(Written { sha256: hex::encode(walker.out.hash.finalize()), size: walker.out.count })
 }

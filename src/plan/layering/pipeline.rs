@@ -5,7 +5,7 @@
 mod vgraph;
 
 use super::popularity::popularity_order;
-use crate::graph::{Graph, GraphError, RawNode};
+use crate::plan::graph::{Graph, GraphError, RawNode};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use vgraph::VGraph;

@@ -13,11 +13,14 @@
 //! memory, or its digest before its first byte.
 
 pub mod auth;
+mod push;
+
+pub use push::Push;
 
 use crate::blob::{BlobStore, BlobWriter, StoreError};
-use crate::conf::BlobDigest;
+use crate::digest::{BlobDigest, Digest};
 use auth::{Challenge, Credentials};
-use sha2::Digest;
+use sha2::Digest as _;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -467,7 +470,8 @@ fn urlencode(s: &str) -> String {
 }
 
 impl BlobStore for Registry {
-    fn has_blob(&self, sha256: &str) -> Result<bool, StoreError> {
+    fn has_blob(&self, blob: &BlobDigest) -> Result<bool, StoreError> {
+        let sha256 = &blob.digest.hex();
         // Every blob with an outcome is in the repository by now.
         if self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).contains_key(sha256) {
             return Ok(true);
@@ -491,11 +495,12 @@ impl BlobStore for Registry {
 
     /// Small blobs go in one request.
     fn put_blob(&self, bytes: &[u8]) -> Result<BlobDigest, StoreError> {
-        let digest = BlobDigest { sha256: hex::encode(sha2::Sha256::digest(bytes)), size: bytes.len() as u64 };
-        if !self.has_blob(&digest.sha256)? {
+        let digest = BlobDigest { digest: Digest::of(bytes), size: bytes.len() as u64 };
+        if !self.has_blob(&digest)? {
+            let sha256 = digest.digest.hex();
             let location = self.start_upload().map_err(|f| self.store_error(f))?;
-            self.finish_upload(&location, &digest.sha256, bytes).map_err(|f| self.store_error(f))?;
-            self.record(&digest.sha256, BlobOutcome::Uploaded);
+            self.finish_upload(&location, &sha256, bytes).map_err(|f| self.store_error(f))?;
+            self.record(&sha256, BlobOutcome::Uploaded);
         }
         Ok(digest)
     }
@@ -504,8 +509,8 @@ impl BlobStore for Registry {
         self.target.to_string()
     }
 
-    fn presence(&self, sha256: &str) -> String {
-        match self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).get(sha256) {
+    fn presence(&self, blob: &Digest) -> String {
+        match self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).get(&blob.hex()) {
             Some(BlobOutcome::Mounted(from)) => format!("mounted from {from}"),
             _ => "already in the repository".into(),
         }
@@ -583,7 +588,8 @@ impl Write for Upload<'_> {
 }
 
 impl BlobWriter for Upload<'_> {
-    fn commit(mut self: Box<Self>, sha256: &str) -> Result<(), StoreError> {
+    fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StoreError> {
+        let sha256 = &digest.hex();
         let reg = self.registry;
         if !self.buf.is_empty() {
             self.ship().map_err(|e| StoreError::Remote { what: e.to_string(), transient: true })?;

@@ -7,7 +7,7 @@
 //! layer id of a dependency depends only on its old id, so it is computed
 //! once per distinct old id.
 
-use crate::graph::{Graph, parents_of, reach};
+use crate::plan::graph::{Graph, parents_of, reach};
 use crate::pyjson;
 use serde_json::{Value, json};
 use std::cmp::Ordering;

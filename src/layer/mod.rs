@@ -3,8 +3,12 @@
 //! entries in pathlib order, owners and mtimes from the conf, hard links as
 //! full regular files, and the archive padded to tarfile's record size.
 
-use crate::tar::{self, Header};
-use crate::walk::{Entry, Kind, Walk, WalkError};
+pub mod customisation;
+pub mod pipe;
+pub mod walk;
+
+use crate::layer::walk::{Entry, Kind, Walk, WalkError};
+use crate::tar::python::{self as tar, Header};
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Write};

@@ -8,7 +8,7 @@
 //! block of 1024 columns so memory stays O(V·1024/8) while the work is
 //! O(E·V/64) mask words, spread over threads with rayon; see [`scores`].
 
-use crate::graph::{parents_of, topo_order};
+use crate::plan::graph::{parents_of, topo_order};
 use num_bigint::BigUint;
 use rayon::prelude::*;
 use std::cmp::Ordering;
@@ -168,7 +168,7 @@ pub fn scores(children: &[Vec<u32>]) -> Scores {
             counts[r] = count;
         }
         drop(masks);
-        let mut values = values.lock().unwrap_or_else(|p| p.into_inner());
+        let mut values = crate::stop::lock(&values);
         for (r, chunk) in sums.chunks_exact(limbs).enumerate() {
             let i = c0 + r;
             add_limbs(&mut values[start[i]..start[i + 1]], chunk);

@@ -5,7 +5,7 @@ pub mod classic;
 pub mod pipeline;
 pub mod popularity;
 
-use crate::graph::Graph;
+use crate::plan::graph::Graph;
 
 /// Paths of a whole graph, most popular first (`closure-graph.py`).
 pub fn popularity_paths(graph: &Graph) -> Vec<String> {

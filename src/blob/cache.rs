@@ -16,9 +16,9 @@
 //! sandbox has no home), and a blob it names is used only if the
 //! destination holds it.
 //!
-//! [`Compression::key`]: crate::compress::Compression::key
+//! [`Compression::key`]: crate::blob::compress::Compression::key
 
-use crate::conf::BlobDigest;
+use crate::digest::{BlobDigest, Digest};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -69,37 +69,30 @@ impl BlobCache {
 
     /// The blob the tar `diff_id` compresses to under `key`, if recorded.
     pub fn lookup(&self, key: &str, diff_id: &BlobDigest) -> Option<BlobDigest> {
-        if !is_hex64(&diff_id.sha256) {
-            return None;
-        }
-        let text = crate::input::read_limited_string(&self.key_dir(key).join(&diff_id.sha256), ENTRY_LIMIT).ok()?;
+        let text = crate::input::read_limited_string(&self.key_dir(key).join(diff_id.digest.hex()), ENTRY_LIMIT).ok()?;
         let mut fields = text.split_ascii_whitespace();
         let (tar, tar_size, blob, blob_size) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
-        let blob = blob.strip_prefix("sha256:").filter(|h| is_hex64(h))?;
+        let blob: Digest = blob.parse().ok()?;
         let blob_size: u64 = blob_size.parse().ok()?;
-        let matches = tar.strip_prefix("sha256:") == Some(diff_id.sha256.as_str()) && tar_size.parse() == Ok(diff_id.size);
-        (matches && fields.next().is_none()).then(|| BlobDigest { sha256: blob.into(), size: blob_size })
+        let matches = tar.parse() == Ok(diff_id.digest) && tar_size.parse() == Ok(diff_id.size);
+        (matches && fields.next().is_none()).then_some(BlobDigest { digest: blob, size: blob_size })
     }
 
     /// Records that `diff_id` compresses to `blob` under `key`; best effort.
     pub fn record(&self, key: &str, diff_id: &BlobDigest, blob: &BlobDigest) {
-        if !is_hex64(&diff_id.sha256) || self.lookup(key, diff_id).as_ref() == Some(blob) {
+        if self.lookup(key, diff_id).as_ref() == Some(blob) {
             return;
         }
         let dir = self.key_dir(key);
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
             let mut tmp = tempfile::Builder::new().prefix(".entry-").tempfile_in(&dir)?;
-            writeln!(tmp, "sha256:{} {} sha256:{} {}", diff_id.sha256, diff_id.size, blob.sha256, blob.size)?;
-            tmp.persist(dir.join(&diff_id.sha256)).map_err(|e| e.error)?;
+            writeln!(tmp, "{} {} {} {}", diff_id.digest, diff_id.size, blob.digest, blob.size)?;
+            tmp.persist(dir.join(diff_id.digest.hex())).map_err(|e| e.error)?;
             Ok(())
         };
         let _ = write();
     }
-}
-
-fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]
@@ -107,7 +100,7 @@ mod tests {
     use super::*;
 
     fn d(c: char, size: u64) -> BlobDigest {
-        BlobDigest { sha256: c.to_string().repeat(64), size }
+        BlobDigest { digest: Digest::from_hex(&c.to_string().repeat(64)).unwrap(), size }
     }
 
     #[test]
@@ -134,8 +127,6 @@ mod tests {
             std::fs::write(&entry, bad).unwrap();
             assert_eq!(cache.lookup("k", &d('a', 10)), None, "{bad:?}");
         }
-        // A name that is not a digest never reaches the file system.
-        assert_eq!(cache.lookup("k", &BlobDigest { sha256: "../../etc/passwd".into(), size: 1 }), None);
     }
 
     #[test]

@@ -4,9 +4,9 @@
 
 pub mod date;
 
-use crate::graph::{Graph, GraphError, RawNode};
-use crate::layer_spec::LayerSpec;
-use crate::layering::{self, auto_layer, classic, pipeline};
+use crate::plan::graph::{Graph, GraphError, RawNode};
+use crate::plan::layer_spec::LayerSpec;
+use crate::plan::layering::{self, auto_layer, classic, pipeline};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ pub enum ConfError {
     #[error("base json {file}: {what}")]
     BaseJson { file: String, what: String },
     #[error(transparent)]
-    BaseImage(#[from] crate::base_image::BaseImageError),
+    BaseImage(#[from] crate::image::base::BaseImageError),
     #[error("invalid --{option}")]
     Date { option: &'static str, source: date::DateError },
     #[error(transparent)]
@@ -67,7 +67,7 @@ pub struct ConfOptions {
 pub fn available_layers(opts: &ConfOptions) -> Result<i64, ConfError> {
     let mut used = 1;
     if let Some(image) = &opts.from_image {
-        used += crate::base_image::manifest_layer_count(image)? as i64;
+        used += crate::image::base::manifest_layer_count(image)? as i64;
     }
     if used >= opts.max_layers {
         return Err(ConfError::NotEnoughLayers { used, max: opts.max_layers });
@@ -110,7 +110,7 @@ pub fn store_layers(raw: &[RawNode], graph_file: &str, opts: &ConfOptions) -> Re
 /// out with other bytes here); `None` when no digest is known at all.
 pub fn explicit_digests(opts: &ConfOptions, n_layers: usize) -> Result<Option<Value>, ConfError> {
     let mtime = date::normalize(&opts.mtime).map_err(|source| ConfError::Date { option: "mtime", source })?;
-    let ours = crate::layer_spec::Stamp { uid: opts.uid, gid: opts.gid, uname: opts.uname.clone(), gname: opts.gname.clone(), mtime };
+    let ours = crate::plan::layer_spec::Stamp { uid: opts.uid, gid: opts.gid, uname: opts.uname.clone(), gname: opts.gname.clone(), mtime };
     let known: Vec<Value> = opts
         .explicit
         .iter()

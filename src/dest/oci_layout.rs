@@ -2,79 +2,17 @@
 //! (`oci-archive:PATH[:REF]`): a blob store on disk, plus the manifest and
 //! the `index.json` entry that name an image in it.
 
+use super::CopyError;
 use crate::blob::{BlobStore, BlobWriter, StoreError};
-use crate::conf::BlobDigest;
-use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifestBuilder, MediaType, Sha256Digest};
+use crate::digest::{BlobDigest, Digest};
+use crate::image::Progress;
+use crate::image::manifest::{Blob, REF_NAME};
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-
-/// The annotation that names an image in a layout, as skopeo and umoci
-/// read it.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-
-/// A blob as a manifest names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blob {
-    pub media_type: String,
-    pub digest: BlobDigest,
-}
-
-fn descriptor(b: &Blob) -> Result<Descriptor, String> {
-    let digest = Sha256Digest::from_str(&b.digest.sha256).map_err(|e| format!("bad digest {}: {e}", b.digest.sha256))?;
-    Ok(Descriptor::new(MediaType::from(b.media_type.as_str()), b.digest.size, digest))
-}
-
-/// The image manifest's bytes: OCI media types, config then layers, in
-/// the order the image config's diff_ids list them.
-pub fn manifest(config: &Blob, layers: &[Blob]) -> Vec<u8> {
-    let m = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(descriptor(config).expect("digests made here are valid"))
-        .layers(layers.iter().map(|l| descriptor(l).expect("digests made here are valid")).collect::<Vec<_>>())
-        .build()
-        .expect("every required manifest field is set");
-    serde_json::to_vec(&m).expect("a manifest serialises")
-}
-
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-
-/// A manifest of a multi-platform image, and the platform it is for.
-pub struct PlatformManifest {
-    pub manifest: BlobDigest,
-    pub architecture: String,
-    pub os: String,
-}
-
-/// An image index naming one manifest per platform.
-pub fn image_index(manifests: &[PlatformManifest]) -> Vec<u8> {
-    let descriptors: Vec<Descriptor> = manifests
-        .iter()
-        .map(|m| {
-            let mut d =
-                descriptor(&Blob { media_type: MANIFEST_MEDIA_TYPE.into(), digest: m.manifest.clone() }).expect("digests made here are valid");
-            let platform = oci_spec::image::PlatformBuilder::default()
-                .architecture(oci_spec::image::Arch::from(m.architecture.as_str()))
-                .os(oci_spec::image::Os::from(m.os.as_str()))
-                .build()
-                .expect("every required platform field is set");
-            d.set_platform(Some(platform));
-            d
-        })
-        .collect();
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(descriptors)
-        .build()
-        .expect("every required index field is set");
-    serde_json::to_vec(&index).expect("an index serialises")
-}
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// An OCI image layout directory.
 pub struct OciLayout {
@@ -144,8 +82,7 @@ impl OciLayout {
                 .expect("every required index field is set"),
             Err(e) => return Err(self.io_error("cannot read index.json", e)),
         };
-        let mut desc = descriptor(&Blob { media_type: media_type.into(), digest: manifest.clone() })
-            .map_err(|what| StoreError::Invalid { target: self.describe(), what })?;
+        let mut desc = Blob::new(media_type, manifest).descriptor();
         let mut manifests: Vec<Descriptor> = index.manifests().clone();
         if let Some(r) = reference {
             manifests.retain(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).map(String::as_str) != Some(r));
@@ -162,7 +99,7 @@ impl OciLayout {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".layered-image-").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
@@ -174,17 +111,21 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Blobs and layout files are read by other users' tools (a registry, a
 /// runtime): rw-r--r--, not the private mode of a temporary file.
-fn set_public(f: &File) -> io::Result<()> {
+pub(super) fn set_public(f: &File) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     f.set_permissions(std::fs::Permissions::from_mode(0o644))
 }
 
 impl BlobStore for OciLayout {
-    fn has_blob(&self, sha256: &str) -> Result<bool, StoreError> {
-        match std::fs::symlink_metadata(self.blobs.join(sha256)) {
-            Ok(m) => Ok(m.is_file()),
+    /// A file of the right name and size. Not re-hashed: reading every
+    /// blob of a layout to skip writing it would cost what writing costs;
+    /// the size catches truncated and emptied files, and `verify` hashes.
+    fn has_blob(&self, blob: &BlobDigest) -> Result<bool, StoreError> {
+        let hex = blob.digest.hex();
+        match std::fs::symlink_metadata(self.blobs.join(&hex)) {
+            Ok(m) => Ok(m.is_file() && m.len() == blob.size),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(self.io_error(&format!("cannot read blobs/sha256/{sha256}"), e)),
+            Err(e) => Err(self.io_error(&format!("cannot read blobs/sha256/{hex}"), e)),
         }
     }
 
@@ -216,70 +157,61 @@ impl Write for FileBlob<'_> {
 }
 
 impl BlobWriter for FileBlob<'_> {
-    fn commit(self: Box<Self>, sha256: &str) -> Result<(), StoreError> {
+    fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StoreError> {
         let layout = self.layout;
+        let sha256 = digest.hex();
         let fail = |e| layout.io_error(&format!("cannot write blobs/sha256/{sha256}"), e);
         let tmp = self.file.into_inner().map_err(|e| fail(e.into_error()))?;
         // Durable before it is named: index.json must never name a blob
         // that a crash could leave short.
         tmp.as_file().sync_all().map_err(fail)?;
         set_public(tmp.as_file()).map_err(fail)?;
-        tmp.persist(layout.blobs.join(sha256)).map_err(|e| fail(e.error))?;
+        tmp.persist(layout.blobs.join(&sha256)).map_err(|e| fail(e.error))?;
         Ok(())
     }
 }
 
-/// Writes the layout at `dir` as one tar at `path`, members sorted, owners
-/// and times zeroed, so that the same layout always gives the same bytes.
-/// The file appears only once complete.
-pub fn write_archive(dir: &Path, path: &Path) -> io::Result<()> {
-    let out = crate::output::OutputFile::create(path, crate::output::Accept::Any).map_err(io::Error::other)?;
-    let mut tar = ::tar::Builder::new(BufWriter::with_capacity(1 << 20, out.file()));
-    let mut entries = Vec::new();
-    collect(dir, Path::new(""), &mut entries)?;
-    entries.sort();
-    for rel in entries {
-        let full = dir.join(&rel);
-        let meta = std::fs::symlink_metadata(&full)?;
-        let mut h = ::tar::Header::new_ustar();
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        if meta.is_dir() {
-            h.set_entry_type(::tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            tar.append_data(&mut h, format!("{}/", rel.display()), io::empty())?;
-        } else {
-            h.set_entry_type(::tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(meta.len());
-            tar.append_data(&mut h, &rel, File::open(&full)?)?;
-        }
-    }
-    let w = tar.into_inner()?;
-    w.into_inner().map_err(|e| e.into_error())?;
-    // Gigabytes, not synced, as `stream -o` (see OutputFile::commit_unsynced).
-    out.commit_unsynced().map_err(io::Error::other)
+/// `oci:DIR[:REF]`: images kept, blobs shared, `index.json` naming them.
+pub struct Layout<'a> {
+    pub dir: &'a Path,
+    pub reference: Option<&'a str>,
 }
 
-/// Regular files and directories under `dir`, as paths relative to it;
-/// temporary files of an interrupted run are left out.
-fn collect(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir.join(rel))? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = rel.join(&name);
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            out.push(path.clone());
-            collect(dir, &path, out)?;
-        } else if ty.is_file() {
-            out.push(path);
-        }
+impl super::Destination for Layout<'_> {
+    fn write(
+        &self,
+        images: &[super::Source<'_>],
+        opts: &super::Options,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<super::Written, CopyError> {
+        let digest = write_layout(self.dir, self.reference, images, opts, progress, cancel)?;
+        progress.line(&format!("Wrote oci:{}{} as {digest}", self.dir.display(), self.reference.map(|r| format!(":{r}")).unwrap_or_default()));
+        Ok(super::Written { digest: Some(digest) })
     }
-    Ok(())
+}
+
+/// Writes `images` into the layout at `dir` (created if need be) and names
+/// them `reference`, else the tag of their NAME:TAG.
+pub(super) fn write_layout(
+    dir: &Path,
+    reference: Option<&str>,
+    images: &[super::Source<'_>],
+    opts: &super::Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Digest, CopyError> {
+    let first = images.first().ok_or_else(|| CopyError::Unsupported("no image to write".into()))?;
+    let tag = super::repo_tag(first, opts);
+    let name = reference.or_else(|| crate::reference::tag_of(&tag));
+    let layout = OciLayout::open_or_create(dir)?;
+    // With an index, a layout keeps each platform's manifest as a blob.
+    let named = super::write_images(images, &layout, &opts.blobs, progress, cancel, &mut |image| {
+        layout.put_blob(&image.manifest_bytes)?;
+        Ok(())
+    })?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(CopyError::Interrupted(format!("oci:{} was not named", dir.display())));
+    }
+    Ok(layout.tag(&named.bytes, named.media_type, name)?.digest)
 }

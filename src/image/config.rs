@@ -1,14 +1,15 @@
 //! The image config (`<sha256>.json`) and `manifest.json` of a
 //! docker-archive, serialised exactly as nixpkgs' script does.
 
+use crate::digest::Digest;
 use crate::pyjson::{self, Style};
 use crate::time::DateTime;
 use serde_json::{Map, Value};
 
 /// What the config records of one layer.
 pub struct LayerRecord {
-    /// Hex sha256 of the uncompressed layer.
-    pub diff_id: String,
+    /// The uncompressed layer's digest.
+    pub diff_id: Digest,
     /// The member holding it, e.g. `<sha>/layer.tar`.
     pub member: String,
     /// The paths its history comment lists.
@@ -68,8 +69,8 @@ pub fn image_config(created: &DateTime, architecture: &Value, config: Map<String
     pyjson::write_value(&mut out, &Value::Object(config), style, 1);
     out.push_str(",\n    \"rootfs\": {\n        \"diff_ids\": ");
     list(&mut out, layers, 2, |out, l| {
-        out.push_str("\"sha256:");
-        out.push_str(&l.diff_id);
+        out.push('"');
+        out.push_str(&l.diff_id.to_string());
         out.push('"');
     });
     out.push_str(",\n        \"type\": \"layers\"\n    },\n    \"history\": ");
@@ -135,7 +136,7 @@ mod tests {
             "os": "linux",
             "config": config,
             "rootfs": {
-                "diff_ids": layers.iter().map(|l| format!("sha256:{}", l.diff_id)).collect::<Vec<_>>(),
+                "diff_ids": layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
                 "type": "layers",
             },
             "history": layers.iter().map(|l| json!({
@@ -157,7 +158,7 @@ mod tests {
         for n in [0, 1, 3] {
             let layers: Vec<LayerRecord> = (0..n)
                 .map(|i| LayerRecord {
-                    diff_id: format!("{i:064x}"),
+                    diff_id: crate::digest::Digest::from_hex(&format!("{i:064x}")).unwrap(),
                     member: format!("{i:064x}/layer.tar"),
                     paths: vec![format!("/nix/store/\u{e9}\n-{i}"), "b\"'".into()],
                 })

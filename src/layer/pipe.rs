@@ -6,9 +6,10 @@
 //! chunks through bounded channels, so memory stays a few MiB whatever the
 //! layer's size, and the hasher never waits on I/O.
 
+use crate::digest::{BlobDigest, Digest};
 use crate::layer::{self, LayerError, LayerSink, SinkRead, Stamp, StorePath};
 use crossbeam_channel::{Receiver, Sender, bounded};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::Read;
 use std::io::{self, Write};
@@ -89,6 +90,13 @@ pub enum PipeError<E> {
     Stopped,
 }
 
+/// What the hasher thread computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sum {
+    Sha256(Digest),
+    Blake3(blake3::Hash),
+}
+
 /// What the hasher thread computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {
@@ -123,10 +131,10 @@ impl Hasher {
             }
         }
     }
-    fn hex(self) -> String {
+    fn finish(self) -> Sum {
         match self {
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
-            Hasher::Blake3(h) => h.finalize().to_hex().to_string(),
+            Hasher::Sha256(h) => Sum::Sha256(Digest::from_hasher(*h)),
+            Hasher::Blake3(h) => Sum::Blake3(h.finalize()),
         }
     }
 }
@@ -215,7 +223,7 @@ fn run_inline<E>(
     stop: &(dyn Fn() -> bool + Sync),
     hash: Hash,
     consume: impl FnMut(&[u8]) -> Result<(), E>,
-) -> Result<(String, u64), PipeError<E>> {
+) -> Result<(Sum, u64), PipeError<E>> {
     let mut w = Inline { buf: vec![0u8; 64 << 10], filled: 0, hasher: hash.start(), consume, failed: None, stop };
     let mut result = layer::write_layer(paths, stamp, &mut w);
     if result.is_ok()
@@ -225,7 +233,7 @@ fn run_inline<E>(
         result = Err(LayerError::Write(e));
     }
     match result {
-        Ok(len) => Ok((w.hasher.hex(), len)),
+        Ok(len) => Ok((w.hasher.finish(), len)),
         Err(_) if w.failed.is_some() => Err(PipeError::Consumer(w.failed.take().expect("checked"))),
         Err(LayerError::Write(e)) if e.get_ref().is_some_and(|i| i.is::<Gone>()) => Err(PipeError::Stopped),
         Err(e) => Err(PipeError::Layer(e)),
@@ -234,24 +242,27 @@ fn run_inline<E>(
 
 /// Builds the layer of `paths` and passes its bytes, in order, to
 /// `consume` (on the calling thread) after they were hashed on another.
-/// Returns the layer's hex SHA-256 and length.
+/// Returns the layer's digest and length: its diff_id.
 pub fn run<E>(
     paths: &[StorePath],
     stamp: &Stamp,
     stop: &(dyn Fn() -> bool + Sync),
     consume: impl FnMut(&[u8]) -> Result<(), E>,
-) -> Result<(String, u64), PipeError<E>> {
-    run_hashed(paths, stamp, stop, Hash::Sha256, consume)
+) -> Result<BlobDigest, PipeError<E>> {
+    match run_hashed(paths, stamp, stop, Hash::Sha256, consume)? {
+        (Sum::Sha256(digest), size) => Ok(BlobDigest { digest, size }),
+        (Sum::Blake3(_), _) => unreachable!("asked for SHA-256"),
+    }
 }
 
-/// [`run`] with the hash of the caller's choice; returns its hex digest.
+/// [`run`] with the hash of the caller's choice.
 pub fn run_hashed<E>(
     paths: &[StorePath],
     stamp: &Stamp,
     stop: &(dyn Fn() -> bool + Sync),
     hash: Hash,
     mut consume: impl FnMut(&[u8]) -> Result<(), E>,
-) -> Result<(String, u64), PipeError<E>> {
+) -> Result<(Sum, u64), PipeError<E>> {
     if small(paths) {
         return run_inline(paths, stamp, stop, hash, consume);
     }
@@ -285,7 +296,7 @@ pub fn run_hashed<E>(
                     break;
                 }
             }
-            h.hex()
+            h.finish()
         });
         let mut outcome = Err(PipeError::Stopped);
         for msg in consume_rx.iter() {

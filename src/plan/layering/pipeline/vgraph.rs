@@ -2,7 +2,7 @@
 //! vertices keep their relative order through every subgraph, which is
 //! what orders store paths inside pipeline layers.
 
-use crate::graph::reach;
+use crate::plan::graph::reach;
 
 /// A directed graph over vertices named by global node ids (indices into
 /// the pipeline's path table). Edges are local vertex indices.
@@ -31,7 +31,7 @@ impl VGraph {
     }
 
     pub fn preds(&self) -> Vec<Vec<u32>> {
-        crate::graph::parents_of(&self.succ)
+        crate::plan::graph::parents_of(&self.succ)
     }
 
     /// `induced_subgraph`: kept vertices in their original order.

@@ -1,0 +1,547 @@
+//! An image as content-addressed blobs: each layer produced once (tar
+//! bytes, compression, uncompressed and compressed digests in one pass)
+//! into a [`BlobStore`], then the config and the manifest.
+//!
+//! Layers run in parallel, several at a time, and gzip or zstd spreads
+//! each layer over every core as well. A layer whose blob digest is known
+//! beforehand (the conf's precomputed digests) and already in the store is
+//! not read at all; any layer that is produced is checked against what the
+//! conf, the base image or the checksum file promised, and a mismatch
+//! leaves nothing committed under a wrong name.
+
+use crate::blob::cache::BlobCache;
+use crate::blob::compress::{Compression, Encoder};
+use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
+use crate::conf::{Conf, DIGESTS_KEY, LayerDigest};
+use crate::digest::{BlobDigest, Digest};
+use crate::image::base::{BaseImage, BaseLayer};
+use crate::image::config::LayerRecord;
+use crate::image::customisation::Customisation;
+use crate::image::decode::{self, ContentHasher, Tee};
+use crate::image::manifest::{self, Blob};
+use crate::image::{ImageError, Progress, config_bytes, paths_repr};
+use crate::layer::pipe::{self, PipeError};
+use crate::layer::{Stamp, StorePath};
+use crate::stop::{Cancelled, lock};
+use std::convert::Infallible;
+use std::io::{self, Read, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start {0} compression threads: {1}")]
+    Threads(usize, String),
+}
+
+/// How blobs are made.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub compression: Compression,
+    /// Threads for compression, and layers produced at once.
+    pub jobs: usize,
+    /// Attempts per layer when its store fails in a way that may pass.
+    pub retries: u32,
+    /// What layers compressed to in earlier runs (see [`crate::blob::cache`]).
+    pub blob_cache: Option<BlobCache>,
+}
+
+/// What happened to a layer's blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Produced and stored.
+    Written,
+    /// Its digest was known and the store had it: not read at all.
+    Present,
+    /// Read once to take its diff_id, whose blob the blob cache knew and
+    /// the store had: nothing compressed or written.
+    Cached,
+}
+
+/// A layer of the image as a blob.
+#[derive(Debug, Clone)]
+pub struct LayerBlob {
+    /// The uncompressed tar: the image config's diff_id.
+    pub diff_id: BlobDigest,
+    pub blob: Blob,
+    pub fate: Fate,
+    /// What its history comment lists.
+    pub paths: Vec<String>,
+}
+
+/// The image written: its layers, config and manifest.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub layers: Vec<LayerBlob>,
+    pub config: Blob,
+    pub config_bytes: Vec<u8>,
+    pub manifest: BlobDigest,
+    pub manifest_bytes: Vec<u8>,
+}
+
+/// A layer of the image, in order, with what producing it needs.
+enum Source<'a> {
+    Base(&'a BaseImage, &'a BaseLayer),
+    Store { paths: &'a [StorePath], stamp: &'a Stamp, known: Option<&'a LayerDigest> },
+    Customisation(&'a Customisation, Option<&'a LayerDigest>),
+}
+
+type Stop<'a> = crate::stop::Stop<'a, ProduceError>;
+
+/// The layers of `conf`'s image on top of `base`, in order.
+fn sources<'a>(conf: &'a Conf, base: Option<&'a BaseImage>, custom: &'a Customisation) -> Vec<Source<'a>> {
+    let mut sources: Vec<Source> = base.map(|b| b.layers.iter().map(|l| Source::Base(b, l)).collect()).unwrap_or_default();
+    sources.extend(conf.store_layers.iter().zip(&conf.store_layer_digests).map(|(paths, known)| Source::Store {
+        paths,
+        stamp: &conf.stamp,
+        known: known.as_ref(),
+    }));
+    sources.push(Source::Customisation(custom, conf.customisation_layer_digest.as_ref()));
+    sources
+}
+
+/// Writes the image of `conf` (on top of `base`) into `store` and returns
+/// what it wrote. Naming the image (a tag, an index entry) is the
+/// destination's business, afterwards.
+pub fn write_image(
+    conf: &Conf,
+    base: Option<&BaseImage>,
+    store: &dyn BlobStore,
+    opts: &Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Image, ProduceError> {
+    let custom = Customisation::load(conf)?;
+    let jobs = opts.jobs.max(1);
+    let pool = compression_pool(jobs)?;
+    let sources = sources(conf, base, &custom);
+    let n = sources.len();
+    let stop = Stop::new(cancel);
+    let slots: Vec<Mutex<Option<LayerBlob>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let ctx = Ctx::new(store, opts, &pool, &stop, progress);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(n) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n || stop.stopped() {
+                        break;
+                    }
+                    match ctx.layer_with_retries(i + 1, &sources[i]) {
+                        Ok(blob) => {
+                            progress.line(&layer_line(i + 1, n, &blob, store));
+                            *lock(&slots[i]) = Some(blob);
+                        }
+                        Err(e) => {
+                            stop.fail(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = stop.take() {
+        return Err(e);
+    }
+    let layers: Vec<LayerBlob> = slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(ProduceError::Image(ImageError::Interrupted)))
+        .collect::<Result<_, _>>()?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(ImageError::Interrupted.into());
+    }
+
+    let records: Vec<LayerRecord> =
+        layers.iter().map(|l| LayerRecord { diff_id: l.diff_id.digest, member: String::new(), paths: l.paths.clone() }).collect();
+    // The very bytes the docker-archive holds, so the image ID is nixpkgs'.
+    let config_bytes = config_bytes(conf, base, &records)?;
+    let config = Blob::new(manifest::CONFIG_MEDIA_TYPE, store.put_blob(&config_bytes)?);
+    let manifest_bytes = manifest::manifest(&config, &layers.iter().map(|l| l.blob.clone()).collect::<Vec<_>>());
+    // Naming the image is the destination's: a layout keeps the manifest
+    // as a blob, a registry under a tag.
+    let manifest = BlobDigest { digest: Digest::of(&manifest_bytes), size: manifest_bytes.len() as u64 };
+    Ok(Image { layers, config, config_bytes, manifest, manifest_bytes })
+}
+
+/// The image config every destination writes, if every layer's digest is
+/// known without reading a layer (precomputed digests, the customisation
+/// layer's checksum, the base's diff_ids); its digest is the image ID.
+pub fn known_config(conf: &Conf, base: Option<&BaseImage>) -> Result<Option<Vec<u8>>, ImageError> {
+    let custom = Customisation::load(conf)?;
+    let mut records: Vec<LayerRecord> = Vec::new();
+    if let Some(b) = base {
+        records.extend(b.layers.iter().map(|l| LayerRecord { diff_id: l.diff_id, member: String::new(), paths: vec![l.name.clone()] }));
+    }
+    for (paths, known) in conf.store_layers.iter().zip(&conf.store_layer_digests) {
+        let Some(k) = known else { return Ok(None) };
+        records.push(LayerRecord { diff_id: k.digest, member: String::new(), paths: paths.iter().map(|p| p.as_written.clone()).collect() });
+    }
+    records.push(LayerRecord { diff_id: custom.checksum, member: String::new(), paths: vec![custom.as_written.clone()] });
+    Ok(Some(config_bytes(conf, base, &records)?))
+}
+
+fn compression_pool(jobs: usize) -> Result<rayon::ThreadPool, ProduceError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("compress-{i}"))
+        .build()
+        .map_err(|e| ProduceError::Threads(jobs, e.to_string()))
+}
+
+/// One store layer as a blob, outside any image: what a layer's own Nix
+/// derivation (`buildLayer`) records.
+pub fn store_layer_blob(
+    paths: &[StorePath],
+    stamp: &Stamp,
+    store: &dyn BlobStore,
+    opts: &Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<LayerBlob, ProduceError> {
+    let pool = compression_pool(opts.jobs.max(1))?;
+    let stop = Stop::new(cancel);
+    Ctx::new(store, opts, &pool, &stop, progress).store_layer(1, paths, stamp, None)
+}
+
+fn layer_line(index: usize, n: usize, l: &LayerBlob, store: &dyn BlobStore) -> String {
+    let what = match l.fate {
+        Fate::Written => "written".to_string(),
+        Fate::Present => format!("{}, not read", store.presence(&l.blob.digest.digest)),
+        Fate::Cached => format!("{}, blob known from the blob cache, not compressed", store.presence(&l.blob.digest.digest)),
+    };
+    format!("Layer {index}/{n} {} ({} bytes, {} as {}) {what}", l.diff_id.digest, l.diff_id.size, l.blob.digest.size, l.blob.digest.digest)
+}
+
+/// What producing layers needs.
+struct Ctx<'a> {
+    store: &'a dyn BlobStore,
+    compression: Compression,
+    pool: &'a rayon::ThreadPool,
+    stop: &'a Stop<'a>,
+    progress: &'a dyn Progress,
+    retries: u32,
+    /// The blob cache with this compression's key; none without compression
+    /// (the tar is the blob).
+    cache: Option<(&'a BlobCache, String)>,
+}
+
+/// The blob a layer compresses to, if the conf recorded it.
+fn known_blob(known: &LayerDigest, c: Compression) -> Option<BlobDigest> {
+    match c {
+        Compression::None => Some(known.tar()),
+        c => known.compressed.get(&c.key()).copied(),
+    }
+}
+
+/// A blob being produced: a layer's tar in, compressed on all cores, the
+/// compressed bytes hashed on their way into the store's writer. The tar's
+/// own digest is taken here only when nobody else takes it: a store
+/// layer's comes from its pipeline's hasher, and without compression the
+/// tar is the blob.
+struct Producer<'s, 'p> {
+    input: Option<Hashing<io::Sink>>,
+    enc: Encoder<'p, Hashing<Box<dyn BlobWriter + 's>>>,
+    compressed: bool,
+}
+
+impl<'s, 'p> Producer<'s, 'p> {
+    fn new(store: &'s dyn BlobStore, compression: Compression, pool: &'p rayon::ThreadPool, hash_input: bool) -> Result<Self, ProduceError> {
+        let w = store.new_blob()?;
+        let enc = Encoder::new(compression, Hashing::new(w), pool).map_err(|e| store.io_error("cannot start a compressor", e))?;
+        let compressed = !compression.is_none();
+        Ok(Producer { input: (hash_input && compressed).then(|| Hashing::new(io::sink())), enc, compressed })
+    }
+
+    /// Ends compression: the tar's digest (unless the caller took it), the
+    /// blob's, and the writer to commit once the caller has checked them.
+    fn finish(self) -> io::Result<(Option<BlobDigest>, BlobDigest, Box<dyn BlobWriter + 's>)> {
+        let (mut w, blob) = self.enc.finish()?.finish();
+        w.flush()?;
+        let input = match self.input {
+            Some(h) => Some(h.finish().1),
+            None if !self.compressed => Some(blob),
+            None => None,
+        };
+        Ok((input, blob, w))
+    }
+}
+
+impl Write for Producer<'_, '_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.enc.write_all(data)?;
+        if let Some(h) = &mut self.input {
+            h.write_all(data)?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> Ctx<'a> {
+    fn new(store: &'a dyn BlobStore, opts: &'a Options, pool: &'a rayon::ThreadPool, stop: &'a Stop<'a>, progress: &'a dyn Progress) -> Ctx<'a> {
+        Ctx {
+            store,
+            compression: opts.compression,
+            pool,
+            stop,
+            progress,
+            retries: opts.retries,
+            cache: opts.blob_cache.as_ref().filter(|_| !opts.compression.is_none()).map(|c| (c, opts.compression.key())),
+        }
+    }
+
+    /// A layer whose upload failed for a reason that may pass is produced
+    /// and sent again from its start (its bytes are made as they are sent).
+    fn layer_with_retries(&self, index: usize, source: &Source) -> Result<LayerBlob, ProduceError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.progress.layer_started(index, expected_size(source));
+            let result = self.layer(index, source);
+            self.progress.layer_finished(index);
+            match result {
+                Err(ProduceError::Store(e)) if e.is_transient() && attempt < self.retries && !self.stop.stopped() => {
+                    self.progress.line(&format!("Layer {index}: {e}; trying again"));
+                    std::thread::sleep(std::time::Duration::from_millis(500 << attempt.min(5)));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn layer(&self, index: usize, source: &Source) -> Result<LayerBlob, ProduceError> {
+        match source {
+            Source::Store { paths, stamp, known } => self.store_layer(index, paths, stamp, *known),
+            Source::Customisation(custom, known) => self.customisation_layer(index, custom, *known),
+            Source::Base(base, layer) => self.base_layer(index, base, layer),
+        }
+    }
+
+    fn media_type(&self) -> String {
+        self.compression.layer_media_type().into()
+    }
+
+    /// Whether the blob cache has entries for this compression: only then
+    /// is a layer read once more just to look it up.
+    fn cache_knows(&self) -> bool {
+        self.cache.as_ref().is_some_and(|(c, key)| c.knows(key))
+    }
+
+    /// The blob the cache names for the tar `diff_id`, if the store has it.
+    fn cached_blob(&self, diff_id: &BlobDigest) -> Result<Option<BlobDigest>, ProduceError> {
+        let Some(blob) = self.cache.as_ref().and_then(|(c, key)| c.lookup(key, diff_id)) else { return Ok(None) };
+        Ok(self.store.has_blob(&blob)?.then_some(blob))
+    }
+
+    /// Tells the cache what a tar of ours compressed to.
+    fn remember(&self, diff_id: &BlobDigest, blob: &BlobDigest) {
+        if let Some((c, key)) = &self.cache {
+            c.record(key, diff_id, blob);
+        }
+    }
+
+    fn blob(&self, diff_id: BlobDigest, blob: BlobDigest, fate: Fate, paths: Vec<String>) -> LayerBlob {
+        LayerBlob { diff_id, blob: Blob::new(self.media_type(), blob), fate, paths }
+    }
+
+    /// The recorded blob of a layer, if the store holds it already.
+    fn present(&self, known: Option<&LayerDigest>) -> Result<Option<(BlobDigest, BlobDigest)>, ProduceError> {
+        match known.and_then(|k| known_blob(k, self.compression).map(|b| (k.tar(), b))) {
+            Some((tar, b)) if self.store.has_blob(&b)? => Ok(Some((tar, b))),
+            _ => Ok(None),
+        }
+    }
+
+    fn store_layer(&self, index: usize, paths: &[StorePath], stamp: &Stamp, known: Option<&LayerDigest>) -> Result<LayerBlob, ProduceError> {
+        let history: Vec<String> = paths.iter().map(|p| p.as_written.clone()).collect();
+        if let Some((tar, blob)) = self.present(known)? {
+            return Ok(self.blob(tar, blob, Fate::Present, history));
+        }
+        let expected = known.and_then(|k| known_blob(k, self.compression));
+        let stopped = || self.stop.stopped();
+        let layer_err = |source| ProduceError::Image(ImageError::Layer { index, paths: paths_repr(paths), source });
+        if expected.is_none() && self.cache_knows() {
+            // A read without compressing is much cheaper than compressing
+            // only to find the store already holds the result.
+            let diff_id = match pipe::run(paths, stamp, &stopped, |_| Ok::<(), Infallible>(())) {
+                Ok(d) => d,
+                Err(PipeError::Stopped) => return Err(ImageError::Interrupted.into()),
+                Err(PipeError::Consumer(never)) => match never {},
+                Err(PipeError::Layer(source)) => return Err(layer_err(source)),
+            };
+            if let Some(blob) = self.cached_blob(&diff_id)? {
+                return Ok(self.blob(diff_id, blob, Fate::Cached, history));
+            }
+        }
+        let mut producer = Producer::new(self.store, self.compression, self.pool, false)?;
+        let streamed = pipe::run(paths, stamp, &stopped, |chunk| {
+            producer.write_all(chunk)?;
+            self.progress.advance(chunk.len() as u64);
+            self.progress.layer_advance(index, chunk.len() as u64);
+            Ok::<(), io::Error>(())
+        });
+        let diff_id = match streamed {
+            Ok(d) => d,
+            Err(PipeError::Stopped) => return Err(ImageError::Interrupted.into()),
+            Err(PipeError::Consumer(e)) if self.stop.stopped() => return Err(interrupted_or(e, self.store)),
+            Err(PipeError::Consumer(e)) => return Err(self.store.io_error("cannot write a blob", e).into()),
+            Err(PipeError::Layer(source)) => return Err(layer_err(source)),
+        };
+        let (_, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+        if let Some(k) = known {
+            let stale = |what: String| {
+                ProduceError::Image(ImageError::Changed {
+                    index,
+                    paths: paths_repr(paths),
+                    expected: k.digest,
+                    detail: format!("{what}; the conf's {DIGESTS_KEY} entry is stale"),
+                })
+            };
+            if diff_id != k.tar() {
+                return Err(stale(format!("its tar now hashes to {} ({} bytes)", diff_id.digest, diff_id.size)));
+            }
+            if let Some(b) = expected.filter(|b| *b != blob) {
+                return Err(stale(format!("its {} blob is {} ({} bytes), not the recorded {}", self.compression, blob.digest, blob.size, b.digest)));
+            }
+        }
+        w.commit(&blob.digest)?;
+        self.remember(&diff_id, &blob);
+        Ok(self.blob(diff_id, blob, Fate::Written, history))
+    }
+
+    fn customisation_layer(&self, index: usize, c: &Customisation, recorded: Option<&LayerDigest>) -> Result<LayerBlob, ProduceError> {
+        let history = vec![c.as_written.clone()];
+        let own = LayerDigest { digest: c.checksum, size: c.size, compressed: recorded.map(|d| d.compressed.clone()).unwrap_or_default() };
+        if let Some((tar, blob)) = self.present(Some(&own))? {
+            return Ok(self.blob(tar, blob, Fate::Present, history));
+        }
+        let expected = known_blob(&own, self.compression);
+        if expected.is_none()
+            && let Some(b) = self.cached_blob(&c.promised())?
+        {
+            return Ok(self.blob(c.promised(), b, Fate::Present, history));
+        }
+        let mut f = std::fs::File::open(&c.tar_path).map_err(|e| c.read_failed(e))?;
+        let mut head = [0u8; 8];
+        let n = decode::read_head(&mut f, &mut head).map_err(|e| c.read_failed(e))?;
+        c.refuse_compressed(&head[..n])?;
+        let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
+        producer.write_all(&head[..n]).map_err(|e| interrupted_or(e, self.store))?;
+        self.copy(index, &mut f, &mut producer).map_err(|e| match e {
+            CopyFail::Read(e) => c.read_failed(e).into(),
+            CopyFail::Write(e) => interrupted_or(e, self.store),
+        })?;
+        let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+        let diff_id = diff_id.unwrap_or_else(|| unreachable!("the producer was asked to hash the tar"));
+        c.check(&diff_id.digest)?;
+        if let Some(b) = expected.filter(|b| *b != blob) {
+            return Err(c
+                .fail(format!(
+                    "its {} blob is {}, not the {} the conf's customisation_layer_digest records (stale)",
+                    self.compression, blob.digest, b.digest
+                ))
+                .into());
+        }
+        w.commit(&blob.digest)?;
+        self.remember(&diff_id, &blob);
+        Ok(self.blob(diff_id, blob, Fate::Written, history))
+    }
+
+    /// A base layer already compressed as asked is copied as it is; any
+    /// other is decompressed and compressed anew. Either way what it
+    /// decompresses to must hash to the base config's diff_id.
+    fn base_layer(&self, index: usize, base: &BaseImage, layer: &BaseLayer) -> Result<LayerBlob, ProduceError> {
+        let fail = |what: String| ProduceError::Image(base.layer_error(layer, what));
+        // A layer stored as a link is its target's blob (BaseImage::open
+        // checked that the link leads to a layer of this diff_id).
+        let mut reader = base.layer_reader_at(base.source_of(layer));
+        let mut head = [0u8; 8];
+        let got = decode::read_head(&mut reader, &mut head).map_err(|e| fail(e.to_string()))?;
+        let head = &head[..got];
+        let whole = io::Cursor::new(head.to_vec()).chain(reader);
+        let kind = decode::sniff(head);
+        let as_is = matches!(
+            (kind, self.compression),
+            (decode::Compression::Gzip, Compression::Gzip { .. }) | (decode::Compression::Zstd, Compression::Zstd { .. })
+        );
+        let read_fail = |e: CopyFail| match e {
+            CopyFail::Read(e) => fail(format!("cannot read or decompress it: {e}")),
+            CopyFail::Write(e) => interrupted_or(e, self.store),
+        };
+        let (diff_id, blob, w) = if as_is {
+            // Stored as is; a decoder beside the copy yields the diff_id.
+            let content = ContentHasher::new(kind).map_err(|e| fail(format!("cannot decompress it: {e}")))?;
+            let mut tee = Tee::new(Hashing::new(self.store.new_blob()?), content);
+            self.copy(index, &mut { whole }, &mut tee).map_err(read_fail)?;
+            let (stored, content) = tee.finish();
+            let (mut w, blob) = stored.finish();
+            w.flush().map_err(|e| interrupted_or(e, self.store))?;
+            let diff_id = match &content {
+                Some(Ok(d)) => Some(*d),
+                _ => None,
+            };
+            base.check_layer(layer, &blob.digest, content)?;
+            (diff_id.unwrap_or_else(|| unreachable!("check_layer refuses a layer whose content was not hashed")), blob, w)
+        } else {
+            let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
+            let mut src: Box<dyn Read> = match decode::reader(kind, whole) {
+                Ok(Some(r)) => r,
+                Ok(None) => unreachable!("an uncompressed layer is read as is"),
+                Err(e) => return Err(fail(format!("cannot start its decompressor: {e}"))),
+            };
+            self.copy(index, &mut src, &mut producer).map_err(read_fail)?;
+            let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+            let diff_id = diff_id.unwrap_or_else(|| unreachable!("the producer was asked to hash the tar"));
+            base.check_layer(layer, &diff_id.digest, None)?;
+            (diff_id, blob, w)
+        };
+        w.commit(&blob.digest)?;
+        Ok(self.blob(diff_id, blob, Fate::Written, vec![layer.name.clone()]))
+    }
+
+    /// Copies `src` to `dst` in 1 MiB pieces, stopping when the run stops.
+    fn copy(&self, index: usize, src: &mut dyn Read, dst: &mut dyn Write) -> Result<(), CopyFail> {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            if self.stop.stopped() {
+                return Err(CopyFail::Write(io::Error::other(Cancelled)));
+            }
+            let n = match src.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CopyFail::Read(e)),
+            };
+            dst.write_all(&buf[..n]).map_err(CopyFail::Write)?;
+            self.progress.advance(n as u64);
+            self.progress.layer_advance(index, n as u64);
+        }
+    }
+}
+
+/// A layer's tar length, if known before it is made (for progress).
+fn expected_size(source: &Source) -> Option<u64> {
+    match source {
+        Source::Store { known, .. } => known.map(|d| d.size),
+        Source::Customisation(c, _) => Some(c.size),
+        Source::Base(..) => None,
+    }
+}
+
+enum CopyFail {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// A write failure while the run is stopping is the stop, not a fault.
+fn interrupted_or(e: io::Error, store: &dyn BlobStore) -> ProduceError {
+    if e.get_ref().is_some_and(|i| i.is::<Cancelled>()) { ImageError::Interrupted.into() } else { store.io_error("cannot write a blob", e).into() }
+}

@@ -1,0 +1,170 @@
+//! Where images go, one module per transport, named as skopeo names them
+//! ([`name`]), all behind one interface: [`Destination::write`] takes the
+//! images (one, or one per platform for an index), writes them and names
+//! them. `copy`, `stream -o` and the Nix scripts all come through [`copy`].
+
+pub mod daemon;
+pub mod docker_archive;
+pub mod name;
+pub mod oci_archive;
+pub mod oci_layout;
+pub mod registry;
+
+use crate::blob::produce::{self, Fate, Image, ProduceError};
+use crate::blob::{BlobStore, StoreError};
+use crate::conf::Conf;
+use crate::digest::Digest;
+use crate::image::base::BaseImage;
+use crate::image::manifest::{self, PlatformManifest};
+use crate::image::{ImageError, Progress};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use name::{DestinationError, Name};
+
+/// An image to write: its conf, and the base image it builds on.
+pub struct Source<'a> {
+    pub conf: &'a Conf,
+    pub base: Option<&'a BaseImage>,
+    /// How progress lines name it (the conf's path).
+    pub label: String,
+}
+
+/// How to write: what `copy` takes from its flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How layers become blobs (OCI and registry destinations).
+    pub blobs: produce::Options,
+    /// The image's NAME:TAG where the destination's name gives none.
+    pub repo_tag: Option<String>,
+    /// Registry credentials, TLS and mounts.
+    pub registry: registry::Options,
+    /// Make a file durable before it appears (docker-archive).
+    pub fsync: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    /// A failure while writing to `target`, which the error names: a full
+    /// disk under `-o`, a closed stdout.
+    #[error("{}", write_message(target, source))]
+    Write { target: String, source: ImageError },
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    #[error(transparent)]
+    Daemon(#[from] daemon::DaemonError),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("interrupted; {0}")]
+    Interrupted(String),
+}
+
+fn write_message(target: &str, e: &ImageError) -> String {
+    match e {
+        ImageError::Output(_) => format!("writing {target}: {e}"),
+        e => e.to_string(),
+    }
+}
+
+/// What was written: the digest naming it (manifest or index), where the
+/// destination has one.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub digest: Option<Digest>,
+}
+
+/// One transport.
+pub trait Destination {
+    /// Writes `images` (several make a multi-platform index) and names them.
+    fn write(&self, images: &[Source<'_>], opts: &Options, progress: &dyn Progress, cancel: &AtomicBool) -> Result<Written, CopyError>;
+}
+
+/// The destination `name` stands for.
+pub fn open(name: &Name) -> Box<dyn Destination + '_> {
+    match name {
+        Name::DockerArchive { path, reference } => Box::new(docker_archive::DockerArchive { path, reference: reference.as_deref() }),
+        Name::Oci { dir, reference } => Box::new(oci_layout::Layout { dir, reference: reference.as_deref() }),
+        Name::OciArchive { path, reference } => Box::new(oci_archive::OciArchive { path, reference: reference.as_deref() }),
+        Name::Registry(target) => Box::new(registry::Push { target }),
+        Name::DockerDaemon { reference } => Box::new(daemon::Load { reference }),
+    }
+}
+
+/// Writes `images` to the destination `name`: the library's one entry point.
+pub fn copy(name: &Name, images: &[Source<'_>], opts: &Options, progress: &dyn Progress, cancel: &AtomicBool) -> Result<Written, CopyError> {
+    let result = open(name).write(images, opts, progress, cancel);
+    match result {
+        Err(e) if cancel.load(Ordering::Relaxed) && !matches!(e, CopyError::Interrupted(_)) => {
+            Err(CopyError::Interrupted(format!("{e}; the destination's tag was not changed")))
+        }
+        r => r,
+    }
+}
+
+/// The NAME:TAG an image is tagged with where the destination names none.
+fn repo_tag(source: &Source<'_>, opts: &Options) -> String {
+    opts.repo_tag.clone().unwrap_or_else(|| source.conf.repo_tag.clone())
+}
+
+/// Destinations that hold one platform only.
+fn single<'s, 'a>(images: &'s [Source<'a>], what: &str) -> Result<&'s Source<'a>, CopyError> {
+    match images {
+        [one] => Ok(one),
+        _ => Err(CopyError::Unsupported(format!("{what} holds one platform; an index needs an OCI or registry destination"))),
+    }
+}
+
+/// A manifest (or index) and its media type.
+pub struct Named {
+    pub bytes: Vec<u8>,
+    pub media_type: &'static str,
+}
+
+/// Writes the image of each source into `store`; returns what names them:
+/// the one manifest, or an index of one manifest per platform (each handed
+/// to `each_manifest` first).
+pub fn write_images(
+    images: &[Source<'_>],
+    store: &dyn BlobStore,
+    opts: &produce::Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+    each_manifest: &mut dyn FnMut(&Image) -> Result<(), CopyError>,
+) -> Result<Named, CopyError> {
+    let mut platforms = Vec::new();
+    let mut single = None;
+    for source in images {
+        if images.len() > 1 {
+            progress.line(&format!("Image {}:", source.label));
+        }
+        let image = produce::write_image(source.conf, source.base, store, opts, progress, cancel)?;
+        let written = image.layers.iter().filter(|l| l.fate == Fate::Written).count();
+        progress.line(&format!(
+            "Image of {}: config {}, manifest {}, {} layers ({} written, {} already present)",
+            source.label,
+            image.config.digest.digest,
+            image.manifest.digest,
+            image.layers.len(),
+            written,
+            image.layers.len() - written
+        ));
+        let architecture = source.conf.architecture.as_str().unwrap_or("amd64").to_string();
+        platforms.push(PlatformManifest { manifest: image.manifest, architecture, os: "linux".into() });
+        if images.len() > 1 {
+            each_manifest(&image)?;
+        }
+        single = Some(image.manifest_bytes);
+    }
+    match (images.len(), single) {
+        (1, Some(bytes)) => Ok(Named { bytes, media_type: manifest::MANIFEST_MEDIA_TYPE }),
+        (0, _) => Err(CopyError::Unsupported("no image to write".into())),
+        _ => Ok(Named { bytes: manifest::image_index(&platforms), media_type: manifest::INDEX_MEDIA_TYPE }),
+    }
+}
