@@ -178,6 +178,13 @@ pub fn py_float_repr(x: f64) -> String {
 /// is escaped, DEL included; astral characters become surrogate pairs.
 /// A string as `dumps` writes it, appended to `out`.
 pub fn write_str(out: &mut String, s: &str) {
+    write_escaped(out, s, |c| matches!(c, ' '..='~'));
+}
+
+/// A JSON string, the characters `keep` refuses written as `\uXXXX`
+/// (UTF-16 units): Python's `dumps` keeps printable ASCII, jq all but
+/// control characters and DEL.
+pub fn write_escaped(out: &mut String, s: &str, keep: impl Fn(char) -> bool) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -188,7 +195,7 @@ pub fn write_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
+            c if keep(c) => out.push(c),
             _ => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {

@@ -222,34 +222,27 @@ fn parse_clock(c: &mut Cursor<'_>) -> Result<(u32, u32, u32, u32), TimeError> {
     Ok((h, m, s, us))
 }
 
-// The proleptic Gregorian calendar (Python's and GNU date's), from chrono.
-// Days are counted from 1970-01-01; chrono counts from 0001-01-01 (day 1).
-const UNIX_EPOCH_FROM_CE: i64 = 719_163;
-
-fn date(y: i64, m: i64, d: i64) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(m).ok()?, u32::try_from(d).ok()?)
+// The proleptic Gregorian calendar (Python's and GNU date's), from jiff.
+fn date(y: i64, m: i64, d: i64) -> Option<jiff::civil::Date> {
+    jiff::civil::Date::new(i16::try_from(y).ok()?, i8::try_from(m).ok()?, i8::try_from(d).ok()?).ok()
 }
 
+const EPOCH_DAY: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
+
 pub(crate) fn days_in_month(y: i64, m: i64) -> i64 {
-    use chrono::Datelike;
-    let first_of_next = if m == 12 { date(y + 1, 1, 1) } else { date(y, m + 1, 1) };
-    first_of_next.and_then(|d| d.pred_opt()).map_or(0, |d| i64::from(d.day()))
+    date(y, m, 1).map_or(0, |d| i64::from(d.days_in_month()))
 }
 
 /// Days since 1970-01-01 of a valid civil date.
 pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    use chrono::Datelike;
     let date = date(y, m, d).unwrap_or_else(|| panic!("{y:04}-{m:02}-{d:02} is not a date"));
-    i64::from(date.num_days_from_ce()) - UNIX_EPOCH_FROM_CE
+    i64::from(EPOCH_DAY.until(date).unwrap_or_else(|e| panic!("{date}: {e}")).get_days())
 }
 
 /// The civil date of a day count since 1970-01-01.
 pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    use chrono::Datelike;
-    let date = i32::try_from(z + UNIX_EPOCH_FROM_CE)
-        .ok()
-        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
-        .unwrap_or_else(|| panic!("day {z} is outside chrono's calendar"));
+    let date =
+        jiff::Span::new().try_days(z).and_then(|span| EPOCH_DAY.checked_add(span)).unwrap_or_else(|e| panic!("day {z} is outside the calendar: {e}"));
     (i64::from(date.year()), i64::from(date.month()), i64::from(date.day()))
 }
 

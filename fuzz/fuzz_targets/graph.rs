@@ -15,5 +15,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(raw) = parse_raw(text, key, "fuzz.json") else { return };
     let Ok(graph) = Graph::build(&raw, "fuzz.json") else { return };
     let _ = popularity_paths(&graph);
-    let _ = auto_layer(&graph, &HashSet::new(), i64::from(sel >> 1) - 8);
+    let _ = auto_layer(&graph, &HashSet::new(), i64::from(sel >> 1) - 8, false);
 });

@@ -4,7 +4,8 @@
 #![no_main]
 use layered_image::image::base::BaseImage;
 use layered_image::conf::Conf;
-use layered_image::dest::docker_archive::{Progress, stream};
+use layered_image::dest::docker_archive::stream;
+use layered_image::image::Progress;
 use layered_image::time::DateTime;
 use layered_image::verify::{Target, verify};
 use libfuzzer_sys::fuzz_target;

@@ -492,11 +492,7 @@ impl<'a> Ctx<'a> {
             (diff_id.unwrap_or_else(|| unreachable!("check_layer refuses a layer whose content was not hashed")), blob, w)
         } else {
             let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
-            let mut src: Box<dyn Read> = match decode::reader(kind, whole) {
-                Ok(Some(r)) => r,
-                Ok(None) => unreachable!("an uncompressed layer is read as is"),
-                Err(e) => return Err(fail(format!("cannot start its decompressor: {e}"))),
-            };
+            let mut src = decode::reader(kind, whole).map_err(|e| fail(format!("cannot start its decompressor: {e}")))?;
             self.copy(index, &mut src, &mut producer).map_err(read_fail)?;
             let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
             let diff_id = diff_id.unwrap_or_else(|| unreachable!("the producer was asked to hash the tar"));

@@ -230,14 +230,9 @@ impl super::Destination for Load<'_> {
     /// Streams the docker-archive into the engine, unless it has the image
     /// already (its ID, the config digest, is known when every layer digest
     /// is): then it is only tagged.
-    fn write(
-        &self,
-        images: &[super::Source<'_>],
-        _opts: &super::Options,
-        progress: &dyn crate::image::Progress,
-        cancel: &std::sync::atomic::AtomicBool,
-    ) -> Result<super::Written, super::CopyError> {
-        let source = super::single(images, "a Docker engine")?;
+    fn write(&self, job: &super::Job<'_>) -> Result<super::Written, super::CopyError> {
+        let (progress, cancel) = (job.progress, job.cancel);
+        let source = job.single("a Docker engine")?;
         let (conf, base, reference) = (source.conf, source.base, self.reference);
         let daemon = Daemon::from_env()?;
         if let Some(config) = crate::blob::produce::known_config(conf, base)? {

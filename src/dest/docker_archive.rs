@@ -564,16 +564,10 @@ pub struct DockerArchive<'a> {
 }
 
 impl super::Destination for DockerArchive<'_> {
-    fn write(
-        &self,
-        images: &[super::Source<'_>],
-        opts: &super::Options,
-        progress: &dyn Progress,
-        cancel: &AtomicBool,
-    ) -> Result<super::Written, CopyError> {
-        let source = super::single(images, "a docker-archive")?;
-        let tag = self.reference.map_or_else(|| super::repo_tag(source, opts), str::to_string);
-        write_file(self.path, source.conf, source.base, &tag, opts.fsync, progress, cancel)?;
+    fn write(&self, job: &super::Job<'_>) -> Result<super::Written, CopyError> {
+        let source = job.single("a docker-archive")?;
+        let tag = self.reference.map_or_else(|| job.repo_tag(source), str::to_string);
+        write_file(self.path, source.conf, source.base, &tag, job.opts.fsync, job.progress, job.cancel)?;
         Ok(super::Written::default())
     }
 }

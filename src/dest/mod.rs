@@ -80,10 +80,38 @@ pub struct Written {
     pub digest: Option<Digest>,
 }
 
+/// What a destination is asked to write, and how.
+pub struct Job<'a> {
+    /// One image, or one per platform (an index).
+    pub images: &'a [Source<'a>],
+    pub opts: &'a Options,
+    pub progress: &'a dyn Progress,
+    pub cancel: &'a AtomicBool,
+}
+
+impl Job<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Destinations that hold one platform only.
+    fn single(&self, what: &str) -> Result<&Source<'_>, CopyError> {
+        match self.images {
+            [one] => Ok(one),
+            _ => Err(CopyError::Unsupported(format!("{what} holds one platform; an index needs an OCI or registry destination"))),
+        }
+    }
+
+    /// The NAME:TAG an image is tagged with where the destination names none.
+    fn repo_tag(&self, source: &Source<'_>) -> String {
+        self.opts.repo_tag.clone().unwrap_or_else(|| source.conf.repo_tag.clone())
+    }
+}
+
 /// One transport.
 pub trait Destination {
-    /// Writes `images` (several make a multi-platform index) and names them.
-    fn write(&self, images: &[Source<'_>], opts: &Options, progress: &dyn Progress, cancel: &AtomicBool) -> Result<Written, CopyError>;
+    /// Writes the job's images (several make a multi-platform index) and names them.
+    fn write(&self, job: &Job<'_>) -> Result<Written, CopyError>;
 }
 
 /// The destination `name` stands for.
@@ -99,25 +127,12 @@ pub fn open(name: &Name) -> Box<dyn Destination + '_> {
 
 /// Writes `images` to the destination `name`: the library's one entry point.
 pub fn copy(name: &Name, images: &[Source<'_>], opts: &Options, progress: &dyn Progress, cancel: &AtomicBool) -> Result<Written, CopyError> {
-    let result = open(name).write(images, opts, progress, cancel);
+    let result = open(name).write(&Job { images, opts, progress, cancel });
     match result {
         Err(e) if cancel.load(Ordering::Relaxed) && !matches!(e, CopyError::Interrupted(_)) => {
             Err(CopyError::Interrupted(format!("{e}; the destination's tag was not changed")))
         }
         r => r,
-    }
-}
-
-/// The NAME:TAG an image is tagged with where the destination names none.
-fn repo_tag(source: &Source<'_>, opts: &Options) -> String {
-    opts.repo_tag.clone().unwrap_or_else(|| source.conf.repo_tag.clone())
-}
-
-/// Destinations that hold one platform only.
-fn single<'s, 'a>(images: &'s [Source<'a>], what: &str) -> Result<&'s Source<'a>, CopyError> {
-    match images {
-        [one] => Ok(one),
-        _ => Err(CopyError::Unsupported(format!("{what} holds one platform; an index needs an OCI or registry destination"))),
     }
 }
 
@@ -131,20 +146,18 @@ pub struct Named {
 /// the one manifest, or an index of one manifest per platform (each handed
 /// to `each_manifest` first).
 pub fn write_images(
-    images: &[Source<'_>],
+    job: &Job<'_>,
     store: &dyn BlobStore,
-    opts: &produce::Options,
-    progress: &dyn Progress,
-    cancel: &AtomicBool,
     each_manifest: &mut dyn FnMut(&Image) -> Result<(), CopyError>,
 ) -> Result<Named, CopyError> {
+    let (images, progress) = (job.images, job.progress);
     let mut platforms = Vec::new();
     let mut single = None;
     for source in images {
         if images.len() > 1 {
             progress.line(&format!("Image {}:", source.label));
         }
-        let image = produce::write_image(source.conf, source.base, store, opts, progress, cancel)?;
+        let image = produce::write_image(source.conf, source.base, store, &job.opts.blobs, progress, job.cancel)?;
         let written = image.layers.iter().filter(|l| l.fate == Fate::Written).count();
         progress.line(&format!(
             "Image of {}: config {}, manifest {}, {} layers ({} written, {} already present)",

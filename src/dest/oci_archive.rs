@@ -2,11 +2,9 @@
 //! temporary layout beside PATH and archived into it once complete.
 
 use super::CopyError;
-use crate::image::Progress;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct OciArchive<'a> {
     pub path: &'a Path,
@@ -14,13 +12,7 @@ pub struct OciArchive<'a> {
 }
 
 impl super::Destination for OciArchive<'_> {
-    fn write(
-        &self,
-        images: &[super::Source<'_>],
-        opts: &super::Options,
-        progress: &dyn Progress,
-        cancel: &AtomicBool,
-    ) -> Result<super::Written, CopyError> {
+    fn write(&self, job: &super::Job<'_>) -> Result<super::Written, CopyError> {
         let parent = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -33,8 +25,8 @@ impl super::Destination for OciArchive<'_> {
             })
         })?;
         let layout_dir = tmp.path().join("layout");
-        let digest = super::oci_layout::write_layout(&layout_dir, self.reference, images, opts, progress, cancel)?;
-        if cancel.load(Ordering::Relaxed) {
+        let digest = super::oci_layout::write_layout(&layout_dir, self.reference, job)?;
+        if job.cancelled() {
             return Err(CopyError::Interrupted(format!("{} was not written", self.path.display())));
         }
         write_archive(&layout_dir, self.path).map_err(|e| {
@@ -44,7 +36,7 @@ impl super::Destination for OciArchive<'_> {
                 source: e,
             })
         })?;
-        progress.line(&format!(
+        job.progress.line(&format!(
             "Wrote oci-archive:{}{} as {digest}",
             self.path.display(),
             self.reference.map(|r| format!(":{r}")).unwrap_or_default()

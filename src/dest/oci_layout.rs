@@ -5,14 +5,12 @@
 use super::CopyError;
 use crate::blob::{BlobStore, BlobWriter, StoreError};
 use crate::digest::{BlobDigest, Digest};
-use crate::image::Progress;
 use crate::image::manifest::{Blob, REF_NAME};
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// An OCI image layout directory.
 pub struct OciLayout {
@@ -178,39 +176,26 @@ pub struct Layout<'a> {
 }
 
 impl super::Destination for Layout<'_> {
-    fn write(
-        &self,
-        images: &[super::Source<'_>],
-        opts: &super::Options,
-        progress: &dyn Progress,
-        cancel: &AtomicBool,
-    ) -> Result<super::Written, CopyError> {
-        let digest = write_layout(self.dir, self.reference, images, opts, progress, cancel)?;
-        progress.line(&format!("Wrote oci:{}{} as {digest}", self.dir.display(), self.reference.map(|r| format!(":{r}")).unwrap_or_default()));
+    fn write(&self, job: &super::Job<'_>) -> Result<super::Written, CopyError> {
+        let digest = write_layout(self.dir, self.reference, job)?;
+        job.progress.line(&format!("Wrote oci:{}{} as {digest}", self.dir.display(), self.reference.map(|r| format!(":{r}")).unwrap_or_default()));
         Ok(super::Written { digest: Some(digest) })
     }
 }
 
 /// Writes `images` into the layout at `dir` (created if need be) and names
 /// them `reference`, else the tag of their NAME:TAG.
-pub(super) fn write_layout(
-    dir: &Path,
-    reference: Option<&str>,
-    images: &[super::Source<'_>],
-    opts: &super::Options,
-    progress: &dyn Progress,
-    cancel: &AtomicBool,
-) -> Result<Digest, CopyError> {
-    let first = images.first().ok_or_else(|| CopyError::Unsupported("no image to write".into()))?;
-    let tag = super::repo_tag(first, opts);
+pub(super) fn write_layout(dir: &Path, reference: Option<&str>, job: &super::Job<'_>) -> Result<Digest, CopyError> {
+    let first = job.images.first().ok_or_else(|| CopyError::Unsupported("no image to write".into()))?;
+    let tag = job.repo_tag(first);
     let name = reference.or_else(|| crate::reference::tag_of(&tag));
     let layout = OciLayout::open_or_create(dir)?;
     // With an index, a layout keeps each platform's manifest as a blob.
-    let named = super::write_images(images, &layout, &opts.blobs, progress, cancel, &mut |image| {
+    let named = super::write_images(job, &layout, &mut |image| {
         layout.put_blob(&image.manifest_bytes)?;
         Ok(())
     })?;
-    if cancel.load(Ordering::Relaxed) {
+    if job.cancelled() {
         return Err(CopyError::Interrupted(format!("oci:{} was not named", dir.display())));
     }
     Ok(layout.tag(&named.bytes, named.media_type, name)?.digest)

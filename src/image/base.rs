@@ -105,12 +105,6 @@ pub struct BaseImage {
     pub config: serde_json::Map<String, Value>,
 }
 
-/// A reader over a compressed stream, for the compressions a base image
-/// (or a base image's layer) may come in.
-fn decompressor<'a, R: Read + 'a>(head: &[u8], r: R) -> io::Result<Option<Box<dyn Read + 'a>>> {
-    decode::reader(decode::sniff(head), r)
-}
-
 /// How many layers the first image of a docker-archive has: what nixpkgs'
 /// conf derivation reads with `tar -xOf IMAGE manifest.json | jq '.[0].Layers
 /// | length'`. One streaming pass; nothing is spooled.
@@ -122,7 +116,7 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
     let n = file.read(&mut head).map_err(io_err)?;
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let limit = bomb_limit(compressed_len);
-    let reader: Box<dyn Read> = match decompressor(&head[..n], BufReader::new(file.try_clone().map_err(io_err)?)).map_err(io_err)? {
+    let reader: Box<dyn Read> = match decode::decompressor(&head[..n], BufReader::new(file.try_clone().map_err(io_err)?)).map_err(io_err)? {
         Some(d) => Box::new(Bounded { inner: d, left: limit }),
         None => Box::new(BufReader::new(file)),
     };
@@ -695,7 +689,7 @@ impl BaseImage {
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let mut spool = None;
         let source = file.try_clone().map_err(io_err)?;
-        if let Some(mut dec) = decompressor(&head[..n], BufReader::new(source)).map_err(io_err)? {
+        if let Some(mut dec) = decode::decompressor(&head[..n], BufReader::new(source)).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
             let limit = bomb_limit(compressed_len);
             let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut())

@@ -47,15 +47,23 @@ pub fn sniff(head: &[u8]) -> Compression {
     }
 }
 
-/// A reader of what `r` decompresses to; `None` for uncompressed data.
-pub fn reader<'a, R: Read + 'a>(compression: Compression, r: R) -> io::Result<Option<Box<dyn Read + 'a>>> {
+/// A reader of what `r` decompresses to (`r` itself if uncompressed).
+pub fn reader<'a, R: Read + 'a>(compression: Compression, r: R) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match compression {
-        Compression::None => None,
-        Compression::Gzip => Some(Box::new(flate2::read::MultiGzDecoder::new(r))),
-        Compression::Bzip2 => Some(Box::new(bzip2::read::MultiBzDecoder::new(r))),
-        Compression::Xz => Some(Box::new(xz2::read::XzDecoder::new_multi_decoder(r))),
-        Compression::Zstd => Some(Box::new(zstd::stream::read::Decoder::new(r)?)),
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(r)),
+        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(r)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
     })
+}
+
+/// [`reader`] if `head` announces a compression, else `None`.
+pub fn decompressor<'a, R: Read + 'a>(head: &[u8], r: R) -> io::Result<Option<Box<dyn Read + 'a>>> {
+    match sniff(head) {
+        Compression::None => Ok(None),
+        c => reader(c, r).map(Some),
+    }
 }
 
 /// Reads up to `buf.len()` bytes, fewer only at the end of `r`: the head

@@ -60,6 +60,8 @@ pub struct ConfOptions {
     /// Explicit layers (`buildLayer`), flattened: they come first, and the
     /// rest of the closure is layered without their paths.
     pub explicit: Vec<LayerSpec>,
+    /// Print layering diagnostics to stderr, as the reference's `DEBUG=1`.
+    pub debug: bool,
 }
 
 /// Layers left for store paths once the base image and the customisation
@@ -98,7 +100,7 @@ pub fn store_layers(raw: &[RawNode], graph_file: &str, opts: &ConfOptions) -> Re
         Layering::Auto => {
             let available = available()?;
             let graph = Graph::build(raw, graph_file)?;
-            auto_layer::auto_layer(&graph, &exclude, available)
+            auto_layer::auto_layer(&graph, &exclude, available, opts.debug)
         }
         Layering::Pipeline(steps) => pipeline::run_pipeline(raw, &exclude, steps, graph_file)?,
     });
@@ -200,19 +202,5 @@ fn write_jq(value: &Value, depth: usize, out: &mut String) {
 }
 
 fn write_jq_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::pyjson::write_escaped(out, s, |c| c >= ' ' && c != '\u{7f}');
 }

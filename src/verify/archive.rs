@@ -59,7 +59,7 @@ impl Archive {
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let mut spool = None;
         let source = BufReader::new(file.try_clone().map_err(io_err)?);
-        if let Some(mut dec) = decode::reader(decode::sniff(&head[..n]), source).map_err(io_err)? {
+        if let Some(mut dec) = decode::decompressor(&head[..n], source).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
             let limit = bomb_limit(meta.len());
             let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut())

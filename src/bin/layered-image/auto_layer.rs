@@ -31,7 +31,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect(),
         None => HashSet::new(),
     };
-    let layers = auto_layer(&graph, &ignore, args.limit);
+    // The reference script's switch, read here at the edge.
+    let debug = std::env::var_os("DEBUG").is_some_and(|v| !v.is_empty());
+    let layers = auto_layer(&graph, &ignore, args.limit, debug);
     let value = Value::Array(layers.into_iter().map(|l| Value::Array(l.into_iter().map(Value::String).collect())).collect());
     let mut text = pyjson::dumps(&value, pyjson::Style::DEFAULT);
     text.push('\n');

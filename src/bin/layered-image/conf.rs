@@ -101,10 +101,6 @@ fn read_json(file: &Path, what: &str) -> anyhow::Result<Value> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.debug {
-        // SAFETY: single-threaded at this point; the layering code reads it.
-        unsafe { std::env::set_var("DEBUG", "1") };
-    }
     layered_image::reference::check_name(&args.image_name).map_err(|e| anyhow::anyhow!("--image-name: {e}"))?;
     layered_image::reference::check_tag(&args.image_tag).map_err(|e| anyhow::anyhow!("--image-tag: {e}"))?;
     let layering = match args.layering {
@@ -121,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let opts = ConfOptions {
+        debug: args.debug || std::env::var_os("DEBUG").is_some_and(|v| !v.is_empty()),
         store_dir: args.store_dir,
         from_image: args.from_image,
         customisation_layer: args.customisation_layer,

@@ -3,32 +3,32 @@
 //! blobs did not all arrive.
 
 use super::{BlobOutcome, Registry, Target};
-use crate::dest::{CopyError, Destination, Options, Source, Written};
+use crate::dest::{CopyError, Destination, Job, Written};
 use crate::digest::Digest;
 use crate::image::Progress;
 use crate::image::manifest::MANIFEST_MEDIA_TYPE;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 pub struct Push<'a> {
     pub target: &'a Target,
 }
 
 impl Destination for Push<'_> {
-    fn write(&self, images: &[Source<'_>], opts: &Options, progress: &dyn Progress, cancel: &AtomicBool) -> Result<Written, CopyError> {
-        let reg = Registry::new(self.target.clone(), &opts.registry)?;
+    fn write(&self, job: &Job<'_>) -> Result<Written, CopyError> {
+        let reg = Registry::new(self.target.clone(), &job.opts.registry)?;
         reg.ping()?;
         // With an index, each platform's manifest goes up by digest first.
-        let named = crate::dest::write_images(images, &reg, &opts.blobs, progress, cancel, &mut |image| {
+        let named = crate::dest::write_images(job, &reg, &mut |image| {
             reg.put_manifest(&image.manifest_bytes, MANIFEST_MEDIA_TYPE, &image.manifest.digest.to_string())?;
             Ok(())
         })?;
-        if cancel.load(Ordering::Relaxed) {
+        if job.cancel.load(Ordering::Relaxed) {
             return Err(CopyError::Interrupted("the manifest was not pushed".into()));
         }
         reg.put_manifest(&named.bytes, named.media_type, self.target.reference())?;
         let digest = Digest::of(&named.bytes);
-        summary(&reg, progress);
-        progress.line(&format!("Pushed {} as {digest}", self.target));
+        summary(&reg, job.progress);
+        job.progress.line(&format!("Pushed {} as {digest}", self.target));
         Ok(Written { digest: Some(digest) })
     }
 }

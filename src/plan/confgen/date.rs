@@ -3,9 +3,9 @@
 //! (GNU date's grammar: ISO 8601, "Jan 1 2024", RFC 2822, "20240101",
 //! "@EPOCH", offsets, zone names, relative items) against a UTC clock, as
 //! in Nix's build environment (no TZ, no /etc/localtime); the instant is
-//! then formatted with chrono.
+//! then formatted with jiff (which parse_datetime is built on).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use jiff::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid date {value:?}: {what} (GNU `date -d` forms: \"now\", \"@EPOCH\", \"2024-01-31T12:00:00Z\", \"Jan 1 2024\", ...)")]
@@ -26,8 +26,8 @@ pub fn parse_epoch(value: &str) -> Result<i64, DateError> {
     let base = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
     let parsed = parse_datetime::parse_datetime_at_date(base, value).map_err(|_| err("not a date GNU date reads"))?;
     let epoch = parsed.unix_epoch_second();
-    // Only what `date -Iseconds` can print with a four-digit (or longer) year.
-    if DateTime::<Utc>::from_timestamp(epoch, 0).is_none() {
+    // Only what `date -Iseconds` prints with a four-digit year.
+    if utc(epoch).is_none() {
         return Err(err("out of range"));
     }
     Ok(epoch)
@@ -35,10 +35,16 @@ pub fn parse_epoch(value: &str) -> Result<i64, DateError> {
 
 /// `date -Iseconds` of an epoch, in UTC (`2024-01-31T12:00:00+00:00`).
 pub fn format_utc(epoch: i64) -> String {
-    match DateTime::<Utc>::from_timestamp(epoch, 0) {
-        Some(t) => t.to_rfc3339_opts(SecondsFormat::Secs, false),
-        None => panic!("epoch {epoch} is out of chrono's range"),
+    match utc(epoch) {
+        Some(t) => t.strftime("%Y-%m-%dT%H:%M:%S+00:00").to_string(),
+        None => panic!("epoch {epoch} is outside years 0-9999 (parse_epoch refuses it)"),
     }
+}
+
+/// The instant of `epoch` in UTC, for years 0 to 9999.
+fn utc(epoch: i64) -> Option<jiff::civil::DateTime> {
+    let t = Timestamp::from_second(epoch).ok()?.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    (0..=9999).contains(&t.year()).then_some(t)
 }
 
 /// `"now"` stays `"now"`; everything else is normalised to UTC with offset.

@@ -224,10 +224,11 @@ fn apply_move(members: &mut [u32], from: u32, to: u32) -> i64 {
 }
 
 /// The reference's output: layers as path lists with ignored paths
-/// removed and layers left empty by that dropped.
-pub fn auto_layer(graph: &Graph, ignore: &HashSet<String>, layer_limit: i64) -> Vec<Vec<String>> {
+/// removed and layers left empty by that dropped. `debug` prints what the
+/// reference prints under `DEBUG=1` to stderr.
+pub fn auto_layer(graph: &Graph, ignore: &HashSet<String>, layer_limit: i64, debug: bool) -> Vec<Vec<String>> {
     let layers = layers(graph, layer_limit);
-    if std::env::var_os("DEBUG").is_some_and(|v| !v.is_empty()) {
+    if debug {
         crate::diag::raw(&pyjson::dumps(&debug_json(graph, &layers), pyjson::Style::indent(2)));
     }
     layers

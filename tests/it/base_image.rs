@@ -1,7 +1,7 @@
 //! fromImage in the forms users have: plain, compressed as a whole (what
 //! `buildLayeredImage` outputs), and with compressed layer members.
 
-mod common;
+use crate::harness as common;
 use common::*;
 use std::process::Command;
 

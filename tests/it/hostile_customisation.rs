@@ -3,7 +3,7 @@
 //! Same contract as the other hostile tests, and no half-written
 //! `layer.tar` or `checksum` left in OUTDIR after a failure.
 
-mod hostile_support;
+use crate::harness as hostile_support;
 use hostile_support::*;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;

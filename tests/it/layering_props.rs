@@ -140,10 +140,10 @@ proptest! {
     #[test]
     fn auto_layer_partitions_within_limit(graph in dag(), limit in 1i64..12, ignore_every in 2usize..6) {
         let ignored: HashSet<String> = graph.paths.iter().step_by(ignore_every).cloned().collect();
-        let layers = auto_layer::auto_layer(&graph, &ignored, limit);
+        let layers = auto_layer::auto_layer(&graph, &ignored, limit, false);
         prop_assert!(layers.len() as i64 <= limit);
         assert_partition(&graph, &layers, &ignored);
-        prop_assert_eq!(layers, auto_layer::auto_layer(&graph, &ignored, limit));
+        prop_assert_eq!(layers, auto_layer::auto_layer(&graph, &ignored, limit, false));
     }
 
     #[test]

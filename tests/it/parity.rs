@@ -1,6 +1,6 @@
 //! Byte parity with nixpkgs' stream script (../shared/parity/reference-stream).
 
-mod common;
+use crate::harness as common;
 use common::*;
 use std::process::Command;
 

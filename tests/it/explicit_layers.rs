@@ -4,7 +4,7 @@
 //! gets (so `copy` skips them unread), unless the image's owners or time
 //! differ from the layer's.
 
-mod common;
+use crate::harness as common;
 use common::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

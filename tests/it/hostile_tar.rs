@@ -10,7 +10,7 @@
 //! 2242 (11 octal digits), and a sparse file over 8 GiB (hashed, never held
 //! in memory).
 
-mod hostile_support;
+use crate::harness as hostile_support;
 use hostile_support::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};

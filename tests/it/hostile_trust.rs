@@ -6,7 +6,7 @@
 //! Every image a case accepts goes through `verify`; every refusal is one
 //! error line and leaves nothing that looks like an image.
 
-mod hostile_support;
+use crate::harness as hostile_support;
 
 use hostile_support::*;
 use serde_json::{Value, json};

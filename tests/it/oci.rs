@@ -3,7 +3,7 @@
 //! on every run and at every core count, and real readers — skopeo, umoci,
 //! podman, containerd, Docker — load and run it.
 
-mod common;
+use crate::harness as common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;

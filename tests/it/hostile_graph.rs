@@ -3,7 +3,7 @@
 //! input gives one error line naming the file, key or path at fault, exit
 //! 1, no panic, no hang; big inputs stay fast and small.
 
-mod hostile_support;
+use crate::harness as hostile_support;
 use hostile_support::*;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;

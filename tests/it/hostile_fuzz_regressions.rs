@@ -52,7 +52,7 @@ fn graph(data: &[u8]) {
         return;
     };
     let _ = popularity_paths(&g);
-    let _ = auto_layer(&g, &HashSet::new(), i64::from(sel >> 1) - 8);
+    let _ = auto_layer(&g, &HashSet::new(), i64::from(sel >> 1) - 8, false);
 }
 
 fn pipeline(data: &[u8]) {

@@ -4,7 +4,7 @@
 //! podman's Docker-compatible service. What was uploaded is counted in the
 //! registry's own access log; what was pushed is pulled back and run.
 
-mod common;
+use crate::harness as common;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

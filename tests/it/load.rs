@@ -1,7 +1,7 @@
 //! Images load for real: skopeo, umoci and a Docker engine consume what
 //! `layered-image stream` writes.
 
-mod common;
+use crate::harness as common;
 use common::*;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! one error line, a non-zero exit, and nothing left that looks like a
 //! complete image (no output file, no temporary file).
 
-mod hostile_support;
+use crate::harness as hostile_support;
 use hostile_support::*;
 use serde_json::json;
 use std::ffi::OsString;

@@ -15,7 +15,7 @@
 //!   absolute name or one with a `..` component is refused before anything
 //!   is written, since `docker load` would refuse (or worse, honour) it.
 
-mod hostile_support;
+use crate::harness as hostile_support;
 use hostile_support::*;
 use serde_json::{Value, json};
 use sha2::Digest;

@@ -2,7 +2,7 @@
 //! wrong, a non-zero exit, no panic, nothing on stdout that looks like an
 //! image, and no output file left behind.
 
-mod common;
+use crate::harness as common;
 use common::*;
 use serde_json::{Value, json};
 use std::io::Read;

@@ -2,15 +2,12 @@
 //! is a failure, not a stuck suite) and `/usr/bin/time` (peak RSS), and
 //! checks the failure contract: exit 1, no panic, and exactly one error
 //! line, the last one on stderr, naming what is at fault.
-#![allow(dead_code)]
 
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-#[path = "../common/mod.rs"]
-pub mod common;
-pub use common::*;
+use super::*;
 
 pub const TIMEOUT_SECS: u32 = 60;
 

@@ -1,7 +1,7 @@
 //! `verify` reads what `stream` writes, what skopeo re-saves from it, and
 //! refuses every lie an edited archive can tell, naming the culprit.
 
-mod common;
+use crate::harness as common;
 use common::*;
 use serde_json::Value;
 use std::io::{Read, Write};

@@ -1,7 +1,10 @@
-//! Helpers shared by the integration tests. Every external tool a test
+//! The one harness of the integration tests. Every external tool a test
 //! needs is required: a missing one fails the test with the install hint,
 //! it is never skipped.
 #![allow(dead_code)]
+
+mod contract;
+pub use contract::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

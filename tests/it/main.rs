@@ -1,0 +1,25 @@
+//! The integration tests: one binary (one link for any change), a module
+//! per area, one harness. Every test runs the real binary and real tools.
+
+mod harness;
+
+mod base_image;
+mod conf_cli;
+mod customisation_layer;
+mod explicit_layers;
+mod hostile_customisation;
+mod hostile_faults;
+mod hostile_fuzz_regressions;
+mod hostile_graph;
+mod hostile_stream;
+mod hostile_tar;
+mod hostile_trust;
+mod layering_errors;
+mod layering_golden;
+mod layering_props;
+mod load;
+mod oci;
+mod parity;
+mod registry;
+mod stream_errors;
+mod verify;
