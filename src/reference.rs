@@ -95,6 +95,16 @@ fn looks_like_domain(s: &str) -> bool {
     first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase())
 }
 
+/// `PATH[:REF]` after a file transport's `transport:`, split as skopeo
+/// splits it: the path ends at the first colon, so a reference may hold
+/// colons and a path may not.
+pub fn split_path_ref(rest: &str) -> (&str, Option<&str>) {
+    match rest.split_once(':') {
+        Some((p, r)) => (p, Some(r)),
+        None => (rest, None),
+    }
+}
+
 pub fn is_oci_ref_name(s: &str) -> bool {
     OCI_REF_NAME.is_match(s)
 }

@@ -79,10 +79,8 @@ impl Target {
     /// with a colon needs the bare form (and a reference may hold colons).
     pub fn parse(text: &str) -> Result<Target, VerifyError> {
         let split = |rest: &str| -> Result<(PathBuf, Option<String>), VerifyError> {
-            let (path, reference) = match rest.split_once(':') {
-                Some((p, r)) => (p, Some(r.to_string()).filter(|r| !r.is_empty())),
-                None => (rest, None),
-            };
+            let (path, reference) = crate::reference::split_path_ref(rest);
+            let reference = reference.filter(|r| !r.is_empty()).map(str::to_string);
             if path.is_empty() {
                 return Err(VerifyError::Target(format!("{text:?} names no path")));
             }

@@ -100,6 +100,32 @@ impl std::fmt::Display for Compression {
 pub const GZIP_BLOCK: usize = 128 << 10;
 const WINDOW: usize = 32 << 10;
 
+/// zstd's multi-threaded mode holds a few jobs of input and output per
+/// worker, tens of MiB at level 3: at most this many workers across all
+/// layers at once keeps a whole `copy` under 256 MiB on any machine.
+pub const ZSTD_WORKERS: usize = 4;
+
+/// How layers share the compression threads and memory: how many are
+/// compressed at once, and each one's share. Neither changes any byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub layers_in_flight: usize,
+    pub share: usize,
+}
+
+impl Budget {
+    /// For `layers` layers on `jobs` threads.
+    pub fn new(compression: Compression, jobs: usize, layers: usize) -> Budget {
+        let jobs = jobs.max(1);
+        let (threads, layers_in_flight) = match compression {
+            Compression::Zstd { .. } => (jobs.min(ZSTD_WORKERS), jobs.min(ZSTD_WORKERS)),
+            _ => (jobs, jobs),
+        };
+        let layers_in_flight = layers_in_flight.min(layers).max(1);
+        Budget { layers_in_flight, share: (threads / layers_in_flight).max(1) }
+    }
+}
+
 /// A compressing writer over `inner`; [`Encoder::finish`] ends the stream
 /// and hands `inner` back.
 pub enum Encoder<'p, W: Write> {
@@ -109,16 +135,18 @@ pub enum Encoder<'p, W: Write> {
 }
 
 impl<'p, W: Write> Encoder<'p, W> {
-    /// `pool` runs the gzip blocks; zstd uses as many workers as it has
-    /// threads (at least one: zstd's single-threaded mode writes other
-    /// bytes than its multi-threaded one).
-    pub fn new(compression: Compression, inner: W, pool: &'p rayon::ThreadPool) -> io::Result<Encoder<'p, W>> {
+    /// `pool` runs the gzip blocks; `share` is this encoder's part of the
+    /// memory budget (see [`Budget`]): gzip blocks in flight, zstd workers
+    /// (at least one: zstd's single-threaded mode writes other bytes than
+    /// its multi-threaded one, whose bytes do not depend on the count).
+    pub fn new(compression: Compression, inner: W, pool: &'p rayon::ThreadPool, share: usize) -> io::Result<Encoder<'p, W>> {
+        let share = share.max(1);
         Ok(match compression {
             Compression::None => Encoder::None(inner),
-            Compression::Gzip { level } => Encoder::Gzip(GzipEncoder::new(inner, level, pool)),
+            Compression::Gzip { level } => Encoder::Gzip(GzipEncoder::new(inner, level, pool, share)),
             Compression::Zstd { level } => {
                 let mut e = zstd::stream::write::Encoder::new(inner, level)?;
-                e.multithread(pool.current_num_threads().max(1) as u32)?;
+                e.multithread(share.min(ZSTD_WORKERS) as u32)?;
                 e.include_checksum(true)?;
                 Encoder::Zstd(e)
             }
@@ -176,7 +204,8 @@ pub struct GzipEncoder<'p, W: Write> {
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 impl<'p, W: Write> GzipEncoder<'p, W> {
-    pub fn new(inner: W, level: u32, pool: &'p rayon::ThreadPool) -> Self {
+    /// `share`: the pool threads this encoder may keep busy.
+    pub fn new(inner: W, level: u32, pool: &'p rayon::ThreadPool, share: usize) -> Self {
         GzipEncoder {
             inner,
             pool,
@@ -184,7 +213,7 @@ impl<'p, W: Write> GzipEncoder<'p, W> {
             block: Vec::with_capacity(GZIP_BLOCK),
             window: Arc::new(Vec::new()),
             pending: VecDeque::new(),
-            max_pending: pool.current_num_threads() * 2 + 2,
+            max_pending: share * 2 + 2,
             crc: crc32fast::Hasher::new(),
             len: 0,
         }
@@ -303,7 +332,7 @@ mod tests {
 
     fn encode(c: Compression, data: &[u8], threads: usize, piece: usize) -> Vec<u8> {
         let p = pool(threads);
-        let mut e = Encoder::new(c, Vec::new(), &p).unwrap();
+        let mut e = Encoder::new(c, Vec::new(), &p, p.current_num_threads()).unwrap();
         for chunk in data.chunks(piece.max(1)) {
             e.write_all(chunk).unwrap();
         }
@@ -332,11 +361,11 @@ mod tests {
         let p = pool(2);
         let after_other = std::thread::scope(|s| {
             let other = s.spawn(|| {
-                let mut e = Encoder::new(c, Vec::new(), &p).unwrap();
+                let mut e = Encoder::new(c, Vec::new(), &p, p.current_num_threads()).unwrap();
                 e.write_all(&b).unwrap();
                 e.finish().unwrap()
             });
-            let mut e = Encoder::new(c, Vec::new(), &p).unwrap();
+            let mut e = Encoder::new(c, Vec::new(), &p, p.current_num_threads()).unwrap();
             e.write_all(&a).unwrap();
             let out = e.finish().unwrap();
             other.join().unwrap();
@@ -360,5 +389,20 @@ mod tests {
         assert!(Compression::parse("zstd", Some(20)).is_err());
         assert!(Compression::parse("lz4", None).is_err());
         assert_eq!(Compression::parse("gzip", None).unwrap(), Compression::Gzip { level: 6 });
+    }
+
+    #[test]
+    fn the_budget_bounds_zstd_workers_and_gzip_blocks_whatever_the_jobs() {
+        for jobs in [1, 2, 3, 16, 64, 256] {
+            for layers in [1, 2, 5, 97] {
+                let z = Budget::new(Compression::Zstd { level: 3 }, jobs, layers);
+                assert!(z.layers_in_flight * z.share.min(ZSTD_WORKERS) <= ZSTD_WORKERS.max(z.layers_in_flight), "{jobs} {layers} {z:?}");
+                assert!(z.layers_in_flight <= ZSTD_WORKERS);
+                let g = Budget::new(Compression::Gzip { level: 6 }, jobs, layers);
+                // Blocks in flight over all layers grow with the threads, not with their square.
+                assert!(g.layers_in_flight * (2 * g.share + 2) <= 4 * jobs.max(1), "{jobs} {layers} {g:?}");
+            }
+        }
+        assert_eq!(Budget::new(Compression::Zstd { level: 3 }, 16, 1).share, ZSTD_WORKERS);
     }
 }

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod compress;
 pub mod produce;
+pub mod record;
 
 use crate::digest::{BlobDigest, Digest};
 use sha2::{Digest as _, Sha256};

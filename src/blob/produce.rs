@@ -10,7 +10,7 @@
 //! leaves nothing committed under a wrong name.
 
 use crate::blob::cache::BlobCache;
-use crate::blob::compress::{Compression, Encoder};
+use crate::blob::compress::{Budget, Compression, Encoder};
 use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
 use crate::conf::{Conf, DIGESTS_KEY, LayerDigest};
 use crate::digest::{BlobDigest, Digest};
@@ -123,9 +123,10 @@ pub fn write_image(
     let stop = Stop::new(cancel);
     let slots: Vec<Mutex<Option<LayerBlob>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let ctx = Ctx::new(store, opts, &pool, &stop, progress);
+    let budget = Budget::new(opts.compression, jobs, n);
+    let ctx = Ctx::new(store, opts, budget, &pool, &stop, progress);
     std::thread::scope(|s| {
-        for _ in 0..jobs.min(n) {
+        for _ in 0..budget.layers_in_flight {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +207,8 @@ pub fn store_layer_blob(
 ) -> Result<LayerBlob, ProduceError> {
     let pool = compression_pool(opts.jobs.max(1))?;
     let stop = Stop::new(cancel);
-    Ctx::new(store, opts, &pool, &stop, progress).store_layer(1, paths, stamp, None)
+    let budget = Budget::new(opts.compression, opts.jobs, 1);
+    Ctx::new(store, opts, budget, &pool, &stop, progress).store_layer(1, paths, stamp, None)
 }
 
 fn layer_line(index: usize, n: usize, l: &LayerBlob, store: &dyn BlobStore) -> String {
@@ -226,6 +228,7 @@ struct Ctx<'a> {
     stop: &'a Stop<'a>,
     progress: &'a dyn Progress,
     retries: u32,
+    budget: Budget,
     /// The blob cache with this compression's key; none without compression
     /// (the tar is the blob).
     cache: Option<(&'a BlobCache, String)>,
@@ -251,9 +254,10 @@ struct Producer<'s, 'p> {
 }
 
 impl<'s, 'p> Producer<'s, 'p> {
-    fn new(store: &'s dyn BlobStore, compression: Compression, pool: &'p rayon::ThreadPool, hash_input: bool) -> Result<Self, ProduceError> {
+    fn new(ctx: &Ctx<'s>, pool: &'p rayon::ThreadPool, hash_input: bool) -> Result<Self, ProduceError> {
+        let (store, compression) = (ctx.store, ctx.compression);
         let w = store.new_blob()?;
-        let enc = Encoder::new(compression, Hashing::new(w), pool).map_err(|e| store.io_error("cannot start a compressor", e))?;
+        let enc = Encoder::new(compression, Hashing::new(w), pool, ctx.budget.share).map_err(|e| store.io_error("cannot start a compressor", e))?;
         let compressed = !compression.is_none();
         Ok(Producer { input: (hash_input && compressed).then(|| Hashing::new(io::sink())), enc, compressed })
     }
@@ -286,8 +290,16 @@ impl Write for Producer<'_, '_> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(store: &'a dyn BlobStore, opts: &'a Options, pool: &'a rayon::ThreadPool, stop: &'a Stop<'a>, progress: &'a dyn Progress) -> Ctx<'a> {
+    fn new(
+        store: &'a dyn BlobStore,
+        opts: &'a Options,
+        budget: Budget,
+        pool: &'a rayon::ThreadPool,
+        stop: &'a Stop<'a>,
+        progress: &'a dyn Progress,
+    ) -> Ctx<'a> {
         Ctx {
+            budget,
             store,
             compression: opts.compression,
             pool,
@@ -381,7 +393,7 @@ impl<'a> Ctx<'a> {
                 return Ok(self.blob(diff_id, blob, Fate::Cached, history));
             }
         }
-        let mut producer = Producer::new(self.store, self.compression, self.pool, false)?;
+        let mut producer = Producer::new(self, self.pool, false)?;
         let streamed = pipe::run(paths, stamp, &stopped, |chunk| {
             producer.write_all(chunk)?;
             self.progress.advance(chunk.len() as u64);
@@ -433,7 +445,7 @@ impl<'a> Ctx<'a> {
         let mut head = [0u8; 8];
         let n = decode::read_head(&mut f, &mut head).map_err(|e| c.read_failed(e))?;
         c.refuse_compressed(&head[..n])?;
-        let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
+        let mut producer = Producer::new(self, self.pool, true)?;
         producer.write_all(&head[..n]).map_err(|e| interrupted_or(e, self.store))?;
         self.copy(index, &mut f, &mut producer).map_err(|e| match e {
             CopyFail::Read(e) => c.read_failed(e).into(),
@@ -491,7 +503,7 @@ impl<'a> Ctx<'a> {
             base.check_layer(layer, &blob.digest, content)?;
             (diff_id.unwrap_or_else(|| unreachable!("check_layer refuses a layer whose content was not hashed")), blob, w)
         } else {
-            let mut producer = Producer::new(self.store, self.compression, self.pool, true)?;
+            let mut producer = Producer::new(self, self.pool, true)?;
             let mut src = decode::reader(kind, whole).map_err(|e| fail(format!("cannot start its decompressor: {e}")))?;
             self.copy(index, &mut src, &mut producer).map_err(read_fail)?;
             let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;

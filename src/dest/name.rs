@@ -52,11 +52,8 @@ impl std::str::FromStr for Name {
             return Ok(Name::DockerDaemon { reference: rest.into() });
         }
         let (transport, rest) = s.split_once(':').ok_or_else(|| DestinationError::NoTransport(s.into()))?;
-        // As skopeo splits them: the path ends at the first colon.
-        let (path, reference) = match rest.split_once(':') {
-            Some((p, r)) => (p, Some(r.to_string())),
-            None => (rest, None),
-        };
+        let (path, reference) = crate::reference::split_path_ref(rest);
+        let reference = reference.map(str::to_string);
         if path.is_empty() {
             return Err(DestinationError::EmptyPath(s.into()));
         }

@@ -88,19 +88,53 @@ fn entry_of(path: PathBuf, name: Vec<u8>, meta: &Metadata) -> Result<Entry, Walk
     Ok(Entry { path, name, kind, mode: meta.mode() & 0o7777 })
 }
 
-/// A directory's entry names, sorted, packed in one buffer: a directory
-/// of 300,000 entries costs ~8 MiB, not an `OsString` allocation each.
+/// A directory's entry names, sorted, packed into fixed-size slabs: a
+/// directory of 300,000 names costs their bytes plus 8 per name, with no
+/// `OsString` per name and no buffer doubling (and copying) as it grows.
 struct Names {
-    bytes: Vec<u8>,
-    spans: Vec<(u32, u32)>,
+    slabs: Vec<Vec<u8>>,
+    /// (slab << 40 | offset << 16 | length), sorted by name.
+    spans: Vec<u64>,
     next: usize,
 }
 
+/// Names longer than a slab get a slab of their own.
+const SLAB: usize = 256 << 10;
+
 impl Names {
+    fn new() -> Names {
+        Names { slabs: Vec::new(), spans: Vec::new(), next: 0 }
+    }
+
+    fn push(&mut self, name: &[u8]) {
+        let fits = self.slabs.last().is_some_and(|s| s.capacity() - s.len() >= name.len());
+        if !fits {
+            self.slabs.push(Vec::with_capacity(SLAB.max(name.len())));
+        }
+        let slab = self.slabs.len() - 1;
+        let buf = &mut self.slabs[slab];
+        let at = buf.len();
+        buf.extend_from_slice(name);
+        // A name is at most 255 bytes (NAME_MAX) and a slab 256 KiB, or one name.
+        self.spans.push((slab as u64) << 40 | (at as u64) << 16 | name.len() as u64);
+    }
+
+    fn get(&self, span: u64) -> &[u8] {
+        let (slab, at, len) = ((span >> 40) as usize, ((span >> 16) & 0xff_ffff) as usize, (span & 0xffff) as usize);
+        &self.slabs[slab][at..at + len]
+    }
+
+    fn sort(&mut self) {
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.sort_by(|&a, &b| py_name_cmp(self.get(a), self.get(b)));
+        spans.shrink_to_fit();
+        self.spans = spans;
+    }
+
     fn next(&mut self) -> Option<&[u8]> {
-        let &(start, len) = self.spans.get(self.next)?;
+        let &span = self.spans.get(self.next)?;
         self.next += 1;
-        Some(&self.bytes[start as usize..(start + len) as usize])
+        Some(self.get(span))
     }
 }
 
@@ -129,20 +163,18 @@ impl Walk {
 
     fn open(&mut self, entry: &Entry) -> Result<(), WalkError> {
         let io = |source| WalkError::Io { path: entry.path.clone(), source };
-        let mut bytes = Vec::new();
-        let mut spans = Vec::new();
+        let mut names = Names::new();
         // Python's rglob silently skips unreadable directories; an image
         // missing files without a word is worse than an error.
         for child in fs::read_dir(&entry.path).map_err(io)? {
-            let name = child.map_err(io)?.file_name();
-            let start = u32::try_from(bytes.len()).map_err(|_| io(std::io::Error::other("directory listing over 4 GiB")))?;
-            bytes.extend_from_slice(name.as_bytes());
-            spans.push((start, name.len() as u32));
+            let child = child.map_err(io)?;
+            if names.slabs.len() >= 1 << 23 {
+                return Err(io(std::io::Error::other("directory listing over 2 TiB")));
+            }
+            names.push(child.file_name().as_bytes());
         }
-        let at = |&(s, l): &(u32, u32)| &bytes[s as usize..(s + l) as usize];
-        spans.sort_by(|a, b| py_name_cmp(at(a), at(b)));
-        spans.shrink_to_fit();
-        self.stack.push(OpenDir { path: entry.path.clone(), name: entry.name.clone(), children: Names { bytes, spans, next: 0 } });
+        names.sort();
+        self.stack.push(OpenDir { path: entry.path.clone(), name: entry.name.clone(), children: names });
         Ok(())
     }
 
@@ -190,5 +222,24 @@ mod tests {
         assert_eq!(py_name_cmp("\u{e000}".as_bytes(), b"\xff"), Ordering::Greater);
         assert_eq!(py_name_cmp(b"a", b"a-b"), Ordering::Less);
         assert_eq!(py_name_cmp(b"Deep", b"deep"), Ordering::Less);
+    }
+
+    #[test]
+    fn names_span_slabs_in_python_order() {
+        let mut names = Names::new();
+        let mut want: Vec<Vec<u8>> = (0..20_000u32).map(|i| format!("{:0>255}", i.wrapping_mul(2_654_435_761) % 100_000).into_bytes()).collect();
+        want.push(b"\xff".to_vec());
+        want.push("\u{e000}".as_bytes().to_vec());
+        for n in &want {
+            names.push(n);
+        }
+        assert!(names.slabs.len() > 1);
+        names.sort();
+        want.sort_by(|a, b| py_name_cmp(a, b));
+        let mut got = Vec::new();
+        while let Some(n) = names.next() {
+            got.push(n.to_vec());
+        }
+        assert_eq!(got, want);
     }
 }

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use layered_image::blob::compress::Compression;
+use layered_image::blob::record;
 use layered_image::conf::{CUSTOMISATION_DIGEST_KEY, Conf, DIGESTS_KEY, LayerDigest};
-use layered_image::image::Quiet;
 use layered_image::image::base::BaseImage;
 use layered_image::time::DateTime;
 use std::io::Write;
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let text = layered_image::input::read_limited(&args.conf, layered_image::input::JSON_LIMIT)
         .with_context(|| format!("cannot read {}", args.conf.display()))?;
     let mut raw: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("{} is not valid JSON", args.conf.display()))?;
-    let mut conf = Conf::load(&args.conf, DateTime::now_utc())?;
+    let conf = Conf::load(&args.conf, DateTime::now_utc())?;
     // Digests depend on the files' mtime; "now" would make them stale at once.
     let mtime = raw.get("mtime").or_else(|| raw.get("created"));
     if mtime.and_then(|v| v.as_str()) == Some("now") {
@@ -51,39 +51,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let cancel = crate::progress::cancel_on_signals()?;
     let obj = raw.as_object_mut().context("the conf must be a JSON object")?;
-    match &args.compress {
-        None => {
-            let digests = layered_image::dest::docker_archive::store_layer_digests(&conf, &cancel)?;
-            obj.insert(DIGESTS_KEY.into(), digests.iter().map(LayerDigest::to_json).collect::<Vec<_>>().into());
-        }
-        Some(name) => {
-            let compression = Compression::parse(name, args.compress_level)?;
-            let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
-            let old = conf.store_layer_digests.clone();
-            let old_custom = conf.customisation_layer_digest.clone();
-            if args.recompute {
-                conf.store_layer_digests.iter_mut().for_each(|d| *d = None);
-                conf.customisation_layer_digest = None;
-            }
-            let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
-            let opts = layered_image::blob::produce::Options { compression, jobs, retries: 1, blob_cache: None };
-            let image = layered_image::blob::produce::write_image(&conf, base.as_ref(), &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
-            let skip = base.as_ref().map_or(0, |b| b.layers.len());
-            let key = compression.key();
-            let record = |l: &layered_image::blob::produce::LayerBlob, before: Option<&LayerDigest>| {
-                // Digests of other compressions recorded earlier stay, if the tar is unchanged.
-                let mut d = before.filter(|b| b.digest == l.diff_id.digest).cloned().unwrap_or_default();
-                d.digest = l.diff_id.digest;
-                d.size = l.diff_id.size;
-                d.compressed.insert(key.clone(), l.blob.digest);
-                d
-            };
-            let n_store = conf.store_layers.len();
-            let store: Vec<serde_json::Value> =
-                image.layers[skip..skip + n_store].iter().enumerate().map(|(i, l)| record(l, old[i].as_ref()).to_json()).collect();
-            obj.insert(DIGESTS_KEY.into(), store.into());
-            obj.insert(CUSTOMISATION_DIGEST_KEY.into(), record(&image.layers[skip + n_store], old_custom.as_ref()).to_json());
-        }
+    let compression = args.compress.as_deref().map(|name| Compression::parse(name, args.compress_level)).transpose()?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get()));
+    let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
+    let recorded = record::record(&conf, base.as_ref(), compression, jobs, args.recompute, &cancel)?;
+    obj.insert(DIGESTS_KEY.into(), recorded.store_layers.iter().map(LayerDigest::to_json).collect::<Vec<_>>().into());
+    if let Some(c) = recorded.customisation {
+        obj.insert(CUSTOMISATION_DIGEST_KEY.into(), c.to_json());
     }
     let mut bytes = serde_json::to_vec_pretty(&raw)?;
     bytes.push(b'\n');
