@@ -48,3 +48,31 @@ pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
 pub fn read_limited_string(path: &Path, limit: u64) -> io::Result<String> {
     String::from_utf8(read_limited(path, limit)?).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not valid UTF-8"))
 }
+
+/// A reader over `len` bytes of `file` from `offset` that leaves the
+/// file's shared position alone, so that members of one archive can be
+/// read on several threads at once.
+pub struct ReadAt<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+    end: u64,
+}
+
+impl<'a> ReadAt<'a> {
+    pub fn new(file: &'a std::fs::File, offset: u64, len: u64) -> ReadAt<'a> {
+        ReadAt { file, pos: offset, end: offset.saturating_add(len) }
+    }
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}

@@ -6,7 +6,7 @@
 //! Layers are streamed through the hashers, never held in memory; JSON
 //! documents are read with the same bounds as a base image's.
 
-mod archive;
+pub(crate) mod archive;
 mod docker;
 mod oci;
 

@@ -14,7 +14,7 @@ use crate::blob::compress::{Budget, Compression, Encoder};
 use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
 use crate::conf::{Conf, DIGESTS_KEY, LayerDigest};
 use crate::digest::{BlobDigest, Digest};
-use crate::image::base::{BaseImage, BaseLayer};
+use crate::image::base::{BaseImage, BaseLayer, check_diff_id};
 use crate::image::config::LayerRecord;
 use crate::image::customisation::Customisation;
 use crate::image::decode::{self, ContentHasher, Tee};
@@ -83,8 +83,24 @@ pub struct Image {
     pub manifest_bytes: Vec<u8>,
 }
 
+/// A layer of an image read from elsewhere (`copy SOURCE DEST`): its
+/// blob as stored, and what the blob and its content must hash to.
+pub struct Foreign<'a> {
+    /// The source image, for messages.
+    pub image: String,
+    /// Its name in the source: the blob's file or member name.
+    pub name: String,
+    pub diff_id: Digest,
+    /// The blob's digest and size, where the source's manifest names them.
+    pub stored: Option<BlobDigest>,
+    /// Its compression, when the manifest's media type says which.
+    pub compression: Option<decode::Compression>,
+    pub open: Box<dyn Fn() -> io::Result<Box<dyn Read + 'a>> + Sync + 'a>,
+}
+
 /// A layer of the image, in order, with what producing it needs.
-enum Source<'a> {
+enum Source<'a, 'f> {
+    Image(&'a Foreign<'f>),
     Base(&'a BaseImage, &'a BaseLayer),
     Store { paths: &'a [StorePath], stamp: &'a Stamp, known: Option<&'a LayerDigest> },
     Customisation(&'a Customisation, Option<&'a LayerDigest>),
@@ -93,7 +109,7 @@ enum Source<'a> {
 type Stop<'a> = crate::stop::Stop<'a, ProduceError>;
 
 /// The layers of `conf`'s image on top of `base`, in order.
-fn sources<'a>(conf: &'a Conf, base: Option<&'a BaseImage>, custom: &'a Customisation) -> Vec<Source<'a>> {
+fn sources<'a>(conf: &'a Conf, base: Option<&'a BaseImage>, custom: &'a Customisation) -> Vec<Source<'a, 'a>> {
     let mut sources: Vec<Source> = base.map(|b| b.layers.iter().map(|l| Source::Base(b, l)).collect()).unwrap_or_default();
     sources.extend(conf.store_layers.iter().zip(&conf.store_layer_digests).map(|(paths, known)| Source::Store {
         paths,
@@ -116,9 +132,51 @@ pub fn write_image(
     cancel: &AtomicBool,
 ) -> Result<Image, ProduceError> {
     let custom = Customisation::load(conf)?;
+    let layers = write_layers(&sources(conf, base, &custom), store, opts, progress, cancel)?;
+    let records: Vec<LayerRecord> =
+        layers.iter().map(|l| LayerRecord { diff_id: l.diff_id.digest, member: String::new(), paths: l.paths.clone() }).collect();
+    // The very bytes the docker-archive holds, so the image ID is nixpkgs'.
+    finish_image(config_bytes(conf, base, &records)?, layers, store)
+}
+
+/// Writes the image whose config is `config_bytes` and whose layers are
+/// `layers` (read from another image) into `store`: blobs compressed as
+/// asked are copied as they are, others decompressed and compressed anew,
+/// every digest checked on the way.
+pub fn copy_image(
+    config_bytes: &[u8],
+    layers: &[Foreign<'_>],
+    store: &dyn BlobStore,
+    opts: &Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Image, ProduceError> {
+    let sources: Vec<Source> = layers.iter().map(Source::Image).collect();
+    let layers = write_layers(&sources, store, opts, progress, cancel)?;
+    finish_image(config_bytes.to_vec(), layers, store)
+}
+
+/// The config and manifest over `layers`; the config keeps its bytes, so
+/// the image keeps its ID.
+fn finish_image(config_bytes: Vec<u8>, layers: Vec<LayerBlob>, store: &dyn BlobStore) -> Result<Image, ProduceError> {
+    let config = Blob::new(manifest::CONFIG_MEDIA_TYPE, store.put_blob(&config_bytes)?);
+    let manifest_bytes = manifest::manifest(&config, &layers.iter().map(|l| l.blob.clone()).collect::<Vec<_>>());
+    // Naming the image is the destination's: a layout keeps the manifest
+    // as a blob, a registry under a tag.
+    let manifest = BlobDigest { digest: Digest::of(&manifest_bytes), size: manifest_bytes.len() as u64 };
+    Ok(Image { layers, config, config_bytes, manifest, manifest_bytes })
+}
+
+/// Produces `sources` into `store`, several layers at a time.
+fn write_layers(
+    sources: &[Source<'_, '_>],
+    store: &dyn BlobStore,
+    opts: &Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Vec<LayerBlob>, ProduceError> {
     let jobs = opts.jobs.max(1);
     let pool = compression_pool(jobs)?;
-    let sources = sources(conf, base, &custom);
     let n = sources.len();
     let stop = Stop::new(cancel);
     let slots: Vec<Mutex<Option<LayerBlob>>> = (0..n).map(|_| Mutex::new(None)).collect();
@@ -158,16 +216,7 @@ pub fn write_image(
         return Err(ImageError::Interrupted.into());
     }
 
-    let records: Vec<LayerRecord> =
-        layers.iter().map(|l| LayerRecord { diff_id: l.diff_id.digest, member: String::new(), paths: l.paths.clone() }).collect();
-    // The very bytes the docker-archive holds, so the image ID is nixpkgs'.
-    let config_bytes = config_bytes(conf, base, &records)?;
-    let config = Blob::new(manifest::CONFIG_MEDIA_TYPE, store.put_blob(&config_bytes)?);
-    let manifest_bytes = manifest::manifest(&config, &layers.iter().map(|l| l.blob.clone()).collect::<Vec<_>>());
-    // Naming the image is the destination's: a layout keeps the manifest
-    // as a blob, a registry under a tag.
-    let manifest = BlobDigest { digest: Digest::of(&manifest_bytes), size: manifest_bytes.len() as u64 };
-    Ok(Image { layers, config, config_bytes, manifest, manifest_bytes })
+    Ok(layers)
 }
 
 /// The image config every destination writes, if every layer's digest is
@@ -334,6 +383,7 @@ impl<'a> Ctx<'a> {
             Source::Store { paths, stamp, known } => self.store_layer(index, paths, stamp, *known),
             Source::Customisation(custom, known) => self.customisation_layer(index, custom, *known),
             Source::Base(base, layer) => self.base_layer(index, base, layer),
+            Source::Image(layer) => self.image_layer(index, layer),
         }
     }
 
@@ -471,28 +521,53 @@ impl<'a> Ctx<'a> {
     /// other is decompressed and compressed anew. Either way what it
     /// decompresses to must hash to the base config's diff_id.
     fn base_layer(&self, index: usize, base: &BaseImage, layer: &BaseLayer) -> Result<LayerBlob, ProduceError> {
-        let fail = |what: String| ProduceError::Image(base.layer_error(layer, what));
         // A layer stored as a link is its target's blob (BaseImage::open
         // checked that the link leads to a layer of this diff_id).
-        let mut reader = base.layer_reader_at(base.source_of(layer));
+        let reader = base.layer_reader_at(base.source_of(layer));
+        let fail = |what: String| base.layer_error(layer, what);
+        self.foreign_layer(index, Box::new(reader), &layer.diff_id, None, &fail, vec![layer.name.clone()])
+    }
+
+    /// A layer of an image read from elsewhere, as [`Self::base_layer`];
+    /// its stored bytes must also hash to the digest its manifest names.
+    fn image_layer(&self, index: usize, layer: &Foreign<'_>) -> Result<LayerBlob, ProduceError> {
+        let fail = |what: String| ImageError::SourceLayer { image: layer.image.clone(), name: layer.name.clone(), what };
+        // Named by its digest and kept as it is: no need to read it.
+        if let Some(stored) = layer.stored.filter(|_| layer.compression.is_some_and(|c| as_is(c, self.compression)))
+            && self.store.has_blob(&stored)?
+        {
+            return Ok(self.blob(BlobDigest { digest: layer.diff_id, size: 0 }, stored, Fate::Present, vec![layer.name.clone()]));
+        }
+        let reader = (layer.open)().map_err(|e| fail(format!("cannot read it: {e}")))?;
+        self.foreign_layer(index, reader, &layer.diff_id, layer.stored.as_ref(), &fail, vec![layer.name.clone()])
+    }
+
+    fn foreign_layer(
+        &self,
+        index: usize,
+        mut reader: Box<dyn Read + '_>,
+        want: &Digest,
+        stored_as: Option<&BlobDigest>,
+        fail: &dyn Fn(String) -> ImageError,
+        history: Vec<String>,
+    ) -> Result<LayerBlob, ProduceError> {
+        let fail = |what: String| ProduceError::Image(fail(what));
         let mut head = [0u8; 8];
         let got = decode::read_head(&mut reader, &mut head).map_err(|e| fail(e.to_string()))?;
         let head = &head[..got];
-        let whole = io::Cursor::new(head.to_vec()).chain(reader);
         let kind = decode::sniff(head);
-        let as_is = matches!(
-            (kind, self.compression),
-            (decode::Compression::Gzip, Compression::Gzip { .. }) | (decode::Compression::Zstd, Compression::Zstd { .. })
-        );
+        // The stored bytes are hashed on their way in, whatever happens to them.
+        let mut whole = Hashing::new(io::sink());
+        let mut whole_reader = HashingReader { inner: io::Cursor::new(head.to_vec()).chain(reader), hash: &mut whole };
         let read_fail = |e: CopyFail| match e {
             CopyFail::Read(e) => fail(format!("cannot read or decompress it: {e}")),
             CopyFail::Write(e) => interrupted_or(e, self.store),
         };
-        let (diff_id, blob, w) = if as_is {
+        let (diff_id, blob, w, content) = if as_is(kind, self.compression) {
             // Stored as is; a decoder beside the copy yields the diff_id.
             let content = ContentHasher::new(kind).map_err(|e| fail(format!("cannot decompress it: {e}")))?;
             let mut tee = Tee::new(Hashing::new(self.store.new_blob()?), content);
-            self.copy(index, &mut { whole }, &mut tee).map_err(read_fail)?;
+            self.copy(index, &mut whole_reader, &mut tee).map_err(read_fail)?;
             let (stored, content) = tee.finish();
             let (mut w, blob) = stored.finish();
             w.flush().map_err(|e| interrupted_or(e, self.store))?;
@@ -500,19 +575,34 @@ impl<'a> Ctx<'a> {
                 Some(Ok(d)) => Some(*d),
                 _ => None,
             };
-            base.check_layer(layer, &blob.digest, content)?;
-            (diff_id.unwrap_or_else(|| unreachable!("check_layer refuses a layer whose content was not hashed")), blob, w)
+            (diff_id, blob, w, content)
         } else {
             let mut producer = Producer::new(self, self.pool, true)?;
-            let mut src = decode::reader(kind, whole).map_err(|e| fail(format!("cannot start its decompressor: {e}")))?;
+            let mut src = decode::reader(kind, &mut whole_reader).map_err(|e| fail(format!("cannot start its decompressor: {e}")))?;
             self.copy(index, &mut src, &mut producer).map_err(read_fail)?;
+            drop(src);
             let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
-            let diff_id = diff_id.unwrap_or_else(|| unreachable!("the producer was asked to hash the tar"));
-            base.check_layer(layer, &diff_id.digest, None)?;
-            (diff_id, blob, w)
+            (diff_id, blob, w, None)
         };
+        drop(whole_reader);
+        let stored = whole.finish().1;
+        if let Some(s) = stored_as.filter(|s| **s != stored) {
+            return Err(fail(format!(
+                "its blob hashes to {} ({} bytes), not the {} ({} bytes) its manifest names",
+                stored.digest, stored.size, s.digest, s.size
+            )));
+        }
+        // Recompressed: the producer hashed the tar it was given.
+        let recompressed = content.is_none() && diff_id.is_some();
+        let checked = if recompressed {
+            check_diff_id(want, &diff_id.map(|d| d.digest).unwrap_or_default(), None)
+        } else {
+            check_diff_id(want, &stored.digest, content)
+        };
+        checked.map_err(fail)?;
+        let diff_id = diff_id.unwrap_or(BlobDigest { digest: *want, size: stored.size });
         w.commit(&blob.digest)?;
-        Ok(self.blob(diff_id, blob, Fate::Written, vec![layer.name.clone()]))
+        Ok(self.blob(diff_id, blob, Fate::Written, history))
     }
 
     /// Copies `src` to `dst` in 1 MiB pieces, stopping when the run stops.
@@ -540,7 +630,26 @@ fn expected_size(source: &Source) -> Option<u64> {
     match source {
         Source::Store { known, .. } => known.map(|d| d.size),
         Source::Customisation(c, _) => Some(c.size),
-        Source::Base(..) => None,
+        Source::Base(..) | Source::Image(_) => None,
+    }
+}
+
+/// Whether a layer stored with `kind` goes into blobs of `target` as it is.
+fn as_is(kind: decode::Compression, target: Compression) -> bool {
+    matches!((kind, target), (decode::Compression::Gzip, Compression::Gzip { .. }) | (decode::Compression::Zstd, Compression::Zstd { .. }))
+}
+
+/// Hashes what is read through it.
+struct HashingReader<'h, R> {
+    inner: R,
+    hash: &'h mut Hashing<io::Sink>,
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.write_all(&buf[..n])?;
+        Ok(n)
     }
 }
 

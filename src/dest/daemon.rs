@@ -233,7 +233,8 @@ impl super::Destination for Load<'_> {
     fn write(&self, job: &super::Job<'_>) -> Result<super::Written, super::CopyError> {
         let (progress, cancel) = (job.progress, job.cancel);
         let source = job.single("a Docker engine")?;
-        let (conf, base, reference) = (source.conf, source.base, self.reference);
+        let (conf, base) = source.conf("a Docker engine's image")?;
+        let reference = self.reference;
         let daemon = Daemon::from_env()?;
         if let Some(config) = crate::blob::produce::known_config(conf, base)? {
             let id = crate::digest::Digest::of(&config).to_string();

@@ -566,8 +566,9 @@ pub struct DockerArchive<'a> {
 impl super::Destination for DockerArchive<'_> {
     fn write(&self, job: &super::Job<'_>) -> Result<super::Written, CopyError> {
         let source = job.single("a docker-archive")?;
-        let tag = self.reference.map_or_else(|| job.repo_tag(source), str::to_string);
-        write_file(self.path, source.conf, source.base, &tag, job.opts.fsync, job.progress, job.cancel)?;
+        let (conf, base) = source.conf("a docker-archive")?;
+        let tag = self.reference.map(str::to_string).or_else(|| job.repo_tag(source)).unwrap_or_else(|| conf.repo_tag.clone());
+        write_file(self.path, conf, base, &tag, job.opts.fsync, job.progress, job.cancel)?;
         Ok(super::Written::default())
     }
 }

@@ -17,16 +17,38 @@ use crate::digest::Digest;
 use crate::image::base::BaseImage;
 use crate::image::manifest::{self, PlatformManifest};
 use crate::image::{ImageError, Progress};
+use crate::source::ImageSource;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use name::{DestinationError, Name};
 
-/// An image to write: its conf, and the base image it builds on.
+/// What an image is made from.
+pub enum Input<'a> {
+    /// A conf, and the base image it builds on: the image is made.
+    Conf { conf: &'a Conf, base: Option<&'a BaseImage> },
+    /// An image read from elsewhere: its blobs are copied.
+    Image(&'a ImageSource),
+}
+
+/// An image to write.
 pub struct Source<'a> {
-    pub conf: &'a Conf,
-    pub base: Option<&'a BaseImage>,
-    /// How progress lines name it (the conf's path).
+    pub input: Input<'a>,
+    /// How progress lines name it (the conf's path, the source's name).
     pub label: String,
+}
+
+impl<'a> Source<'a> {
+    /// The conf and base image, for destinations that make the image from
+    /// them (a docker-archive is written as nixpkgs writes it).
+    fn conf(&self, what: &str) -> Result<(&'a Conf, Option<&'a BaseImage>), CopyError> {
+        match self.input {
+            Input::Conf { conf, base } => Ok((conf, base)),
+            Input::Image(i) => Err(CopyError::Unsupported(format!(
+                "{} is an image, and {what} is written from a conf; copy an image to oci:, oci-archive: or docker://",
+                i.label
+            ))),
+        }
+    }
 }
 
 /// How to write: what `copy` takes from its flags.
@@ -102,9 +124,13 @@ impl Job<'_> {
         }
     }
 
-    /// The NAME:TAG an image is tagged with where the destination names none.
-    fn repo_tag(&self, source: &Source<'_>) -> String {
-        self.opts.repo_tag.clone().unwrap_or_else(|| source.conf.repo_tag.clone())
+    /// The NAME:TAG an image is tagged with where the destination names
+    /// none: `-t`, else the conf's; an image source has its reference only.
+    fn repo_tag(&self, source: &Source<'_>) -> Option<String> {
+        self.opts.repo_tag.clone().or_else(|| match source.input {
+            Input::Conf { conf, .. } => Some(conf.repo_tag.clone()),
+            Input::Image(_) => None,
+        })
     }
 }
 
@@ -157,7 +183,17 @@ pub fn write_images(
         if images.len() > 1 {
             progress.line(&format!("Image {}:", source.label));
         }
-        let image = produce::write_image(source.conf, source.base, store, &job.opts.blobs, progress, job.cancel)?;
+        let (image, architecture, os) = match source.input {
+            Input::Conf { conf, base } => {
+                let image = produce::write_image(conf, base, store, &job.opts.blobs, progress, job.cancel)?;
+                (image, conf.architecture.as_str().unwrap_or("amd64").to_string(), "linux".to_string())
+            }
+            Input::Image(i) => {
+                let layers = i.layers();
+                let image = produce::copy_image(&i.config_bytes, &layers, store, &job.opts.blobs, progress, job.cancel)?;
+                (image, i.architecture.clone(), i.os.clone())
+            }
+        };
         let written = image.layers.iter().filter(|l| l.fate == Fate::Written).count();
         progress.line(&format!(
             "Image of {}: config {}, manifest {}, {} layers ({} written, {} already present)",
@@ -168,8 +204,7 @@ pub fn write_images(
             written,
             image.layers.len() - written
         ));
-        let architecture = source.conf.architecture.as_str().unwrap_or("amd64").to_string();
-        platforms.push(PlatformManifest { manifest: image.manifest, architecture, os: "linux".into() });
+        platforms.push(PlatformManifest { manifest: image.manifest, architecture, os });
         if images.len() > 1 {
             each_manifest(&image)?;
         }

@@ -188,7 +188,11 @@ impl super::Destination for Layout<'_> {
 pub(super) fn write_layout(dir: &Path, reference: Option<&str>, job: &super::Job<'_>) -> Result<Digest, CopyError> {
     let first = job.images.first().ok_or_else(|| CopyError::Unsupported("no image to write".into()))?;
     let tag = job.repo_tag(first);
-    let name = reference.or_else(|| crate::reference::tag_of(&tag));
+    let own = match &first.input {
+        super::Input::Image(i) => i.reference.as_deref(),
+        super::Input::Conf { .. } => None,
+    };
+    let name = reference.or_else(|| tag.as_deref().and_then(crate::reference::tag_of)).or(own);
     let layout = OciLayout::open_or_create(dir)?;
     // With an index, a layout keeps each platform's manifest as a blob.
     let named = super::write_images(job, &layout, &mut |image| {

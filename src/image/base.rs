@@ -103,6 +103,8 @@ pub struct BaseImage {
     pub layers: Vec<BaseLayer>,
     /// The image config's `config` object (only its Env is inherited).
     pub config: serde_json::Map<String, Value>,
+    /// The image config as stored: what names the image (its ID).
+    pub config_bytes: Vec<u8>,
 }
 
 /// How many layers the first image of a docker-archive has: what nixpkgs'
@@ -740,7 +742,8 @@ impl BaseImage {
         let layer_names =
             entry.get("Layers").and_then(Value::as_array).ok_or_else(|| invalid("manifest.json[0].Layers is missing or not a list".into()))?;
         let (config_member, _) = get(config_name, " (named by manifest.json's Config)")?;
-        let image = parse_json(path, config_name, &read_member(path, &file, config_member, config_name)?)?;
+        let config_bytes = read_member(path, &file, config_member, config_name)?;
+        let image = parse_json(path, config_name, &config_bytes)?;
         let diff_ids = image
             .pointer("/rootfs/diff_ids")
             .and_then(Value::as_array)
@@ -777,7 +780,7 @@ impl BaseImage {
             let source = resolve_layer_link(&layers, i).map_err(|why| invalid(format!("layer member {} {why}", layers[i].name)))?;
             layers[i].source = source;
         }
-        Ok(BaseImage { path: path.into(), file, _spool: spool, layers, config })
+        Ok(BaseImage { path: path.into(), file, _spool: spool, layers, config, config_bytes })
     }
 
     /// The regular layer whose content a reader gets for `layer`.
@@ -803,31 +806,15 @@ impl BaseImage {
         ImageError::BaseLayer { image: self.path.clone(), name: layer.name.clone(), what }
     }
 
-    /// Checks a base layer as docker loads it: what it decompresses to
-    /// must hash to its diff_id. `stored` is the digest of its bytes as
-    /// stored; `content` that of what they decompress to, if compressed.
+    /// Checks a base layer as docker loads it (see [`check_diff_id`]).
     pub fn check_layer(&self, layer: &BaseLayer, stored: &Digest, content: Option<io::Result<BlobDigest>>) -> Result<(), ImageError> {
-        let fail = |what: String| Err(self.layer_error(layer, what));
-        let want = &layer.diff_id;
-        match content {
-            None if stored == want => Ok(()),
-            None => fail(format!("its content hashes to {stored}, but the image config's diff_id is {want}")),
-            Some(Ok(c)) if c.digest == *want => Ok(()),
-            // A compressed layer's diff_id must be the digest of its content,
-            // never of its stored bytes.
-            _ if stored == want => fail(format!(
-                "it is compressed, and its diff_id {stored} is the digest of its compressed bytes; docker checks the digest of \
-                 what it decompresses to"
-            )),
-            Some(Ok(c)) => fail(format!("it decompresses to content that hashes to {}, but the image config's diff_id is {want}", c.digest)),
-            Some(Err(e)) => fail(format!("it looks compressed but cannot be decompressed ({e}); its diff_id cannot be checked")),
-        }
+        check_diff_id(&layer.diff_id, stored, content).map_err(|what| self.layer_error(layer, what))
     }
 
     /// A reader over a layer member's data that leaves the archive's
     /// shared file position alone, so that layers can be read in parallel.
     pub fn layer_reader_at(&self, layer: &BaseLayer) -> impl Read + '_ {
-        ReadAt { file: &self.file, pos: layer.member.data_offset, end: layer.member.data_offset + layer.member.size }
+        crate::input::ReadAt::new(&self.file, layer.member.data_offset, layer.member.size)
     }
 
     /// A reader over a layer member's data.
@@ -838,21 +825,21 @@ impl BaseImage {
     }
 }
 
-struct ReadAt<'a> {
-    file: &'a File,
-    pos: u64,
-    end: u64,
-}
-
-impl Read for ReadAt<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use std::os::unix::fs::FileExt;
-        let want = buf.len().min((self.end - self.pos) as usize);
-        if want == 0 {
-            return Ok(0);
-        }
-        let n = self.file.read_at(&mut buf[..want], self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
+/// Checks a layer as docker loads it: what it decompresses to must hash to
+/// its diff_id `want`. `stored` is the digest of its bytes as stored;
+/// `content` that of what they decompress to, if compressed.
+pub fn check_diff_id(want: &Digest, stored: &Digest, content: Option<io::Result<BlobDigest>>) -> Result<(), String> {
+    match content {
+        None if stored == want => Ok(()),
+        None => Err(format!("its content hashes to {stored}, but the image config's diff_id is {want}")),
+        Some(Ok(c)) if c.digest == *want => Ok(()),
+        // A compressed layer's diff_id must be the digest of its content,
+        // never of its stored bytes.
+        _ if stored == want => Err(format!(
+            "it is compressed, and its diff_id {stored} is the digest of its compressed bytes; docker checks the digest of \
+             what it decompresses to"
+        )),
+        Some(Ok(c)) => Err(format!("it decompresses to content that hashes to {}, but the image config's diff_id is {want}", c.digest)),
+        Some(Err(e)) => Err(format!("it looks compressed but cannot be decompressed ({e}); its diff_id cannot be checked")),
     }
 }

@@ -33,6 +33,10 @@ pub enum ImageError {
     Customisation { dir: PathBuf, what: String },
     #[error("base layer {name} of {image}: {what}")]
     BaseLayer { image: PathBuf, name: String, what: String },
+    #[error("{image}: {what}")]
+    Source { image: String, what: String },
+    #[error("layer {name} of {image}: {what}")]
+    SourceLayer { image: String, name: String, what: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{}", output_message(.0))]

@@ -30,7 +30,7 @@ enum Node {
     Other(&'static str),
 }
 
-pub(super) struct Archive {
+pub(crate) struct Archive {
     pub image: String,
     file: File,
     _spool: Option<tempfile::NamedTempFile>,
@@ -90,6 +90,12 @@ impl Archive {
         let mut f = &self.file;
         f.seek(SeekFrom::Start(offset)).map_err(|source| VerifyError::Io { image: self.image.clone(), source })?;
         Ok((Box::new(BufReader::with_capacity(64 * 1024, f.take(size))), size))
+    }
+
+    /// [`Self::open_member`] for readers on several threads at once.
+    pub(crate) fn open_member_at(&self, name: &str) -> Option<crate::input::ReadAt<'_>> {
+        let (offset, size, _) = self.resolve(name).ok()?;
+        Some(crate::input::ReadAt::new(&self.file, offset, size))
     }
 
     /// The regular member `name` resolves to, when it does.

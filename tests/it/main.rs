@@ -21,5 +21,6 @@ mod load;
 mod oci;
 mod parity;
 mod registry;
+mod sources;
 mod stream_errors;
 mod verify;

@@ -7,6 +7,7 @@ use layered_image::conf::Conf;
 use layered_image::dest::{self, Name, registry};
 use layered_image::image::base::BaseImage;
 use layered_image::reference;
+use layered_image::source::ImageSource;
 use layered_image::time::DateTime;
 use std::path::{Path, PathBuf};
 
@@ -123,9 +124,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         fsync: false,
     };
-    let loaded = confs.iter().map(|c| load(Path::new(c))).collect::<anyhow::Result<Vec<_>>>()?;
-    let sources: Vec<dest::Source> =
-        loaded.iter().zip(confs).map(|((conf, base), label)| dest::Source { conf, base: base.as_ref(), label: label.clone() }).collect();
+    let loaded = confs.iter().map(|c| Loaded::open(c)).collect::<anyhow::Result<Vec<_>>>()?;
+    let sources: Vec<dest::Source> = loaded.iter().zip(confs).map(|(l, label)| dest::Source { input: l.input(), label: label.clone() }).collect();
     let progress = Stderr::new("read");
     let result = dest::copy(&name, &sources, &opts, &progress, &cancel);
     progress.finish();
@@ -134,6 +134,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         layered_image::output::write_whole(file, d.to_string().as_bytes())?;
     }
     Ok(())
+}
+
+/// What a CONF argument names: a conf.json, or an image in skopeo's names.
+enum Loaded {
+    Conf(Box<Conf>, Option<BaseImage>),
+    Image(ImageSource),
+}
+
+impl Loaded {
+    fn open(arg: &str) -> anyhow::Result<Loaded> {
+        if ["oci:", "oci-archive:", "docker-archive:", "docker://", "docker-daemon:"].iter().any(|t| arg.starts_with(t)) {
+            let name: Name = arg.parse()?;
+            return match ImageSource::open(&name)? {
+                Some(image) => Ok(Loaded::Image(image)),
+                None => anyhow::bail!("{arg}: copy reads images from oci:, oci-archive: and docker-archive: (and confs)"),
+            };
+        }
+        let (conf, base) = load(Path::new(arg))?;
+        Ok(Loaded::Conf(Box::new(conf), base))
+    }
+
+    fn input(&self) -> dest::Input<'_> {
+        match self {
+            Loaded::Conf(conf, base) => dest::Input::Conf { conf, base: base.as_ref() },
+            Loaded::Image(image) => dest::Input::Image(image),
+        }
+    }
 }
 
 /// A conf and the base image it names.

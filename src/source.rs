@@ -1,0 +1,222 @@
+//! Images as what `copy` reads, besides confs: an OCI layout
+//! (`oci:DIR[:REF]`), an oci-archive, a docker-archive. Only the manifest
+//! and config are read up front; each layer's blob is read once, while it
+//! is copied, and checked there against the digest its manifest names and
+//! the diff_id its config names (see [`crate::blob::produce::copy_image`]).
+
+use crate::blob::produce::Foreign;
+use crate::dest::Name;
+use crate::digest::{BlobDigest, Digest};
+use crate::image::ImageError;
+use crate::image::base::{BaseImage, JSON_MEMBER_LIMIT};
+use crate::image::decode::Compression;
+use crate::verify::archive::Archive;
+use serde_json::Value;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+/// An image opened for copying.
+pub struct ImageSource {
+    /// How messages name it (`oci:DIR:REF`, ...).
+    pub label: String,
+    /// The config as stored: the image keeps its ID.
+    pub config_bytes: Vec<u8>,
+    pub architecture: String,
+    pub os: String,
+    /// The reference the source was named with, if any (a destination
+    /// without one of its own names the image by it).
+    pub reference: Option<String>,
+    layers: Vec<Layer>,
+    reader: Reader,
+}
+
+struct Layer {
+    /// Its file or member name in the source.
+    name: String,
+    diff_id: Digest,
+    stored: Option<BlobDigest>,
+    compression: Option<Compression>,
+}
+
+enum Reader {
+    Dir(PathBuf),
+    Archive(Archive),
+    Docker(BaseImage),
+}
+
+const INDEX_TYPES: [&str; 2] = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+
+impl ImageSource {
+    /// The image `name` names; `None` for a name that is not an image
+    /// source (`docker://`, `docker-daemon:`).
+    pub fn open(name: &Name) -> Result<Option<ImageSource>, ImageError> {
+        let label = name.to_string();
+        let fail = |what: String| ImageError::Source { image: label.clone(), what };
+        match name {
+            Name::DockerArchive { path, reference } => {
+                if reference.is_some() {
+                    return Err(fail("a docker-archive source is read as its first image; name no reference".into()));
+                }
+                let base = BaseImage::open(path).map_err(|e| fail(e.to_string()))?;
+                let config: Value = serde_json::from_slice(&base.config_bytes).map_err(|e| fail(format!("its config: {e}")))?;
+                let layers =
+                    base.layers.iter().map(|l| Layer { name: l.name.clone(), diff_id: l.diff_id, stored: None, compression: None }).collect();
+                Ok(Some(ImageSource {
+                    config_bytes: base.config_bytes.clone(),
+                    architecture: string(&config, "architecture").unwrap_or("amd64").into(),
+                    os: string(&config, "os").unwrap_or("linux").into(),
+                    reference: None,
+                    layers,
+                    reader: Reader::Docker(base),
+                    label,
+                }))
+            }
+            Name::Oci { dir, reference } => Self::layout(label, Reader::Dir(dir.clone()), reference.clone()).map(Some),
+            Name::OciArchive { path, reference } => {
+                let archive = Archive::open(path).map_err(|e| fail(e.to_string()))?;
+                Self::layout(label, Reader::Archive(archive), reference.clone()).map(Some)
+            }
+            Name::Registry(_) | Name::DockerDaemon { .. } => Ok(None),
+        }
+    }
+
+    fn layout(label: String, reader: Reader, reference: Option<String>) -> Result<ImageSource, ImageError> {
+        let fail = |what: String| ImageError::Source { image: label.clone(), what };
+        let (index, _) = reader.json("index.json", None).map_err(&fail)?;
+        let manifests = index.get("manifests").and_then(Value::as_array).ok_or_else(|| fail("index.json has no manifests list".into()))?;
+        let named = |d: &&Value| d.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str) == reference.as_deref();
+        let chosen: Vec<&Value> = match &reference {
+            Some(_) => manifests.iter().filter(named).collect(),
+            None => manifests.iter().collect(),
+        };
+        let desc = match chosen.as_slice() {
+            [one] => *one,
+            [] => return Err(fail(format!("index.json names no image {:?}", reference.as_deref().unwrap_or("")))),
+            _ => return Err(fail(format!("index.json holds {} images; name one (oci:DIR:REF)", chosen.len()))),
+        };
+        let desc = descriptor(desc).map_err(|w| fail(format!("index.json: {w}")))?;
+        if INDEX_TYPES.contains(&desc.0.as_str()) {
+            return Err(fail("it names a multi-platform index; copy reads one platform's image".into()));
+        }
+        let (manifest, _) = reader.json(&blob_name(&desc.1.digest), Some(&desc.1)).map_err(&fail)?;
+        let config_desc = manifest.get("config").ok_or_else(|| fail("its manifest has no config".into()))?;
+        let (_, config) = descriptor(config_desc).map_err(|w| fail(format!("the manifest's config: {w}")))?;
+        let (config_value, config_bytes) = reader.json(&blob_name(&config.digest), Some(&config)).map_err(&fail)?;
+        let diff_ids: Vec<Digest> = config_value
+            .pointer("/rootfs/diff_ids")
+            .and_then(Value::as_array)
+            .ok_or_else(|| fail("its config has no rootfs.diff_ids".into()))?
+            .iter()
+            .map(|d| d.as_str().and_then(|d| d.parse().ok()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| fail("its config's rootfs.diff_ids holds something other than sha256 digests".into()))?;
+        let layer_descs = manifest.get("layers").and_then(Value::as_array).ok_or_else(|| fail("its manifest has no layers list".into()))?;
+        if layer_descs.len() != diff_ids.len() {
+            return Err(fail(format!("its manifest lists {} layers but its config {} diff_ids", layer_descs.len(), diff_ids.len())));
+        }
+        let mut layers = Vec::new();
+        for (i, (d, diff_id)) in layer_descs.iter().zip(diff_ids).enumerate() {
+            let (media_type, stored) = descriptor(d).map_err(|w| fail(format!("the manifest's layers[{i}]: {w}")))?;
+            let compression =
+                layer_compression(&media_type).ok_or_else(|| fail(format!("layers[{i}] has the media type {media_type:?}, not a layer's")))?;
+            layers.push(Layer { name: blob_name(&stored.digest), diff_id, stored: Some(stored), compression: Some(compression) });
+        }
+        Ok(ImageSource {
+            config_bytes,
+            architecture: string(&config_value, "architecture").unwrap_or("amd64").into(),
+            os: string(&config_value, "os").unwrap_or("linux").into(),
+            reference,
+            layers,
+            reader,
+            label,
+        })
+    }
+
+    /// The layers as [`Foreign`] layers to copy.
+    pub fn layers(&self) -> Vec<Foreign<'_>> {
+        self.layers
+            .iter()
+            .map(|l| Foreign {
+                image: self.label.clone(),
+                name: l.name.clone(),
+                diff_id: l.diff_id,
+                stored: l.stored,
+                compression: l.compression,
+                open: Box::new(move || self.reader.open(&l.name)),
+            })
+            .collect()
+    }
+}
+
+impl Reader {
+    fn open(&self, name: &str) -> io::Result<Box<dyn Read + '_>> {
+        match self {
+            Reader::Dir(dir) => {
+                let path = dir.join(name);
+                let meta = std::fs::symlink_metadata(&path)?;
+                if !meta.is_file() {
+                    return Err(io::Error::other(format!("{} is not a regular file", path.display())));
+                }
+                Ok(Box::new(io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?)))
+            }
+            Reader::Archive(a) => match a.open_member_at(name) {
+                Some(r) => Ok(Box::new(io::BufReader::with_capacity(1 << 20, r))),
+                None => Err(io::Error::other(format!("the archive has no regular member {name}"))),
+            },
+            Reader::Docker(base) => {
+                let layer = base.layers.iter().find(|l| l.name == name).ok_or_else(|| io::Error::other(format!("no layer {name}")))?;
+                Ok(Box::new(base.layer_reader_at(base.source_of(layer))))
+            }
+        }
+    }
+
+    /// A small JSON document, bounded before it is parsed and, when a
+    /// descriptor names it, checked against the descriptor's digest and size.
+    fn json(&self, name: &str, expect: Option<&BlobDigest>) -> Result<(Value, Vec<u8>), String> {
+        let mut bytes = Vec::new();
+        self.open(name).and_then(|r| r.take(JSON_MEMBER_LIMIT + 1).read_to_end(&mut bytes)).map_err(|e| format!("cannot read {name}: {e}"))?;
+        if bytes.len() as u64 > JSON_MEMBER_LIMIT {
+            return Err(format!("{name} is implausibly large"));
+        }
+        if let Some(d) = expect {
+            let got = BlobDigest { digest: Digest::of(&bytes), size: bytes.len() as u64 };
+            if got != *d {
+                return Err(format!(
+                    "{name} hashes to {} ({} bytes), not the {} ({} bytes) its descriptor names",
+                    got.digest, got.size, d.digest, d.size
+                ));
+            }
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|e| format!("{name}: invalid JSON: {e}"))?;
+        Ok((value, bytes))
+    }
+}
+
+fn string<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn blob_name(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+/// A descriptor's media type, digest and size.
+fn descriptor(v: &Value) -> Result<(String, BlobDigest), String> {
+    let media_type = string(v, "mediaType").ok_or("mediaType is missing")?;
+    let digest: Digest = string(v, "digest").ok_or("digest is missing")?.parse().map_err(|e| format!("{e}"))?;
+    let size = v.get("size").and_then(Value::as_u64).ok_or("size is missing or not a non-negative integer")?;
+    Ok((media_type.to_string(), BlobDigest { digest, size }))
+}
+
+/// The compression a layer media type names (OCI's and Docker's).
+fn layer_compression(media_type: &str) -> Option<Compression> {
+    match media_type {
+        "application/vnd.oci.image.layer.v1.tar" | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Some(Compression::None),
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
+        "application/vnd.oci.image.layer.v1.tar+zstd" | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
+}
