@@ -581,7 +581,15 @@ enum CopyFail {
 
 /// A write failure while the run is stopping is the stop, not a fault.
 fn interrupted_or(e: io::Error, store: &dyn BlobStore) -> CopyError {
-    if e.get_ref().is_some_and(|i| i.is::<Cancelled>()) { StreamError::Interrupted.into() } else { store.io_error("cannot write a blob", e).into() }
+    if e.get_ref().is_some_and(|i| i.is::<Cancelled>()) {
+        return StreamError::Interrupted.into();
+    }
+    // A store's own failure (a registry's, which may be worth a retry)
+    // passes through as it is.
+    match e.downcast::<StoreError>() {
+        Ok(s) => s.into(),
+        Err(e) => store.io_error("cannot write a blob", e).into(),
+    }
 }
 
 /// The blob's bytes go to the store as they are, and through a decoder

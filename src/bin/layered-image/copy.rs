@@ -83,6 +83,14 @@ pub struct Args {
     /// that a layer the destination holds is read once, not compressed or sent.
     #[arg(long)]
     pub no_blob_cache: bool,
+    /// Also put the manifest under TAG in DEST's repository (blobs go up once); a tag
+    /// that names the image already is left as it is. Repeatable.
+    #[arg(long, value_name = "TAG")]
+    pub additional_tag: Vec<String>,
+    /// Registry destinations: print what the push would do with each blob (already
+    /// there, mount, upload and its size) and the manifest, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -104,6 +112,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         && !reference::is_docker_reference(t)
     {
         anyhow::bail!("-t {t:?} is not a valid NAME:TAG image reference");
+    }
+    if (args.dry_run || !args.additional_tag.is_empty()) && !matches!(dest, Destination::Registry(_)) {
+        anyhow::bail!("--dry-run and --additional-tag apply to docker:// destinations");
+    }
+    if let Some(t) = args.additional_tag.iter().find(|t| !reference::is_docker_reference(&format!("x:{t}")) || t.contains([':', '/', '@'])) {
+        anyhow::bail!("--additional-tag {t:?} is not a valid tag");
     }
     let blob_cache = if args.no_blob_cache { None } else { BlobCache::from_env() };
     let opts = copy::Options { compression, jobs, retries: args.retries.max(1), blob_cache };
@@ -135,7 +149,7 @@ fn copy_to(
     dest: &Destination,
     opts: &copy::Options,
     progress: &Stderr,
-    cancel: &AtomicBool,
+    cancel: &std::sync::Arc<AtomicBool>,
 ) -> anyhow::Result<Option<String>> {
     let load = |c: &String| -> anyhow::Result<(Conf, Option<BaseImage>)> {
         let conf = Conf::load(Path::new(c), DateTime::now_utc())?;
@@ -201,9 +215,14 @@ fn copy_to(
                     tls_verify: args.dest_tls_verify,
                     mount_from: args.mount_from.clone(),
                     retries: args.retries.max(1),
+                    cancel: Some(std::sync::Arc::clone(cancel)),
+                    idle_timeout: registry::idle_timeout_from_env()?,
                 },
             )?;
             reg.ping()?;
+            if args.dry_run {
+                return dry_run(&reg, confs, &load, opts, progress, cancel).map(|()| None);
+            }
             // With an index, each platform's manifest goes up by digest first.
             let mut by_digest = |(bytes, media_type): (&[u8], &str)| -> anyhow::Result<()> {
                 let d = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
@@ -214,11 +233,17 @@ fn copy_to(
             if cancel.load(Ordering::Relaxed) {
                 anyhow::bail!("interrupted before the manifest was pushed");
             }
-            reg.put_manifest(&bytes, media_type, target.reference())?;
-            let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+            let pushed = reg.push_manifest(&bytes, media_type, &args.additional_tag)?;
             summary(&reg, progress);
-            progress.line(&format!("Pushed {target} as {digest}"));
-            Ok(Some(digest))
+            if let Some(why) = &pushed.converted {
+                progress
+                    .line(&format!("The registry refused the OCI manifest ({why}); pushed the image as Docker schema 2 (same config and layers)"));
+            }
+            for t in &pushed.unchanged {
+                progress.line(&format!("Tag {t} names {} already; left as it is", pushed.digest));
+            }
+            progress.line(&format!("Pushed {target} as {} (tags: {})", pushed.digest, pushed.written.join(", ")));
+            Ok(Some(pushed.digest))
         }
     }
 }
@@ -275,6 +300,38 @@ fn images(
     Ok((oci::image_index(&platforms), oci::INDEX_MEDIA_TYPE))
 }
 
+/// `--dry-run`: the image produced into nothing, against the registry's
+/// answers to reads; one line per blob, then the manifest.
+fn dry_run(
+    reg: &Registry,
+    confs: &[String],
+    load: &dyn Fn(&String) -> anyhow::Result<Loaded>,
+    opts: &copy::Options,
+    progress: &Stderr,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let store = registry::dry_run::DryRun::new(reg);
+    let mut ignore = |_: (&[u8], &str)| -> anyhow::Result<()> { Ok(()) };
+    let (bytes, _) = images(confs, None, load, &store, opts, progress, cancel, &mut ignore)?;
+    // The plan is the command's output (stdout), and said in the progress too.
+    let mut out = String::new();
+    for (digest, plan) in store.plan() {
+        progress.line(&format!("blob sha256:{digest}: {plan}"));
+        let what = match plan {
+            registry::dry_run::Plan::AlreadyThere => "present".to_string(),
+            registry::dry_run::Plan::Mount(from) => format!("mount {from}"),
+            registry::dry_run::Plan::Upload(size) => format!("upload {size}"),
+        };
+        out.push_str(&format!("sha256:{digest} {what}\n"));
+    }
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    out.push_str(&format!("manifest {digest} {}\n", reg.target()));
+    progress.line(&format!("Dry run: {} would name {digest}; nothing was written", reg.target()));
+    use std::io::Write;
+    std::io::stdout().lock().write_all(out.as_bytes()).context("cannot write the plan to stdout")?;
+    Ok(())
+}
+
 /// One line per blob: uploaded, already there, or mounted.
 fn summary(reg: &Registry, progress: &Stderr) {
     let mut outcomes: Vec<_> = reg.outcomes().into_iter().collect();
@@ -293,7 +350,10 @@ fn summary(reg: &Registry, progress: &Stderr) {
 /// already (its ID, the config digest, is known when every layer digest
 /// is): then it is only tagged.
 fn to_daemon(conf: &Conf, base: Option<&BaseImage>, reference: &str, progress: &Stderr, cancel: &AtomicBool) -> anyhow::Result<()> {
-    let daemon = Daemon::from_env()?;
+    let mut daemon = Daemon::from_env()?;
+    if let Some(idle) = registry::idle_timeout_from_env()? {
+        daemon = daemon.with_idle_timeout(idle);
+    }
     if let Some(config) = copy::known_config(conf, base)? {
         let id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&config)));
         if daemon.image_id(&id)?.as_deref() == Some(id.as_str()) {
@@ -302,7 +362,7 @@ fn to_daemon(conf: &Conf, base: Option<&BaseImage>, reference: &str, progress: &
             return Ok(());
         }
     }
-    let loaded = daemon.load(|w| layered_image::stream::stream(conf, base, reference, w, progress, cancel))??;
+    let loaded = daemon.load(cancel, |w| layered_image::stream::stream(conf, base, reference, w, progress, cancel))??;
     progress.line(&format!("Loaded into the engine: {loaded}"));
     Ok(())
 }
