@@ -435,7 +435,19 @@ impl Registry {
         let alive = self.alive();
         let gave_up =
             if may_pass && !alive { format!(" (no answer for {} s; giving up)", lock(&self.last_answer).elapsed().as_secs()) } else { String::new() };
-        Failure { unreached: true, ..self.fail(format!("cannot reach {origin}: {e}{gave_up}"), may_pass && alive) }
+        let idle = self.dead_after.as_secs() / 2;
+        let why = match e {
+            ureq::Error::Timeout(ureq::Timeout::PerRead | ureq::Timeout::RecvResponse | ureq::Timeout::RecvBody) => {
+                format!("timed out: no answer for {idle} s")
+            }
+            ureq::Error::Timeout(ureq::Timeout::PerWrite | ureq::Timeout::SendBody | ureq::Timeout::SendRequest) => {
+                format!("timed out: it stopped reading what was sent for {idle} s")
+            }
+            e => e.to_string(),
+        };
+        let whom =
+            if *origin == self.origin() { format!("the registry at {origin}") } else { format!("{origin} (where the registry sent the request)") };
+        Failure { unreached: true, ..self.fail(format!("cannot reach {whom}: {why}{gave_up}"), may_pass && alive) }
     }
 
     fn authenticate(&self, header: &str) -> Result<(), Failure> {
@@ -633,9 +645,12 @@ impl Registry {
         let a = match at("https") {
             Err(f) if f.unreached && !self.tls_verify && !self.cancelled() => match at("http") {
                 Ok(a) => a,
-                Err(_) => {
+                // Plain HTTP reached a server: its answer is the one.
+                Err(g) if !g.unreached => return Err(g),
+                Err(g) => {
                     *lock(&self.scheme) = "https";
-                    return Err(f);
+                    let plain = g.what.rsplit_once(": cannot reach ").map_or(g.what.as_str(), |(_, w)| w);
+                    return Err(Failure { what: format!("{}; nor over plain HTTP: {plain}", f.what), ..g });
                 }
             },
             r => r?,
