@@ -202,13 +202,25 @@ fn protocol_quirks_of_real_registries() {
             _ => assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json"),
         }
         if fault == "cap" {
-            let sizes: Vec<u64> = proxy
-                .requests()
-                .iter()
-                .filter(|r| r["method"] == "PATCH" && r["headers"].get("content-range").is_some())
-                .map(|r| r["headers"]["content-length"].as_str().unwrap().parse().unwrap())
-                .collect();
-            assert!(!sizes.is_empty() && sizes.iter().all(|s| *s <= 1 << 20), "chunks within the cap: {sizes:?}");
+            // The streamed PATCH was refused; then each session got its
+            // bytes in contiguous ranges within the cap (larger pieces were
+            // refused with 413 and sent again halved).
+            let requests = proxy.requests();
+            assert!(requests.iter().any(|r| r["method"] == "PATCH" && r["headers"]["transfer-encoding"] == "chunked"));
+            let mut sessions: std::collections::BTreeMap<String, Vec<(u64, u64)>> = Default::default();
+            for r in requests.iter().filter(|r| r["method"] == "PATCH" && r["headers"].get("content-range").is_some()) {
+                let (a, b) = r["headers"]["content-range"].as_str().unwrap().split_once('-').unwrap();
+                let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
+                sessions.entry(r["path"].as_str().unwrap().split('?').next().unwrap().to_string()).or_default().push((a, b));
+            }
+            assert!(sessions.values().any(|ranges| ranges.iter().any(|(a, b)| b - a + 1 > 1 << 20)), "a piece over the cap was tried: {sessions:?}");
+            for ranges in sessions.values() {
+                let mut next = 0;
+                for (a, b) in ranges.iter().filter(|(a, b)| b - a < 1 << 20) {
+                    assert_eq!(*a, next, "{ranges:?}");
+                    next = b + 1;
+                }
+            }
         }
         let (skopeo_ok, skopeo_err) = skopeo_push(&conf, &proxy.dest(&format!("li/{fault}:skopeo")), &[&skopeo_cert, &skopeo_creds]);
         eprintln!("{fault}: layered-image ok; skopeo 1.9 {}", if skopeo_ok { "ok".to_string() } else { format!("failed: {}", skopeo_err.trim()) });

@@ -118,7 +118,7 @@ impl Registry {
                 self.put_manifest_once(&sent, manifest::DOCKER_MANIFEST, &reference).map_err(|(f2, _)| {
                     self.store_error(Failure { what: format!("{} (after the registry refused the OCI manifest: {})", f2.what, f.what), ..f2 })
                 })?;
-                pushed.converted = Some(f.what.rsplit_once(": ").map_or(f.what.clone(), |(_, w)| w.to_string()));
+                pushed.converted = Some(f.what.split_once(&format!("/manifests/{reference}: ")).map_or(f.what.clone(), |(_, w)| w.to_string()));
                 pushed.digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&sent)));
                 pushed.media_type = manifest::DOCKER_MANIFEST.to_string();
             }
