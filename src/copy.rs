@@ -313,7 +313,11 @@ impl Ctx<'_> {
             match result {
                 Err(CopyError::Store(e)) if e.is_transient() && attempt < self.retries && !self.stop.stopped() => {
                     self.progress.line(&format!("Layer {index}: {e}; trying again"));
-                    std::thread::sleep(std::time::Duration::from_millis(500 << attempt.min(5)));
+                    // In slices: a Ctrl-C during the wait ends it.
+                    let until = std::time::Instant::now() + std::time::Duration::from_millis(500 << attempt.min(5));
+                    while std::time::Instant::now() < until && !self.stop.stopped() {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
                 }
                 r => return r,
             }
