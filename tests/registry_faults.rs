@@ -32,7 +32,8 @@ fn credentials_go_only_to_the_registrys_origin() {
     let certs = Certs::new();
     let case = Case::new();
     let cert = cert_flag(&certs);
-    let cases: [(&str, &dyn Fn(&Proxy) -> String); 4] = [
+    type Named<'a> = &'a dyn Fn(&Proxy) -> String;
+    let cases: [(&str, Named); 4] = [
         // An HTTPS registry naming a token realm over plain HTTP.
         ("realm-http", &|p: &Proxy| format!("token service at http://127.0.0.1:{}", p.sink)),
         // An upload Location on the same host and port, but plain HTTP.
