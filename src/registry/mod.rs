@@ -577,13 +577,25 @@ impl Registry {
 
     /// Ends an upload session naming the digest; the registry checks it,
     /// and its answer is checked in turn.
-    fn finish_upload(&self, location: &str, sha256: &str, body: &[u8]) -> Result<(), Failure> {
+    fn finish_upload(&self, location: &str, sha256: &str, size: u64, body: &[u8]) -> Result<(), Failure> {
         let url = origin::with_query(location, &format!("digest=sha256:{sha256}"));
         let len = body.len().to_string();
-        let a = self.send("PUT", &url, &[("Content-Type", "application/octet-stream"), ("Content-Length", &len)], Body::Bytes(body))?;
-        if !a.resp.status().is_success() {
-            return Err(self.status_failure("PUT", a));
-        }
+        let sent = self.send("PUT", &url, &[("Content-Type", "application/octet-stream"), ("Content-Length", &len)], Body::Bytes(body));
+        let a = match sent {
+            Ok(a) if a.resp.status().is_success() => a,
+            // A commit whose answer was lost (and whose retry then finds
+            // no session), or a blob another push stored meanwhile: what
+            // counts is whether the repository has the blob, whole.
+            failed => {
+                if !self.cancelled() && self.blob_is_there(sha256, size) {
+                    return Ok(());
+                }
+                return Err(match failed {
+                    Ok(a) => self.status_failure("PUT", a),
+                    Err(f) => f,
+                });
+            }
+        };
         let want = format!("sha256:{sha256}");
         if let Some(got) = header(&a.resp, "docker-content-digest")
             && got != want
@@ -594,6 +606,14 @@ impl Registry {
             ));
         }
         Ok(())
+    }
+
+    /// Whether a HEAD finds the blob with its digest and size.
+    fn blob_is_there(&self, sha256: &str, size: u64) -> bool {
+        let Ok(a) = self.send_once("HEAD", &self.url(&self.blob_path(sha256)), &[], Body::Empty) else { return false };
+        a.resp.status().as_u16() == 200
+            && header(&a.resp, "docker-content-digest").is_none_or(|d| d == format!("sha256:{sha256}"))
+            && header(&a.resp, "content-length").and_then(|l| l.parse::<u64>().ok()) == Some(size)
     }
 
     fn try_mount(&self, sha256: &str) -> Result<bool, Failure> {
@@ -729,7 +749,7 @@ impl BlobStore for Registry {
         let digest = BlobDigest { sha256: hex::encode(sha2::Sha256::digest(bytes)), size: bytes.len() as u64 };
         if !self.has_blob(&digest.sha256)? {
             let location = self.start_upload().map_err(|f| self.store_error(f))?;
-            self.finish_upload(&location, &digest.sha256, bytes).map_err(|f| self.store_error(f))?;
+            self.finish_upload(&location, &digest.sha256, digest.size, bytes).map_err(|f| self.store_error(f))?;
             self.record_size(&digest.sha256, digest.size);
             self.record(&digest.sha256, BlobOutcome::Uploaded);
         }

@@ -226,7 +226,7 @@ impl BlobWriter for Upload<'_> {
                 self.send_chunks(&rest).map_err(|f| reg.store_error(f))?;
             }
         }
-        reg.finish_upload(&self.location, sha256, &[]).map_err(|f| reg.store_error(f))?;
+        reg.finish_upload(&self.location, sha256, self.size, &[]).map_err(|f| reg.store_error(f))?;
         reg.record_size(sha256, self.size);
         reg.record(sha256, super::BlobOutcome::Uploaded);
         Ok(())
