@@ -6,7 +6,12 @@
 //! the compressor's output, in bounded chunks: no temporary file, flat
 //! memory) and committed with the digest that was hashed on the way. The
 //! manifest is put last, so a tag never names an image whose blobs did not
-//! all arrive.
+//! all arrive, and only once the registry's word on each blob is checked.
+//!
+//! Trust is per origin (`origin`): credentials go to the registry's own
+//! origin and the realm it names, redirects are followed by hand. Every
+//! socket read and write is bounded, and a cancel flag shuts the sockets
+//! down (`cancel`). docs/registry.md has the rules and the cases tested.
 //!
 //! The client is ureq, blocking, one connection pool shared by the layer
 //! threads: the registry crates at hand (oci-client) want a blob whole in

@@ -142,13 +142,13 @@ def handle(listener, c, scheme):
         if f == "stall-patch" and is_patch:
             time.sleep(3600)
         if f == "reset-patch" and is_patch and once("reset"):
-            rf.read(64 << 10)
+            rf.read1(64 << 10)
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             rf.close()
             c.close()
             return
         if f == "drop-once" and is_patch and once("drop"):
-            rf.read(16 << 10)
+            rf.read1(16 << 10)
             rf.close()
             c.close()
             return
