@@ -240,6 +240,12 @@ impl Registry {
             // request instead of holding the push.
             .timeout_per_read(Some(idle))
             .timeout_per_write(Some(idle))
+            .timeout_resolve(Some(idle))
+            // A server trickling its answer a byte at a time is bounded too
+            // (generously: a registry may verify a large blob before it
+            // answers the commit).
+            .timeout_recv_response(Some(idle * 10))
+            .timeout_recv_body(Some(idle * 10))
             // Redirects are followed by hand (`exchange`): credentials go
             // only to the origin they belong to.
             .max_redirects(0)
