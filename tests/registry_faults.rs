@@ -236,6 +236,11 @@ fn registry_errors_are_reported_with_their_code() {
     let proxy = Proxy::start(&upstream, "deny-post", None);
     let err = copy_to(&case.conf(), &proxy.dest("li/denied:v1"), &["--dest-tls-verify=false"]).error();
     assert!(err.contains("HTTP 403 DENIED: requested access to the resource is denied") && err.contains("li/denied"), "{err}");
+    // A failing token service is named as the token service.
+    let auth = Upstream::start(true);
+    let proxy = Proxy::start(&auth, "token-500", None);
+    let err = copy_to(&case.conf(), &proxy.dest("li/token:v1"), &["--dest-tls-verify=false", "--dest-creds", CREDS, "--retries", "1"]).error();
+    assert!(err.contains(&format!("the token service http://127.0.0.1:{}/token answered HTTP 500", proxy.sink)), "{err}");
 }
 
 /// One push, several tags: blobs go up once; a tag naming the image

@@ -107,7 +107,9 @@ def origin(listener, scheme):
     return f"{scheme}://127.0.0.1:{port}"
 
 def handle_sink(c, method, path, h):
-    if path.startswith("/token"):
+    if path.startswith("/token") and args.fault == "token-500":
+        respond(c, 500, [("Content-Type", "text/plain")], b"token backend down")
+    elif path.startswith("/token"):
         respond(c, 200, [("Content-Type", "application/json")], json.dumps({"token": "sink-token"}).encode())
     else:
         respond(c, 401, [("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{args.sink}/token",service="sink"')], error_body("UNAUTHORIZED", "sink"))
@@ -192,7 +194,7 @@ def handle(listener, c, scheme):
         fwd_path = path.replace("&redirected=1", "")
         status, headers, data = forward(method, fwd_path, h, body, scheme, host)
         # Faults on the registry's answer.
-        if f == "realm-http" and status == 401:
+        if f in ("realm-http", "token-500") and status == 401:
             headers = set_header(headers, "WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{args.sink}/token",service="li"')
         if f == "location-http" and method == "POST" and status == 202:
             loc = get_header(headers, "Location")
