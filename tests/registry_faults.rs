@@ -313,3 +313,19 @@ fn docker_engine_replies_are_checked_and_bounded() {
         assert!(out.took < Duration::from_secs(10), "{mode}: {:?}", out.took);
     }
 }
+
+/// A commit PUT redirected (307) to another origin, as to blob storage,
+/// is followed there with its body and without credentials.
+#[test]
+fn a_redirect_to_another_origin_is_followed_without_credentials() {
+    let upstream = Upstream::start(false);
+    let case = Case::new();
+    let proxy = Proxy::start(&upstream, "redirect-put-other", None);
+    copy_to(&case.conf(), &proxy.dest("li/storage:v1"), &["--dest-tls-verify=false"]).ok();
+    let at_other: Vec<_> = proxy.requests().into_iter().filter(|r| r["listener"] == "other").collect();
+    assert_eq!(at_other.iter().filter(|r| r["method"] == "PUT").count(), 3, "2 layers and the config committed there: {at_other:?}");
+    assert!(at_other.iter().all(|r| r["headers"].get("authorization").is_none()));
+    upstream.pull_and_verify("li/storage:v1", case.root());
+    let (skopeo_ok, err) = skopeo_push(&case.conf(), &proxy.dest("li/storage:skopeo"), &["--dest-tls-verify=false"]);
+    eprintln!("redirect-put-other: skopeo 1.9 {}", if skopeo_ok { "ok".into() } else { err });
+}
