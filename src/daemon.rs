@@ -84,7 +84,7 @@ impl Daemon {
         let mut s = self.connect()?;
         let head = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         s.write_all(head.as_bytes()).map_err(|e| self.io_failure(&format!("{method} {path}"), e))?;
-        read_reply(s).map_err(|e| self.io_failure(&format!("{method} {path}"), e))
+        read_reply(Deadline::new(s, self.idle * 2)).map_err(|e| self.io_failure(&format!("{method} {path}"), e))
     }
 
     /// The ID of the image `reference` names, if the engine has it.
@@ -148,7 +148,9 @@ impl Daemon {
                 let mut body = Chunked { inner: io::BufWriter::with_capacity(1 << 20, s) };
                 write(&mut body)?;
                 let sent = body.finish();
-                let reply = match read_reply(reader) {
+                // Progress keeps a healthy engine talking; an answer
+                // trickled byte by byte still ends.
+                let reply = match read_reply(Deadline::new(reader, LOAD_REPLY_LIMIT)) {
                     Ok(r) => r,
                     Err(e) => return Ok(Err(self.io_failure("POST /images/load", e))),
                 };
@@ -221,11 +223,36 @@ impl<W: Write> Chunked<W> {
     }
 }
 
-fn read_reply(s: UnixStream) -> io::Result<Reply> {
+/// The longest an engine may take to answer a load once the archive is
+/// sent (it reports progress meanwhile).
+const LOAD_REPLY_LIMIT: Duration = Duration::from_secs(3600);
+
+/// A reader that fails once its time is up, however the bytes trickle.
+struct Deadline<R> {
+    inner: R,
+    end: std::time::Instant,
+}
+
+impl<R> Deadline<R> {
+    fn new(inner: R, limit: Duration) -> Self {
+        Deadline { inner, end: std::time::Instant::now() + limit }
+    }
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if std::time::Instant::now() > self.end {
+            return Err(io::Error::other("the engine's answer took too long"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn read_reply(s: Deadline<UnixStream>) -> io::Result<Reply> {
     let mut r = BufReader::new(s);
     let mut line = String::new();
     // Lines are bounded too: a header line is never this long.
-    let read_line = |r: &mut BufReader<UnixStream>, line: &mut String| (r).take(64 << 10).read_line(line);
+    let read_line = |r: &mut BufReader<Deadline<UnixStream>>, line: &mut String| (r).take(64 << 10).read_line(line);
     read_line(&mut r, &mut line)?;
     let status = line
         .split_whitespace()
