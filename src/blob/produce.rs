@@ -371,7 +371,11 @@ impl<'a> Ctx<'a> {
             match result {
                 Err(ProduceError::Store(e)) if e.is_transient() && attempt < self.retries && !self.stop.stopped() => {
                     self.progress.line(&format!("Layer {index}: {e}; trying again"));
-                    std::thread::sleep(std::time::Duration::from_millis(500 << attempt.min(5)));
+                    // In slices: a Ctrl-C during the wait ends it.
+                    let until = std::time::Instant::now() + std::time::Duration::from_millis(500 << attempt.min(5));
+                    while std::time::Instant::now() < until && !self.stop.stopped() {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
                 }
                 r => return r,
             }
@@ -660,5 +664,13 @@ enum CopyFail {
 
 /// A write failure while the run is stopping is the stop, not a fault.
 fn interrupted_or(e: io::Error, store: &dyn BlobStore) -> ProduceError {
-    if e.get_ref().is_some_and(|i| i.is::<Cancelled>()) { ImageError::Interrupted.into() } else { store.io_error("cannot write a blob", e).into() }
+    if e.get_ref().is_some_and(|i| i.is::<Cancelled>()) {
+        return ImageError::Interrupted.into();
+    }
+    // A store's own failure (a registry's, which may be worth a retry)
+    // passes through as it is.
+    match e.downcast::<StoreError>() {
+        Ok(s) => s.into(),
+        Err(e) => store.io_error("cannot write a blob", e).into(),
+    }
 }

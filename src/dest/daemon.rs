@@ -10,6 +10,12 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How long the engine may neither read nor answer: loading reports
+/// progress per layer, so a healthy engine is never silent this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -23,6 +29,7 @@ pub enum DaemonError {
 
 pub struct Daemon {
     socket: PathBuf,
+    idle: Duration,
 }
 
 /// An HTTP response, body read whole (the Engine's answers here are small).
@@ -36,30 +43,48 @@ impl Daemon {
     pub fn from_env() -> Result<Daemon, DaemonError> {
         match std::env::var("DOCKER_HOST") {
             Ok(h) if !h.is_empty() => match h.strip_prefix("unix://") {
-                Some(p) => Ok(Daemon { socket: p.into() }),
+                Some(p) => Ok(Daemon { socket: p.into(), idle: IDLE_TIMEOUT }),
                 None => Err(DaemonError::Host(h)),
             },
-            _ => Ok(Daemon { socket: "/var/run/docker.sock".into() }),
+            _ => Ok(Daemon { socket: "/var/run/docker.sock".into(), idle: IDLE_TIMEOUT }),
         }
     }
 
     pub fn at(socket: PathBuf) -> Daemon {
-        Daemon { socket }
+        Daemon { socket, idle: IDLE_TIMEOUT }
+    }
+
+    /// Another bound on a silent engine than [`IDLE_TIMEOUT`].
+    pub fn with_idle_timeout(self, idle: Duration) -> Daemon {
+        Daemon { idle, ..self }
     }
 
     fn api(&self, what: impl Into<String>) -> DaemonError {
         DaemonError::Api { socket: self.socket.clone(), what: what.into() }
     }
 
+    /// A connection whose every read and write is bounded.
     fn connect(&self) -> Result<UnixStream, DaemonError> {
-        UnixStream::connect(&self.socket).map_err(|source| DaemonError::Connect { socket: self.socket.clone(), source })
+        let s = UnixStream::connect(&self.socket).map_err(|source| DaemonError::Connect { socket: self.socket.clone(), source })?;
+        let bounded = s.set_read_timeout(Some(self.idle)).and_then(|()| s.set_write_timeout(Some(self.idle)));
+        bounded.map_err(|source| DaemonError::Connect { socket: self.socket.clone(), source })?;
+        Ok(s)
+    }
+
+    /// A failed exchange: a timeout says how long the engine was silent.
+    fn io_failure(&self, what: &str, e: io::Error) -> DaemonError {
+        if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+            self.api(format!("{what}: the engine neither read nor answered for {} s", self.idle.as_secs()))
+        } else {
+            self.api(format!("{what}: {e}"))
+        }
     }
 
     fn request(&self, method: &str, path: &str) -> Result<Reply, DaemonError> {
         let mut s = self.connect()?;
         let head = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        s.write_all(head.as_bytes()).map_err(|e| self.api(format!("{method} {path}: {e}")))?;
-        read_reply(s).map_err(|e| self.api(format!("{method} {path}: {e}")))
+        s.write_all(head.as_bytes()).map_err(|e| self.io_failure(&format!("{method} {path}"), e))?;
+        read_reply(Deadline::new(s, self.idle * 2)).map_err(|e| self.io_failure(&format!("{method} {path}"), e))
     }
 
     /// The ID of the image `reference` names, if the engine has it.
@@ -89,36 +114,62 @@ impl Daemon {
     }
 
     /// Streams a docker-archive into `POST /images/load`: `write` writes
-    /// the archive. Returns what the engine said it loaded.
-    pub fn load<E>(&self, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<Result<String, DaemonError>, E> {
+    /// the archive. Returns what the engine said it loaded. `cancel` (a
+    /// signal) interrupts the exchange wherever it blocks, within a tenth
+    /// of a second.
+    pub fn load<E>(&self, cancel: &AtomicBool, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<Result<String, DaemonError>, E> {
         let mut s = match self.connect() {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
-        let head = "POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n\
+        // Progress (not quiet): a healthy engine reports each layer it
+        // loads, so its silences stay far below the idle bound.
+        let head = "POST /images/load HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n\
                     Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
         if let Err(e) = s.write_all(head.as_bytes()) {
-            return Ok(Err(self.api(format!("POST /images/load: {e}"))));
+            return Ok(Err(self.io_failure("POST /images/load", e)));
         }
-        let reader = match s.try_clone() {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(self.api(e.to_string()))),
+        let (reader, watched) = match (s.try_clone(), s.try_clone()) {
+            (Ok(r), Ok(w)) => (r, w),
+            (Err(e), _) | (_, Err(e)) => return Ok(Err(self.api(e.to_string()))),
         };
-        let mut body = Chunked { inner: io::BufWriter::with_capacity(1 << 20, s) };
-        write(&mut body)?;
-        let sent = body.finish();
-        let reply = match read_reply(reader) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(self.api(format!("POST /images/load: {e}")))),
-        };
-        if let Err(e) = sent {
-            return Ok(Err(self.api(format!("POST /images/load: {e}"))));
+        let done = AtomicBool::new(false);
+        let outcome = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    if cancel.load(Ordering::Relaxed) {
+                        let _ = watched.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            let result = (|| {
+                let mut body = Chunked { inner: io::BufWriter::with_capacity(1 << 20, s) };
+                write(&mut body)?;
+                let sent = body.finish();
+                // Progress keeps a healthy engine talking; an answer
+                // trickled byte by byte still ends.
+                let reply = match read_reply(Deadline::new(reader, LOAD_REPLY_LIMIT)) {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(self.io_failure("POST /images/load", e))),
+                };
+                if let Err(e) = sent {
+                    return Ok(Err(self.io_failure("POST /images/load", e)));
+                }
+                Ok(self.load_outcome(reply))
+            })();
+            done.store(true, Ordering::Relaxed);
+            result
+        });
+        if cancel.load(Ordering::Relaxed) && !matches!(outcome, Ok(Ok(_))) {
+            return Ok(Err(self.api("interrupted; the image was not loaded")));
         }
-        Ok(self.load_outcome(reply))
+        outcome
     }
 
     /// The load answers 200 and then a JSON message stream, whose
-    /// `error` entries are the failures.
+    /// `errorDetail` (or older `error`) entries are the failures.
     fn load_outcome(&self, reply: Reply) -> Result<String, DaemonError> {
         let text = String::from_utf8_lossy(&reply.body).into_owned();
         if reply.status != 200 {
@@ -127,12 +178,19 @@ impl Daemon {
         let mut loaded = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                return Err(self.api(format!("loading the image failed: {e}")));
+            let detail = v.pointer("/errorDetail/message").and_then(|m| m.as_str());
+            let error = detail.or_else(|| v.get("error").and_then(|e| e.as_str()));
+            if let Some(e) = error.or_else(|| v.get("errorDetail").map(|_| "(no message)")) {
+                return Err(self.api(format!("loading the image failed: {}", crate::diag::escape_controls(e.trim()))));
             }
-            if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
+            if let Some(s) = v.get("stream").and_then(|s| s.as_str()).filter(|s| s.contains("Loaded image")) {
                 loaded.push(s.trim().to_string());
             }
+        }
+        if loaded.is_empty() {
+            return Err(
+                self.api(format!("POST /images/load answered without saying it loaded an image: {}", crate::diag::escape_controls(text.trim())))
+            );
         }
         Ok(loaded.join("; "))
     }
@@ -165,11 +223,36 @@ impl<W: Write> Chunked<W> {
     }
 }
 
-fn read_reply(s: UnixStream) -> io::Result<Reply> {
+/// The longest an engine may take to answer a load once the archive is
+/// sent (it reports progress meanwhile).
+const LOAD_REPLY_LIMIT: Duration = Duration::from_secs(3600);
+
+/// A reader that fails once its time is up, however the bytes trickle.
+struct Deadline<R> {
+    inner: R,
+    end: std::time::Instant,
+}
+
+impl<R> Deadline<R> {
+    fn new(inner: R, limit: Duration) -> Self {
+        Deadline { inner, end: std::time::Instant::now() + limit }
+    }
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if std::time::Instant::now() > self.end {
+            return Err(io::Error::other("the engine's answer took too long"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn read_reply(s: Deadline<UnixStream>) -> io::Result<Reply> {
     let mut r = BufReader::new(s);
     let mut line = String::new();
     // Lines are bounded too: a header line is never this long.
-    let read_line = |r: &mut BufReader<UnixStream>, line: &mut String| (r).take(64 << 10).read_line(line);
+    let read_line = |r: &mut BufReader<Deadline<UnixStream>>, line: &mut String| (r).take(64 << 10).read_line(line);
     read_line(&mut r, &mut line)?;
     let status = line
         .split_whitespace()
@@ -244,7 +327,7 @@ impl super::Destination for Load<'_> {
                 return Ok(super::Written::default());
             }
         }
-        let loaded = daemon.load(|w| super::docker_archive::stream(conf, base, reference, w, progress, cancel))??;
+        let loaded = daemon.load(cancel, |w| super::docker_archive::stream(conf, base, reference, w, progress, cancel))??;
         progress.line(&format!("Loaded into the engine: {loaded}"));
         Ok(super::Written::default())
     }

@@ -62,6 +62,10 @@ pub struct Options {
     pub registry: registry::Options,
     /// Make a file durable before it appears (docker-archive).
     pub fsync: bool,
+    /// More tags for the same manifest (registries).
+    pub additional_tags: Vec<String>,
+    /// Say what a push would do (registries), writing nothing.
+    pub dry_run: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +104,8 @@ fn write_message(target: &str, e: &ImageError) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Written {
     pub digest: Option<Digest>,
+    /// A dry run's plan: one line per blob, then the manifest.
+    pub plan: Option<String>,
 }
 
 /// What a destination is asked to write, and how.

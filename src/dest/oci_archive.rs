@@ -41,7 +41,7 @@ impl super::Destination for OciArchive<'_> {
             self.path.display(),
             self.reference.map(|r| format!(":{r}")).unwrap_or_default()
         ));
-        Ok(super::Written { digest: Some(digest) })
+        Ok(super::Written { digest: Some(digest), plan: None })
     }
 }
 

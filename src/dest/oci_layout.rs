@@ -179,7 +179,7 @@ impl super::Destination for Layout<'_> {
     fn write(&self, job: &super::Job<'_>) -> Result<super::Written, CopyError> {
         let digest = write_layout(self.dir, self.reference, job)?;
         job.progress.line(&format!("Wrote oci:{}{} as {digest}", self.dir.display(), self.reference.map(|r| format!(":{r}")).unwrap_or_default()));
-        Ok(super::Written { digest: Some(digest) })
+        Ok(super::Written { digest: Some(digest), plan: None })
     }
 }
 

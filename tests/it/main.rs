@@ -21,6 +21,7 @@ mod load;
 mod oci;
 mod parity;
 mod registry;
+mod registry_faults;
 mod sources;
 mod stream_errors;
 mod verify;

@@ -77,6 +77,14 @@ pub struct Args {
     /// that a layer the destination holds is read once, not compressed or sent.
     #[arg(long)]
     pub no_blob_cache: bool,
+    /// Also put the manifest under TAG in DEST's repository (blobs go up once); a tag
+    /// that names the image already is left as it is. Repeatable.
+    #[arg(long, value_name = "TAG")]
+    pub additional_tag: Vec<String>,
+    /// Registry destinations: print what the push would do with each blob (already
+    /// there, mount, upload and its size) and the manifest, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -98,6 +106,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         && !reference::is_docker_reference(t)
     {
         anyhow::bail!("-t {t:?} is not a valid NAME:TAG image reference");
+    }
+    if (args.dry_run || !args.additional_tag.is_empty()) && !matches!(name, Name::Registry(_)) {
+        anyhow::bail!("--dry-run and --additional-tag apply to docker:// destinations");
+    }
+    if let Some(t) = args.additional_tag.iter().find(|t| !reference::is_docker_reference(&format!("x:{t}")) || t.contains([':', '/', '@'])) {
+        anyhow::bail!("--additional-tag {t:?} is not a valid tag");
     }
     let single_platform = matches!(name, Name::DockerArchive { .. } | Name::DockerDaemon { .. });
     if single_platform && args.index {
@@ -121,8 +135,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tls_verify: args.dest_tls_verify,
             mount_from: args.mount_from.clone(),
             retries: args.retries.max(1),
+            cancel: Some(std::sync::Arc::clone(&cancel)),
+            idle_timeout: registry::idle_timeout_from_env()?,
         },
         fsync: false,
+        additional_tags: args.additional_tag.clone(),
+        dry_run: args.dry_run,
     };
     let loaded = confs.iter().map(|c| Loaded::open(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let sources: Vec<dest::Source> = loaded.iter().zip(confs).map(|(l, label)| dest::Source { input: l.input(), label: label.clone() }).collect();
@@ -130,6 +148,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let result = dest::copy(&name, &sources, &opts, &progress, &cancel);
     progress.finish();
     let written = result?;
+    if let Some(plan) = &written.plan {
+        // The plan is the command's output.
+        use std::io::Write;
+        std::io::stdout().lock().write_all(plan.as_bytes()).context("cannot write the plan to stdout")?;
+    }
     if let (Some(file), Some(d)) = (&args.digestfile, written.digest) {
         layered_image::output::write_whole(file, d.to_string().as_bytes())?;
     }

@@ -6,26 +6,38 @@
 //! the compressor's output, in bounded chunks: no temporary file, flat
 //! memory) and committed with the digest that was hashed on the way. The
 //! manifest is put last, so a tag never names an image whose blobs did not
-//! all arrive.
+//! all arrive, and only once the registry's word on each blob is checked.
+//!
+//! Trust is per origin (`origin`): credentials go to the registry's own
+//! origin and the realm it names, redirects are followed by hand. Every
+//! socket read and write is bounded, and a cancel flag shuts the sockets
+//! down (`cancel`). docs/registry.md has the rules and the cases tested.
 //!
 //! The client is ureq, blocking, one connection pool shared by the layer
 //! threads: the registry crates at hand (oci-client) want a blob whole in
 //! memory, or its digest before its first byte.
 
 pub mod auth;
+mod cancel;
+pub mod dry_run;
+mod errors;
+pub mod manifest;
+pub mod origin;
 mod push;
-
 pub use push::Push;
+mod upload;
 
 use crate::blob::{BlobStore, BlobWriter, StoreError};
-use crate::digest::{BlobDigest, Digest};
+use crate::digest::{BlobDigest, Digest as BlobName};
 use auth::{Challenge, Credentials};
-use sha2::Digest as _;
+use origin::Origin;
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use push::Pushed;
 
 /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, as skopeo spells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +110,32 @@ pub struct Options {
     pub mount_from: Vec<String>,
     /// Attempts for a request or a blob that fails for a reason that may pass.
     pub retries: u32,
+    /// Set (by a signal) to stop: requests under way are interrupted
+    /// within a fraction of a second, and nothing more is sent.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// How long one read or write on a silent connection is waited for
+    /// (default [`IDLE_TIMEOUT`]); a registry silent for twice that is
+    /// given up.
+    pub idle_timeout: Option<Duration>,
 }
+
+/// A peer that neither sends nor takes a byte for this long has failed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `$LAYERED_IMAGE_IO_TIMEOUT` (seconds), the idle bound for registries
+/// and engines that are slow on purpose (or for tests); unset: the default.
+pub fn idle_timeout_from_env() -> Result<Option<Duration>, RegistryError> {
+    match std::env::var("LAYERED_IMAGE_IO_TIMEOUT") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(s) if s > 0 => Ok(Some(Duration::from_secs(s))),
+            _ => {
+                Err(RegistryError::Setup { dest: "$LAYERED_IMAGE_IO_TIMEOUT".into(), what: format!("{v:?} is not a number of seconds (1 or more)") })
+            }
+        },
+        Err(_) => Ok(None),
+    }
+}
+const MAX_REDIRECTS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -119,16 +156,31 @@ pub enum BlobOutcome {
 pub struct Registry {
     target: Target,
     agent: ureq::Agent,
-    /// `https`, or `http` once a registry without TLS was found (only
-    /// with TLS verification off).
+    /// `https`, or `http` when a registry without TLS answered the first
+    /// contact (only with TLS verification off). Decided once, by
+    /// [`Registry::ping`]: a connection dropped later never changes it.
     scheme: Mutex<&'static str>,
     tls_verify: bool,
     creds: Option<Credentials>,
-    /// The Authorization header that last worked, per scope.
-    tokens: Mutex<HashMap<String, String>>,
+    /// The Authorization header the registry's origin accepted last; it
+    /// is sent to that origin only.
+    auth: Mutex<Option<String>>,
     mount_from: Vec<String>,
     retries: u32,
     outcomes: Mutex<HashMap<String, BlobOutcome>>,
+    /// Blob sizes the registry claimed (HEAD) or that were sent, by hex
+    /// digest: a manifest naming another size is not tagged.
+    sizes: Mutex<HashMap<String, u64>>,
+    cancel: Arc<AtomicBool>,
+    /// When the registry last answered anything; silent for `dead_after`,
+    /// it is given up instead of tried again.
+    last_answer: Mutex<Instant>,
+    dead_after: Duration,
+    /// Set once a streamed upload failed: blobs then go in PATCHes of at
+    /// most `chunk` bytes each, with Content-Range.
+    chunked: AtomicBool,
+    chunk: AtomicUsize,
+    _watch: cancel::Watch,
 }
 
 /// Why a request failed, and whether trying again may help.
@@ -136,13 +188,23 @@ pub struct Registry {
 struct Failure {
     what: String,
     transient: bool,
+    /// The peer was not reached (or did not answer): no HTTP status.
+    unreached: bool,
 }
 
 type Response = ureq::http::Response<ureq::Body>;
 
+#[derive(Clone, Copy)]
 enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
+}
+
+/// A response, and the URL that gave it (after redirects): relative
+/// Locations resolve against it.
+struct Answer {
+    resp: Response,
+    url: String,
 }
 
 impl Registry {
@@ -166,31 +228,51 @@ impl Registry {
                 }
             }
         }
+        let idle = opts.idle_timeout.unwrap_or(IDLE_TIMEOUT);
         let tls =
             ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&roots)).disable_verification(!opts.tls_verify).build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .tls_config(tls)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            // A registry that stops answering fails the request (and it is
-            // tried again) instead of hanging the push.
-            .timeout_recv_response(Some(Duration::from_secs(300)))
-            .timeout_recv_body(Some(Duration::from_secs(300)))
-            .max_redirects(8)
+            .timeout_connect(Some(idle.min(Duration::from_secs(10))))
+            // Every read and write on every socket is bounded: a registry
+            // that stops answering, or stops reading a body, fails the
+            // request instead of holding the push.
+            .timeout_per_read(Some(idle))
+            .timeout_per_write(Some(idle))
+            .timeout_resolve(Some(idle))
+            // A server trickling its answer a byte at a time is bounded too
+            // (generously: a registry may verify a large blob before it
+            // answers the commit).
+            .timeout_recv_response(Some(idle * 10))
+            .timeout_recv_body(Some(idle * 10))
+            // Redirects are followed by hand (`exchange`): credentials go
+            // only to the origin they belong to.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
             .user_agent(concat!("layered-image/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
         let creds = auth::lookup(&target.host, opts.creds.as_deref(), opts.authfile.as_deref())?;
+        let cancel = opts.cancel.clone().unwrap_or_default();
+        let watch = cancel::Watch::start(Arc::clone(&cancel), agent.clone());
         Ok(Registry {
             target,
             agent,
             scheme: Mutex::new("https"),
             tls_verify: opts.tls_verify,
             creds,
-            tokens: Mutex::new(HashMap::new()),
+            auth: Mutex::new(None),
             mount_from: opts.mount_from.clone(),
             retries: opts.retries.max(1),
             outcomes: Mutex::new(HashMap::new()),
+            sizes: Mutex::new(HashMap::new()),
+            cancel,
+            last_answer: Mutex::new(Instant::now()),
+            dead_after: idle * 2,
+            chunked: AtomicBool::new(false),
+            chunk: AtomicUsize::new(upload::FIRST_CHUNK),
+            _watch: watch,
         })
     }
 
@@ -200,18 +282,32 @@ impl Registry {
 
     /// What became of each blob (by hex digest).
     pub fn outcomes(&self) -> HashMap<String, BlobOutcome> {
-        self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.outcomes).clone()
     }
 
     fn record(&self, sha256: &str, o: BlobOutcome) {
-        self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).entry(sha256.to_string()).or_insert(o);
+        lock(&self.outcomes).entry(sha256.to_string()).or_insert(o);
+    }
+
+    fn record_size(&self, sha256: &str, size: u64) {
+        lock(&self.sizes).insert(sha256.to_string(), size);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The registry's origin: the only one its credentials go to.
+    fn origin(&self) -> Origin {
+        let scheme = *lock(&self.scheme);
+        Origin::of(&format!("{scheme}://{}/", self.target.host)).expect("a parsed target's host makes a URL")
     }
 
     fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
             return path.to_string();
         }
-        let scheme = *self.scheme.lock().unwrap_or_else(|p| p.into_inner());
+        let scheme = *lock(&self.scheme);
         format!("{scheme}://{}{path}", self.target.host)
     }
 
@@ -224,68 +320,145 @@ impl Registry {
     }
 
     fn fail(&self, what: impl std::fmt::Display, transient: bool) -> Failure {
-        Failure { what: format!("{}: {what}", self.target), transient }
+        Failure { what: format!("{}: {what}", self.target), transient, unreached: false }
     }
 
-    /// One request, with the auth that worked before; a 401 is answered
-    /// once by the challenge it carries.
-    fn send_once(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &Body) -> Result<Response, Failure> {
-        let mut retried_auth = false;
-        loop {
-            let url = self.url(path);
+    fn interrupted(&self) -> Failure {
+        self.fail("interrupted", false)
+    }
+
+    /// Whether the registry answered anything lately; one silent for
+    /// longer is not tried again.
+    fn alive(&self) -> bool {
+        lock(&self.last_answer).elapsed() < self.dead_after
+    }
+
+    fn answered(&self) {
+        *lock(&self.last_answer) = Instant::now();
+    }
+
+    /// The Authorization header for `url`: only to the registry's own
+    /// origin (scheme, host and port), never to blob storage or another
+    /// origin a Location or a redirect names.
+    fn auth_for(&self, url: &str) -> Option<String> {
+        if Origin::of(url) != Some(self.origin()) {
+            return None;
+        }
+        lock(&self.auth).clone()
+    }
+
+    /// Forgets the credentials the registry refused (a token expired or
+    /// was revoked mid-push): the next request meets a 401 and fetches
+    /// fresh ones.
+    fn forget_auth(&self, refused: Option<&str>) {
+        let mut a = lock(&self.auth);
+        if a.as_deref() == refused {
+            *a = None;
+        }
+    }
+
+    /// One request; redirects are followed here, by hand, so that `auth`
+    /// (an origin and its Authorization header) is sent to that origin
+    /// only. 307/308 repeat the method and body; 301/302/303 are followed
+    /// by GET and HEAD only.
+    fn exchange(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Body, auth: Option<&(Origin, String)>) -> Result<Answer, Failure> {
+        let mut url = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            if self.cancelled() {
+                return Err(self.interrupted());
+            }
+            let here = Origin::of(&url).ok_or_else(|| self.fail(format!("{:?} is not an http(s) URL", redact(&url)), false))?;
             let mut req = ureq::http::Request::builder().method(method).uri(&url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            if let Some(a) = self.auth_for(&url) {
-                req = req.header("Authorization", a);
+            if let Some((origin, value)) = auth
+                && *origin == here
+            {
+                req = req.header("Authorization", value.as_str());
             }
             let result = match body {
-                Body::Empty => req.body(()).map_err(|e| self.fail(e, false)).and_then(|r| self.agent.run(r).map_err(|e| self.transport(e))),
-                Body::Bytes(b) => req.body(*b).map_err(|e| self.fail(e, false)).and_then(|r| self.agent.run(r).map_err(|e| self.transport(e))),
+                Body::Empty => req.body(()).map_err(|e| self.fail(e, false)).and_then(|r| self.agent.run(r).map_err(|e| self.transport(&here, e))),
+                Body::Bytes(b) => req.body(b).map_err(|e| self.fail(e, false)).and_then(|r| self.agent.run(r).map_err(|e| self.transport(&here, e))),
             };
-            let resp = match result {
-                Err(f) if f.transient && !self.tls_verify && self.switch_to_http() => continue,
-                r => r?,
-            };
-            if resp.status().as_u16() == 401 && !retried_auth {
-                retried_auth = true;
-                let header = resp.headers().get("www-authenticate").and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
-                self.authenticate(&header)?;
+            let resp = result?;
+            self.answered();
+            let status = resp.status().as_u16();
+            let follow = matches!(status, 307 | 308) || (matches!(status, 301..=303) && (method == "GET" || method == "HEAD"));
+            if follow && let Some(next) = location_of(&resp) {
+                url = origin::resolve(&url, &next);
                 continue;
             }
-            return Ok(resp);
+            return Ok(Answer { resp, url });
+        }
+        Err(self.fail(format!("{method} {}: more than {MAX_REDIRECTS} redirects", redact(&url)), false))
+    }
+
+    /// One request with the registry's credentials; a 401 from the
+    /// registry's own origin is answered once by the challenge it
+    /// carries (every step re-authenticates this way: a token that
+    /// expired mid-push is replaced). A 401 from another origin gets
+    /// nothing.
+    fn send_once(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Body) -> Result<Answer, Failure> {
+        let mut retried_auth = false;
+        loop {
+            let auth = lock(&self.auth).clone().map(|a| (self.origin(), a));
+            let mut ans = self.exchange(method, url, headers, body, auth.as_ref())?;
+            if ans.resp.status().as_u16() != 401 {
+                return Ok(ans);
+            }
+            let at = Origin::of(&ans.url);
+            if at.as_ref() != Some(&self.origin()) {
+                let at = at.map_or_else(|| redact(&ans.url), |o| o.to_string());
+                return Err(self.fail(
+                    format!(
+                        "{at} (reached through the registry's redirect or Location) asks for credentials; they are sent only to the registry, {}",
+                        self.origin()
+                    ),
+                    false,
+                ));
+            }
+            if retried_auth {
+                return Ok(ans);
+            }
+            retried_auth = true;
+            let header = ans.resp.headers().get("www-authenticate").and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
+            // The refused answer's body is not needed; the connection is.
+            let _ = ans.resp.body_mut().with_config().limit(64 << 10).read_to_vec();
+            self.forget_auth(auth.as_ref().map(|(_, a)| a.as_str()));
+            self.authenticate(&header)?;
         }
     }
 
-    /// The Authorization header for `url`: only to the registry itself,
-    /// never to another host a Location points at (blob storage).
-    fn auth_for(&self, url: &str) -> Option<String> {
-        let host = url.split_once("://").map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or("")).unwrap_or("");
-        if host != self.target.host {
-            return None;
+    fn transport(&self, origin: &Origin, e: ureq::Error) -> Failure {
+        if self.cancelled() {
+            return Failure { unreached: true, ..self.interrupted() };
         }
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get("auth").cloned()
-    }
-
-    /// A registry without TLS (loopback test registries), when TLS
-    /// verification is off: as skopeo, fall back to plain HTTP once.
-    fn switch_to_http(&self) -> bool {
-        let mut s = self.scheme.lock().unwrap_or_else(|p| p.into_inner());
-        if *s == "https" {
-            *s = "http";
-            true
-        } else {
-            false
-        }
-    }
-
-    fn transport(&self, e: ureq::Error) -> Failure {
-        let transient = matches!(
+        let may_pass = matches!(
             e,
-            ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::Protocol(_)
-        ) || matches!(e, ureq::Error::Tls(_));
-        self.fail(format!("cannot reach the registry: {e}"), transient)
+            ureq::Error::Io(_)
+                | ureq::Error::Timeout(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::HostNotFound
+                | ureq::Error::Protocol(_)
+                | ureq::Error::Tls(_)
+        );
+        let alive = self.alive();
+        let gave_up =
+            if may_pass && !alive { format!(" (no answer for {} s; giving up)", lock(&self.last_answer).elapsed().as_secs()) } else { String::new() };
+        let idle = self.dead_after.as_secs() / 2;
+        let why = match e {
+            ureq::Error::Timeout(ureq::Timeout::PerRead | ureq::Timeout::RecvResponse | ureq::Timeout::RecvBody) => {
+                format!("timed out: no answer for {idle} s")
+            }
+            ureq::Error::Timeout(ureq::Timeout::PerWrite | ureq::Timeout::SendBody | ureq::Timeout::SendRequest) => {
+                format!("timed out: it stopped reading what was sent for {idle} s")
+            }
+            e => e.to_string(),
+        };
+        let whom =
+            if *origin == self.origin() { format!("the registry at {origin}") } else { format!("{origin} (where the registry sent the request)") };
+        Failure { unreached: true, ..self.fail(format!("cannot reach {whom}: {why}{gave_up}"), may_pass && alive) }
     }
 
     fn authenticate(&self, header: &str) -> Result<(), Failure> {
@@ -294,80 +467,102 @@ impl Registry {
                 Some(c) => c.basic_header(),
                 None => return Err(self.fail("authentication required, and no credentials were found (--dest-creds, --dest-authfile)", false)),
             },
-            Some(Challenge::Bearer { realm, service, .. }) => self.token(&realm, service.as_deref())?,
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let Some(realm_origin) = Origin::of(&realm) else {
+                    return Err(self.fail(format!("the registry names a token service at {realm:?}, which is not an http(s) URL"), false));
+                };
+                if self.origin().is_https() && !realm_origin.is_https() && self.creds.is_some() {
+                    return Err(self.fail(
+                        format!(
+                            "the registry {} names its token service at {realm_origin}, over plain HTTP; the credentials are not sent there",
+                            self.origin()
+                        ),
+                        false,
+                    ));
+                }
+                self.token(&realm, realm_origin, service.as_deref())?
+            }
             None => return Err(self.fail(format!("401 Unauthorized with an unknown challenge {header:?}"), false)),
         };
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert("auth".into(), value);
+        *lock(&self.auth) = Some(value);
         Ok(())
     }
 
-    /// A bearer token from the realm, for our scopes (with the user's
-    /// credentials if there are any; anonymously otherwise).
-    fn token(&self, realm: &str, service: Option<&str>) -> Result<String, Failure> {
-        let mut url = format!("{realm}{}", if realm.contains('?') { '&' } else { '?' });
+    /// A bearer token from the realm the registry named, for our scopes
+    /// (with the user's credentials, to the realm's origin only; anonymously
+    /// without them).
+    fn token(&self, realm: &str, realm_origin: Origin, service: Option<&str>) -> Result<String, Failure> {
         let mut params: Vec<String> = Vec::new();
         if let Some(s) = service {
             params.push(format!("service={}", urlencode(s)));
         }
         params.extend(self.scopes().iter().map(|s| format!("scope={}", urlencode(s))));
-        url.push_str(&params.join("&"));
-        let mut req = self.agent.get(&url);
-        if let Some(c) = &self.creds {
-            req = req.header("Authorization", &c.basic_header());
-        }
-        let mut resp = req.call().map_err(|e| self.transport(e))?;
-        let status = resp.status().as_u16();
+        let url = origin::with_query(realm, &params.join("&"));
+        let auth = self.creds.as_ref().map(|c| (realm_origin, c.basic_header()));
+        let named = |f: Failure| Failure {
+            what: f.what.replacen(&format!("{}: ", self.target), &format!("{}: the token service {realm}: ", self.target), 1),
+            ..f
+        };
+        let mut ans = self.exchange("GET", &url, &[], Body::Empty, auth.as_ref()).map_err(named)?;
+        let status = ans.resp.status().as_u16();
+        let text = ans.resp.body_mut().with_config().limit(1 << 20).read_to_string().map_err(|e| named(self.fail(e, true)))?;
         if status != 200 {
             let hint = if status == 401 { " (wrong user name or password?)" } else { "" };
-            return Err(self.fail(format!("the token service {realm} answered HTTP {status}{hint}"), (500..600).contains(&status)));
+            return Err(
+                self.fail(format!("the token service {realm} answered {}{hint}", errors::describe(status, &text)), (500..600).contains(&status))
+            );
         }
-        let text = resp.body_mut().with_config().limit(1 << 20).read_to_string().map_err(|e| self.fail(e, true))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| self.fail(format!("the token service {realm} sent no JSON: {e}"), false))?;
-        let token = v.get("token").or_else(|| v.get("access_token")).and_then(|t| t.as_str());
+        let token = v.get("token").or_else(|| v.get("access_token")).and_then(|t| t.as_str()).filter(|t| !t.is_empty());
         token.map(|t| format!("Bearer {t}")).ok_or_else(|| self.fail(format!("the token service {realm} sent no token"), false))
     }
 
     /// [`Registry::send_once`], tried again with backoff while the
-    /// failure may pass (connection errors, 429, 5xx).
-    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Result<Response, Failure> {
+    /// failure may pass (connection errors, 429, 5xx) and the registry
+    /// has not been silent too long.
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Result<Answer, Failure> {
+        let url = self.url(path);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.send_once(method, path, headers, &body);
+            let result = self.send_once(method, &url, headers, body);
             let wait = match &result {
-                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => retry_after(r),
-                Err(f) if f.transient => Some(Duration::ZERO),
+                Ok(a) if a.resp.status().as_u16() == 429 || a.resp.status().is_server_error() => retry_after(&a.resp),
+                Err(f) if f.transient => Duration::ZERO,
                 _ => return result,
             };
-            if attempt >= self.retries {
+            if attempt >= self.retries || !self.alive() || self.cancelled() {
                 return match result {
-                    Ok(r) => Err(self.status_failure(method, path, r)),
+                    Ok(a) => Err(self.status_failure(method, a)),
                     Err(f) => Err(f),
                 };
             }
-            std::thread::sleep(backoff(attempt).max(wait.unwrap_or_default()));
+            if !cancel::pause(&self.cancel, backoff(attempt).max(wait)) {
+                return Err(self.interrupted());
+            }
         }
     }
 
-    /// One clear message for an HTTP answer that is not the expected one.
-    fn status_failure(&self, method: &str, path: &str, mut r: Response) -> Failure {
-        let status = r.status();
-        let body = r.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
-        let detail = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.pointer("/errors/0/message").and_then(|m| m.as_str()).map(str::to_string))
-            .unwrap_or_else(|| body.chars().take(200).collect());
-        let what = path.split('?').next().unwrap_or(path).rsplit("/v2/").next().unwrap_or(path);
-        let hint = match status.as_u16() {
+    /// One clear message for an HTTP answer that is not the expected one:
+    /// the request (without its query, which may hold upload state), the
+    /// status and the registry's own error code and message.
+    fn status_failure(&self, method: &str, mut a: Answer) -> Failure {
+        let status = a.resp.status().as_u16();
+        let body = a.resp.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
+        let hint = match status {
             401 => " (check the credentials)",
             403 => " (the credentials lack push rights to this repository?)",
+            413 => " (the registry, or a proxy before it, refuses a request this large)",
             _ => "",
         };
-        self.fail(
-            format!("{method} /v2/{what}: HTTP {}{}{hint}", status.as_u16(), if detail.is_empty() { String::new() } else { format!(": {detail}") }),
-            status.as_u16() == 429 || status.is_server_error(),
-        )
+        let at = match Origin::of(&a.url) {
+            Some(o) if o == self.origin() => String::new(),
+            Some(o) => format!(" at {o}"),
+            None => String::new(),
+        };
+        let path = a.url.split('?').next().unwrap_or("").splitn(4, '/').nth(3).unwrap_or("");
+        self.fail(format!("{method} /{path}{at}: {}{hint}", errors::describe(status, &body)), status == 429 || (500..600).contains(&status))
     }
 
     fn store_error(&self, f: Failure) -> StoreError {
@@ -378,41 +573,73 @@ impl Registry {
         format!("/v2/{}/blobs/sha256:{sha256}", self.target.repo)
     }
 
-    /// Starts an upload session; returns its location.
+    /// Starts an upload session; returns its location, resolved.
     fn start_upload(&self) -> Result<String, Failure> {
         let path = format!("/v2/{}/blobs/uploads/", self.target.repo);
-        let r = self.send("POST", &path, &[("Content-Length", "0")], Body::Empty)?;
-        if r.status().as_u16() != 202 {
-            return Err(self.status_failure("POST", &path, r));
+        let a = self.send("POST", &path, &[("Content-Length", "0")], Body::Empty)?;
+        if a.resp.status().as_u16() != 202 {
+            return Err(self.status_failure("POST", a));
         }
-        location_of(&r).ok_or_else(|| self.fail("the registry started an upload without a Location", false))
+        match location_of(&a.resp) {
+            Some(l) => Ok(origin::resolve(&a.url, &l)),
+            None => Err(self.fail("the registry started an upload without a Location", false)),
+        }
     }
 
-    /// Ends an upload session naming the digest; the registry checks it.
-    fn finish_upload(&self, location: &str, sha256: &str, body: &[u8]) -> Result<(), Failure> {
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{sep}digest=sha256:{sha256}");
+    /// Ends an upload session naming the digest; the registry checks it,
+    /// and its answer is checked in turn.
+    fn finish_upload(&self, location: &str, sha256: &str, size: u64, body: &[u8]) -> Result<(), Failure> {
+        let url = origin::with_query(location, &format!("digest=sha256:{sha256}"));
         let len = body.len().to_string();
-        let r = self.send("PUT", &url, &[("Content-Type", "application/octet-stream"), ("Content-Length", &len)], Body::Bytes(body))?;
-        if r.status().as_u16() != 201 {
-            return Err(self.status_failure("PUT", &url, r));
+        let sent = self.send("PUT", &url, &[("Content-Type", "application/octet-stream"), ("Content-Length", &len)], Body::Bytes(body));
+        let a = match sent {
+            Ok(a) if a.resp.status().is_success() => a,
+            // A commit whose answer was lost (and whose retry then finds
+            // no session), or a blob another push stored meanwhile: what
+            // counts is whether the repository has the blob, whole.
+            failed => {
+                if !self.cancelled() && self.blob_is_there(sha256, size) {
+                    return Ok(());
+                }
+                return Err(match failed {
+                    Ok(a) => self.status_failure("PUT", a),
+                    Err(f) => f,
+                });
+            }
+        };
+        let want = format!("sha256:{sha256}");
+        if let Some(got) = header(&a.resp, "docker-content-digest")
+            && got != want
+        {
+            return Err(self.fail(
+                format!("the registry answered the upload of {want} with Docker-Content-Digest {got}: it did not store what was sent"),
+                false,
+            ));
         }
         Ok(())
+    }
+
+    /// Whether a HEAD finds the blob with its digest and size.
+    fn blob_is_there(&self, sha256: &str, size: u64) -> bool {
+        let Ok(a) = self.send_once("HEAD", &self.url(&self.blob_path(sha256)), &[], Body::Empty) else { return false };
+        a.resp.status().as_u16() == 200
+            && header(&a.resp, "docker-content-digest").is_none_or(|d| d == format!("sha256:{sha256}"))
+            && header(&a.resp, "content-length").and_then(|l| l.parse::<u64>().ok()) == Some(size)
     }
 
     fn try_mount(&self, sha256: &str) -> Result<bool, Failure> {
         for from in &self.mount_from {
             let path = format!("/v2/{}/blobs/uploads/?mount=sha256:{sha256}&from={}", self.target.repo, urlencode(from));
-            let r = self.send("POST", &path, &[("Content-Length", "0")], Body::Empty)?;
-            match r.status().as_u16() {
+            let a = self.send("POST", &path, &[("Content-Length", "0")], Body::Empty)?;
+            match a.resp.status().as_u16() {
                 201 => {
                     self.record(sha256, BlobOutcome::Mounted(from.clone()));
                     return Ok(true);
                 }
                 // Not mountable: an upload session was opened instead; drop it.
                 202 => {
-                    if let Some(l) = location_of(&r) {
-                        let _ = self.send_once("DELETE", &l, &[], &Body::Empty);
+                    if let Some(l) = location_of(&a.resp) {
+                        let _ = self.send_once("DELETE", &origin::resolve(&a.url, &l), &[], Body::Empty);
                     }
                 }
                 _ => {}
@@ -421,43 +648,71 @@ impl Registry {
         Ok(false)
     }
 
-    /// Puts a manifest (or an index) under `reference` (a tag or a digest).
-    pub fn put_manifest(&self, bytes: &[u8], media_type: &str, reference: &str) -> Result<(), StoreError> {
-        let path = format!("/v2/{}/manifests/{reference}", self.target.repo);
-        let len = bytes.len().to_string();
-        let r = self
-            .send("PUT", &path, &[("Content-Type", media_type), ("Content-Length", &len)], Body::Bytes(bytes))
-            .map_err(|f| self.store_error(f))?;
-        if r.status().as_u16() != 201 {
-            return Err(self.store_error(self.status_failure("PUT", &path, r)));
+    /// Checks the registry answers at all (and with our credentials),
+    /// before anything is produced. This first contact decides, once,
+    /// whether the registry speaks HTTPS or (TLS verification off, as
+    /// skopeo) plain HTTP.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.ping_once() {
+                Ok(()) => return Ok(()),
+                Err(f) if f.transient && attempt < self.retries && self.alive() => {
+                    if !cancel::pause(&self.cancel, backoff(attempt)) {
+                        return Err(self.store_error(self.interrupted()));
+                    }
+                }
+                Err(f) => return Err(self.store_error(f)),
+            }
         }
-        let want = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
-        if let Some(got) = r.headers().get("docker-content-digest").and_then(|h| h.to_str().ok())
-            && got != want
-        {
-            return Err(self.store_error(self.fail(format!("the registry stored the manifest as {got}, not {want}"), false)));
-        }
-        Ok(())
     }
 
-    /// Checks the registry answers at all (and with our credentials),
-    /// before anything is produced.
-    pub fn ping(&self) -> Result<(), StoreError> {
-        let r = self.send("GET", "/v2/", &[], Body::Empty).map_err(|f| self.store_error(f))?;
-        match r.status().as_u16() {
+    fn ping_once(&self) -> Result<(), Failure> {
+        let at = |scheme: &'static str| {
+            *lock(&self.scheme) = scheme;
+            self.send_once("GET", &format!("{scheme}://{}/v2/", self.target.host), &[], Body::Empty)
+        };
+        let a = match at("https") {
+            Err(f) if f.unreached && !self.tls_verify && !self.cancelled() => match at("http") {
+                Ok(a) => a,
+                // Plain HTTP reached a server: its answer is the one.
+                Err(g) if !g.unreached => return Err(g),
+                Err(g) => {
+                    *lock(&self.scheme) = "https";
+                    let plain = g.what.rsplit_once(": cannot reach ").map_or(g.what.as_str(), |(_, w)| w);
+                    return Err(Failure { what: format!("{}; nor over plain HTTP: {plain}", f.what), ..g });
+                }
+            },
+            r => r?,
+        };
+        match a.resp.status().as_u16() {
             200 => Ok(()),
-            _ => Err(self.store_error(self.status_failure("GET", "/v2/", r))),
+            _ => Err(self.status_failure("GET", a)),
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+    r.headers().get(name).and_then(|h| h.to_str().ok())
 }
 
 fn location_of(r: &Response) -> Option<String> {
-    r.headers().get("location").and_then(|h| h.to_str().ok()).map(str::to_string)
+    header(r, "location").map(str::to_string)
 }
 
-fn retry_after(r: &Response) -> Option<Duration> {
-    let secs = r.headers().get("retry-after").and_then(|h| h.to_str().ok()).and_then(|s| s.trim().parse::<u64>().ok());
-    Some(Duration::from_secs(secs.unwrap_or(0).min(30)))
+/// A URL for a message: without its query (upload state, signatures).
+fn redact(url: &str) -> String {
+    url.split('?').next().unwrap_or("").to_string()
+}
+
+fn retry_after(r: &Response) -> Duration {
+    let secs = header(r, "retry-after").and_then(|s| s.trim().parse::<u64>().ok());
+    Duration::from_secs(secs.unwrap_or(0).min(30))
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -473,33 +728,42 @@ impl BlobStore for Registry {
     fn has_blob(&self, blob: &BlobDigest) -> Result<bool, StoreError> {
         let sha256 = &blob.digest.hex();
         // Every blob with an outcome is in the repository by now.
-        if self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).contains_key(sha256) {
+        if lock(&self.outcomes).contains_key(sha256) {
             return Ok(true);
         }
         let path = self.blob_path(sha256);
-        let r = self.send("HEAD", &path, &[], Body::Empty).map_err(|f| self.store_error(f))?;
-        match r.status().as_u16() {
+        let a = self.send("HEAD", &path, &[], Body::Empty).map_err(|f| self.store_error(f))?;
+        match a.resp.status().as_u16() {
             200 => {
+                if let Some(got) = header(&a.resp, "docker-content-digest")
+                    && got != format!("sha256:{sha256}")
+                {
+                    return Err(self.store_error(self.fail(format!("HEAD of blob sha256:{sha256} answered with Docker-Content-Digest {got}"), false)));
+                }
+                if let Some(size) = header(&a.resp, "content-length").and_then(|l| l.parse::<u64>().ok()) {
+                    self.record_size(sha256, size);
+                }
                 self.record(sha256, BlobOutcome::AlreadyThere);
                 Ok(true)
             }
             404 => self.try_mount(sha256).map_err(|f| self.store_error(f)),
-            _ => Err(self.store_error(self.status_failure("HEAD", &path, r))),
+            _ => Err(self.store_error(self.status_failure("HEAD", a))),
         }
     }
 
     fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError> {
         let location = self.start_upload().map_err(|f| self.store_error(f))?;
-        Ok(Box::new(Upload::start(self, location)))
+        Ok(Box::new(upload::Upload::start(self, location)))
     }
 
     /// Small blobs go in one request.
     fn put_blob(&self, bytes: &[u8]) -> Result<BlobDigest, StoreError> {
-        let digest = BlobDigest { digest: Digest::of(bytes), size: bytes.len() as u64 };
+        let digest = BlobDigest { digest: BlobName::of(bytes), size: bytes.len() as u64 };
         if !self.has_blob(&digest)? {
             let sha256 = digest.digest.hex();
             let location = self.start_upload().map_err(|f| self.store_error(f))?;
-            self.finish_upload(&location, &sha256, bytes).map_err(|f| self.store_error(f))?;
+            self.finish_upload(&location, &sha256, digest.size, bytes).map_err(|f| self.store_error(f))?;
+            self.record_size(&sha256, digest.size);
             self.record(&sha256, BlobOutcome::Uploaded);
         }
         Ok(digest)
@@ -509,134 +773,11 @@ impl BlobStore for Registry {
         self.target.to_string()
     }
 
-    fn presence(&self, blob: &Digest) -> String {
-        match self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).get(&blob.hex()) {
+    fn presence(&self, blob: &BlobName) -> String {
+        match lock(&self.outcomes).get(&blob.hex()) {
             Some(BlobOutcome::Mounted(from)) => format!("mounted from {from}"),
             _ => "already in the repository".into(),
         }
-    }
-}
-
-/// Chunks travelling from the producer to the request body.
-const CHUNK: usize = 1 << 20;
-const IN_FLIGHT: usize = 4;
-
-/// A blob streamed to an upload session: a PATCH whose body is read from
-/// a bounded channel on its own thread, committed with a PUT naming the
-/// digest.
-struct Upload<'r> {
-    registry: &'r Registry,
-    buf: Vec<u8>,
-    tx: Option<crossbeam_channel::Sender<Vec<u8>>>,
-    patch: Option<std::thread::JoinHandle<Result<String, Failure>>>,
-}
-
-impl<'r> Upload<'r> {
-    fn start(registry: &'r Registry, location: String) -> Upload<'r> {
-        let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(IN_FLIGHT);
-        let url = registry.url(&location);
-        let agent = registry.agent.clone();
-        let auth = registry.auth_for(&url);
-        let target = registry.target.to_string();
-        let patch = std::thread::spawn(move || {
-            let mut body = ChannelReader { rx, current: Vec::new(), pos: 0 };
-            let mut req = agent.patch(&url).header("Content-Type", "application/octet-stream");
-            if let Some(a) = &auth {
-                req = req.header("Authorization", a);
-            }
-            let fail = |what: String, transient| Failure { what: format!("{target}: {what}"), transient };
-            let r = req.send(ureq::SendBody::from_reader(&mut body)).map_err(|e| fail(format!("uploading a blob: {e}"), true))?;
-            let status = r.status().as_u16();
-            if status != 202 && status != 204 {
-                return Err(fail(format!("PATCH of a blob upload: HTTP {status}"), status == 429 || status >= 500));
-            }
-            Ok(location_of(&r).unwrap_or(url))
-        });
-        Upload { registry, buf: Vec::with_capacity(CHUNK), tx: Some(tx), patch: Some(patch) }
-    }
-
-    fn ship(&mut self) -> io::Result<()> {
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        let tx = self.tx.as_ref().expect("not yet committed");
-        if tx.send(full).is_err() {
-            // The request ended early: its error says why.
-            let why = self
-                .patch
-                .take()
-                .map(|h| h.join())
-                .and_then(|r| r.ok())
-                .and_then(|r| r.err())
-                .map_or("the upload ended early".to_string(), |f| f.what);
-            return Err(io::Error::other(why));
-        }
-        Ok(())
-    }
-}
-
-impl Write for Upload<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.ship()?;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl BlobWriter for Upload<'_> {
-    fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StoreError> {
-        let sha256 = &digest.hex();
-        let reg = self.registry;
-        if !self.buf.is_empty() {
-            self.ship().map_err(|e| StoreError::Remote { what: e.to_string(), transient: true })?;
-        }
-        drop(self.tx.take());
-        let next = match self.patch.take().map(|h| h.join()) {
-            Some(Ok(r)) => r.map_err(|f| reg.store_error(f))?,
-            _ => return Err(StoreError::Remote { what: format!("{}: the upload thread failed", reg.target), transient: true }),
-        };
-        reg.finish_upload(&next, sha256, &[]).map_err(|f| reg.store_error(f))?;
-        reg.record(sha256, BlobOutcome::Uploaded);
-        Ok(())
-    }
-}
-
-impl Drop for Upload<'_> {
-    fn drop(&mut self) {
-        // Not committed: end the request body, so the thread ends; the
-        // registry drops the unfinished session.
-        drop(self.tx.take());
-        if let Some(h) = self.patch.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-struct ChannelReader {
-    rx: crossbeam_channel::Receiver<Vec<u8>>,
-    current: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.current.len() {
-            match self.rx.recv() {
-                Ok(next) => {
-                    self.current = next;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.current.len() - self.pos);
-        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 

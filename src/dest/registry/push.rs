@@ -1,47 +1,214 @@
-//! `docker://HOST/REPO[:TAG|@DIGEST]`: blobs first, each manifest of an
-//! index by digest, the tag last, so that a tag never names an image whose
-//! blobs did not all arrive.
+//! The last step of a push: the manifest, under each tag, only once the
+//! registry's word on every blob it names has been checked, and never by
+//! a push that was cancelled.
 
-use super::{BlobOutcome, Registry, Target};
-use crate::dest::{CopyError, Destination, Job, Written};
-use crate::digest::Digest;
-use crate::image::Progress;
-use crate::image::manifest::MANIFEST_MEDIA_TYPE;
-use std::sync::atomic::Ordering;
+use super::{Body, Failure, Registry, errors, header, lock, manifest};
+use crate::blob::StoreError;
+use sha2::Digest;
 
-pub struct Push<'a> {
-    pub target: &'a Target,
+/// What a push put where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// The manifest's digest (`sha256:...`) as the registry stores it.
+    pub digest: String,
+    pub media_type: String,
+    /// Tags (or the digest) the manifest was put under.
+    pub written: Vec<String>,
+    /// Additional tags that named this manifest already.
+    pub unchanged: Vec<String>,
+    /// Set when the registry refused the OCI manifest and the image went
+    /// up as Docker schema 2: why.
+    pub converted: Option<String>,
 }
 
-impl Destination for Push<'_> {
-    fn write(&self, job: &Job<'_>) -> Result<Written, CopyError> {
-        let reg = Registry::new(self.target.clone(), &job.opts.registry)?;
-        reg.ping()?;
-        // With an index, each platform's manifest goes up by digest first.
-        let named = crate::dest::write_images(job, &reg, &mut |image| {
-            reg.put_manifest(&image.manifest_bytes, MANIFEST_MEDIA_TYPE, &image.manifest.digest.to_string())?;
-            Ok(())
-        })?;
-        if job.cancel.load(Ordering::Relaxed) {
-            return Err(CopyError::Interrupted("the manifest was not pushed".into()));
+const OCI_MANIFEST: &str = crate::image::manifest::MANIFEST_MEDIA_TYPE;
+const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+                      application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+impl Registry {
+    /// Puts a manifest (or an index) under `reference` (a tag or a
+    /// digest). The registry's answer is any 2xx (older Quay says 202)
+    /// naming the same digest.
+    pub fn put_manifest(&self, bytes: &[u8], media_type: &str, reference: &str) -> Result<(), StoreError> {
+        self.put_manifest_once(bytes, media_type, reference).map_err(|(f, _)| self.store_error(f))
+    }
+
+    /// The failure and, for a refusal, the registry's error codes.
+    fn put_manifest_once(&self, bytes: &[u8], media_type: &str, reference: &str) -> Result<(), (Failure, Vec<String>)> {
+        if self.cancelled() {
+            return Err((self.interrupted(), Vec::new()));
         }
-        reg.put_manifest(&named.bytes, named.media_type, self.target.reference())?;
-        let digest = Digest::of(&named.bytes);
-        summary(&reg, job.progress);
-        job.progress.line(&format!("Pushed {} as {digest}", self.target));
-        Ok(Written { digest: Some(digest) })
+        self.check_sizes(bytes).map_err(|f| (f, Vec::new()))?;
+        let path = format!("/v2/{}/manifests/{reference}", self.target.repo);
+        let len = bytes.len().to_string();
+        let mut a =
+            self.send("PUT", &path, &[("Content-Type", media_type), ("Content-Length", &len)], Body::Bytes(bytes)).map_err(|f| (f, Vec::new()))?;
+        let status = a.resp.status();
+        if !status.is_success() {
+            let body = a.resp.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
+            let f = self.fail(format!("PUT /v2/{}/manifests/{reference}: {}", self.target.repo, errors::describe(status.as_u16(), &body)), false);
+            let mut codes = errors::codes(&body);
+            if status.as_u16() == 415 {
+                codes.push("UNSUPPORTED_MEDIA_TYPE".into());
+            }
+            return Err((f, codes));
+        }
+        let want = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        if let Some(got) = header(&a.resp, "docker-content-digest")
+            && got != want
+        {
+            return Err((self.fail(format!("the registry stored the manifest as {got}, not {want}"), false), Vec::new()));
+        }
+        Ok(())
+    }
+
+    /// Refuses a manifest naming a blob whose size the registry stated
+    /// otherwise (a HEAD's Content-Length) or that was sent otherwise.
+    fn check_sizes(&self, bytes: &[u8]) -> Result<(), Failure> {
+        let sizes = lock(&self.sizes);
+        for (digest, size) in manifest::blobs(bytes) {
+            if let Some(&known) = sizes.get(&digest)
+                && known != size
+            {
+                return Err(self.fail(
+                    format!("the registry says blob sha256:{digest} has {known} bytes, the image needs {size}; no tag was written (a broken or lying registry)"),
+                    false,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest `tag` names now, if any.
+    fn tag_digest(&self, tag: &str) -> Result<Option<String>, Failure> {
+        let a = self.send("HEAD", &format!("/v2/{}/manifests/{tag}", self.target.repo), &[("Accept", ACCEPT)], Body::Empty)?;
+        match a.resp.status().as_u16() {
+            200 => Ok(header(&a.resp, "docker-content-digest").map(str::to_string)),
+            404 => Ok(None),
+            _ => Err(self.status_failure("HEAD", a)),
+        }
+    }
+
+    /// Tags the image: its manifest under the destination's tag (or
+    /// digest, which must be the manifest's), then under each additional
+    /// tag that does not name it already. A registry refusing OCI
+    /// manifests gets the image as Docker schema 2 (same config and
+    /// layers), as skopeo does. Nothing is tagged once cancelled.
+    pub fn push_manifest(&self, bytes: &[u8], media_type: &str, additional_tags: &[String]) -> Result<Pushed, StoreError> {
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        if let Some(want) = &self.target.digest
+            && *want != digest
+        {
+            return Err(self.store_error(
+                self.fail(format!("the destination names {want}, but the image's manifest is {digest}; nothing was pushed under it"), false),
+            ));
+        }
+        let reference = self.target.reference().to_string();
+        let mut pushed = Pushed { digest, media_type: media_type.to_string(), written: Vec::new(), unchanged: Vec::new(), converted: None };
+        // What went up: the OCI manifest, or its Docker schema 2 form.
+        let mut sent = bytes.to_vec();
+        match self.put_manifest_once(&sent, media_type, &reference) {
+            Ok(()) => {}
+            Err((f, codes))
+                if media_type == OCI_MANIFEST
+                    && codes.iter().any(|c| c == "MANIFEST_INVALID" || c == "UNSUPPORTED" || c == "UNSUPPORTED_MEDIA_TYPE")
+                    && self.target.digest.is_none() =>
+            {
+                sent = manifest::to_docker(bytes).map_err(|e| self.store_error(self.fail(format!("{}; {e}", f.what), false)))?;
+                self.put_manifest_once(&sent, manifest::DOCKER_MANIFEST, &reference).map_err(|(f2, _)| {
+                    self.store_error(Failure { what: format!("{} (after the registry refused the OCI manifest: {})", f2.what, f.what), ..f2 })
+                })?;
+                pushed.converted = Some(f.what.split_once(&format!("/manifests/{reference}: ")).map_or(f.what.clone(), |(_, w)| w.to_string()));
+                pushed.digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&sent)));
+                pushed.media_type = manifest::DOCKER_MANIFEST.to_string();
+            }
+            Err((f, _)) => return Err(self.store_error(f)),
+        }
+        pushed.written.push(reference.clone());
+        for tag in additional_tags {
+            if *tag == reference || pushed.written.contains(tag) || pushed.unchanged.contains(tag) {
+                continue;
+            }
+            if self.tag_digest(tag).map_err(|f| self.store_error(f))?.as_deref() == Some(pushed.digest.as_str()) {
+                pushed.unchanged.push(tag.clone());
+                continue;
+            }
+            self.put_manifest_once(&sent, &pushed.media_type, tag).map_err(|(f, _)| self.store_error(f))?;
+            pushed.written.push(tag.clone());
+        }
+        Ok(pushed)
     }
 }
 
+/// `docker://HOST/REPO[:TAG|@DIGEST]`: blobs first, each manifest of an
+/// index by digest, the tags last, so that a tag never names an image
+/// whose blobs did not all arrive.
+pub struct Push<'a> {
+    pub target: &'a super::Target,
+}
+
+impl crate::dest::Destination for Push<'_> {
+    fn write(&self, job: &crate::dest::Job<'_>) -> Result<crate::dest::Written, crate::dest::CopyError> {
+        use crate::dest::{CopyError, Written};
+        let reg = Registry::new(self.target.clone(), &job.opts.registry)?;
+        reg.ping()?;
+        if job.opts.dry_run {
+            return dry_run(&reg, job);
+        }
+        // With an index, each platform's manifest goes up by digest first.
+        let named = crate::dest::write_images(job, &reg, &mut |image| {
+            reg.put_manifest(&image.manifest_bytes, OCI_MANIFEST, &image.manifest.digest.to_string())?;
+            Ok(())
+        })?;
+        if job.cancelled() {
+            return Err(CopyError::Interrupted("the manifest was not pushed".into()));
+        }
+        let pushed = reg.push_manifest(&named.bytes, named.media_type, &job.opts.additional_tags)?;
+        summary(&reg, job.progress);
+        if let Some(why) = &pushed.converted {
+            job.progress
+                .line(&format!("The registry refused the OCI manifest ({why}); pushed the image as Docker schema 2 (same config and layers)"));
+        }
+        for t in &pushed.unchanged {
+            job.progress.line(&format!("Tag {t} names {} already; left as it is", pushed.digest));
+        }
+        job.progress.line(&format!("Pushed {} as {} (tags: {})", self.target, pushed.digest, pushed.written.join(", ")));
+        let digest = pushed.digest.parse().map_err(|e| CopyError::Unsupported(format!("the registry's digest: {e}")))?;
+        Ok(Written { digest: Some(digest), plan: None })
+    }
+}
+
+/// `--dry-run`: the image produced into nothing, against the registry's
+/// answers to reads; one line per blob, then the manifest.
+fn dry_run(reg: &Registry, job: &crate::dest::Job<'_>) -> Result<crate::dest::Written, crate::dest::CopyError> {
+    use super::dry_run::{DryRun, Plan};
+    let store = DryRun::new(reg);
+    let named = crate::dest::write_images(job, &store, &mut |_| Ok(()))?;
+    let mut plan = String::new();
+    for (digest, p) in store.plan() {
+        job.progress.line(&format!("blob sha256:{digest}: {p}"));
+        let what = match p {
+            Plan::AlreadyThere => "present".to_string(),
+            Plan::Mount(from) => format!("mount {from}"),
+            Plan::Upload(size) => format!("upload {size}"),
+        };
+        plan.push_str(&format!("sha256:{digest} {what}\n"));
+    }
+    let digest = crate::digest::Digest::of(&named.bytes);
+    plan.push_str(&format!("manifest {digest} {}\n", reg.target()));
+    job.progress.line(&format!("Dry run: {} would name {digest}; nothing was written", reg.target()));
+    Ok(crate::dest::Written { digest: None, plan: Some(plan) })
+}
+
 /// One line per blob: uploaded, already there, or mounted.
-fn summary(reg: &Registry, progress: &dyn Progress) {
+fn summary(reg: &Registry, progress: &dyn crate::image::Progress) {
     let mut outcomes: Vec<_> = reg.outcomes().into_iter().collect();
     outcomes.sort_by(|a, b| a.0.cmp(&b.0));
     for (digest, o) in outcomes {
         let what = match o {
-            BlobOutcome::Uploaded => "uploaded".to_string(),
-            BlobOutcome::AlreadyThere => "already there".to_string(),
-            BlobOutcome::Mounted(from) => format!("mounted from {from}"),
+            super::BlobOutcome::Uploaded => "uploaded".to_string(),
+            super::BlobOutcome::AlreadyThere => "already there".to_string(),
+            super::BlobOutcome::Mounted(from) => format!("mounted from {from}"),
         };
         progress.line(&format!("blob sha256:{digest}: {what}"));
     }

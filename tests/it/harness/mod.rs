@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod contract;
+pub mod faults;
 pub use contract::*;
 
 use std::path::{Path, PathBuf};

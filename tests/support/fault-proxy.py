@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""A fault-injecting proxy in front of a real registry (docker-registry on
+loopback), for tests of registry clients against quirky and hostile
+servers. The registry stores and serves; the proxy forwards every request
+to it and injects one behaviour (--fault), and logs every request it sees,
+headers included, so a test can tell which origin received credentials.
+
+    fault-proxy.py --upstream PORT --main PORT --other PORT --sink PORT
+                   --log FILE [--cert CRT --key KEY] [--fault NAME] [--limit BYTES]
+
+Listeners, all on 127.0.0.1:
+  main   the registry as the client knows it. With --cert, a connection
+         starting with a TLS handshake is served over TLS and any other
+         over plain HTTP (logged as such): one host:port, two origins.
+  other  another origin that forwards to the same registry (a redirect
+         target, blob storage); TLS like main.
+  sink   a third origin that forwards nothing (a token realm, a host a
+         redirect leads to): it answers 401 or a token.
+Log lines are JSON: {"listener", "scheme", "method", "path", "headers"}.
+"""
+import argparse, http.client, json, socket, ssl, sys, threading, time
+
+p = argparse.ArgumentParser()
+for name in ("upstream", "main", "other", "sink"):
+    p.add_argument("--" + name, type=int, required=True)
+p.add_argument("--log", required=True)
+p.add_argument("--cert")
+p.add_argument("--key")
+p.add_argument("--fault", default="none")
+p.add_argument("--limit", type=int, default=1 << 20)
+args = p.parse_args()
+
+log_lock = threading.Lock()
+state_lock = threading.Lock()
+counts = {}
+
+def once(key):
+    """True the first time `key` is seen."""
+    with state_lock:
+        counts[key] = counts.get(key, 0) + 1
+        return counts[key] == 1
+
+def log(entry):
+    with log_lock, open(args.log, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-connection"}
+
+class Closed(Exception):
+    pass
+
+def read_body(rf, h):
+    if h.get("transfer-encoding", "").lower() == "chunked":
+        out = bytearray()
+        while True:
+            size = int(rf.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while rf.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += rf.read(size)
+            rf.readline(1024)
+    n = int(h.get("content-length", "0") or 0)
+    return rf.read(n) if n else b""
+
+def respond(c, status, headers=(), body=b"", head=False, close=False):
+    lines = [f"HTTP/1.1 {status} {http.client.responses.get(status, 'X')}"]
+    has_len = False
+    for k, v in headers:
+        if k.lower() in HOP:
+            continue
+        if k.lower() == "content-length":
+            if not head:
+                continue
+            has_len = True
+        lines.append(f"{k}: {v}")
+    if not head or not has_len:
+        lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: close" if close else "Connection: keep-alive")
+    c.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + (b"" if head else body))
+
+def error_body(code, message):
+    return json.dumps({"errors": [{"code": code, "message": message, "detail": None}]}).encode()
+
+def forward(method, path, h, body, scheme, host):
+    conn = http.client.HTTPConnection("127.0.0.1", args.upstream, timeout=120)
+    headers = {k: v for k, v in h.items() if k not in HOP and k != "content-length"}
+    headers["host"] = host
+    headers["x-forwarded-proto"] = scheme
+    if body or method in ("PUT", "POST", "PATCH"):
+        headers["content-length"] = str(len(body))
+    conn.request(method, path, body=body, headers=headers)
+    r = conn.getresponse()
+    data = r.read() if method != "HEAD" else b""
+    out = (r.status, [(k, v) for k, v in r.getheaders()], data)
+    conn.close()
+    return out
+
+def set_header(headers, name, value):
+    return [(k, v) for k, v in headers if k.lower() != name.lower()] + [(name, value)]
+
+def get_header(headers, name):
+    return next((v for k, v in headers if k.lower() == name.lower()), None)
+
+def origin(listener, scheme):
+    port = {"main": args.main, "other": args.other, "sink": args.sink}[listener]
+    return f"{scheme}://127.0.0.1:{port}"
+
+def handle_sink(c, method, path, h):
+    if path.startswith("/token") and args.fault == "token-500":
+        respond(c, 500, [("Content-Type", "text/plain")], b"token backend down")
+    elif path.startswith("/token"):
+        respond(c, 200, [("Content-Type", "application/json")], json.dumps({"token": "sink-token"}).encode())
+    else:
+        respond(c, 401, [("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{args.sink}/token",service="sink"')], error_body("UNAUTHORIZED", "sink"))
+
+def handle(listener, c, scheme):
+    """Serves requests on one connection; False ends it."""
+    rf = c.makefile("rb")
+    while True:
+        line = rf.readline(65536)
+        if not line:
+            return
+        method, path, _ = line.decode("latin-1").split(" ", 2)
+        h = {}
+        while True:
+            l = rf.readline(65536)
+            if l in (b"\r\n", b"\n", b""):
+                break
+            k, v = l.decode("latin-1").split(":", 1)
+            h[k.strip().lower()] = v.strip()
+        log({"listener": listener, "scheme": scheme, "method": method, "path": path, "headers": h, "t": time.time()})
+        if listener == "sink":
+            read_body(rf, h)
+            handle_sink(c, method, path, h)
+            continue
+        f = args.fault
+        is_patch = method == "PATCH" and "/blobs/uploads/" in path
+        is_commit = method == "PUT" and "/blobs/uploads/" in path and "digest=" in path
+        is_manifest_put = method == "PUT" and "/manifests/" in path
+        # Faults that act before the body is read.
+        if f == "hang-ping" and path.startswith("/v2/") and path.rstrip("/") == "/v2":
+            time.sleep(3600)
+        if f == "stall-patch" and is_patch:
+            time.sleep(3600)
+        if f == "reset-patch" and is_patch and once("reset"):
+            rf.read1(64 << 10)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            rf.close()
+            c.close()
+            return
+        if f == "drop-once" and is_patch and once("drop"):
+            rf.read1(16 << 10)
+            rf.close()
+            c.close()
+            return
+        if f == "cap" and is_patch:
+            chunked = h.get("transfer-encoding", "").lower() == "chunked"
+            length = int(h.get("content-length", "0") or 0)
+            if chunked or length > args.limit:
+                # As nginx's client_max_body_size: refuse, drain what was
+                # sent (bounded), close.
+                respond(c, 413, [("Content-Type", "text/html")], b"<html>413 Request Entity Too Large</html>", close=True)
+                if not chunked:
+                    rf.read(length)
+                rf.close()
+                c.close()
+                return
+        body = read_body(rf, h)
+        host = h.get("host", "")
+        if f == "patch-401-once" and is_patch and once("p401"):
+            respond(c, 401, [("WWW-Authenticate", 'Basic realm="li-test"')], error_body("UNAUTHORIZED", "token expired"))
+            continue
+        if f == "redirect-third" and listener == "other":
+            respond(c, 401, [("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{args.sink}/token",service="third"')], error_body("UNAUTHORIZED", "other"))
+            continue
+        if f == "redirect-third" and method in ("HEAD", "GET") and "/blobs/sha256:" in path:
+            respond(c, 307, [("Location", f"{origin('other', scheme)}{path}")], head=method == "HEAD")
+            continue
+        if f in ("redirect-put", "redirect-put-other") and is_commit and "redirected=1" not in path:
+            where = origin("other" if f == "redirect-put-other" else "main", scheme)
+            respond(c, 307, [("Location", f"{where}{path}&redirected=1")])
+            continue
+        if f == "refuse-oci" and is_manifest_put and "oci" in h.get("content-type", ""):
+            respond(c, 400, [("Content-Type", "application/json")], error_body("MANIFEST_INVALID", "manifest invalid"))
+            continue
+        if f == "deny-post" and method == "POST":
+            respond(c, 403, [("Content-Type", "application/json")], error_body("DENIED", "requested access to the resource is denied"))
+            continue
+        if f == "head-size-lie" and method == "HEAD" and "/blobs/sha256:" in path:
+            digest = path.rsplit("/", 1)[1]
+            respond(c, 200, [("Content-Length", "12345"), ("Docker-Content-Digest", digest)], head=True)
+            continue
+        fwd_path = path.replace("&redirected=1", "")
+        status, headers, data = forward(method, fwd_path, h, body, scheme, host)
+        # Faults on the registry's answer.
+        if f in ("realm-http", "token-500") and status == 401:
+            headers = set_header(headers, "WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{args.sink}/token",service="li"')
+        if f == "location-http" and method == "POST" and status == 202:
+            loc = get_header(headers, "Location")
+            headers = set_header(headers, "Location", loc.replace("https://", "http://", 1))
+        if f == "relative-location" and method == "POST" and status == 202:
+            loc = get_header(headers, "Location")
+            headers = set_header(headers, "Location", loc.split("?")[0].rsplit("/", 1)[1] + "?" + loc.split("?", 1)[1])
+        if f == "digest-lie" and is_commit and status == 201:
+            headers = set_header(headers, "Docker-Content-Digest", "sha256:" + "0" * 64)
+        if f == "manifest-202" and is_manifest_put and status == 201:
+            status = 202
+        respond(c, status, headers, data, head=method == "HEAD")
+
+def serve_conn(listener, c, ctx):
+    scheme = "http"
+    try:
+        c.settimeout(300)
+        tls_hello = c.recv(1, socket.MSG_PEEK) == b"\x16"
+        if tls_hello and ctx is None:
+            # As a plain HTTP server does (Go's): 400 to a TLS handshake.
+            c.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+            return
+        if tls_hello:
+            c = ctx.wrap_socket(c, server_side=True)
+            scheme = "https"
+        handle(listener, c, scheme)
+    except (OSError, ValueError, ssl.SSLError):
+        pass
+    finally:
+        try:
+            c.close()
+        except OSError:
+            pass
+
+def listen(listener, port, ctx):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=serve_conn, args=(listener, c, ctx), daemon=True).start()
+
+ctx = None
+if args.cert:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+for name, port in (("other", args.other), ("sink", args.sink)):
+    threading.Thread(target=listen, args=(name, port, ctx if name != "sink" else None), daemon=True).start()
+listen("main", args.main, ctx)
