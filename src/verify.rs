@@ -9,6 +9,9 @@
 mod archive;
 mod docker;
 mod oci;
+mod tar_bound;
+
+pub use tar_bound::Overrun;
 
 use crate::base_image::{Compression, JSON_MEMBER_LIMIT, json_too_big, sniff};
 use serde_json::Value;
@@ -27,8 +30,8 @@ pub enum VerifyError {
     NotTar { image: String, reason: String },
     #[error("{image}: corrupt tar header at byte {offset}: {reason}")]
     Corrupt { image: String, offset: u64, reason: String },
-    #[error("{image}: {what} decompresses to over {limit} bytes, over 1100 times its compressed size (a decompression bomb?)")]
-    Bomb { image: String, what: String, limit: u64 },
+    #[error("{image}: {what} {why} (a decompression bomb?)")]
+    Bomb { image: String, what: String, why: Overrun },
     #[error("{image} has no {member}{why}")]
     Missing { image: String, member: String, why: String },
     #[error("{image}: {member} {problem}")]
@@ -136,17 +139,36 @@ pub struct ImageSummary {
     pub layer_bytes: u64,
 }
 
+/// One OCI artifact (an OCI 1.1 artifact manifest, or a buildx
+/// attestation manifest): its blobs were checked, not unpacked.
+#[derive(Debug, Clone)]
+pub struct ArtifactSummary {
+    /// `sha256:<hex>` of the artifact's manifest.
+    pub manifest: String,
+    /// Its `artifactType`, else its config's media type.
+    pub kind: String,
+    /// Config and layer blobs, each checked for size and digest.
+    pub blobs: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub format: Format,
     pub image: String,
     pub images: Vec<ImageSummary>,
+    pub artifacts: Vec<ArtifactSummary>,
+    /// What was skipped and why (unknown media types): for stderr, not
+    /// part of the verdict.
+    pub notes: Vec<String>,
 }
 
 impl fmt::Display for Summary {
     /// `verified docker-archive hello.tar: 3 layers, config sha256:..., 12.3 MiB`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "verified {} {}: ", self.format, self.image)?;
+        if self.images.is_empty() {
+            return write_artifacts(f, &self.artifacts, "");
+        }
         if self.images.len() != 1 {
             write!(f, "{} images; ", self.images.len())?;
         }
@@ -156,11 +178,22 @@ impl fmt::Display for Summary {
         }
         let bytes: u64 = self.images.iter().map(|s| s.layer_bytes).sum();
         match bytes {
-            0..1024 => write!(f, ", {bytes} bytes"),
-            1024..0x10_0000 => write!(f, ", {:.1} KiB", bytes as f64 / 1024.0),
-            _ => write!(f, ", {:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
+            0..1024 => write!(f, ", {bytes} bytes")?,
+            1024..0x10_0000 => write!(f, ", {:.1} KiB", bytes as f64 / 1024.0)?,
+            _ => write!(f, ", {:.1} MiB", bytes as f64 / (1024.0 * 1024.0))?,
         }
+        write_artifacts(f, &self.artifacts, "; ")
     }
+}
+
+/// `1 artifact (2 blobs checked)`, after `sep`; nothing without artifacts.
+fn write_artifacts(f: &mut fmt::Formatter<'_>, artifacts: &[ArtifactSummary], sep: &str) -> fmt::Result {
+    if artifacts.is_empty() {
+        return Ok(());
+    }
+    let blobs: usize = artifacts.iter().map(|a| a.blobs).sum();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    write!(f, "{sep}{} artifact{} ({blobs} blob{} checked)", artifacts.len(), plural(artifacts.len()), plural(blobs))
 }
 
 pub fn verify(target: &Target) -> Result<Summary, VerifyError> {
@@ -255,6 +288,14 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// The sha256 and length of a blob read whole, streamed (an artifact's
+/// blobs are opaque: nothing is decompressed).
+fn hash_blob(r: Box<dyn Read + '_>) -> io::Result<(String, u64)> {
+    let mut h = Hashing { inner: r, hash: Sha256::new(), count: 0 };
+    io::copy(&mut h, &mut io::sink())?;
+    Ok((hex::encode(h.hash.finalize()), h.count))
+}
+
 /// What streaming a layer found.
 struct LayerDigests {
     /// sha256 and length of the bytes as stored.
@@ -283,8 +324,8 @@ impl LayerDigests {
 enum LayerReadError {
     #[error("{0}")]
     Io(io::Error),
-    #[error("over {0} bytes decompressed")]
-    Bomb(u64),
+    #[error("{0}")]
+    Bomb(tar_bound::Overrun),
 }
 
 fn compression_name(c: Compression) -> &'static str {
@@ -308,7 +349,7 @@ fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> 
     let n = avail.len().min(8);
     head[..n].copy_from_slice(&avail[..n]);
     let compression = expect.unwrap_or_else(|| sniff(&head[..n]));
-    let limit = crate::base_image::bomb_limit(size);
+    let mut bound = tar_bound::TarBound::new(size);
     let mut content = Sha256::new();
     let mut count = 0u64;
     let mut undecodable = None;
@@ -338,8 +379,8 @@ fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> 
                 };
                 content.update(&buf[..n]);
                 count += n as u64;
-                if count > limit && !matches!(compression, Compression::None) {
-                    return Err(LayerReadError::Bomb(limit));
+                if !matches!(compression, Compression::None) {
+                    bound.feed(&buf[..n]).map_err(LayerReadError::Bomb)?;
                 }
             },
         }
@@ -398,7 +439,7 @@ fn check_diff_id(image: &str, what: &str, got: &LayerDigests, diff_id: &str, con
 fn layer_read_error(image: &str, what: &str, e: LayerReadError) -> VerifyError {
     match e {
         LayerReadError::Io(source) => VerifyError::Io { image: image.into(), source },
-        LayerReadError::Bomb(limit) => VerifyError::Bomb { image: image.into(), what: what.into(), limit },
+        LayerReadError::Bomb(why) => VerifyError::Bomb { image: image.into(), what: what.into(), why },
     }
 }
 

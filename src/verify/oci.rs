@@ -2,9 +2,17 @@
 //! containerd and skopeo read it: oci-layout, index.json, then every blob
 //! a descriptor names must exist with the descriptor's size and digest,
 //! down to each layer's uncompressed content and its diff_id.
+//!
+//! Layouts hold more than images: buildx adds attestation manifests, OCI
+//! 1.1 artifacts (`artifactType`, an empty config, a `subject`) sit beside
+//! images, and an index may name media types nobody here knows. Artifacts
+//! are checked blob by blob (size, digest, the subject they point at) but
+//! not unpacked; an unknown media type is skipped with a note, its blob
+//! still checked, because skopeo and containerd skip it too.
 
 use super::{
-    Format, ImageSummary, Source, Summary, VerifyError, check_diff_id, diff_ids, display, hash_layer, layer_read_error, read_json, sha256_hex,
+    ArtifactSummary, Format, ImageSummary, Source, Summary, VerifyError, check_diff_id, diff_ids, display, hash_blob, hash_layer, layer_read_error,
+    read_json, sha256_hex,
 };
 use crate::base_image::Compression;
 use serde_json::Value;
@@ -21,22 +29,28 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Indexes nest; a cycle of them (by digest) cannot, but depth is bounded anyway.
 const MAX_DEPTH: usize = 8;
 
-/// How a layer media type says its blob is stored.
+/// How a layer media type says its blob is stored; `None` for a media
+/// type that is not an image layer.
 fn layer_compression(media_type: &str) -> Option<Compression> {
-    let t = media_type
+    let oci = media_type
         .strip_prefix("application/vnd.oci.image.layer.v1.")
-        .or_else(|| media_type.strip_prefix("application/vnd.oci.image.layer.nondistributable.v1."))?;
-    match t {
-        "tar" => Some(Compression::None),
-        "tar+gzip" => Some(Compression::Gzip),
-        "tar+zstd" => Some(Compression::Zstd),
+        .or_else(|| media_type.strip_prefix("application/vnd.oci.image.layer.nondistributable.v1."));
+    let docker = media_type
+        .strip_prefix("application/vnd.docker.image.rootfs.diff.")
+        .or_else(|| media_type.strip_prefix("application/vnd.docker.image.rootfs.foreign.diff."));
+    match (oci, docker) {
+        (Some("tar"), _) | (_, Some("tar")) => Some(Compression::None),
+        (Some("tar+gzip"), _) | (_, Some("tar.gzip")) => Some(Compression::Gzip),
+        (Some("tar+zstd"), _) | (_, Some("tar.zstd")) => Some(Compression::Zstd),
         _ => None,
     }
-    .or(match media_type {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
-        _ => None,
-    })
 }
+
+/// What buildx and docker mark an attestation manifest with, on its
+/// descriptor in the index; the other names the manifest it attests.
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 
 pub(super) struct Dir {
     dir: PathBuf,
@@ -78,17 +92,33 @@ struct Descriptor {
     media_type: String,
     hex: String,
     size: u64,
-    ref_name: Option<String>,
+    annotations: serde_json::Map<String, Value>,
+}
+
+impl Descriptor {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).and_then(Value::as_str)
+    }
+    fn ref_name(&self) -> Option<&str> {
+        self.annotation(REF_NAME)
+    }
 }
 
 fn descriptor(image: &str, what: &str, v: &Value) -> Result<Descriptor, VerifyError> {
     let bad = |field: &str| VerifyError::Invalid { image: image.into(), what: format!("{what}: {field} is missing or of the wrong type") };
+    if !v.is_object() {
+        return Err(VerifyError::Invalid { image: image.into(), what: format!("{what} is missing or not a descriptor object") });
+    }
     let media_type = v.get("mediaType").and_then(Value::as_str).ok_or_else(|| bad("mediaType"))?;
     let digest = v.get("digest").and_then(Value::as_str).ok_or_else(|| bad("digest"))?;
     let hex = sha256_hex(image, what, digest)?;
     let size = v.get("size").and_then(Value::as_u64).ok_or_else(|| bad("size (a non-negative integer)"))?;
-    let ref_name = v.pointer("/annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str).map(str::to_string);
-    Ok(Descriptor { media_type: media_type.into(), hex: hex.into(), size, ref_name })
+    let annotations = match v.get("annotations") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(bad("annotations (an object)")),
+    };
+    Ok(Descriptor { media_type: media_type.into(), hex: hex.into(), size, annotations })
 }
 
 fn blob_name(d: &Descriptor) -> String {
@@ -98,9 +128,13 @@ fn blob_name(d: &Descriptor) -> String {
 struct Walk<'a> {
     src: &'a dyn Source,
     images: Vec<ImageSummary>,
+    artifacts: Vec<ArtifactSummary>,
+    notes: Vec<String>,
     /// Layers already checked against a diff_id, and their content size:
     /// a layer shared by several images is read once.
     seen: HashMap<(String, String), u64>,
+    /// Opaque blobs (artifact parts, subjects) already hashed.
+    checked: std::collections::HashSet<String>,
 }
 
 pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) -> Result<Summary, VerifyError> {
@@ -119,23 +153,24 @@ pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) 
     let (index, _, _) = read_json(src, "index.json", "the image index")?;
     let manifests =
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid("index.json: manifests is missing or not a list".into()))?;
-    let mut walk = Walk { src, images: Vec::new(), seen: HashMap::new() };
+    let mut walk = Walk { src, images: Vec::new(), artifacts: Vec::new(), notes: Vec::new(), seen: HashMap::new(), checked: Default::default() };
     let mut names = Vec::new();
     for (i, m) in manifests.iter().enumerate() {
         let what = format!("index.json manifests[{i}]");
         let d = descriptor(image, &what, m)?;
-        names.extend(d.ref_name.clone());
-        if reference.is_none() || d.ref_name.as_deref() == reference {
+        names.extend(d.ref_name().map(str::to_string));
+        if reference.is_none() || d.ref_name() == reference {
             walk.manifest(&d, &what, 0)?;
         }
     }
-    if walk.images.is_empty() {
+    if walk.images.is_empty() && walk.artifacts.is_empty() {
         return Err(invalid(match reference {
             Some(r) => format!("index.json has no manifest named {r:?} (names: {})", names.join(", ")),
+            None if !walk.notes.is_empty() => format!("index.json lists no image manifest verify knows ({})", walk.notes.join("; ")),
             None => "index.json lists no image manifest".into(),
         }));
     }
-    Ok(Summary { format, image: image.into(), images: walk.images })
+    Ok(Summary { format, image: image.into(), images: walk.images, artifacts: walk.artifacts, notes: walk.notes })
 }
 
 impl Walk<'_> {
@@ -145,6 +180,23 @@ impl Walk<'_> {
         let (value, digest, size) = read_json(self.src, &name, what)?;
         self.check(d, what, &name, size, &digest)?;
         Ok(value)
+    }
+
+    /// Checks a blob of any content against its descriptor, streamed;
+    /// each blob is read once however often it is named.
+    fn opaque_blob(&mut self, d: &Descriptor, what: &str) -> Result<(), VerifyError> {
+        let name = blob_name(d);
+        if self.checked.contains(&d.hex) {
+            return Ok(());
+        }
+        let (r, size) = self.src.open(&name, what)?;
+        if size != d.size {
+            return self.check(d, what, &name, size, "");
+        }
+        let (digest, size) = hash_blob(r).map_err(|source| VerifyError::Io { image: self.src.image().into(), source })?;
+        self.check(d, what, &name, size, &digest)?;
+        self.checked.insert(d.hex.clone());
+        Ok(())
     }
 
     fn check(&self, d: &Descriptor, what: &str, name: &str, size: u64, digest: &str) -> Result<(), VerifyError> {
@@ -188,20 +240,85 @@ impl Walk<'_> {
                 }
                 Ok(())
             }
-            MANIFEST | DOCKER_MANIFEST => self.image(d, what),
-            other => Err(VerifyError::MediaType { image: image.into(), what: what.into(), media_type: other.into() }),
+            MANIFEST | DOCKER_MANIFEST => {
+                let manifest = self.json_blob(d, &format!("the manifest of {what}"))?;
+                let what = format!("manifest {}", blob_name(d));
+                if let Some(subject) = manifest.get("subject").filter(|s| !s.is_null()) {
+                    self.subject(subject, &what)?;
+                }
+                let config = descriptor(image, &format!("{what} config"), manifest.get("config").unwrap_or(&Value::Null))?;
+                let attestation = d.annotation(REFERENCE_TYPE) == Some("attestation-manifest");
+                let artifact_type = manifest.get("artifactType").and_then(Value::as_str);
+                if attestation || artifact_type.is_some() || !CONFIGS.contains(&config.media_type.as_str()) {
+                    let kind = match (artifact_type, attestation) {
+                        (Some(t), _) => t.to_string(),
+                        (None, true) => "attestation-manifest".to_string(),
+                        (None, false) => config.media_type.clone(),
+                    };
+                    return self.artifact(d, &what, &manifest, config, kind);
+                }
+                self.image(&what, &manifest, config)
+            }
+            other => {
+                // Checked as a blob (a lie about it is still a lie), then
+                // left alone, as skopeo and containerd leave it.
+                self.opaque_blob(d, what)?;
+                self.notes.push(format!("skipped {what} ({}): media type {other:?} is not an image, index or artifact manifest", blob_name(d)));
+                Ok(())
+            }
         }
     }
 
-    fn image(&mut self, d: &Descriptor, what: &str) -> Result<(), VerifyError> {
+    /// A `subject` names the manifest an artifact (or image) refers to;
+    /// in a layout it must be there, with that size and digest.
+    fn subject(&mut self, subject: &Value, what: &str) -> Result<(), VerifyError> {
+        let swhat = format!("{what} subject");
+        let sd = descriptor(self.src.image(), &swhat, subject)?;
+        self.opaque_blob(&sd, &swhat)
+    }
+
+    /// An artifact: every blob it names is checked; nothing is unpacked.
+    fn artifact(&mut self, d: &Descriptor, what: &str, manifest: &Value, config: Descriptor, kind: String) -> Result<(), VerifyError> {
         let image = self.src.image();
         let invalid = |what: String| VerifyError::Invalid { image: image.into(), what };
-        let manifest = self.json_blob(d, &format!("the manifest of {what}"))?;
-        let what = format!("manifest {}", blob_name(d));
-        let cd = descriptor(image, &format!("{what} config"), manifest.get("config").unwrap_or(&Value::Null))?;
-        if !CONFIGS.contains(&cd.media_type.as_str()) {
-            return Err(VerifyError::MediaType { image: image.into(), what: format!("{what} config"), media_type: cd.media_type });
+        if let Some(target) = d.annotation(REFERENCE_DIGEST) {
+            // buildx's subject: the manifest this attestation is about.
+            let hex = sha256_hex(image, &format!("{what}'s {REFERENCE_DIGEST} annotation"), target)?;
+            let name = format!("blobs/sha256/{hex}");
+            let (r, _) = self.src.open(&name, &format!("the manifest {what} attests ({REFERENCE_DIGEST})"))?;
+            let (digest, size) = hash_blob(r).map_err(|source| VerifyError::Io { image: image.into(), source })?;
+            if digest != hex {
+                return Err(VerifyError::Digest {
+                    image: image.into(),
+                    what: format!("blob {name} ({size} bytes)"),
+                    found: digest,
+                    expected: hex.into(),
+                    named_by: format!("{what}'s {REFERENCE_DIGEST} annotation"),
+                });
+            }
         }
+        let cwhat = format!("{what} config");
+        self.opaque_blob(&config, &cwhat)?;
+        if config.media_type == EMPTY_CONFIG && config.size != 2 {
+            return Err(invalid(format!("{cwhat}: the empty descriptor ({EMPTY_CONFIG}) is 2 bytes, {{}}, not {}", config.size)));
+        }
+        let layers = match manifest.get("layers") {
+            None | Some(Value::Null) => &Vec::new(),
+            Some(Value::Array(l)) => l,
+            Some(_) => return Err(invalid(format!("{what}: layers is not a list"))),
+        };
+        for (n, l) in layers.iter().enumerate() {
+            let lwhat = format!("layer {n} of {what}");
+            let ld = descriptor(image, &lwhat, l)?;
+            self.opaque_blob(&ld, &lwhat)?;
+        }
+        self.artifacts.push(ArtifactSummary { manifest: format!("sha256:{}", d.hex), kind, blobs: 1 + layers.len() });
+        Ok(())
+    }
+
+    fn image(&mut self, what: &str, manifest: &Value, cd: Descriptor) -> Result<(), VerifyError> {
+        let image = self.src.image();
+        let invalid = |what: String| VerifyError::Invalid { image: image.into(), what };
         let config = self.json_blob(&cd, &format!("the config of {what}"))?;
         let config_name = format!("config {}", blob_name(&cd));
         let layers = manifest.get("layers").and_then(Value::as_array).ok_or_else(|| invalid(format!("{what}: layers is missing or not a list")))?;

@@ -15,6 +15,9 @@ pub struct Args {
 /// Prints one summary line; the first discrepancy is the error.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let summary = verify(&Target::parse(&args.image)?)?;
+    for note in &summary.notes {
+        eprintln!("layered-image: note: {note}");
+    }
     // Best effort: the exit status, not this line, says whether the image is good.
     let _ = writeln!(std::io::stdout(), "{summary}");
     Ok(())
