@@ -33,6 +33,13 @@ pub trait BlobStore: Sync {
     /// Whether the store already holds the blob `sha256` (hex): such a blob
     /// need not be produced at all.
     fn has_blob(&self, sha256: &str) -> Result<bool, StoreError>;
+    /// Whether the store holds `digest` with its size. A store that sees
+    /// sizes cheaply (a layout on disk) compares them, so that a blob of
+    /// the right name but the wrong length (a 0-byte placeholder, a
+    /// truncated copy) is written again rather than trusted.
+    fn has_blob_sized(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
+        self.has_blob(&digest.sha256)
+    }
     /// A writer for a new blob whose digest is not known yet.
     fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError>;
     /// Stores a small blob (a config, a manifest) held in memory.

@@ -353,7 +353,7 @@ impl Ctx<'_> {
     /// The blob the cache names for the tar `diff_id`, if the store has it.
     fn cached_blob(&self, diff_id: &BlobDigest) -> Result<Option<BlobDigest>, CopyError> {
         let Some(blob) = self.cache.as_ref().and_then(|(c, key)| c.lookup(key, diff_id)) else { return Ok(None) };
-        Ok(self.store.has_blob(&blob.sha256)?.then_some(blob))
+        Ok(self.store.has_blob_sized(&blob)?.then_some(blob))
     }
 
     /// Tells the cache what a tar of ours compressed to.
@@ -371,7 +371,7 @@ impl Ctx<'_> {
         let history: Vec<String> = paths.iter().map(|p| p.as_written.clone()).collect();
         let expected = known.and_then(|k| known_blob(k, self.compression));
         if let (Some(k), Some(b)) = (known, &expected)
-            && self.store.has_blob(&b.sha256)?
+            && self.store.has_blob_sized(b)?
         {
             return Ok(self.present(BlobDigest { sha256: k.sha256.clone(), size: k.size }, b.clone(), history));
         }
@@ -449,7 +449,7 @@ impl Ctx<'_> {
             compressed: conf.customisation_layer_digest.as_ref().map(|d| d.compressed.clone()).unwrap_or_default(),
         };
         if let Some(b) = known_blob(&own, self.compression)
-            && self.store.has_blob(&b.sha256)?
+            && self.store.has_blob_sized(&b)?
         {
             return Ok(self.present(BlobDigest { sha256: own.sha256, size: own.size }, b, history));
         }

@@ -25,6 +25,7 @@ pub mod layer_pipe;
 pub mod layer_spec;
 pub mod layering;
 pub mod oci;
+pub mod oci_archive;
 pub mod output;
 pub mod pyjson;
 pub mod reference;

@@ -5,6 +5,7 @@
 use crate::blob::{BlobStore, BlobWriter, StoreError};
 use crate::conf::BlobDigest;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifestBuilder, MediaType, Sha256Digest};
+use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -188,6 +189,30 @@ impl BlobStore for OciLayout {
         }
     }
 
+    /// Named and of the right size: trusted without being read again (see
+    /// docs/oci.md). A wrong size means the blob is produced and replaced.
+    fn has_blob_sized(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
+        match std::fs::symlink_metadata(self.blobs.join(&digest.sha256)) {
+            Ok(m) => Ok(m.is_file() && m.len() == digest.size),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.io_error(&format!("cannot read blobs/sha256/{}", digest.sha256), e)),
+        }
+    }
+
+    /// A config or manifest is small: one already there is compared byte
+    /// for byte, and replaced unless identical.
+    fn put_blob(&self, bytes: &[u8]) -> Result<BlobDigest, StoreError> {
+        let digest = BlobDigest { sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 };
+        let path = self.blobs.join(&digest.sha256);
+        let same = self.has_blob_sized(&digest)? && std::fs::read(&path).map_err(|e| self.io_error("cannot read a blob", e))? == bytes;
+        if !same {
+            let mut w = self.new_blob()?;
+            w.write_all(bytes).map_err(|e| self.io_error("cannot write a blob", e))?;
+            w.commit(&digest.sha256)?;
+        }
+        Ok(digest)
+    }
+
     fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError> {
         let tmp = tempfile::Builder::new()
             .prefix(".partial-")
@@ -227,59 +252,4 @@ impl BlobWriter for FileBlob<'_> {
         tmp.persist(layout.blobs.join(sha256)).map_err(|e| fail(e.error))?;
         Ok(())
     }
-}
-
-/// Writes the layout at `dir` as one tar at `path`, members sorted, owners
-/// and times zeroed, so that the same layout always gives the same bytes.
-/// The file appears only once complete.
-pub fn write_archive(dir: &Path, path: &Path) -> io::Result<()> {
-    let out = crate::output::OutputFile::create(path, crate::output::Accept::Any).map_err(io::Error::other)?;
-    let mut tar = ::tar::Builder::new(BufWriter::with_capacity(1 << 20, out.file()));
-    let mut entries = Vec::new();
-    collect(dir, Path::new(""), &mut entries)?;
-    entries.sort();
-    for rel in entries {
-        let full = dir.join(&rel);
-        let meta = std::fs::symlink_metadata(&full)?;
-        let mut h = ::tar::Header::new_ustar();
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        if meta.is_dir() {
-            h.set_entry_type(::tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            tar.append_data(&mut h, format!("{}/", rel.display()), io::empty())?;
-        } else {
-            h.set_entry_type(::tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(meta.len());
-            tar.append_data(&mut h, &rel, File::open(&full)?)?;
-        }
-    }
-    let w = tar.into_inner()?;
-    w.into_inner().map_err(|e| e.into_error())?;
-    // Gigabytes, not synced, as `stream -o` (see OutputFile::commit_unsynced).
-    out.commit_unsynced().map_err(io::Error::other)
-}
-
-/// Regular files and directories under `dir`, as paths relative to it;
-/// temporary files of an interrupted run are left out.
-fn collect(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir.join(rel))? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = rel.join(&name);
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            out.push(path.clone());
-            collect(dir, &path, out)?;
-        } else if ty.is_file() {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

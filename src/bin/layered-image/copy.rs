@@ -169,7 +169,12 @@ fn copy_to(
                     .prefix(".layered-image-")
                     .tempdir_in(&parent)
                     .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
-                tmp.path().join("layout")
+                let layout_dir = tmp.path().join("layout");
+                // As in oci:DIR, the images already there stay.
+                if layered_image::oci_archive::read_existing(dir, &layout_dir, cancel)? {
+                    progress.line(&format!("Adding to the images already in {}", dir.display()));
+                }
+                layout_dir
             } else {
                 dir.clone()
             };
@@ -185,7 +190,7 @@ fn copy_to(
                 if cancel.load(Ordering::Relaxed) {
                     anyhow::bail!("interrupted; {} was not written", dir.display());
                 }
-                oci::write_archive(&layout_dir, dir).with_context(|| format!("cannot write {}", dir.display()))?;
+                layered_image::oci_archive::write(&layout_dir, dir, cancel)?;
             }
             let named = args.args.last().expect("clap requires a DEST");
             progress.line(&format!("Wrote {named} as sha256:{}", digest.sha256));
