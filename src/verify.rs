@@ -7,6 +7,7 @@
 //! documents are read with the same bounds as a base image's.
 
 mod archive;
+mod dir;
 mod docker;
 mod oci;
 mod tar_bound;
@@ -51,8 +52,8 @@ pub enum VerifyError {
 }
 
 /// An image as skopeo names it: `docker-archive:PATH[:REF]`,
-/// `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, or a bare path whose kind is
-/// found when it is verified.
+/// `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `dir:DIR`, or a bare path
+/// whose kind is found when it is verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// REF picks the manifest.json entry whose RepoTags holds it, or `@N`
@@ -71,6 +72,8 @@ pub enum Target {
         path: PathBuf,
         reference: Option<String>,
     },
+    /// skopeo's `dir:DIR` (`podman save --format docker-dir`).
+    Dir(PathBuf),
     /// A directory holding `oci-layout`, a tar holding `oci-layout`, or
     /// else a docker-archive.
     Path(PathBuf),
@@ -96,11 +99,16 @@ impl Target {
         } else if let Some(rest) = text.strip_prefix("oci-archive:") {
             let (path, reference) = split(rest)?;
             Ok(Target::OciArchive { path, reference })
+        } else if let Some(rest) = text.strip_prefix("dir:") {
+            if rest.is_empty() {
+                return Err(VerifyError::Target(format!("{text:?} names no path")));
+            }
+            Ok(Target::Dir(PathBuf::from(rest)))
         } else if let Some(rest) = text.strip_prefix("oci:") {
             let (dir, reference) = split(rest)?;
             Ok(Target::OciLayout { dir, reference })
         } else if let Some((transport, _)) = text.split_once(':').filter(|(t, _)| OTHER_TRANSPORTS.contains(t)) {
-            Err(VerifyError::Target(format!("transport {transport}: is not one verify reads (docker-archive:, oci:, oci-archive:)")))
+            Err(VerifyError::Target(format!("transport {transport}: is not one verify reads (docker-archive:, oci:, oci-archive:, dir:)")))
         } else if text.is_empty() {
             Err(VerifyError::Target("no image named".into()))
         } else {
@@ -110,13 +118,14 @@ impl Target {
 }
 
 /// skopeo's transports for images that are not files verify can read.
-const OTHER_TRANSPORTS: [&str; 7] = ["docker", "docker-daemon", "containers-storage", "dir", "ostree", "sif", "tarball"];
+const OTHER_TRANSPORTS: [&str; 6] = ["docker", "docker-daemon", "containers-storage", "ostree", "sif", "tarball"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     DockerArchive,
     OciLayout,
     OciArchive,
+    Dir,
 }
 
 impl fmt::Display for Format {
@@ -125,6 +134,7 @@ impl fmt::Display for Format {
             Format::DockerArchive => "docker-archive",
             Format::OciLayout => "oci",
             Format::OciArchive => "oci-archive",
+            Format::Dir => "dir",
         })
     }
 }
@@ -204,6 +214,14 @@ pub fn verify(target: &Target) -> Result<Summary, VerifyError> {
             oci::verify(&a, Format::OciArchive, reference.as_deref())
         }
         Target::OciLayout { dir, reference } => oci::verify(&oci::Dir::new(dir)?, Format::OciLayout, reference.as_deref()),
+        Target::Dir(dir) => {
+            let (src, manifest) = dir::DirTransport::open(dir)?;
+            oci::verify_one(&src, Format::Dir, &manifest)
+        }
+        Target::Path(path) if path.is_dir() && !path.join("oci-layout").exists() && path.join("version").is_file() => {
+            let (src, manifest) = dir::DirTransport::open(path)?;
+            oci::verify_one(&src, Format::Dir, &manifest)
+        }
         Target::Path(path) if path.is_dir() => {
             if !path.join("oci-layout").exists() {
                 let image = path.display().to_string();
@@ -461,6 +479,9 @@ mod tests {
         assert_eq!(p("oci:/d:"), Target::OciLayout { dir: "/d".into(), reference: None });
         assert_eq!(p("oci-archive:x.tar:r"), Target::OciArchive { path: "x.tar".into(), reference: some("r") });
         assert_eq!(p("./img:1.tar"), Target::Path("./img:1.tar".into()));
+        assert_eq!(p("dir:/d:x"), Target::Dir("/d:x".into()));
+        assert!(matches!(Target::parse("dir:"), Err(VerifyError::Target(_))));
+        assert!(matches!(Target::parse("containers-storage:x"), Err(VerifyError::Target(_))));
         assert!(matches!(Target::parse("oci::tag"), Err(VerifyError::Target(_))));
         assert!(matches!(Target::parse("docker://busybox"), Err(VerifyError::Target(_))));
         assert!(matches!(Target::parse(""), Err(VerifyError::Target(_))));

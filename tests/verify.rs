@@ -437,9 +437,12 @@ fn what_the_ecosystem_writes_verifies() {
     let name = "li-test-busybox:latest";
     run(store("podman").args(["save", "-q", "--format", "oci-dir", "-o"]).arg(d.join("podman-dir")).arg(name));
     run(store("podman").args(["save", "-q", "--format", "oci-archive", "-o"]).arg(d.join("podman.tar")).arg(name));
+    run(store("podman").args(["save", "-q", "--format", "docker-dir", "-o"]).arg(d.join("podman-docker-dir")).arg(name));
     run(store("buildah").args(["push", "-q", name]).arg(format!("oci:{}:b", d.join("buildah").display())));
     run(store("buildah").args(["push", "-q", name]).arg(format!("oci-archive:{}:b", d.join("buildah.tar").display())));
     for t in [
+        format!("dir:{}", d.join("podman-docker-dir").display()),
+        d.join("podman-docker-dir").display().to_string(),
         d.join("podman-dir").display().to_string(),
         d.join("podman.tar").display().to_string(),
         format!("oci:{}:b", d.join("buildah").display()),
@@ -449,6 +452,18 @@ fn what_the_ecosystem_writes_verifies() {
         assert!(line.contains(": 3 layers, config sha256:"), "{line}");
         assert_eq!(tail(&line), tail(&plain), "{t}");
     }
+
+    assert!(ok(&d.join("podman-docker-dir").display().to_string()).starts_with("verified dir "));
+    // In skopeo's dir: transport a blob is named by its hex alone.
+    let dd = cp_a(&d.join("podman-docker-dir"), &d.join("docker-dir-flipped"));
+    let manifest = read_json(&dd.join("manifest.json"));
+    let hex = manifest["layers"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let mut bytes = std::fs::read(dd.join(&hex)).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(dd.join(&hex), bytes).unwrap();
+    refused(&format!("dir:{}", dd.display()), &["layer 0 of manifest", &hex, "but its descriptor says sha256:"]);
+    std::fs::write(dd.join("version"), "Directory Transport Version: 9.0\n").unwrap();
+    refused(&format!("dir:{}", dd.display()), &["version says", "9.0"]);
 
     // umoci builds an image of its own.
     let um = d.join("umoci");

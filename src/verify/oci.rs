@@ -29,9 +29,12 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Indexes nest; a cycle of them (by digest) cannot, but depth is bounded anyway.
 const MAX_DEPTH: usize = 8;
 
-/// How a layer media type says its blob is stored; `None` for a media
-/// type that is not an image layer.
-fn layer_compression(media_type: &str) -> Option<Compression> {
+/// How a layer media type says its blob is stored: `Some(Some(c))` for
+/// an OCI layer type, which decides; `Some(None)` for a Docker one, whose
+/// compression is found by its magic, as docker and containers/image find
+/// it (podman's docker-dir labels uncompressed layers `.tar.gzip`);
+/// `None` for a media type that is not an image layer.
+fn layer_compression(media_type: &str) -> Option<Option<Compression>> {
     let oci = media_type
         .strip_prefix("application/vnd.oci.image.layer.v1.")
         .or_else(|| media_type.strip_prefix("application/vnd.oci.image.layer.nondistributable.v1."));
@@ -39,9 +42,10 @@ fn layer_compression(media_type: &str) -> Option<Compression> {
         .strip_prefix("application/vnd.docker.image.rootfs.diff.")
         .or_else(|| media_type.strip_prefix("application/vnd.docker.image.rootfs.foreign.diff."));
     match (oci, docker) {
-        (Some("tar"), _) | (_, Some("tar")) => Some(Compression::None),
-        (Some("tar+gzip"), _) | (_, Some("tar.gzip")) => Some(Compression::Gzip),
-        (Some("tar+zstd"), _) | (_, Some("tar.zstd")) => Some(Compression::Zstd),
+        (Some("tar"), _) => Some(Some(Compression::None)),
+        (Some("tar+gzip"), _) => Some(Some(Compression::Gzip)),
+        (Some("tar+zstd"), _) => Some(Some(Compression::Zstd)),
+        (_, Some("tar" | "tar.gzip" | "tar.zstd")) => Some(None),
         _ => None,
     }
 }
@@ -153,7 +157,7 @@ pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) 
     let (index, _, _) = read_json(src, "index.json", "the image index")?;
     let manifests =
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid("index.json: manifests is missing or not a list".into()))?;
-    let mut walk = Walk { src, images: Vec::new(), artifacts: Vec::new(), notes: Vec::new(), seen: HashMap::new(), checked: Default::default() };
+    let mut walk = Walk::new(src);
     let mut names = Vec::new();
     for (i, m) in manifests.iter().enumerate() {
         let what = format!("index.json manifests[{i}]");
@@ -173,7 +177,26 @@ pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) 
     Ok(Summary { format, image: image.into(), images: walk.images, artifacts: walk.artifacts, notes: walk.notes })
 }
 
-impl Walk<'_> {
+/// One manifest named by `manifest` (a descriptor), as the `dir:`
+/// transport holds it.
+pub(super) fn verify_one(src: &dyn Source, format: Format, manifest: &Value) -> Result<Summary, VerifyError> {
+    let mut walk = Walk::new(src);
+    let d = descriptor(src.image(), "manifest.json", manifest)?;
+    walk.manifest(&d, "manifest.json", 0)?;
+    if walk.images.is_empty() && walk.artifacts.is_empty() {
+        return Err(VerifyError::Invalid {
+            image: src.image().into(),
+            what: format!("manifest.json is no image manifest ({})", walk.notes.join("; ")),
+        });
+    }
+    Ok(Summary { format, image: src.image().into(), images: walk.images, artifacts: walk.artifacts, notes: walk.notes })
+}
+
+impl<'a> Walk<'a> {
+    fn new(src: &'a dyn Source) -> Walk<'a> {
+        Walk { src, images: Vec::new(), artifacts: Vec::new(), notes: Vec::new(), seen: HashMap::new(), checked: Default::default() }
+    }
+
     /// Reads a JSON blob, checking it against its descriptor.
     fn json_blob(&self, d: &Descriptor, what: &str) -> Result<Value, VerifyError> {
         let name = blob_name(d);
@@ -345,7 +368,7 @@ impl Walk<'_> {
                 layer_bytes += bytes;
                 continue;
             }
-            let got = hash_layer(r, size, Some(compression)).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
+            let got = hash_layer(r, size, compression).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
             self.check(&ld, &lwhat, &name, got.stored.1, &got.stored.0)?;
             got.decoded(image, &format!("{lwhat} ({name})"))?;
             check_diff_id(image, &format!("{lwhat} ({name})"), &got, diff_id, &config_name)?;

@@ -16,9 +16,15 @@ import os
 import sys
 import tarfile
 
-from jsonschema import Draft4Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT4
+# jsonschema imports the optional checkers of string formats, which the
+# OCI schemas do not assert; one (rfc3987_syntax) compiles a grammar for
+# seconds. Blocked, they are skipped as if not installed.
+for _optional in ("rfc3987_syntax", "rfc3987", "rfc3339_validator", "webcolors", "jsonpointer", "uri_template", "isoduration", "fqdn", "idna"):
+    sys.modules.setdefault(_optional, None)
+
+from jsonschema import Draft4Validator  # noqa: E402
+from referencing import Registry, Resource  # noqa: E402
+from referencing.jsonschema import DRAFT4  # noqa: E402
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
