@@ -657,3 +657,43 @@ fn artifacts_and_unknown_media_types_beside_an_image() {
     });
     refused(&t, &["lists no image manifest verify knows", "application/vnd.example.thing.v1+json"]);
 }
+
+/// A manifest must be what its descriptor calls it (mediaType,
+/// schemaVersion 2), and the empty descriptor must name `{}`.
+#[test]
+fn documents_agree_with_their_descriptors() {
+    require("skopeo");
+    let img = streamed();
+    let layout = img.dir().join("oci");
+    run(Command::new("skopeo").args(["copy", "-q"]).arg(format!("docker-archive:{}", img.path.display())).arg(format!("oci:{}:t", layout.display())));
+    let manifest = read_json(&blob_of_index(&layout));
+    let forged = |name: &str, m: &Value| {
+        let d = cp_a(&layout, &img.dir().join(name));
+        let mut index = read_json(&d.join("index.json"));
+        let desc = put_blob(&d, "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(m).unwrap());
+        index["manifests"][0]["digest"] = desc["digest"].clone();
+        index["manifests"][0]["size"] = desc["size"].clone();
+        write_json(&d.join("index.json"), &index);
+        format!("oci:{}", d.display())
+    };
+    let mut m = manifest.clone();
+    m["mediaType"] = "application/vnd.oci.image.index.v1+json".into();
+    refused(&forged("media-type", &m), &["says mediaType \"application/vnd.oci.image.index.v1+json\"", "its descriptor says"]);
+    let mut m = manifest.clone();
+    m["schemaVersion"] = 1.into();
+    refused(&forged("schema-version", &m), &["schemaVersion is 1, not 2"]);
+    // Without a mediaType of its own (allowed), it verifies.
+    let mut m = manifest.clone();
+    m.as_object_mut().unwrap().remove("mediaType");
+    ok(&forged("no-media-type", &m));
+    // An artifact whose "empty" config is not {}.
+    let d = cp_a(&layout, &img.dir().join("empty"));
+    let not_empty = put_blob(&d, "application/vnd.oci.empty.v1+json", b"[]");
+    let layer = put_blob(&d, "application/vnd.example.data", b"data");
+    let a = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "artifactType": "application/vnd.example", "config": not_empty, "layers": [layer]});
+    let desc = put_blob(&d, "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&a).unwrap());
+    let mut index = read_json(&d.join("index.json"));
+    index["manifests"].as_array_mut().unwrap().push(desc);
+    write_json(&d.join("index.json"), &index);
+    refused(&format!("oci:{}", d.display()), &["the empty descriptor", "names the 2 bytes {}"]);
+}

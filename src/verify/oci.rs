@@ -55,6 +55,8 @@ fn layer_compression(media_type: &str) -> Option<Option<Compression>> {
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+/// The sha256 of `{}`, the empty descriptor's only content.
+const EMPTY_HEX: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 pub(super) struct Dir {
     dir: PathBuf,
@@ -205,6 +207,26 @@ impl<'a> Walk<'a> {
         Ok(value)
     }
 
+    /// A manifest or index is a JSON object of schemaVersion 2 whose own
+    /// mediaType, when it has one, is its descriptor's: a document of one
+    /// kind named as another is read as the wrong thing by someone.
+    fn agrees(&self, d: &Descriptor, what: &str, doc: &Value) -> Result<(), VerifyError> {
+        let invalid = |w: String| VerifyError::Invalid { image: self.src.image().into(), what: format!("{what} ({}): {w}", blob_name(d)) };
+        if !doc.is_object() {
+            return Err(invalid("is not a JSON object".into()));
+        }
+        match doc.get("schemaVersion") {
+            Some(v) if v.as_u64() == Some(2) => {}
+            Some(v) => return Err(invalid(format!("schemaVersion is {v}, not 2"))),
+            None => return Err(invalid("has no schemaVersion".into())),
+        }
+        match doc.get("mediaType") {
+            None => Ok(()),
+            Some(Value::String(t)) if *t == d.media_type => Ok(()),
+            Some(t) => Err(invalid(format!("says mediaType {t}, but its descriptor says {:?}", d.media_type))),
+        }
+    }
+
     /// Checks a blob of any content against its descriptor, streamed;
     /// each blob is read once however often it is named.
     fn opaque_blob(&mut self, d: &Descriptor, what: &str) -> Result<(), VerifyError> {
@@ -254,6 +276,7 @@ impl<'a> Walk<'a> {
         match d.media_type.as_str() {
             INDEX | DOCKER_LIST => {
                 let index = self.json_blob(d, what)?;
+                self.agrees(d, what, &index)?;
                 let list =
                     index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(format!("{what}: manifests is missing or not a list")))?;
                 for (i, m) in list.iter().enumerate() {
@@ -266,6 +289,7 @@ impl<'a> Walk<'a> {
             MANIFEST | DOCKER_MANIFEST => {
                 let manifest = self.json_blob(d, &format!("the manifest of {what}"))?;
                 let what = format!("manifest {}", blob_name(d));
+                self.agrees(d, &what, &manifest)?;
                 if let Some(subject) = manifest.get("subject").filter(|s| !s.is_null()) {
                     self.subject(subject, &what)?;
                 }
@@ -322,8 +346,11 @@ impl<'a> Walk<'a> {
         }
         let cwhat = format!("{what} config");
         self.opaque_blob(&config, &cwhat)?;
-        if config.media_type == EMPTY_CONFIG && config.size != 2 {
-            return Err(invalid(format!("{cwhat}: the empty descriptor ({EMPTY_CONFIG}) is 2 bytes, {{}}, not {}", config.size)));
+        if config.media_type == EMPTY_CONFIG && config.hex != EMPTY_HEX {
+            return Err(invalid(format!(
+                "{cwhat}: the empty descriptor ({EMPTY_CONFIG}) names the 2 bytes {{}}, sha256:{EMPTY_HEX}, not sha256:{}",
+                config.hex
+            )));
         }
         let layers = match manifest.get("layers") {
             None | Some(Value::Null) => &Vec::new(),
