@@ -7,8 +7,12 @@
 //! documents are read with the same bounds as a base image's.
 
 pub(crate) mod archive;
+mod dir;
 mod docker;
 mod oci;
+mod tar_bound;
+
+pub use tar_bound::Overrun;
 
 use crate::image::base::{JSON_MEMBER_LIMIT, json_too_big};
 use crate::image::decode::{Compression, sniff};
@@ -28,8 +32,8 @@ pub enum VerifyError {
     NotTar { image: String, reason: String },
     #[error("{image}: corrupt tar header at byte {offset}: {reason}")]
     Corrupt { image: String, offset: u64, reason: String },
-    #[error("{image}: {what} decompresses to over {limit} bytes, over 1100 times its compressed size (a decompression bomb?)")]
-    Bomb { image: String, what: String, limit: u64 },
+    #[error("{image}: {what} {why} (a decompression bomb?)")]
+    Bomb { image: String, what: String, why: Overrun },
     #[error("{image} has no {member}{why}")]
     Missing { image: String, member: String, why: String },
     #[error("{image}: {member} {problem}")]
@@ -49,8 +53,8 @@ pub enum VerifyError {
 }
 
 /// An image as skopeo names it: `docker-archive:PATH[:REF]`,
-/// `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, or a bare path whose kind is
-/// found when it is verified.
+/// `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `dir:DIR`, or a bare path
+/// whose kind is found when it is verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// REF picks the manifest.json entry whose RepoTags holds it, or `@N`
@@ -69,6 +73,8 @@ pub enum Target {
         path: PathBuf,
         reference: Option<String>,
     },
+    /// skopeo's `dir:DIR` (`podman save --format docker-dir`).
+    Dir(PathBuf),
     /// A directory holding `oci-layout`, a tar holding `oci-layout`, or
     /// else a docker-archive.
     Path(PathBuf),
@@ -92,11 +98,16 @@ impl Target {
         } else if let Some(rest) = text.strip_prefix("oci-archive:") {
             let (path, reference) = split(rest)?;
             Ok(Target::OciArchive { path, reference })
+        } else if let Some(rest) = text.strip_prefix("dir:") {
+            if rest.is_empty() {
+                return Err(VerifyError::Target(format!("{text:?} names no path")));
+            }
+            Ok(Target::Dir(PathBuf::from(rest)))
         } else if let Some(rest) = text.strip_prefix("oci:") {
             let (dir, reference) = split(rest)?;
             Ok(Target::OciLayout { dir, reference })
         } else if let Some((transport, _)) = text.split_once(':').filter(|(t, _)| OTHER_TRANSPORTS.contains(t)) {
-            Err(VerifyError::Target(format!("transport {transport}: is not one verify reads (docker-archive:, oci:, oci-archive:)")))
+            Err(VerifyError::Target(format!("transport {transport}: is not one verify reads (docker-archive:, oci:, oci-archive:, dir:)")))
         } else if text.is_empty() {
             Err(VerifyError::Target("no image named".into()))
         } else {
@@ -106,13 +117,14 @@ impl Target {
 }
 
 /// skopeo's transports for images that are not files verify can read.
-const OTHER_TRANSPORTS: [&str; 7] = ["docker", "docker-daemon", "containers-storage", "dir", "ostree", "sif", "tarball"];
+const OTHER_TRANSPORTS: [&str; 6] = ["docker", "docker-daemon", "containers-storage", "ostree", "sif", "tarball"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     DockerArchive,
     OciLayout,
     OciArchive,
+    Dir,
 }
 
 impl fmt::Display for Format {
@@ -121,6 +133,7 @@ impl fmt::Display for Format {
             Format::DockerArchive => "docker-archive",
             Format::OciLayout => "oci",
             Format::OciArchive => "oci-archive",
+            Format::Dir => "dir",
         })
     }
 }
@@ -135,17 +148,36 @@ pub struct ImageSummary {
     pub layer_bytes: u64,
 }
 
+/// One OCI artifact (an OCI 1.1 artifact manifest, or a buildx
+/// attestation manifest): its blobs were checked, not unpacked.
+#[derive(Debug, Clone)]
+pub struct ArtifactSummary {
+    /// `sha256:<hex>` of the artifact's manifest.
+    pub manifest: String,
+    /// Its `artifactType`, else its config's media type.
+    pub kind: String,
+    /// Config and layer blobs, each checked for size and digest.
+    pub blobs: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub format: Format,
     pub image: String,
     pub images: Vec<ImageSummary>,
+    pub artifacts: Vec<ArtifactSummary>,
+    /// What was skipped and why (unknown media types): for stderr, not
+    /// part of the verdict.
+    pub notes: Vec<String>,
 }
 
 impl fmt::Display for Summary {
     /// `verified docker-archive hello.tar: 3 layers, config sha256:..., 12.3 MiB`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "verified {} {}: ", self.format, self.image)?;
+        if self.images.is_empty() {
+            return write_artifacts(f, &self.artifacts, "");
+        }
         if self.images.len() != 1 {
             write!(f, "{} images; ", self.images.len())?;
         }
@@ -155,11 +187,22 @@ impl fmt::Display for Summary {
         }
         let bytes: u64 = self.images.iter().map(|s| s.layer_bytes).sum();
         match bytes {
-            0..1024 => write!(f, ", {bytes} bytes"),
-            1024..0x10_0000 => write!(f, ", {:.1} KiB", bytes as f64 / 1024.0),
-            _ => write!(f, ", {:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
+            0..1024 => write!(f, ", {bytes} bytes")?,
+            1024..0x10_0000 => write!(f, ", {:.1} KiB", bytes as f64 / 1024.0)?,
+            _ => write!(f, ", {:.1} MiB", bytes as f64 / (1024.0 * 1024.0))?,
         }
+        write_artifacts(f, &self.artifacts, "; ")
     }
+}
+
+/// `1 artifact (2 blobs checked)`, after `sep`; nothing without artifacts.
+fn write_artifacts(f: &mut fmt::Formatter<'_>, artifacts: &[ArtifactSummary], sep: &str) -> fmt::Result {
+    if artifacts.is_empty() {
+        return Ok(());
+    }
+    let blobs: usize = artifacts.iter().map(|a| a.blobs).sum();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    write!(f, "{sep}{} artifact{} ({blobs} blob{} checked)", artifacts.len(), plural(artifacts.len()), plural(blobs))
 }
 
 pub fn verify(target: &Target) -> Result<Summary, VerifyError> {
@@ -170,6 +213,14 @@ pub fn verify(target: &Target) -> Result<Summary, VerifyError> {
             oci::verify(&a, Format::OciArchive, reference.as_deref())
         }
         Target::OciLayout { dir, reference } => oci::verify(&oci::Dir::new(dir)?, Format::OciLayout, reference.as_deref()),
+        Target::Dir(dir) => {
+            let (src, manifest) = dir::DirTransport::open(dir)?;
+            oci::verify_one(&src, Format::Dir, &manifest)
+        }
+        Target::Path(path) if path.is_dir() && !path.join("oci-layout").exists() && path.join("version").is_file() => {
+            let (src, manifest) = dir::DirTransport::open(path)?;
+            oci::verify_one(&src, Format::Dir, &manifest)
+        }
         Target::Path(path) if path.is_dir() => {
             if !path.join("oci-layout").exists() {
                 let image = path.display().to_string();
@@ -254,6 +305,14 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// The sha256 and length of a blob read whole, streamed (an artifact's
+/// blobs are opaque: nothing is decompressed).
+fn hash_blob(r: Box<dyn Read + '_>) -> io::Result<(String, u64)> {
+    let mut h = Hashing { inner: r, hash: Sha256::new(), count: 0 };
+    io::copy(&mut h, &mut io::sink())?;
+    Ok((hex::encode(h.hash.finalize()), h.count))
+}
+
 /// What streaming a layer found.
 struct LayerDigests {
     /// sha256 and length of the bytes as stored.
@@ -282,8 +341,8 @@ impl LayerDigests {
 enum LayerReadError {
     #[error("{0}")]
     Io(io::Error),
-    #[error("over {0} bytes decompressed")]
-    Bomb(u64),
+    #[error("{0}")]
+    Bomb(tar_bound::Overrun),
 }
 
 fn compression_name(c: Compression) -> &'static str {
@@ -307,7 +366,7 @@ fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> 
     let n = avail.len().min(8);
     head[..n].copy_from_slice(&avail[..n]);
     let compression = expect.unwrap_or_else(|| sniff(&head[..n]));
-    let limit = crate::image::base::bomb_limit(size);
+    let mut bound = tar_bound::TarBound::new(size);
     let mut content = Sha256::new();
     let mut count = 0u64;
     let mut undecodable = None;
@@ -337,8 +396,8 @@ fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> 
                 };
                 content.update(&buf[..n]);
                 count += n as u64;
-                if count > limit && !matches!(compression, Compression::None) {
-                    return Err(LayerReadError::Bomb(limit));
+                if !matches!(compression, Compression::None) {
+                    bound.feed(&buf[..n]).map_err(LayerReadError::Bomb)?;
                 }
             },
         }
@@ -397,7 +456,7 @@ fn check_diff_id(image: &str, what: &str, got: &LayerDigests, diff_id: &str, con
 fn layer_read_error(image: &str, what: &str, e: LayerReadError) -> VerifyError {
     match e {
         LayerReadError::Io(source) => VerifyError::Io { image: image.into(), source },
-        LayerReadError::Bomb(limit) => VerifyError::Bomb { image: image.into(), what: what.into(), limit },
+        LayerReadError::Bomb(why) => VerifyError::Bomb { image: image.into(), what: what.into(), why },
     }
 }
 
@@ -419,6 +478,9 @@ mod tests {
         assert_eq!(p("oci:/d:"), Target::OciLayout { dir: "/d".into(), reference: None });
         assert_eq!(p("oci-archive:x.tar:r"), Target::OciArchive { path: "x.tar".into(), reference: some("r") });
         assert_eq!(p("./img:1.tar"), Target::Path("./img:1.tar".into()));
+        assert_eq!(p("dir:/d:x"), Target::Dir("/d:x".into()));
+        assert!(matches!(Target::parse("dir:"), Err(VerifyError::Target(_))));
+        assert!(matches!(Target::parse("containers-storage:x"), Err(VerifyError::Target(_))));
         assert!(matches!(Target::parse("oci::tag"), Err(VerifyError::Target(_))));
         assert!(matches!(Target::parse("docker://busybox"), Err(VerifyError::Target(_))));
         assert!(matches!(Target::parse(""), Err(VerifyError::Target(_))));

@@ -318,7 +318,10 @@ impl super::Destination for Load<'_> {
         let source = job.single("a Docker engine")?;
         let (conf, base) = source.conf("a Docker engine's image")?;
         let reference = self.reference;
-        let daemon = Daemon::from_env()?;
+        let mut daemon = Daemon::from_env()?;
+        if let Some(idle) = job.opts.registry.idle_timeout {
+            daemon = daemon.with_idle_timeout(idle);
+        }
         if let Some(config) = crate::blob::produce::known_config(conf, base)? {
             let id = crate::digest::Digest::of(&config).to_string();
             if daemon.image_id(&id)?.as_deref() == Some(id.as_str()) {

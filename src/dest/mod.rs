@@ -85,6 +85,8 @@ pub enum CopyError {
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
     #[error(transparent)]
+    Archive(#[from] oci_archive::ArchiveError),
+    #[error(transparent)]
     Daemon(#[from] daemon::DaemonError),
     #[error("{0}")]
     Unsupported(String),
@@ -161,7 +163,7 @@ pub fn open(name: &Name) -> Box<dyn Destination + '_> {
 pub fn copy(name: &Name, images: &[Source<'_>], opts: &Options, progress: &dyn Progress, cancel: &AtomicBool) -> Result<Written, CopyError> {
     let result = open(name).write(&Job { images, opts, progress, cancel });
     match result {
-        Err(e) if cancel.load(Ordering::Relaxed) && !matches!(e, CopyError::Interrupted(_)) => {
+        Err(e) if cancel.load(Ordering::Relaxed) && !matches!(e, CopyError::Interrupted(_)) && !e.to_string().starts_with("interrupted") => {
             Err(CopyError::Interrupted(format!("{e}; the destination's tag was not changed")))
         }
         r => r,

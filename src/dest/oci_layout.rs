@@ -127,6 +127,20 @@ impl BlobStore for OciLayout {
         }
     }
 
+    /// A config or manifest is small: one already there is compared byte
+    /// for byte, and replaced unless identical.
+    fn put_blob(&self, bytes: &[u8]) -> Result<BlobDigest, StoreError> {
+        let digest = BlobDigest { digest: Digest::of(bytes), size: bytes.len() as u64 };
+        let path = self.blobs.join(digest.digest.hex());
+        let same = self.has_blob(&digest)? && std::fs::read(&path).map_err(|e| self.io_error("cannot read a blob", e))? == bytes;
+        if !same {
+            let mut w = self.new_blob()?;
+            w.write_all(bytes).map_err(|e| self.io_error("cannot write a blob", e))?;
+            w.commit(&digest.digest)?;
+        }
+        Ok(digest)
+    }
+
     fn new_blob(&self) -> Result<Box<dyn BlobWriter + '_>, StoreError> {
         let tmp = tempfile::Builder::new()
             .prefix(".partial-")

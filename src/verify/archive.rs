@@ -7,11 +7,11 @@
 //! must be seekable: a compressed one is first decompressed to a spool file.
 
 use super::VerifyError;
-use crate::image::base::bomb_limit;
+use super::tar_bound::TarBound;
 use crate::image::decode;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 #[derive(Debug, Clone)]
@@ -61,12 +61,24 @@ impl Archive {
         let source = BufReader::new(file.try_clone().map_err(io_err)?);
         if let Some(mut dec) = decode::decompressor(&head[..n], source).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
-            let limit = bomb_limit(meta.len());
-            let copied = io::copy(&mut (&mut dec).take(limit + 1), tmp.as_file_mut())
-                .map_err(|e| VerifyError::NotTar { image: image.clone(), reason: format!("decompression failed: {e}") })?;
-            if copied > limit {
-                return Err(VerifyError::Bomb { image, what: "the archive".into(), limit });
+            // The spool takes disk: it holds what the archive's tar declares.
+            let mut bound = TarBound::new(meta.len());
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+            loop {
+                let n = match dec.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(VerifyError::NotTar { image, reason: format!("decompression failed: {e}") }),
+                };
+                if let Err(why) = bound.feed(&buf[..n]) {
+                    return Err(VerifyError::Bomb { image, what: "the archive".into(), why });
+                }
+                out.write_all(&buf[..n]).map_err(io_err)?;
             }
+            out.flush().map_err(io_err)?;
+            drop(out);
             file = tmp.reopen().map_err(io_err)?;
             spool = Some(tmp);
         }

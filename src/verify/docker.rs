@@ -30,7 +30,7 @@ pub(super) fn verify(a: &Archive, reference: Option<&str>) -> Result<Summary, Ve
     for (i, entry) in selected {
         images.push(verify_entry(a, i, entry)?);
     }
-    Ok(Summary { format: Format::DockerArchive, image: image.into(), images })
+    Ok(Summary { format: Format::DockerArchive, image: image.into(), images, artifacts: Vec::new(), notes: Vec::new() })
 }
 
 fn repo_tags<'a>(image: &str, i: usize, entry: &'a Value) -> Result<Vec<&'a str>, VerifyError> {

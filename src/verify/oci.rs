@@ -2,9 +2,17 @@
 //! containerd and skopeo read it: oci-layout, index.json, then every blob
 //! a descriptor names must exist with the descriptor's size and digest,
 //! down to each layer's uncompressed content and its diff_id.
+//!
+//! Layouts hold more than images: buildx adds attestation manifests, OCI
+//! 1.1 artifacts (`artifactType`, an empty config, a `subject`) sit beside
+//! images, and an index may name media types nobody here knows. Artifacts
+//! are checked blob by blob (size, digest, the subject they point at) but
+//! not unpacked; an unknown media type is skipped with a note, its blob
+//! still checked, because skopeo and containerd skip it too.
 
 use super::{
-    Format, ImageSummary, Source, Summary, VerifyError, check_diff_id, diff_ids, display, hash_layer, layer_read_error, read_json, sha256_hex,
+    ArtifactSummary, Format, ImageSummary, Source, Summary, VerifyError, check_diff_id, diff_ids, display, hash_blob, hash_layer, layer_read_error,
+    read_json, sha256_hex,
 };
 use crate::image::decode::Compression;
 use serde_json::Value;
@@ -21,22 +29,34 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Indexes nest; a cycle of them (by digest) cannot, but depth is bounded anyway.
 const MAX_DEPTH: usize = 8;
 
-/// How a layer media type says its blob is stored.
-fn layer_compression(media_type: &str) -> Option<Compression> {
-    let t = media_type
+/// How a layer media type says its blob is stored: `Some(Some(c))` for
+/// an OCI layer type, which decides; `Some(None)` for a Docker one, whose
+/// compression is found by its magic, as docker and containers/image find
+/// it (podman's docker-dir labels uncompressed layers `.tar.gzip`);
+/// `None` for a media type that is not an image layer.
+fn layer_compression(media_type: &str) -> Option<Option<Compression>> {
+    let oci = media_type
         .strip_prefix("application/vnd.oci.image.layer.v1.")
-        .or_else(|| media_type.strip_prefix("application/vnd.oci.image.layer.nondistributable.v1."))?;
-    match t {
-        "tar" => Some(Compression::None),
-        "tar+gzip" => Some(Compression::Gzip),
-        "tar+zstd" => Some(Compression::Zstd),
+        .or_else(|| media_type.strip_prefix("application/vnd.oci.image.layer.nondistributable.v1."));
+    let docker = media_type
+        .strip_prefix("application/vnd.docker.image.rootfs.diff.")
+        .or_else(|| media_type.strip_prefix("application/vnd.docker.image.rootfs.foreign.diff."));
+    match (oci, docker) {
+        (Some("tar"), _) => Some(Some(Compression::None)),
+        (Some("tar+gzip"), _) => Some(Some(Compression::Gzip)),
+        (Some("tar+zstd"), _) => Some(Some(Compression::Zstd)),
+        (_, Some("tar" | "tar.gzip" | "tar.zstd")) => Some(None),
         _ => None,
     }
-    .or(match media_type {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
-        _ => None,
-    })
 }
+
+/// What buildx and docker mark an attestation manifest with, on its
+/// descriptor in the index; the other names the manifest it attests.
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+/// The sha256 of `{}`, the empty descriptor's only content.
+const EMPTY_HEX: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 pub(super) struct Dir {
     dir: PathBuf,
@@ -78,17 +98,33 @@ struct Descriptor {
     media_type: String,
     hex: String,
     size: u64,
-    ref_name: Option<String>,
+    annotations: serde_json::Map<String, Value>,
+}
+
+impl Descriptor {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).and_then(Value::as_str)
+    }
+    fn ref_name(&self) -> Option<&str> {
+        self.annotation(REF_NAME)
+    }
 }
 
 fn descriptor(image: &str, what: &str, v: &Value) -> Result<Descriptor, VerifyError> {
     let bad = |field: &str| VerifyError::Invalid { image: image.into(), what: format!("{what}: {field} is missing or of the wrong type") };
+    if !v.is_object() {
+        return Err(VerifyError::Invalid { image: image.into(), what: format!("{what} is missing or not a descriptor object") });
+    }
     let media_type = v.get("mediaType").and_then(Value::as_str).ok_or_else(|| bad("mediaType"))?;
     let digest = v.get("digest").and_then(Value::as_str).ok_or_else(|| bad("digest"))?;
     let hex = sha256_hex(image, what, digest)?;
     let size = v.get("size").and_then(Value::as_u64).ok_or_else(|| bad("size (a non-negative integer)"))?;
-    let ref_name = v.pointer("/annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str).map(str::to_string);
-    Ok(Descriptor { media_type: media_type.into(), hex: hex.into(), size, ref_name })
+    let annotations = match v.get("annotations") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(bad("annotations (an object)")),
+    };
+    Ok(Descriptor { media_type: media_type.into(), hex: hex.into(), size, annotations })
 }
 
 fn blob_name(d: &Descriptor) -> String {
@@ -98,9 +134,13 @@ fn blob_name(d: &Descriptor) -> String {
 struct Walk<'a> {
     src: &'a dyn Source,
     images: Vec<ImageSummary>,
+    artifacts: Vec<ArtifactSummary>,
+    notes: Vec<String>,
     /// Layers already checked against a diff_id, and their content size:
     /// a layer shared by several images is read once.
     seen: HashMap<(String, String), u64>,
+    /// Opaque blobs (artifact parts, subjects) already hashed.
+    checked: std::collections::HashSet<String>,
 }
 
 pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) -> Result<Summary, VerifyError> {
@@ -119,32 +159,89 @@ pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) 
     let (index, _, _) = read_json(src, "index.json", "the image index")?;
     let manifests =
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid("index.json: manifests is missing or not a list".into()))?;
-    let mut walk = Walk { src, images: Vec::new(), seen: HashMap::new() };
+    let mut walk = Walk::new(src);
     let mut names = Vec::new();
     for (i, m) in manifests.iter().enumerate() {
         let what = format!("index.json manifests[{i}]");
         let d = descriptor(image, &what, m)?;
-        names.extend(d.ref_name.clone());
-        if reference.is_none() || d.ref_name.as_deref() == reference {
+        names.extend(d.ref_name().map(str::to_string));
+        if reference.is_none() || d.ref_name() == reference {
             walk.manifest(&d, &what, 0)?;
         }
     }
-    if walk.images.is_empty() {
+    if walk.images.is_empty() && walk.artifacts.is_empty() {
         return Err(invalid(match reference {
             Some(r) => format!("index.json has no manifest named {r:?} (names: {})", names.join(", ")),
+            None if !walk.notes.is_empty() => format!("index.json lists no image manifest verify knows ({})", walk.notes.join("; ")),
             None => "index.json lists no image manifest".into(),
         }));
     }
-    Ok(Summary { format, image: image.into(), images: walk.images })
+    Ok(Summary { format, image: image.into(), images: walk.images, artifacts: walk.artifacts, notes: walk.notes })
 }
 
-impl Walk<'_> {
+/// One manifest named by `manifest` (a descriptor), as the `dir:`
+/// transport holds it.
+pub(super) fn verify_one(src: &dyn Source, format: Format, manifest: &Value) -> Result<Summary, VerifyError> {
+    let mut walk = Walk::new(src);
+    let d = descriptor(src.image(), "manifest.json", manifest)?;
+    walk.manifest(&d, "manifest.json", 0)?;
+    if walk.images.is_empty() && walk.artifacts.is_empty() {
+        return Err(VerifyError::Invalid {
+            image: src.image().into(),
+            what: format!("manifest.json is no image manifest ({})", walk.notes.join("; ")),
+        });
+    }
+    Ok(Summary { format, image: src.image().into(), images: walk.images, artifacts: walk.artifacts, notes: walk.notes })
+}
+
+impl<'a> Walk<'a> {
+    fn new(src: &'a dyn Source) -> Walk<'a> {
+        Walk { src, images: Vec::new(), artifacts: Vec::new(), notes: Vec::new(), seen: HashMap::new(), checked: Default::default() }
+    }
+
     /// Reads a JSON blob, checking it against its descriptor.
     fn json_blob(&self, d: &Descriptor, what: &str) -> Result<Value, VerifyError> {
         let name = blob_name(d);
         let (value, digest, size) = read_json(self.src, &name, what)?;
         self.check(d, what, &name, size, &digest)?;
         Ok(value)
+    }
+
+    /// A manifest or index is a JSON object of schemaVersion 2 whose own
+    /// mediaType, when it has one, is its descriptor's: a document of one
+    /// kind named as another is read as the wrong thing by someone.
+    fn agrees(&self, d: &Descriptor, what: &str, doc: &Value) -> Result<(), VerifyError> {
+        let invalid = |w: String| VerifyError::Invalid { image: self.src.image().into(), what: format!("{what} ({}): {w}", blob_name(d)) };
+        if !doc.is_object() {
+            return Err(invalid("is not a JSON object".into()));
+        }
+        match doc.get("schemaVersion") {
+            Some(v) if v.as_u64() == Some(2) => {}
+            Some(v) => return Err(invalid(format!("schemaVersion is {v}, not 2"))),
+            None => return Err(invalid("has no schemaVersion".into())),
+        }
+        match doc.get("mediaType") {
+            None => Ok(()),
+            Some(Value::String(t)) if *t == d.media_type => Ok(()),
+            Some(t) => Err(invalid(format!("says mediaType {t}, but its descriptor says {:?}", d.media_type))),
+        }
+    }
+
+    /// Checks a blob of any content against its descriptor, streamed;
+    /// each blob is read once however often it is named.
+    fn opaque_blob(&mut self, d: &Descriptor, what: &str) -> Result<(), VerifyError> {
+        let name = blob_name(d);
+        if self.checked.contains(&d.hex) {
+            return Ok(());
+        }
+        let (r, size) = self.src.open(&name, what)?;
+        if size != d.size {
+            return self.check(d, what, &name, size, "");
+        }
+        let (digest, size) = hash_blob(r).map_err(|source| VerifyError::Io { image: self.src.image().into(), source })?;
+        self.check(d, what, &name, size, &digest)?;
+        self.checked.insert(d.hex.clone());
+        Ok(())
     }
 
     fn check(&self, d: &Descriptor, what: &str, name: &str, size: u64, digest: &str) -> Result<(), VerifyError> {
@@ -179,6 +276,7 @@ impl Walk<'_> {
         match d.media_type.as_str() {
             INDEX | DOCKER_LIST => {
                 let index = self.json_blob(d, what)?;
+                self.agrees(d, what, &index)?;
                 let list =
                     index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid(format!("{what}: manifests is missing or not a list")))?;
                 for (i, m) in list.iter().enumerate() {
@@ -188,20 +286,89 @@ impl Walk<'_> {
                 }
                 Ok(())
             }
-            MANIFEST | DOCKER_MANIFEST => self.image(d, what),
-            other => Err(VerifyError::MediaType { image: image.into(), what: what.into(), media_type: other.into() }),
+            MANIFEST | DOCKER_MANIFEST => {
+                let manifest = self.json_blob(d, &format!("the manifest of {what}"))?;
+                let what = format!("manifest {}", blob_name(d));
+                self.agrees(d, &what, &manifest)?;
+                if let Some(subject) = manifest.get("subject").filter(|s| !s.is_null()) {
+                    self.subject(subject, &what)?;
+                }
+                let config = descriptor(image, &format!("{what} config"), manifest.get("config").unwrap_or(&Value::Null))?;
+                let attestation = d.annotation(REFERENCE_TYPE) == Some("attestation-manifest");
+                let artifact_type = manifest.get("artifactType").and_then(Value::as_str);
+                if attestation || artifact_type.is_some() || !CONFIGS.contains(&config.media_type.as_str()) {
+                    let kind = match (artifact_type, attestation) {
+                        (Some(t), _) => t.to_string(),
+                        (None, true) => "attestation-manifest".to_string(),
+                        (None, false) => config.media_type.clone(),
+                    };
+                    return self.artifact(d, &what, &manifest, config, kind);
+                }
+                self.image(&what, &manifest, config)
+            }
+            other => {
+                // Checked as a blob (a lie about it is still a lie), then
+                // left alone, as skopeo and containerd leave it.
+                self.opaque_blob(d, what)?;
+                self.notes.push(format!("skipped {what} ({}): media type {other:?} is not an image, index or artifact manifest", blob_name(d)));
+                Ok(())
+            }
         }
     }
 
-    fn image(&mut self, d: &Descriptor, what: &str) -> Result<(), VerifyError> {
+    /// A `subject` names the manifest an artifact (or image) refers to;
+    /// in a layout it must be there, with that size and digest.
+    fn subject(&mut self, subject: &Value, what: &str) -> Result<(), VerifyError> {
+        let swhat = format!("{what} subject");
+        let sd = descriptor(self.src.image(), &swhat, subject)?;
+        self.opaque_blob(&sd, &swhat)
+    }
+
+    /// An artifact: every blob it names is checked; nothing is unpacked.
+    fn artifact(&mut self, d: &Descriptor, what: &str, manifest: &Value, config: Descriptor, kind: String) -> Result<(), VerifyError> {
         let image = self.src.image();
         let invalid = |what: String| VerifyError::Invalid { image: image.into(), what };
-        let manifest = self.json_blob(d, &format!("the manifest of {what}"))?;
-        let what = format!("manifest {}", blob_name(d));
-        let cd = descriptor(image, &format!("{what} config"), manifest.get("config").unwrap_or(&Value::Null))?;
-        if !CONFIGS.contains(&cd.media_type.as_str()) {
-            return Err(VerifyError::MediaType { image: image.into(), what: format!("{what} config"), media_type: cd.media_type });
+        if let Some(target) = d.annotation(REFERENCE_DIGEST) {
+            // buildx's subject: the manifest this attestation is about.
+            let hex = sha256_hex(image, &format!("{what}'s {REFERENCE_DIGEST} annotation"), target)?;
+            let name = format!("blobs/sha256/{hex}");
+            let (r, _) = self.src.open(&name, &format!("the manifest {what} attests ({REFERENCE_DIGEST})"))?;
+            let (digest, size) = hash_blob(r).map_err(|source| VerifyError::Io { image: image.into(), source })?;
+            if digest != hex {
+                return Err(VerifyError::Digest {
+                    image: image.into(),
+                    what: format!("blob {name} ({size} bytes)"),
+                    found: digest,
+                    expected: hex.into(),
+                    named_by: format!("{what}'s {REFERENCE_DIGEST} annotation"),
+                });
+            }
         }
+        let cwhat = format!("{what} config");
+        self.opaque_blob(&config, &cwhat)?;
+        if config.media_type == EMPTY_CONFIG && config.hex != EMPTY_HEX {
+            return Err(invalid(format!(
+                "{cwhat}: the empty descriptor ({EMPTY_CONFIG}) names the 2 bytes {{}}, sha256:{EMPTY_HEX}, not sha256:{}",
+                config.hex
+            )));
+        }
+        let layers = match manifest.get("layers") {
+            None | Some(Value::Null) => &Vec::new(),
+            Some(Value::Array(l)) => l,
+            Some(_) => return Err(invalid(format!("{what}: layers is not a list"))),
+        };
+        for (n, l) in layers.iter().enumerate() {
+            let lwhat = format!("layer {n} of {what}");
+            let ld = descriptor(image, &lwhat, l)?;
+            self.opaque_blob(&ld, &lwhat)?;
+        }
+        self.artifacts.push(ArtifactSummary { manifest: format!("sha256:{}", d.hex), kind, blobs: 1 + layers.len() });
+        Ok(())
+    }
+
+    fn image(&mut self, what: &str, manifest: &Value, cd: Descriptor) -> Result<(), VerifyError> {
+        let image = self.src.image();
+        let invalid = |what: String| VerifyError::Invalid { image: image.into(), what };
         let config = self.json_blob(&cd, &format!("the config of {what}"))?;
         let config_name = format!("config {}", blob_name(&cd));
         let layers = manifest.get("layers").and_then(Value::as_array).ok_or_else(|| invalid(format!("{what}: layers is missing or not a list")))?;
@@ -228,7 +395,7 @@ impl Walk<'_> {
                 layer_bytes += bytes;
                 continue;
             }
-            let got = hash_layer(r, size, Some(compression)).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
+            let got = hash_layer(r, size, compression).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
             self.check(&ld, &lwhat, &name, got.stored.1, &got.stored.0)?;
             got.decoded(image, &format!("{lwhat} ({name})"))?;
             check_diff_id(image, &format!("{lwhat} ({name})"), &got, diff_id, &config_name)?;

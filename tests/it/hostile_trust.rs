@@ -726,3 +726,140 @@ fn signals_among_many_small_layers_never_hang() {
         }
     }
 }
+
+/// A store of one path holding `size` bytes of zeros, and its conf.
+fn zeros_store(dir: &Path, size: u64) -> std::path::PathBuf {
+    let path = "nix/store/2zkyrwq6grs8m3y9mpdf2nqbcds1v0xs-zeros";
+    std::fs::create_dir_all(dir.join(path)).unwrap();
+    std::fs::File::create(dir.join(path).join("z")).unwrap().set_len(size).unwrap();
+    std::fs::create_dir_all(dir.join("custom")).unwrap();
+    custom_layer(&dir.join("custom"), &dir.join("custom-out"));
+    let conf = json!({
+        "architecture": "amd64", "config": {}, "os": "linux", "store_dir": "nix/store", "from_image": null,
+        "store_layers": [[path]], "customisation_layer": "custom-out", "repo_tag": "zeros:latest",
+        "created": "1970-01-01T00:00:01+00:00", "mtime": "1970-01-01T00:00:01+00:00",
+        "uid": 0, "gid": 0, "uname": "root", "gname": "root",
+    });
+    write(dir, "conf.json", serde_json::to_vec(&conf).unwrap())
+}
+
+/// Replaces layer 0 of the layout's (only) image by `blob`, as a consistent
+/// forger would: manifest and index.json renamed after it.
+fn replace_layer0(layout: &Path, blob: &[u8]) {
+    let read = |p: &Path| -> Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let mut index = read(&layout.join("index.json"));
+    let mhex = index["manifests"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let mut manifest = read(&layout.join("blobs/sha256").join(&mhex));
+    let hex = sha(blob);
+    std::fs::write(layout.join("blobs/sha256").join(&hex), blob).unwrap();
+    manifest["layers"][0]["digest"] = format!("sha256:{hex}").into();
+    manifest["layers"][0]["size"] = blob.len().into();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    std::fs::write(layout.join("blobs/sha256").join(sha(&bytes)), &bytes).unwrap();
+    index["manifests"][0]["digest"] = format!("sha256:{}", sha(&bytes)).into();
+    index["manifests"][0]["size"] = bytes.len().into();
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// Issue 22: a valid layer of 256 MiB of zeros (8 KiB of zstd, 32768x) is
+/// no bomb and verifies; what is one still fails, quickly and in little
+/// memory: zeros past the tar's end, a bzip2 stream beyond zstd's ratio
+/// ceiling, and data that is no tar beyond 1100x.
+#[test]
+fn compressible_layers_verify_and_bombs_do_not() {
+    require("skopeo");
+    require("zstd");
+    require("bzip2");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = zeros_store(d, 256 << 20);
+    let image = d.join("image.tar");
+    li(["stream".into(), conf.into_os_string(), "-o".into(), image.clone().into_os_string()]).succeeds();
+    let layout = d.join("zl");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--dest-compress-format", "zstd"])
+        .arg(format!("docker-archive:{}", image.display()))
+        .arg(format!("oci:{}:z", layout.display())));
+    let target = format!("oci:{}:z", layout.display());
+    let out = li(["verify", &target]);
+    out.succeeds().rss_below_mib(64);
+    // The same layer at zstd -19: 8 KiB.
+    let read = |p: &Path| -> Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let index = read(&layout.join("index.json"));
+    let manifest = read(&layout.join("blobs/sha256").join(index["manifests"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap()));
+    let l0 = layout.join("blobs/sha256").join(manifest["layers"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap());
+    let tar = run(Command::new("zstd").args(["-d", "-q", "-c"]).arg(&l0)).stdout;
+    assert_eq!(tar.len() as u64 / (1 << 20), 256);
+    let small = d.join("small");
+    run(Command::new("cp").arg("-a").arg(&layout).arg(&small));
+    let z19 = run(Command::new("sh").arg("-c").arg(format!("zstd -d -q -c {} | zstd -19 -q -c", l0.display()))).stdout;
+    assert!(z19.len() < 16 << 10, "{} bytes", z19.len());
+    replace_layer0(&small, &z19);
+    let out = li(["verify".to_string(), format!("oci:{}", small.display())]);
+    out.succeeds().rss_below_mib(64);
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(line.contains("256.0 MiB"), "{line}");
+    verify_image(&format!("oci:{}", small.display()));
+    // skopeo reads it back (decompresses it to recompress it as gzip;
+    // umoci 0.4 has no zstd) and what it writes holds the same layer.
+    let back = d.join("back");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--dest-compress", "--dest-compress-format", "gzip"])
+        .arg(format!("oci:{}:z", small.display()))
+        .arg(format!("oci:{}:z", back.display())));
+    let out = li(["verify".to_string(), format!("oci:{}:z", back.display())]);
+    let back_line = String::from_utf8_lossy(&out.succeeds().stdout).into_owned();
+    assert_eq!(back_line.rsplit_once(": ").unwrap().1, line.rsplit_once(": ").unwrap().1);
+    std::fs::remove_dir_all(&back).unwrap();
+    // A whole docker-archive at zstd -19 is spooled and verified too.
+    let zst = d.join("image.tar.zst");
+    run(Command::new("zstd").args(["-19", "-q", "-o"]).arg(&zst).arg(&image));
+    li(["verify".into(), zst.clone().into_os_string()]).succeeds().rss_below_mib(64);
+    std::fs::remove_file(&image).unwrap();
+
+    // 2 GiB of zeros: an empty tar, then zeros far past its end.
+    let bomb = d.join("bomb");
+    run(Command::new("cp").arg("-a").arg(&layout).arg(&bomb));
+    let zeros = run(Command::new("sh").arg("-c").arg("head -c 2147483648 /dev/zero | zstd -3 -q -c")).stdout;
+    replace_layer0(&bomb, &zeros);
+    let t0 = std::time::Instant::now();
+    let out = li(["verify".to_string(), format!("oci:{}", bomb.display())]);
+    out.fails(&["layer 0 of manifest", "past the end of its tar archive (at byte 0)", "decompression bomb"]);
+    out.rss_below_mib(64);
+    assert!(t0.elapsed().as_secs() < 10, "{:?}", t0.elapsed());
+
+    // Not a tar: held to 1100x.
+    let junk = run(Command::new("sh").arg("-c").arg("head -c 1073741824 /dev/zero | tr '\\0' a | zstd -3 -q -c")).stdout;
+    replace_layer0(&bomb, &junk);
+    let out = li(["verify".to_string(), format!("oci:{}", bomb.display())]);
+    out.fails(&["layer 0 of manifest", "is not a tar archive (byte 0 is no tar header)", "1100 times", "decompression bomb"]);
+    out.rss_below_mib(64);
+
+    // bzip2 passes zstd's ceiling: a tar of 256 MiB of zeros in 1-2 KiB,
+    // as a docker-archive layer (docker load reads bzip2).
+    let script = r#"
+import bz2, io, json, sys, tarfile, hashlib
+out = sys.argv[1]
+inner = tarfile.TarInfo("z"); inner.size = 256 << 20
+head = inner.tobuf(format=tarfile.USTAR_FORMAT)
+comp = bz2.BZ2Compressor(1); parts = [comp.compress(head)]
+chunk = bytes(1 << 20)
+for _ in range(256): parts.append(comp.compress(chunk))
+parts.append(comp.compress(bytes(1024))); parts.append(comp.flush())
+layer = b"".join(parts)
+cfg = json.dumps({"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}).encode()
+cname = hashlib.sha256(cfg).hexdigest() + ".json"
+man = json.dumps([{"Config": cname, "RepoTags": ["b:b"], "Layers": ["l/layer.tar"]}]).encode()
+with tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as t:
+    for name, data in [("l/layer.tar", layer), (cname, cfg), ("manifest.json", man)]:
+        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+print(len(layer))
+"#;
+    let bz = d.join("bz.tar");
+    let size = run(Command::new("python3").arg("-c").arg(script).arg(&bz)).stdout;
+    let size: u64 = String::from_utf8_lossy(&size).trim().parse().unwrap();
+    assert!(size < 4096, "{size}");
+    let out = li(["verify".into(), bz.clone().into_os_string()]);
+    out.fails(&["layer 0 (l/layer.tar)", "over 32768 times its compressed size", "decompression bomb"]);
+    out.rss_below_mib(64);
+}

@@ -372,3 +372,328 @@ fn oci_lies_are_named() {
     refused(&format!("oci-archive:{}", archive.display()), &[&format!("has no member blobs/sha256/{layer_hex}")]);
     refused(&archive.to_string_lossy(), &[&format!("has no member blobs/sha256/{layer_hex}")]);
 }
+
+/// Writes `bytes` as a blob of the layout; returns its descriptor.
+fn put_blob(layout: &Path, media_type: &str, bytes: &[u8]) -> Value {
+    let hex = sha256_hex(bytes);
+    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+    serde_json::json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": bytes.len()})
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn write_json(p: &Path, v: &Value) {
+    std::fs::write(p, serde_json::to_vec(v).unwrap()).unwrap()
+}
+
+fn cp_a(from: &Path, to: &Path) -> PathBuf {
+    run(Command::new("cp").arg("-a").arg(from).arg(to));
+    to.to_path_buf()
+}
+
+/// Verified, with what verify noted on stderr.
+fn ok_noted(target: &str) -> (String, String) {
+    let out = run(Command::new(bin()).arg("verify").arg(target));
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// Layouts as skopeo (--format v2s2 too), podman, buildah and umoci write
+/// them: each verifies, its JSON is valid against the image-spec schemas,
+/// and the layers are really decompressed (the uncompressed byte count is
+/// the docker-archive's).
+#[test]
+fn what_the_ecosystem_writes_verifies() {
+    for tool in ["skopeo", "podman", "buildah", "umoci"] {
+        require(tool);
+    }
+    let img = streamed();
+    let d = img.dir();
+    let src = format!("docker-archive:{}", img.path.display());
+    let tail = |line: &str| line.rsplit_once(", ").unwrap().1.to_string();
+    let plain = ok(&img.path.to_string_lossy());
+    let config = img.config_name().trim_end_matches(".json").to_string();
+
+    // skopeo --format v2s2: Docker media types inside an OCI layout.
+    run(Command::new("skopeo").args(["copy", "-q", "--format", "v2s2"]).arg(&src).arg(format!("oci:{}:v2", d.join("v2s2").display())));
+    run(Command::new("skopeo").args(["copy", "-q", "--format", "v2s2"]).arg(&src).arg(format!("oci-archive:{}:v2", d.join("v2s2.tar").display())));
+    let m = std::fs::read_to_string(blob_of_index(&d.join("v2s2"))).unwrap();
+    assert!(m.contains("application/vnd.docker.image.rootfs.diff.tar.gzip"), "{m}");
+    for t in [format!("oci:{}:v2", d.join("v2s2").display()), format!("oci-archive:{}:v2", d.join("v2s2.tar").display())] {
+        let line = ok(&t);
+        assert!(line.contains(&format!(": 3 layers, config sha256:{config}, ")), "{line}");
+        assert_eq!(tail(&line), tail(&plain), "{t}: the layers were not read uncompressed");
+    }
+
+    // podman save and buildah push, from their own store.
+    let root = d.join("containers");
+    let store = |tool: &str| {
+        let mut c = Command::new(tool);
+        c.arg("--root").arg(root.join("root")).arg("--runroot").arg(root.join("run")).args(["--storage-driver", "vfs"]);
+        c
+    };
+    run(store("podman").args(["load", "-q", "-i"]).arg(&img.path));
+    let name = "li-test-busybox:latest";
+    run(store("podman").args(["save", "-q", "--format", "oci-dir", "-o"]).arg(d.join("podman-dir")).arg(name));
+    run(store("podman").args(["save", "-q", "--format", "oci-archive", "-o"]).arg(d.join("podman.tar")).arg(name));
+    run(store("podman").args(["save", "-q", "--format", "docker-dir", "-o"]).arg(d.join("podman-docker-dir")).arg(name));
+    run(store("buildah").args(["push", "-q", name]).arg(format!("oci:{}:b", d.join("buildah").display())));
+    run(store("buildah").args(["push", "-q", name]).arg(format!("oci-archive:{}:b", d.join("buildah.tar").display())));
+    for t in [
+        format!("dir:{}", d.join("podman-docker-dir").display()),
+        d.join("podman-docker-dir").display().to_string(),
+        d.join("podman-dir").display().to_string(),
+        d.join("podman.tar").display().to_string(),
+        format!("oci:{}:b", d.join("buildah").display()),
+        format!("oci-archive:{}:b", d.join("buildah.tar").display()),
+    ] {
+        let line = ok(&t);
+        assert!(line.contains(": 3 layers, config sha256:"), "{line}");
+        assert_eq!(tail(&line), tail(&plain), "{t}");
+    }
+
+    assert!(ok(&d.join("podman-docker-dir").display().to_string()).starts_with("verified dir "));
+    // In skopeo's dir: transport a blob is named by its hex alone.
+    let dd = cp_a(&d.join("podman-docker-dir"), &d.join("docker-dir-flipped"));
+    let manifest = read_json(&dd.join("manifest.json"));
+    let hex = manifest["layers"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let mut bytes = std::fs::read(dd.join(&hex)).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(dd.join(&hex), bytes).unwrap();
+    refused(&format!("dir:{}", dd.display()), &["layer 0 of manifest", &hex, "but its descriptor says sha256:"]);
+    std::fs::write(dd.join("version"), "Directory Transport Version: 9.0\n").unwrap();
+    refused(&format!("dir:{}", dd.display()), &["version says", "9.0"]);
+
+    // umoci builds an image of its own.
+    let um = d.join("umoci");
+    run(Command::new("umoci").args(["init", "--layout"]).arg(&um));
+    run(Command::new("umoci").args(["new", "--image"]).arg(format!("{}:u", um.display())));
+    run(Command::new("umoci").args(["insert", "--rootless", "--image"]).arg(format!("{}:u", um.display())).arg(&img.path).arg("/image.tar"));
+    let line = ok(&format!("oci:{}:u", um.display()));
+    assert!(line.contains(": 1 layer, config sha256:"), "{line}");
+
+    let n = assert_oci_schemas(&[
+        &d.join("v2s2"),
+        &d.join("v2s2.tar"),
+        &d.join("podman-dir"),
+        &d.join("podman.tar"),
+        &d.join("buildah"),
+        &d.join("buildah.tar"),
+        &um,
+    ]);
+    assert!(n >= 7 * 2 + 5 * 2, "{n}");
+
+    // A Docker-typed layer is checked as closely as an OCI one.
+    let v2 = cp_a(&d.join("v2s2"), &d.join("v2s2-flipped"));
+    let manifest = read_json(&blob_of_index(&v2));
+    let hex = manifest["layers"][1]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let blob = v2.join("blobs/sha256").join(&hex);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    refused(&format!("oci:{}", v2.display()), &["layer 1", &hex, "but its descriptor says sha256:"]);
+}
+
+/// A layout as `docker buildx build --output type=oci` writes it (no buildx
+/// here: built by hand following buildkit's attestation-storage format):
+/// index.json names an image index holding the image manifest and an
+/// attestation manifest (platform unknown/unknown, an in-toto layer).
+fn buildx_layout(img: &Image) -> PathBuf {
+    let d = img.dir();
+    let layout = d.join("buildx");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--dest-compress"])
+        .arg(format!("docker-archive:{}", img.path.display()))
+        .arg(format!("oci:{}:tmp", layout.display())));
+    let index = read_json(&layout.join("index.json"));
+    let mut image = index["manifests"][0].clone();
+    image.as_object_mut().unwrap().remove("annotations");
+    image["platform"] = serde_json::json!({"architecture": "amd64", "os": "linux"});
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [{"name": "_", "digest": {"sha256": image["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap()}}],
+        "predicate": {"builder": {"id": ""}},
+    });
+    let mut layer = put_blob(&layout, "application/vnd.in-toto+json", &serde_json::to_vec(&statement).unwrap());
+    layer["annotations"] = serde_json::json!({"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"});
+    let config = serde_json::json!({"architecture": "unknown", "os": "unknown", "config": {}, "rootfs": {"type": "layers", "diff_ids": [layer["digest"].clone()]}});
+    let config = put_blob(&layout, "application/vnd.oci.image.config.v1+json", &serde_json::to_vec(&config).unwrap());
+    let att = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": [layer]});
+    let mut att = put_blob(&layout, "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&att).unwrap());
+    att["annotations"] =
+        serde_json::json!({"vnd.docker.reference.digest": image["digest"].clone(), "vnd.docker.reference.type": "attestation-manifest"});
+    att["platform"] = serde_json::json!({"architecture": "unknown", "os": "unknown"});
+    let nested = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [image, att]});
+    let mut nested = put_blob(&layout, "application/vnd.oci.image.index.v1+json", &serde_json::to_vec(&nested).unwrap());
+    nested["annotations"] =
+        serde_json::json!({"io.containerd.image.name": "docker.io/library/app:latest", "org.opencontainers.image.ref.name": "latest"});
+    write_json(
+        &layout.join("index.json"),
+        &serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [nested]}),
+    );
+    layout
+}
+
+#[test]
+fn buildx_layouts_with_attestations_verify() {
+    require("skopeo");
+    let img = streamed();
+    let layout = buildx_layout(&img);
+    let target = format!("oci:{}:latest", layout.display());
+    let line = ok(&target);
+    assert!(line.contains(": 3 layers, config sha256:") && line.ends_with("; 1 artifact (2 blobs checked)\n"), "{line}");
+    assert_oci_schemas(&[&layout]);
+    // skopeo reads the layout too: it picks the amd64 image out of the
+    // index, and what it copies out verifies.
+    let out = img.dir().join("from-buildx.tar");
+    run(Command::new("skopeo").args(["copy", "-q"]).arg(&target).arg(format!("docker-archive:{}:x:y", out.display())));
+    ok(&out.to_string_lossy());
+
+    // The attestation's blobs are checked: one flipped byte is named.
+    let nested = read_json(&blob_of_index(&layout));
+    let att = read_json(&layout.join("blobs/sha256").join(nested["manifests"][1]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap()));
+    let hex = att["layers"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let d = cp_a(&layout, &img.dir().join("flipped"));
+    let p = d.join("blobs/sha256").join(&hex);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[3] ^= 1;
+    std::fs::write(&p, bytes).unwrap();
+    refused(&format!("oci:{}", d.display()), &["layer 0 of manifest", &hex, "but its descriptor says sha256:"]);
+    // And the manifest it attests must be there.
+    let d = cp_a(&layout, &img.dir().join("no-subject"));
+    let image_hex = nested["manifests"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let mut n = nested.clone();
+    n["manifests"].as_array_mut().unwrap().remove(0);
+    std::fs::remove_file(d.join("blobs/sha256").join(&image_hex)).unwrap();
+    let desc = put_blob(&d, "application/vnd.oci.image.index.v1+json", &serde_json::to_vec(&n).unwrap());
+    write_json(&d.join("index.json"), &serde_json::json!({"schemaVersion": 2, "manifests": [desc]}));
+    refused(&format!("oci:{}", d.display()), &[&format!("has no blobs/sha256/{image_hex}"), "vnd.docker.reference.digest"]);
+}
+
+/// An OCI 1.1 artifact (artifactType, the empty config, a subject) beside
+/// an image, and a media type nobody knows: the image is verified, the
+/// artifact checked blob by blob, the unknown one skipped with a note.
+#[test]
+fn artifacts_and_unknown_media_types_beside_an_image() {
+    require("skopeo");
+    let img = streamed();
+    let layout = img.dir().join("art");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--dest-compress"])
+        .arg(format!("docker-archive:{}", img.path.display()))
+        .arg(format!("oci:{}:app", layout.display())));
+    let mut index = read_json(&layout.join("index.json"));
+    let image = index["manifests"][0].clone();
+    let mut subject = image.clone();
+    subject.as_object_mut().unwrap().remove("annotations");
+    let empty = put_blob(&layout, "application/vnd.oci.empty.v1+json", b"{}");
+    let sbom = put_blob(&layout, "application/vnd.example.sbom+json", br#"{"packages": ["busybox"]}"#);
+    let artifact = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.sbom", "config": empty, "layers": [sbom], "subject": subject,
+    });
+    let mut artifact = put_blob(&layout, "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&artifact).unwrap());
+    artifact["artifactType"] = "application/vnd.example.sbom".into();
+    let unknown = put_blob(&layout, "application/vnd.example.thing.v1+json", br#"{"thing": 1}"#);
+    index["manifests"].as_array_mut().unwrap().extend([artifact.clone(), unknown.clone()]);
+    write_json(&layout.join("index.json"), &index);
+
+    let (line, notes) = ok_noted(&format!("oci:{}", layout.display()));
+    assert!(line.contains(": 3 layers, config sha256:") && line.ends_with("; 1 artifact (2 blobs checked)\n"), "{line}");
+    assert_eq!(notes.lines().count(), 1, "{notes}");
+    assert!(
+        notes.starts_with("layered-image: note: skipped index.json manifests[2]") && notes.contains("application/vnd.example.thing.v1+json"),
+        "{notes}"
+    );
+    // With a reference, only what it names is read: no note.
+    assert!(ok(&format!("oci:{}:app", layout.display())).contains(": 3 layers"));
+    assert_oci_schemas(&[&layout]);
+    // Real readers take the image out of the same layout.
+    run(Command::new("skopeo").args(["inspect"]).arg(format!("oci:{}:app", layout.display())));
+
+    let edited = |name: &str, f: &dyn Fn(&Path, &mut Value)| {
+        let d = cp_a(&layout, &img.dir().join(name));
+        let mut index = read_json(&d.join("index.json"));
+        f(&d, &mut index);
+        write_json(&d.join("index.json"), &index);
+        format!("oci:{}", d.display())
+    };
+    // The subject must be in the layout.
+    let artifact_with = |d: &Path, index: &mut Value, subject: Value, layers: Value| {
+        let a = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.example.sbom", "config": empty, "layers": layers, "subject": subject,
+        });
+        index["manifests"][1] = put_blob(d, "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&a).unwrap());
+    };
+    let missing = format!("sha256:{}", "e".repeat(64));
+    let t = edited("no-subject", &|d, index| {
+        let mut s = subject.clone();
+        s["digest"] = missing.clone().into();
+        artifact_with(d, index, s, serde_json::json!([sbom]));
+    });
+    refused(&t, &["subject", &format!("has no blobs/sha256/{}", "e".repeat(64))]);
+    let t = edited("subject-size", &|d, index| {
+        let mut s = subject.clone();
+        s["size"] = 7.into();
+        artifact_with(d, index, s, serde_json::json!([sbom]));
+    });
+    refused(&t, &["subject", "but its descriptor says 7"]);
+    let t = edited("layer-size", &|d, index| {
+        let mut l = sbom.clone();
+        l["size"] = 3.into();
+        artifact_with(d, index, subject.clone(), serde_json::json!([l]));
+    });
+    refused(&t, &["layer 0 of manifest", "but its descriptor says 3"]);
+    // An unknown media type is skipped, but not its blob's lies.
+    let t = edited("unknown-missing", &|_, index| index["manifests"][2]["digest"] = missing.clone().into());
+    refused(&t, &["index.json manifests[2]", &format!("has no blobs/sha256/{}", "e".repeat(64))]);
+    // A layout holding nothing verify knows is refused, naming what it skipped.
+    let t = edited("only-unknown", &|_, index| {
+        let u = index["manifests"][2].clone();
+        index["manifests"] = serde_json::json!([u]);
+    });
+    refused(&t, &["lists no image manifest verify knows", "application/vnd.example.thing.v1+json"]);
+}
+
+/// A manifest must be what its descriptor calls it (mediaType,
+/// schemaVersion 2), and the empty descriptor must name `{}`.
+#[test]
+fn documents_agree_with_their_descriptors() {
+    require("skopeo");
+    let img = streamed();
+    let layout = img.dir().join("oci");
+    run(Command::new("skopeo").args(["copy", "-q"]).arg(format!("docker-archive:{}", img.path.display())).arg(format!("oci:{}:t", layout.display())));
+    let manifest = read_json(&blob_of_index(&layout));
+    let forged = |name: &str, m: &Value| {
+        let d = cp_a(&layout, &img.dir().join(name));
+        let mut index = read_json(&d.join("index.json"));
+        let desc = put_blob(&d, "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(m).unwrap());
+        index["manifests"][0]["digest"] = desc["digest"].clone();
+        index["manifests"][0]["size"] = desc["size"].clone();
+        write_json(&d.join("index.json"), &index);
+        format!("oci:{}", d.display())
+    };
+    let mut m = manifest.clone();
+    m["mediaType"] = "application/vnd.oci.image.index.v1+json".into();
+    refused(&forged("media-type", &m), &["says mediaType \"application/vnd.oci.image.index.v1+json\"", "its descriptor says"]);
+    let mut m = manifest.clone();
+    m["schemaVersion"] = 1.into();
+    refused(&forged("schema-version", &m), &["schemaVersion is 1, not 2"]);
+    // Without a mediaType of its own (allowed), it verifies.
+    let mut m = manifest.clone();
+    m.as_object_mut().unwrap().remove("mediaType");
+    ok(&forged("no-media-type", &m));
+    // An artifact whose "empty" config is not {}.
+    let d = cp_a(&layout, &img.dir().join("empty"));
+    let not_empty = put_blob(&d, "application/vnd.oci.empty.v1+json", b"[]");
+    let layer = put_blob(&d, "application/vnd.example.data", b"data");
+    let a = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "artifactType": "application/vnd.example", "config": not_empty, "layers": [layer]});
+    let desc = put_blob(&d, "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&a).unwrap());
+    let mut index = read_json(&d.join("index.json"));
+    index["manifests"].as_array_mut().unwrap().push(desc);
+    write_json(&d.join("index.json"), &index);
+    refused(&format!("oci:{}", d.display()), &["the empty descriptor", "names the 2 bytes {}"]);
+}

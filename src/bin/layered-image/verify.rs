@@ -7,14 +7,19 @@ use std::io::Write;
     after_help = "Examples:\n  layered-image verify image.tar\n  layered-image verify oci:./out:latest\n  layered-image verify oci-archive:image.tar"
 )]
 pub struct Args {
-    /// docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF], or a
-    /// path (an OCI layout directory, an oci-archive or a docker-archive).
+    /// docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF], dir:DIR,
+    /// or a path (an OCI layout directory, a dir: directory, an oci-archive or
+    /// a docker-archive). Unknown media types in an index are skipped with a
+    /// note on stderr; artifacts are checked blob by blob.
     pub image: String,
 }
 
 /// Prints one summary line; the first discrepancy is the error.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let summary = verify(&Target::parse(&args.image)?)?;
+    for note in &summary.notes {
+        eprintln!("layered-image: note: {note}");
+    }
     // Best effort: the exit status, not this line, says whether the image is good.
     let _ = writeln!(std::io::stdout(), "{summary}");
     Ok(())

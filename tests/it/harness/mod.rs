@@ -222,4 +222,26 @@ pub fn verify_image(path_or_target: &str) {
     let out = run(Command::new(bin()).arg("verify").arg(path_or_target));
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(line.starts_with("verified ") && out.stderr.is_empty(), "{path_or_target}: {line}{}", String::from_utf8_lossy(&out.stderr));
+    // An OCI layout's JSON is also held to the official schemas.
+    let head = line.split_once(": ").map_or("", |(h, _)| h);
+    if let Some(path) = head.strip_prefix("verified oci ").or_else(|| head.strip_prefix("verified oci-archive ")) {
+        assert_oci_schemas(&[Path::new(path)]);
+    }
+}
+
+/// Validates the JSON of OCI layouts (directories or oci-archives) against
+/// the official image-spec schemas in `../shared/oci-image-spec/schema`
+/// (tests/support/oci_schema.py: Python jsonschema + referencing);
+/// returns the number of documents validated. Any invalid one fails.
+pub fn assert_oci_schemas(layouts: &[&Path]) -> usize {
+    require("python3");
+    let probe = Command::new("python3").args(["-c", "import jsonschema, referencing"]).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(probe, "python3 lacks jsonschema/referencing; run tests/install-deps.sh (as root)");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/oci_schema.py");
+    let schemas = shared().join("oci-image-spec/schema");
+    let out = run(Command::new("python3").arg(script).arg(schemas).args(layouts));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let valid = text.lines().filter(|l| l.starts_with("valid ")).count();
+    assert!(valid >= 2 * layouts.len(), "too few documents validated:\n{text}");
+    valid
 }
