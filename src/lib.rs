@@ -29,6 +29,7 @@ pub mod output;
 pub mod pyjson;
 pub mod reference;
 pub mod registry;
+pub mod sbom;
 mod stop;
 pub mod stream;
 pub mod tar;

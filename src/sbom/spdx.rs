@@ -1,0 +1,148 @@
+//! SPDX 2.3 JSON: the image as a CONTAINER package that CONTAINS its
+//! layers, each layer CONTAINS the store paths it carries, and every store
+//! path DEPENDS_ON the store paths it references.
+
+use super::{Image, LayerKind, StorePathInfo, TOOL, TOOL_VERSION, content_uuid, nix_purl, render};
+use serde_json::{Value, json};
+
+pub const MEDIA_TYPE: &str = "application/spdx+json";
+
+const IMAGE_ID: &str = "SPDXRef-Image";
+
+/// The document's bytes.
+pub fn document(image: &Image) -> Vec<u8> {
+    let mut packages = vec![image_package(image)];
+    let mut relationships = vec![rel("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_ID)];
+    for i in 0..image.layers.len() {
+        packages.push(layer_package(image, i));
+        relationships.push(rel(IMAGE_ID, "CONTAINS", &layer_id(i)));
+    }
+    for p in &image.paths {
+        packages.push(path_package(image, p));
+        for &l in &p.layers {
+            relationships.push(rel(&layer_id(l), "CONTAINS", &path_id(p)));
+        }
+    }
+    for p in &image.paths {
+        for r in &p.references {
+            let target = image.paths.binary_search_by(|q| q.path.as_str().cmp(r)).expect("references are paths of the image");
+            relationships.push(rel(&path_id(p), "DEPENDS_ON", &path_id(&image.paths[target])));
+        }
+    }
+    let name = format!("{}:{}", image.name, image.tag);
+    let mut doc = json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": name,
+        "documentNamespace": "",
+        "creationInfo": {
+            "created": image.created,
+            "creators": [format!("Tool: {TOOL}-{TOOL_VERSION}")],
+            "comment": "Made from the image's Nix closure graph: one package per store path, its checksum the \
+                        SHA-256 of the path's NAR serialisation (Nix's narHash). Created is the image's creation time.",
+        },
+        "packages": packages,
+        "relationships": relationships,
+    });
+    // The namespace must be unique per document, and the same whenever the
+    // document is: derived from everything else in it.
+    let uuid = content_uuid(&render(&doc));
+    doc["documentNamespace"] = Value::String(format!("https://spdx.org/spdxdocs/{}-{uuid}", sanitize(&name)));
+    render(&doc)
+}
+
+fn rel(from: &str, kind: &str, to: &str) -> Value {
+    json!({"spdxElementId": from, "relationshipType": kind, "relatedSpdxElement": to})
+}
+
+fn layer_id(i: usize) -> String {
+    format!("SPDXRef-Layer-{}", i + 1)
+}
+
+fn path_id(p: &StorePathInfo) -> String {
+    let base = p.path.rsplit('/').next().unwrap_or(&p.path);
+    format!("SPDXRef-StorePath-{}", sanitize(base))
+}
+
+/// SPDX identifiers allow letters, digits, `.` and `-` only.
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect()
+}
+
+fn sha256(hex: &str) -> Value {
+    json!([{"algorithm": "SHA256", "checksumValue": hex}])
+}
+
+fn image_package(image: &Image) -> Value {
+    let mut p = json!({
+        "SPDXID": IMAGE_ID,
+        "name": image.name,
+        "versionInfo": image.tag,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "checksums": sha256(&image.image_id),
+        "primaryPackagePurpose": "CONTAINER",
+        "comment": format!(
+            "Container image for {}; its checksum is the image ID (the SHA-256 of its config, sha256:{}); {} layers.",
+            image.architecture,
+            image.image_id,
+            image.layers.len()
+        ),
+    });
+    if image.tag.is_empty() {
+        p.as_object_mut().expect("an object").shift_remove("versionInfo");
+    }
+    p
+}
+
+fn layer_package(image: &Image, i: usize) -> Value {
+    let l = &image.layers[i];
+    let what = match l.kind {
+        LayerKind::Base { .. } => "base-image-layer",
+        LayerKind::Store { .. } => "store-layer",
+        LayerKind::Customisation { .. } => "customisation-layer",
+    };
+    let size = l.size.map(|s| format!(", {s} bytes")).unwrap_or_default();
+    json!({
+        "SPDXID": layer_id(i),
+        "name": format!("layer-{}-{what}", i + 1),
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "checksums": sha256(&l.diff_id),
+        "primaryPackagePurpose": "ARCHIVE",
+        "comment": format!("{}; diff_id sha256:{} (the uncompressed tar{size}).", image.layer_description(i), l.diff_id),
+    })
+}
+
+fn path_package(image: &Image, p: &StorePathInfo) -> Value {
+    let layers: Vec<String> = p.layers.iter().map(|&l| format!("layer {} (diff_id sha256:{})", l + 1, image.layers[l].diff_id)).collect();
+    let mut comment = format!("Nix store path {}, in {}", p.path, layers.join(" and "));
+    if let Some(size) = p.nar_size {
+        comment.push_str(&format!("; narSize {size} bytes"));
+    }
+    match &p.nar_hash {
+        Some(h) => comment.push_str(&format!("; narHash sha256:{h} (checksum of its NAR serialisation)")),
+        None => comment.push_str("; the closure graph gives no narHash for it"),
+    }
+    comment.push('.');
+    let mut pkg = json!({
+        "SPDXID": path_id(p),
+        "name": p.name,
+        "versionInfo": p.version,
+        "packageFileName": p.path,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "checksums": p.nar_hash.as_deref().map_or(Value::Null, sha256),
+        "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": nix_purl(p)}],
+        "comment": comment,
+    });
+    let obj = pkg.as_object_mut().expect("an object");
+    if p.version.is_empty() {
+        obj.shift_remove("versionInfo");
+    }
+    if p.nar_hash.is_none() {
+        obj.shift_remove("checksums");
+    }
+    pkg
+}
