@@ -143,27 +143,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 pub fn run_provenance(args: ProvenanceArgs) -> anyhow::Result<()> {
-    let cancel = crate::progress::cancel_on_signals()?;
-    let loaded = load(&args.input, &cancel)?;
-    let mut subjects: Vec<Subject> = Vec::new();
-    for d in &args.subject_digest {
-        let hex = d
-            .strip_prefix("sha256:")
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .with_context(|| format!("--subject-digest {d:?}: expected sha256: and 64 lowercase hex digits"))?;
-        subjects.push(Subject { name: loaded.image.name.clone(), manifest_sha256: hex.to_string() });
+    // Every argument is checked before anything is read.
+    let given: Vec<String> = args
+        .subject_digest
+        .iter()
+        .map(|d| {
+            d.strip_prefix("sha256:")
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+                .map(str::to_string)
+                .with_context(|| format!("--subject-digest {d:?}: expected sha256: and 64 lowercase hex digits"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut names = args.compress.clone();
+    if names.is_empty() && given.is_empty() {
+        names.push(std::env::var("LAYERED_IMAGE_COMPRESS").unwrap_or_else(|_| "gzip".into()));
     }
-    let mut compressions = args.compress.clone();
-    if compressions.is_empty() && subjects.is_empty() {
-        compressions.push(std::env::var("LAYERED_IMAGE_COMPRESS").unwrap_or_else(|_| "gzip".into()));
-    }
+    let compressions: Vec<Compression> = names
+        .iter()
+        .map(|name| Compression::parse(name, args.compress_level).with_context(|| format!("--compress {name}")))
+        .collect::<anyhow::Result<_>>()?;
     let jobs = match args.jobs {
         Some(0) => anyhow::bail!("--jobs must be at least 1"),
         Some(j) => j,
         None => std::thread::available_parallelism().map_or(2, |c| c.get()),
     };
-    for name in &compressions {
-        let compression = Compression::parse(name, args.compress_level).with_context(|| format!("--compress {name}"))?;
+    let cancel = crate::progress::cancel_on_signals()?;
+    let loaded = load(&args.input, &cancel)?;
+    let mut subjects: Vec<Subject> = given.into_iter().map(|hex| Subject { name: loaded.image.name.clone(), manifest_sha256: hex }).collect();
+    for compression in compressions {
         let opts = layered_image::copy::Options { compression, jobs, retries: 1, blob_cache: None };
         let written = layered_image::copy::write_image(&loaded.conf, loaded.base.as_ref(), &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
         subjects.push(Subject { name: loaded.image.name.clone(), manifest_sha256: written.manifest.sha256 });
