@@ -4,6 +4,7 @@
 
 use super::{Image, LayerKind, StorePathInfo, TOOL, TOOL_VERSION, content_uuid, nix_purl, render};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 pub const MEDIA_TYPE: &str = "application/spdx+json";
 
@@ -23,10 +24,10 @@ pub fn document(image: &Image) -> Vec<u8> {
             relationships.push(rel(&layer_id(l), "CONTAINS", &path_id(p)));
         }
     }
+    let ids: HashMap<&str, String> = image.paths.iter().map(|p| (p.path.as_str(), path_id(p))).collect();
     for p in &image.paths {
         for r in &p.references {
-            let target = image.paths.binary_search_by(|q| q.path.as_str().cmp(r)).expect("references are paths of the image");
-            relationships.push(rel(&path_id(p), "DEPENDS_ON", &path_id(&image.paths[target])));
+            relationships.push(rel(&ids[p.path.as_str()], "DEPENDS_ON", &ids[r.as_str()]));
         }
     }
     let name = format!("{}:{}", image.name, image.tag);
