@@ -588,3 +588,46 @@ fn a_path_missing_from_the_graph_is_listed_and_warned_about() {
     let pkg = doc["packages"].as_array().unwrap().iter().find(|p| p["packageFileName"] == "nix/store/aaaa-pkg").expect("listed");
     assert!(pkg.get("checksums").is_none() && pkg["comment"].as_str().unwrap().contains("no narHash"));
 }
+
+#[test]
+fn what_nix_knows_of_the_direct_contents_is_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let c = build_closure(d);
+    let conf = make_conf(d, &c, &["--closure-graph"]);
+    let meta = write(
+        d,
+        "meta.json",
+        &serde_json::to_vec(&serde_json::json!({
+            &c.app: {"pname": "sbom-test-app", "version": "0.1-rc1", "license": "(MIT OR Apache-2.0) AND LicenseRef-test-unfree",
+                     "homepage": "https://example.org/app", "description": "The test app"},
+            &c.lib: {"license": "GPL-3.0-or-later"},
+        }))
+        .unwrap(),
+    );
+    let meta_s = meta.to_str().unwrap();
+    let spdx = sbom(&conf, &["--meta", meta_s]);
+    validate_spdx(&write(d, "meta.spdx.json", &spdx));
+    let doc: Value = serde_json::from_slice(&spdx).unwrap();
+    let pkg = |path: &str| doc["packages"].as_array().unwrap().iter().find(|p| p["packageFileName"] == path).unwrap().clone();
+    let app = pkg(&c.app);
+    assert_eq!((app["name"].as_str(), app["versionInfo"].as_str()), (Some("sbom-test-app"), Some("0.1-rc1")));
+    assert_eq!(app["licenseDeclared"], "(MIT OR Apache-2.0) AND LicenseRef-test-unfree");
+    assert_eq!(app["homepage"], "https://example.org/app");
+    assert_eq!(pkg(&c.lib)["licenseDeclared"], "GPL-3.0-or-later");
+    assert!(pkg(&c.data).get("licenseDeclared").is_none(), "nothing claimed for a path Nix said nothing of");
+    assert_eq!(doc["hasExtractedLicensingInfos"][0]["licenseId"], "LicenseRef-test-unfree");
+
+    let cdx = sbom(&conf, &["--format", "cyclonedx-json", "--meta", meta_s]);
+    validate_cyclonedx(&write(d, "meta.cdx.json", &cdx));
+    let bom: Value = serde_json::from_slice(&cdx).unwrap();
+    let app = bom["components"].as_array().unwrap().iter().find(|x| x["bom-ref"] == c.app.as_str()).unwrap();
+    assert_eq!(app["licenses"][0]["expression"], "(MIT OR Apache-2.0) AND LicenseRef-test-unfree");
+    assert_eq!(app["externalReferences"][0]["url"], "https://example.org/app");
+    assert_eq!(app["purl"], "pkg:nix/sbom-test-app@0.1-rc1");
+
+    // A misspelt key is an error naming the file and the path, not a silent omission.
+    std::fs::write(&meta, serde_json::to_vec(&serde_json::json!({&c.app: {"licence": "MIT"}})).unwrap()).unwrap();
+    let e = fails(&["sbom", conf.to_str().unwrap(), "--meta", meta_s]);
+    assert!(e.contains("meta.json") && e.contains(&c.app) && e.contains("licence"), "{e}");
+}

@@ -95,6 +95,15 @@ fn path_component(image: &Image, p: &StorePathInfo) -> Value {
         "properties": properties,
     });
     let obj = c.as_object_mut().expect("an object");
+    if let Some(d) = &p.description {
+        obj.insert("description".into(), Value::String(format!("{d} (Nix store path {})", p.path)));
+    }
+    if let Some(l) = &p.license {
+        obj.insert("licenses".into(), json!([{"expression": l}]));
+    }
+    if let Some(h) = &p.homepage {
+        obj.insert("externalReferences".into(), json!([{"type": "website", "url": h}]));
+    }
     if p.version.is_empty() {
         obj.shift_remove("version");
     }

@@ -10,6 +10,7 @@
 
 pub mod closure;
 pub mod cyclonedx;
+pub mod meta;
 pub mod nar_hash;
 pub mod nix_name;
 pub mod provenance;
@@ -78,6 +79,10 @@ pub struct StorePathInfo {
     /// Indices into [`Image::layers`] of the layers holding it (one, unless
     /// a hand-written conf lists it twice).
     pub layers: Vec<usize>,
+    /// What Nix's `meta` says, for the direct contents it was given for.
+    pub license: Option<String>,
+    pub homepage: Option<String>,
+    pub description: Option<String>,
 }
 
 /// Everything the documents say about an image.
@@ -100,9 +105,10 @@ pub struct Image {
 }
 
 /// Gathers the facts about the image of `conf` (on `base`), its store
-/// paths described by `closure`. Layers whose digest the conf does not
-/// record are read to take it; `cancel` stops that.
-pub fn describe(conf: &Conf, base: Option<&BaseImage>, closure: &Closure, cancel: &AtomicBool) -> Result<Image, SbomError> {
+/// paths described by `closure` (and, where Nix knew more, by `meta`).
+/// Layers whose digest the conf does not record are read to take it;
+/// `cancel` stops that.
+pub fn describe(conf: &Conf, base: Option<&BaseImage>, closure: &Closure, meta: &meta::Meta, cancel: &AtomicBool) -> Result<Image, SbomError> {
     let mut conf = conf.clone();
     if conf.store_layer_digests.iter().any(Option::is_none) {
         let computed = crate::stream::store_layer_digests(&conf, cancel)?;
@@ -134,7 +140,7 @@ pub fn describe(conf: &Conf, base: Option<&BaseImage>, closure: &Closure, cancel
             }
         }
     }
-    let paths = store_paths(holders, closure);
+    let paths = store_paths(holders, closure, meta);
     let referenced: BTreeSet<&str> = paths.iter().flat_map(|p| p.references.iter().map(String::as_str)).collect();
     let roots = paths.iter().filter(|p| !referenced.contains(p.path.as_str())).map(|p| p.path.clone()).collect();
     let (name, tag) = split_repo_tag(&conf.repo_tag);
@@ -153,7 +159,7 @@ pub fn describe(conf: &Conf, base: Option<&BaseImage>, closure: &Closure, cancel
 /// The store paths the layers hold, with what the closure says of each.
 /// References leaving the image (helper paths the conf excluded) are not
 /// followed; a path the graph lacks is listed without hash and size.
-fn store_paths(holders: BTreeMap<String, Vec<usize>>, closure: &Closure) -> Vec<StorePathInfo> {
+fn store_paths(holders: BTreeMap<String, Vec<usize>>, closure: &Closure, meta: &meta::Meta) -> Vec<StorePathInfo> {
     holders
         .iter()
         .map(|(path, layers)| {
@@ -167,11 +173,15 @@ fn store_paths(holders: BTreeMap<String, Vec<usize>>, closure: &Closure) -> Vec<
                 info.map(|i| i.references.iter().filter(|r| *r != path && holders.contains_key(*r)).cloned().collect()).unwrap_or_default();
             references.sort();
             references.dedup();
+            let m = meta.get(path).cloned().unwrap_or_default();
             StorePathInfo {
                 path: path.clone(),
                 hash_part: hash_part.to_string(),
-                name: name.to_string(),
-                version: version.to_string(),
+                name: m.pname.unwrap_or_else(|| name.to_string()),
+                version: m.version.unwrap_or_else(|| version.to_string()),
+                license: m.license,
+                homepage: m.homepage,
+                description: m.description,
                 nar_hash: info.and_then(|i| i.nar_hash.clone()),
                 nar_size: info.and_then(|i| i.nar_size),
                 references,

@@ -4,7 +4,7 @@
 
 use super::{Image, LayerKind, StorePathInfo, TOOL, TOOL_VERSION, content_uuid, nix_purl, render};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 pub const MEDIA_TYPE: &str = "application/spdx+json";
 
@@ -46,11 +46,33 @@ pub fn document(image: &Image) -> Vec<u8> {
         "packages": packages,
         "relationships": relationships,
     });
+    let refs = license_refs(image);
+    if !refs.is_empty() {
+        // SPDX requires every LicenseRef a package declares to be defined
+        // in the document; Nix knows only its name.
+        let infos: Vec<Value> = refs
+            .iter()
+            .map(|r| json!({"licenseId": r, "extractedText": "NOASSERTION", "name": r.trim_start_matches("LicenseRef-"), "comment": "Named by the package's Nix meta.license; its text is not known here."}))
+            .collect();
+        doc.as_object_mut().expect("an object").insert("hasExtractedLicensingInfos".into(), Value::Array(infos));
+    }
     // The namespace must be unique per document, and the same whenever the
     // document is: derived from everything else in it.
     let uuid = content_uuid(&render(&doc));
     doc["documentNamespace"] = Value::String(format!("https://spdx.org/spdxdocs/{}-{uuid}", sanitize(&name)));
     render(&doc)
+}
+
+/// The `LicenseRef-…` ids the packages' licenses use, sorted.
+fn license_refs(image: &Image) -> BTreeSet<String> {
+    image
+        .paths
+        .iter()
+        .filter_map(|p| p.license.as_deref())
+        .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '(' || c == ')'))
+        .filter(|t| t.starts_with("LicenseRef-"))
+        .map(|t| t.trim_end_matches('+').to_string())
+        .collect()
 }
 
 fn rel(from: &str, kind: &str, to: &str) -> Value {
@@ -139,6 +161,17 @@ fn path_package(image: &Image, p: &StorePathInfo) -> Value {
         "comment": comment,
     });
     let obj = pkg.as_object_mut().expect("an object");
+    // What Nix's meta says (direct contents only); nothing is claimed for
+    // the rest, whose licenses Nix does not export.
+    if let Some(h) = &p.homepage {
+        obj.insert("homepage".into(), Value::String(h.clone()));
+    }
+    if let Some(l) = &p.license {
+        obj.insert("licenseDeclared".into(), Value::String(l.clone()));
+    }
+    if let Some(d) = &p.description {
+        obj.insert("description".into(), Value::String(d.clone()));
+    }
     if p.version.is_empty() {
         obj.shift_remove("versionInfo");
     }

@@ -8,7 +8,7 @@ use layered_image::compress::Compression;
 use layered_image::conf::Conf;
 use layered_image::sbom::closure::{self, CLOSURE_GRAPH_KEY, Closure};
 use layered_image::sbom::provenance::{self, BuildInputs, Subject};
-use layered_image::sbom::{self, cyclonedx, spdx};
+use layered_image::sbom::{self, cyclonedx, meta, spdx};
 use layered_image::time::DateTime;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,10 @@ pub struct GraphArgs {
     /// Key of the graph list inside --graph (default: `graph`, or the only list).
     #[arg(long, value_name = "KEY", requires = "graph")]
     pub graph_key: Option<String>,
+    /// What Nix knows of the direct contents: a JSON object keyed by store path, each
+    /// {pname, version, license (an SPDX expression), homepage, description}.
+    #[arg(long, value_name = "FILE")]
+    pub meta: Option<PathBuf>,
     /// Write to FILE (atomically) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -97,8 +101,15 @@ fn load(input: &GraphArgs, cancel: &AtomicBool) -> anyhow::Result<Loaded> {
         Some(file) => closure::read(file, input.graph_key.as_deref())?,
         None => conf_closure(&input.conf)?,
     };
+    let meta = match &input.meta {
+        Some(file) => meta::read(file)?,
+        None => meta::Meta::new(),
+    };
     let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
-    let image = sbom::describe(&conf, base.as_ref(), &closure, cancel)?;
+    let image = sbom::describe(&conf, base.as_ref(), &closure, &meta, cancel)?;
+    if let Some(stray) = meta.keys().find(|p| image.paths.binary_search_by(|i| i.path.as_str().cmp(p)).is_err()) {
+        layered_image::diag::line(&format!("layered-image: warning: --meta names {stray}, which is not a store path of the image"));
+    }
     let missing: Vec<&str> = image.paths.iter().filter(|p| !closure.contains_key(&p.path)).map(|p| p.path.as_str()).collect();
     if let Some(first) = missing.first() {
         // Explicit layers may hold paths outside the graph Nix exported.
