@@ -20,6 +20,7 @@ pub mod output;
 pub mod plan;
 pub mod pyjson;
 pub mod reference;
+pub mod sbom;
 pub mod source;
 mod stop;
 pub mod tar;

@@ -10,11 +10,14 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   nix-bin skopeo umoci docker.io containerd docker-registry podman runc fakeroot proot \
   busybox-static debootstrap jq pigz zstd xz-utils bzip2 gzip tar python3 ca-certificates time util-linux coreutils \
   apache2-utils openssl buildah python3-pip >/dev/null
-# The official OCI schemas are draft-04 with relative $refs: jsonschema 4.18+
-# resolves them offline through a `referencing` registry (Debian 12 ships 4.10).
-python3 -c 'import jsonschema, referencing' 2>/dev/null \
-  || python3 -m pip install -q 'jsonschema>=4.18' 'referencing>=0.28' 2>/dev/null \
-  || python3 -m pip install -q --break-system-packages 'jsonschema>=4.18' 'referencing>=0.28'
+# The validators tests/sbom.rs runs (pinned): pyspdxtools (SPDX 2.3), cyclonedx-python-lib's
+# strict JSON validator (CycloneDX 1.6, with packageurl-python), in-toto-attestation (Statement v1
+# and SLSA provenance v1 protos); jsonschema for the OCI image-spec schemas.
+python3 -m pip --version >/dev/null 2>&1 ||
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+python3 -m pip install -q --break-system-packages \
+  spdx-tools==0.8.5 'cyclonedx-python-lib[json-validation]==11.12.0' packageurl-python==0.17.6 \
+  in-toto-attestation==0.9.3 jsonschema==4.26.0 referencing==0.37.0 >/dev/null
 # The machine's own docker client may be newer than Debian's dockerd; both work.
 command -v cargo >/dev/null || { echo "tests/install-deps.sh: cargo (rustup) is required" >&2; exit 1; }
 echo "tests/install-deps.sh: tools installed" >&2

@@ -22,6 +22,7 @@ mod oci;
 mod parity;
 mod registry;
 mod registry_faults;
+mod sbom;
 mod sources;
 mod stream_errors;
 mod verify;

@@ -86,6 +86,11 @@ pub struct Args {
     /// is layered without their paths.
     #[arg(long = "layer", value_name = "FILE")]
     pub layers: Vec<PathBuf>,
+    /// Record the image's closure graph (each store path's narHash, narSize and references) in
+    /// the conf under `closure_graph`, for `layered-image sbom` and `provenance`. Off by default:
+    /// the conf is then nixpkgs' byte for byte.
+    #[arg(long)]
+    pub closure_graph: bool,
     /// Print layering diagnostics to stderr (like DEBUG=1).
     #[arg(long)]
     pub debug: bool,
@@ -144,6 +149,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut conf = conf_value(&base, &args.base_json.display().to_string(), layers, &opts)?;
     if let Some(digests) = layered_image::plan::confgen::explicit_digests(&opts, n_layers)? {
         conf.as_object_mut().expect("conf_value makes an object").insert(layered_image::conf::DIGESTS_KEY.into(), digests);
+    }
+    if args.closure_graph {
+        let closure = layered_image::sbom::closure::read(&args.graph, args.graph_key.as_deref())?;
+        let excluded: std::collections::HashSet<&str> = opts.exclude.iter().map(String::as_str).collect();
+        let graph = layered_image::sbom::closure::to_json(&closure, |p| !excluded.contains(p));
+        conf.as_object_mut().expect("conf_value makes an object").insert(layered_image::sbom::closure::CLOSURE_GRAPH_KEY.into(), graph);
     }
     let text = render_jq(&conf);
     match &args.output {

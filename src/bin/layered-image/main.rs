@@ -12,6 +12,7 @@ mod layer;
 mod pipeline;
 mod popularity;
 mod progress;
+mod sbom;
 mod stream;
 mod verify;
 
@@ -44,6 +45,10 @@ enum Command {
     Layer(layer::Args),
     /// Check an image as `docker load` or skopeo reads it: every digest.
     Verify(verify::Args),
+    /// Write an SBOM (SPDX 2.3 or CycloneDX 1.6 JSON) of a conf's image from its closure graph.
+    Sbom(Box<sbom::Args>),
+    /// Write an in-toto statement with SLSA provenance v1 for a conf's image.
+    Provenance(Box<sbom::ProvenanceArgs>),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,8 @@ fn main() -> ExitCode {
         Command::Copy(args) => copy::run(args),
         Command::Layer(args) => layer::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Sbom(args) => sbom::run(*args),
+        Command::Provenance(args) => sbom::run_provenance(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
