@@ -7,7 +7,9 @@ mod auto_layer;
 mod conf;
 mod copy;
 mod customisation_layer;
+mod diff;
 mod digests;
+mod explain;
 mod layer;
 mod pipeline;
 mod popularity;
@@ -44,6 +46,10 @@ enum Command {
     Layer(layer::Args),
     /// Check an image as `docker load` or skopeo reads it: every digest.
     Verify(verify::Args),
+    /// Show what each layer of an image holds and why, as text, JSON or an HTML treemap.
+    Explain(Box<explain::Args>),
+    /// Compare two images' layers and count what a push of the second uploads.
+    Diff(Box<diff::Args>),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +68,8 @@ fn main() -> ExitCode {
         Command::Copy(args) => copy::run(args),
         Command::Layer(args) => layer::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Explain(args) => explain::run(*args),
+        Command::Diff(args) => diff::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
