@@ -284,3 +284,192 @@ fn every_paths_why_agrees_with_the_golden_layering() {
     }
     assert!(runs > 200 && checked_paths > 10_000, "{runs} runs, {checked_paths} paths");
 }
+
+/// Debian's docker-registry on a loopback port (as tests/it/registry.rs
+/// starts it), its access log kept; stopped on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        require("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        #[allow(clippy::zombie_processes)] // reaped in Drop
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Registry { child, port, dir };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("docker-registry did not listen on 127.0.0.1:{port}");
+    }
+
+    fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("log"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("] \"") && l.contains(" HTTP/1.1\""))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The blobs whose uploads completed after request `from` (the PUT
+    /// that ends an upload names the digest), with their sizes as the
+    /// registry stored them.
+    fn uploaded_since(&self, from: usize) -> Vec<(String, u64)> {
+        self.requests()[from..]
+            .iter()
+            .filter(|l| l.contains("\"PUT ") && l.contains("/blobs/uploads/") && l.contains("\" 201 "))
+            .map(|l| {
+                let hex =
+                    l.split("digest=sha256%3A").nth(1).or_else(|| l.split("digest=sha256:").nth(1)).unwrap_or_else(|| panic!("no digest in {l}"));
+                let hex: String = hex.chars().take(64).collect();
+                let data = self.dir.path().join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]));
+                (hex, std::fs::metadata(&data).unwrap_or_else(|e| panic!("{}: {e}", data.display())).len())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two builds of one image that differ in one store path: `diff` reports
+/// that layer alone, and the bytes it says a push of B after A uploads are
+/// what the registry's access log shows uploaded (blob sizes as stored).
+#[test]
+fn diff_reports_the_changed_layer_and_the_bytes_a_push_uploads() {
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let a = root.join("conf.json");
+    // B: the script's store path rebuilt (new hash, new content).
+    let script_b = store.script.replace("1f8ahcn0b9z7n0kw2a1x7dbh5rq4xk3p", "2g9bidn1c0a8o1lx3b2y8ecib6sr5yl4");
+    run(Command::new("cp").arg("-a").arg(root.join(&store.script)).arg(root.join(&script_b)));
+    run(Command::new("chmod").arg("u+w").arg(root.join(&script_b)));
+    std::fs::write(root.join(&script_b).join("data.txt"), "other data, in a new build\n".repeat(50)).unwrap();
+    let mut conf: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
+    conf["store_layers"] = json!([[store.busybox], [script_b]]);
+    let b = write(root, "conf-b.json", serde_json::to_vec(&conf).unwrap());
+    let cache = root.join("cache");
+    let li = |args: &[&std::ffi::OsStr]| {
+        let mut c = Command::new(bin());
+        c.args(args).env("LAYERED_IMAGE_CACHE_DIR", &cache);
+        c
+    };
+
+    let d = {
+        let out = run(&mut li(os!["diff", a, b, "--json"]));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let statuses: Vec<&str> = d["layers"].as_array().unwrap().iter().map(|l| l["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["kept", "changed", "kept"], "{d:#}");
+    let changed = &d["layers"][1];
+    assert_eq!(changed["paths_added"], json!([script_b]));
+    assert_eq!(changed["paths_removed"], json!([store.script]));
+    let eb = li_json(os!["explain", b, "--json", "--compress", "none"]);
+    assert_eq!(changed["diff_id"], eb["layers"][1]["diff_id"]);
+
+    let reg = Registry::start();
+    let dest = format!("docker://127.0.0.1:{}/li/app:t", reg.port);
+    run(&mut li(os!["copy", a, dest, "--dest-tls-verify=false"]));
+    let before = reg.requests().len();
+    run(&mut li(os!["copy", b, dest, "--dest-tls-verify=false"]));
+    let uploaded = reg.uploaded_since(before);
+    assert_eq!(uploaded.len(), 2, "the changed layer and the config: {uploaded:?}");
+    let measured: u64 = uploaded.iter().map(|(_, s)| s).sum();
+    assert_eq!(d["upload_bytes"], measured, "diff's upload_bytes against the registry's log: {uploaded:?}");
+    assert_eq!(d["config_upload"], eb["config_size"]);
+    assert!(uploaded.iter().any(|(hex, _)| format!("sha256:{hex}") == eb["image_id"]), "the config is uploaded");
+
+    // In CI: a budget below what the push uploads fails with status 3, one at it passes.
+    let up = measured.to_string();
+    let under = (measured - 1).to_string();
+    let out = li(os!["diff", a, b, "--fail-over", under]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("uploads {measured} bytes, over --fail-over {under}")));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("changed"), "the report is still printed");
+    run(&mut li(os!["diff", a, b, "--fail-over", up]));
+    // An identical image uploads nothing.
+    let same = run(&mut li(os!["diff", a, a, "--json"]));
+    assert_eq!(serde_json::from_slice::<Value>(&same.stdout).unwrap()["upload_bytes"], 0);
+}
+
+/// Where screenshots of the pages go, for a person to look at.
+fn artefacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artefacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Loads `page` in headless Chromium: a screenshot, and the console
+/// messages (which must include the page's own "treemap" line and no error).
+fn render(page: &Path, shot: &Path) -> String {
+    require("chromium");
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .args(["120", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0", "--window-size=1400,1000"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "chromium failed: {err}");
+    let console: Vec<&str> = err.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.iter().any(|l| l.contains("layered-image treemap:")), "the page's script did not run: {err}");
+    let bad: Vec<&&str> = console.iter().filter(|l| l.contains("ERROR") || l.contains("Uncaught") || l.contains("Refused")).collect();
+    assert!(bad.is_empty(), "console errors: {bad:?}");
+    let png = std::fs::read(shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} is not a rendered page ({} bytes)", shot.display(), png.len());
+    console.join("\n")
+}
+
+/// `--html` pages are self-contained (no URL to fetch), and render in a
+/// real browser without console errors.
+#[test]
+fn html_pages_render_in_headless_chromium() {
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let a = root.join("conf.json");
+    let script_b = store.script.replace("1f8ahcn0b9z7n0kw2a1x7dbh5rq4xk3p", "2g9bidn1c0a8o1lx3b2y8ecib6sr5yl4");
+    run(Command::new("cp").arg("-a").arg(root.join(&store.script)).arg(root.join(&script_b)));
+    let mut conf: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
+    conf["store_layers"] = json!([[store.busybox], [script_b]]);
+    let b = write(root, "conf-b.json", serde_json::to_vec(&conf).unwrap());
+
+    let page = root.join("explain.html");
+    let out = run(Command::new(bin()).arg("explain").arg(&a).arg("--html").arg(&page));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("image "), "the text still goes to stdout");
+    let html = std::fs::read_to_string(&page).unwrap();
+    for external in ["http://", "https://", "src=", "href="] {
+        assert!(!html.contains(external), "the page refers to something outside it: {external}");
+    }
+    let log = render(&page, &artefacts().join("explain.png"));
+    assert!(log.contains("3 layers, 2 path tiles"), "{log}");
+
+    let page = root.join("diff.html");
+    run(Command::new(bin()).arg("diff").arg(&a).arg(&b).arg("--html").arg(&page));
+    let log = render(&page, &artefacts().join("diff.png"));
+    assert!(log.contains("3 layers, 2 path tiles"), "{log}");
+}
