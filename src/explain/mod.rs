@@ -386,4 +386,4 @@ pub fn human(bytes: u64) -> String {
     if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
-pub use report::{json, text};
+pub use report::{json, text, write_json};

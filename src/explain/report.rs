@@ -28,33 +28,76 @@ pub fn layer_json(l: &LayerInfo) -> Value {
         "files": l.files,
         "overhead": l.overhead(),
         "blob": l.blob.map(|b| json!({"digest": b.digest.to_string(), "size": b.size})),
-        "paths": l.paths.iter().map(|p| {
-            let mut v = json!({"path": p.path, "size": p.size, "files": p.files, "why": path_why(p)});
-            if let Some(r) = &p.why {
-                v["reason"] = r.to_json();
-            }
-            v
-        }).collect::<Vec<_>>(),
+        "paths": l.paths.iter().map(path_json).collect::<Vec<_>>(),
     })
 }
 
-/// `explain --json`.
-pub fn json(e: &Explained) -> Value {
-    json!({
+fn path_json(p: &PathInfo) -> Value {
+    let mut v = json!({"path": p.path, "size": p.size, "files": p.files, "why": path_why(p)});
+    if let Some(r) = &p.why {
+        v["reason"] = r.to_json();
+    }
+    v
+}
+
+/// Everything of `explain --json` but the layers.
+fn summary(e: &Explained) -> serde_json::Map<String, Value> {
+    let v = json!({
         "image_id": e.image_id.to_string(),
         "repo_tag": e.repo_tag,
         "size": e.size(),
         "compression": e.compression.key(),
         "compressed_size": e.compressed_size(),
         "config_size": e.config_size,
-        "layers": e.layers.iter().map(layer_json).collect::<Vec<_>>(),
         "biggest": e.biggest.iter().map(|b| json!({"path": b.path, "size": b.size, "layer": b.layer, "chain": b.chain})).collect::<Vec<_>>(),
         "duplicates": {
             "bytes": e.duplicated_bytes(),
             "groups": e.duplicates.iter().map(|d| json!({"size": d.size, "files": d.files})).collect::<Vec<_>>(),
         },
         "small_layers": e.layers.iter().filter(|l| l.diff_id.size < SMALL_LAYER).map(|l| l.index).collect::<Vec<_>>(),
-    })
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("json! of an object"),
+    }
+}
+
+/// `explain --json` as one value.
+pub fn json(e: &Explained) -> Value {
+    let mut m = summary(e);
+    m.insert("layers".into(), e.layers.iter().map(layer_json).collect::<Vec<_>>().into());
+    Value::Object(m)
+}
+
+/// `explain --json`, written layer by layer: memory follows the largest
+/// layer rather than the image (the whole value of tens of thousands of
+/// paths takes a hundred MiB).
+pub fn write_json(e: &Explained, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let head = Value::Object(summary(e)).to_string();
+    w.write_all(&head.as_bytes()[..head.len() - 1])?;
+    w.write_all(b",\"layers\":[")?;
+    for (i, l) in e.layers.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        // A layer may hold most of the image's paths: they go out one by one.
+        let mut v = layer_json(&LayerInfo { paths: Vec::new(), ..l.clone() });
+        v.as_object_mut().expect("an object").shift_remove("paths");
+        // Both are derived from the paths left out above.
+        v["why"] = l.why().into();
+        v["overhead"] = l.overhead().into();
+        let text = v.to_string();
+        w.write_all(&text.as_bytes()[..text.len() - 1])?;
+        w.write_all(b",\"paths\":[")?;
+        for (k, p) in l.paths.iter().enumerate() {
+            if k > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *w, &path_json(p))?;
+        }
+        w.write_all(b"]}")?;
+    }
+    w.write_all(b"]}\n")
 }
 
 /// `explain`'s text: what a person reads.

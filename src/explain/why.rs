@@ -37,7 +37,7 @@ pub enum Reason {
     /// auto-layer.py: the largest paths become primaries until one more
     /// would exceed the limit; a path goes with the others that the same
     /// primaries claim.
-    Auto { primaries: Vec<String>, is_primary: bool, nar_size: u64, limit: i64, max_layers: i64 },
+    Auto { primaries: std::sync::Arc<[String]>, is_primary: bool, nar_size: u64, limit: i64, max_layers: i64 },
     /// A `layeringPipeline`: output group `group` of `of`.
     Pipeline { group: usize, of: usize, pipeline: String },
 }
@@ -74,7 +74,7 @@ impl Reason {
                 json!({"rule": "popularity", "rank": rank, "of": of, "single_layers": singles, "max_layers": max_layers})
             }
             Reason::Auto { primaries, is_primary, nar_size, limit, max_layers } => json!({
-                "rule": "auto-layer", "primary": is_primary, "claimed_by": primaries, "nar_size": nar_size,
+                "rule": "auto-layer", "primary": is_primary, "claimed_by": &**primaries, "nar_size": nar_size,
                 "limit": limit, "max_layers": max_layers,
             }),
             Reason::Pipeline { group, of, pipeline } => json!({"rule": "pipeline", "group": group, "of": of, "pipeline": pipeline}),
@@ -166,7 +166,7 @@ pub fn place(d: &Decision, layering: &Layering) -> Result<Placed, WhyError> {
             let graph = Graph::build(&d.raw, &d.graph_file)?;
             let limit = available()?;
             for layer in auto_layer::layers(&graph, limit) {
-                let primaries: Vec<String> = layer.used_by.iter().map(|&v| graph.paths[v as usize].clone()).collect();
+                let primaries: std::sync::Arc<[String]> = layer.used_by.iter().map(|&v| graph.paths[v as usize].clone()).collect();
                 let group: Vec<(String, Reason)> = layer
                     .paths
                     .iter()

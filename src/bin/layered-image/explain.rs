@@ -161,8 +161,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = crate::progress::cancel_on_signals()?;
     let (_, e) = load(&args.conf, Some(&args.layering), &args.blobs, &cancel)?;
     let text = if args.json {
-        let mut v = serde_json::to_vec_pretty(&explain::json(&e))?;
-        v.push(b'\n');
+        let mut v = Vec::new();
+        explain::write_json(&e, &mut v)?;
         v
     } else {
         explain::text(&e).into_bytes()
