@@ -232,7 +232,8 @@ pub fn explain_layers(d: &Decision, conf_layers: &[Vec<String>]) -> Result<Vec<V
                 let mut by_path: HashMap<String, Reason> = placed.into_iter().flatten().map(|(p, r)| (normal(&p), r)).collect();
                 return Ok(conf_layers.iter().map(|l| l.iter().map(|p| by_path.remove(p).expect("compared equal")).collect()).collect());
             }
-            Some(detail) => details.push(format!("{}: {detail}", strategy_name(layering, d))),
+            Some(detail) if candidates.len() > 1 => details.push(format!("{}: {detail}", strategy_name(layering, d))),
+            Some(detail) => details.push(detail),
         }
     }
     Err(WhyError::Mismatch {

@@ -473,3 +473,27 @@ fn html_pages_render_in_headless_chromium() {
     let log = render(&page, &artefacts().join("diff.png"));
     assert!(log.contains("3 layers, 2 path tiles"), "{log}");
 }
+
+/// Wrong layering flags, a graph of another closure, a missing store
+/// path, a missing conf: one error naming the culprit, exit 1, nothing on stdout.
+#[test]
+fn bad_input_is_one_clear_error() {
+    let case = golden().into_iter().find(|c| c["name"] == "synthetic-60").unwrap();
+    let store = GoldenStore::new(&case);
+    let e = store.explain(&["--layering".into(), "popularity".into(), "--max-layers".into(), "10".into()]);
+    assert_eq!(store_layers(&e).len(), 9);
+    let conf = store.dir.path().join("conf.json");
+    let graph = store.graph.to_str().unwrap();
+    let out = li(os!["explain", conf, "--graph", graph, "--layering", "popularity", "--max-layers", "11"]);
+    let err = out.fails(&["the conf's store layers are not what --layering popularity --max-layers 11 makes of", "store layer 9 differs"]);
+    assert!(out.stdout.is_empty(), "{err}");
+    // Without --layering both are tried, and both named.
+    li(os!["explain", conf, "--graph", graph]).fails(&["--layering auto --max-layers 100 or --layering popularity --max-layers 100"]);
+    let other = write(store.dir.path(), "other.json", serde_json::to_vec(&json!([{"path": "/nix/store/x-y", "references": []}])).unwrap());
+    li(os!["explain", conf, "--graph", other, "--layering", "popularity", "--max-layers", "10"]).fails(&["store layer 1 differs"]);
+    li(os!["diff", conf, store.dir.path().join("missing.json")]).fails(&["missing.json"]);
+    // A store path gone from the disk.
+    let first = store_layers(&e)[0][0].0.clone();
+    std::fs::remove_dir_all(store.dir.path().join(first.trim_start_matches('/'))).unwrap();
+    li(os!["explain", conf]).fails(&[&first[1..]]);
+}
