@@ -127,6 +127,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sources: Vec<dest::Source> =
         loaded.iter().zip(confs).map(|((conf, base), label)| dest::Source { conf, base: base.as_ref(), label: label.clone() }).collect();
     let progress = Stderr::new("read");
+    let totals: Option<Vec<u64>> = loaded.iter().map(|(c, b)| crate::progress::image_total(c, b.as_ref(), progress.is_terminal())).collect();
+    if let Some(t) = totals {
+        progress.set_total(t.iter().sum());
+    }
     let result = dest::copy(&name, &sources, &opts, &progress, &cancel);
     progress.finish();
     let written = result?;
