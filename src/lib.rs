@@ -13,6 +13,7 @@ pub mod conf;
 pub mod dest;
 pub mod diag;
 pub mod digest;
+pub mod explain;
 pub mod image;
 pub mod input;
 pub mod layer;

@@ -18,6 +18,8 @@ python3 -m pip --version >/dev/null 2>&1 ||
 python3 -m pip install -q --break-system-packages \
   spdx-tools==0.8.5 'cyclonedx-python-lib[json-validation]==11.12.0' packageurl-python==0.17.6 \
   in-toto-attestation==0.9.3 jsonschema==4.26.0 referencing==0.37.0 >/dev/null
+# explain --html: the page is loaded in a real headless browser.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 # The machine's own docker client may be newer than Debian's dockerd; both work.
 command -v cargo >/dev/null || { echo "tests/install-deps.sh: cargo (rustup) is required" >&2; exit 1; }
 echo "tests/install-deps.sh: tools installed" >&2

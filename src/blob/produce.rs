@@ -266,7 +266,14 @@ fn layer_line(index: usize, n: usize, l: &LayerBlob, store: &dyn BlobStore) -> S
         Fate::Present => format!("{}, not read", store.presence(&l.blob.digest.digest)),
         Fate::Cached => format!("{}, blob known from the blob cache, not compressed", store.presence(&l.blob.digest.digest)),
     };
-    format!("Layer {index}/{n} {} ({} bytes, {} as {}) {what}", l.diff_id.digest, l.diff_id.size, l.blob.digest.size, l.blob.digest.digest)
+    // What a person reads at a glance; the full digests are in the
+    // summary, `--digestfile` and the image itself.
+    let (tar, blob) = (indicatif::HumanBytes(l.diff_id.size), indicatif::HumanBytes(l.blob.digest.size));
+    if l.blob.digest == l.diff_id {
+        format!("Layer {index}/{n} {} {tar}: {what}", l.diff_id.digest.short())
+    } else {
+        format!("Layer {index}/{n} {} {tar} -> {blob}: {what}", l.diff_id.digest.short())
+    }
 }
 
 /// What producing layers needs.

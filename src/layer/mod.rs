@@ -130,17 +130,27 @@ pub fn layer_size(paths: &[StorePath], stamp: &Stamp) -> Result<u64, LayerError>
         total += head.len() as u64;
     }
     for path in paths {
-        for entry in Walk::new(&path.fs_path, path.member_name.clone()) {
-            let entry = entry?;
-            head.clear();
-            tar::encode_header(&header_for(&entry.name, entry.mode, &entry.kind, stamp), &mut head);
-            total += head.len() as u64;
-            if let Kind::Regular { size } = entry.kind {
-                total += size + tar::padding(size);
-            }
-        }
+        member_sizes(path, stamp, |_, n| total += n)?;
     }
     Ok(total + tar::end_of_archive_len(total))
+}
+
+/// Calls `f` with each member of `path` in layer order and the bytes it
+/// takes in the layer tar (header, data, padding): what `explain` adds up
+/// per store path. From metadata alone; no file is opened.
+pub fn member_sizes(path: &StorePath, stamp: &Stamp, mut f: impl FnMut(&Entry, u64)) -> Result<(), LayerError> {
+    let mut head = Vec::with_capacity(2048);
+    for entry in Walk::new(&path.fs_path, path.member_name.clone()) {
+        let entry = entry?;
+        head.clear();
+        tar::encode_header(&header_for(&entry.name, entry.mode, &entry.kind, stamp), &mut head);
+        let data = match entry.kind {
+            Kind::Regular { size } => size + tar::padding(size),
+            _ => 0,
+        };
+        f(&entry, head.len() as u64 + data);
+    }
+    Ok(())
 }
 
 /// Copies exactly `size` bytes of the file plus block padding. A file whose

@@ -6,6 +6,7 @@ mod harness;
 mod base_image;
 mod conf_cli;
 mod customisation_layer;
+mod explain;
 mod explicit_layers;
 mod hostile_customisation;
 mod hostile_faults;

@@ -145,6 +145,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let loaded = confs.iter().map(|c| Loaded::open(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let sources: Vec<dest::Source> = loaded.iter().zip(confs).map(|(l, label)| dest::Source { input: l.input(), label: label.clone() }).collect();
     let progress = Stderr::new("read");
+    let totals: Option<Vec<u64>> = loaded
+        .iter()
+        .map(|l| match l {
+            Loaded::Conf(c, b) => crate::progress::image_total(c, b.as_ref(), progress.is_terminal()),
+            Loaded::Image(_) => None,
+        })
+        .collect();
+    if let Some(t) = totals {
+        progress.set_total(t.iter().sum());
+    }
     let result = dest::copy(&name, &sources, &opts, &progress, &cancel);
     progress.finish();
     let written = result?;

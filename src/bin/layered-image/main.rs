@@ -7,7 +7,9 @@ mod auto_layer;
 mod conf;
 mod copy;
 mod customisation_layer;
+mod diff;
 mod digests;
+mod explain;
 mod layer;
 mod pipeline;
 mod popularity;
@@ -49,6 +51,10 @@ enum Command {
     Sbom(Box<sbom::Args>),
     /// Write an in-toto statement with SLSA provenance v1 for a conf's image.
     Provenance(Box<sbom::ProvenanceArgs>),
+    /// Show what each layer of an image holds and why, as text, JSON or an HTML treemap.
+    Explain(Box<explain::Args>),
+    /// Compare two images' layers and count what a push of the second uploads.
+    Diff(Box<diff::Args>),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +75,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Sbom(args) => sbom::run(*args),
         Command::Provenance(args) => sbom::run_provenance(*args),
+        Command::Explain(args) => explain::run(*args),
+        Command::Diff(args) => diff::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

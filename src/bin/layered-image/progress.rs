@@ -1,14 +1,79 @@
-//! Progress on stderr: nixpkgs' lines, and on a terminal a live byte count
-//! and, while `copy` makes layers, a bar per layer. stdout never carries
-//! any of it.
+//! Progress on stderr: nixpkgs' lines, and on a terminal one overall bar
+//! (bytes done of the total, rate, time left) and, while `copy` makes
+//! layers, a bar per layer; not on a terminal (a CI log), a line every
+//! [`LOG_EVERY`] while bytes flow. stdout never carries any of it.
 
+use layered_image::conf::Conf;
 use layered_image::image::Progress;
+use layered_image::image::base::BaseImage;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often a log (not a terminal) gets a progress line: often enough to
+/// show a long push is alive, rarely enough not to flood it.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Stderr {
     bars: Option<Bars>,
+    log: Option<Log>,
+    verb: String,
+}
+
+/// Progress for a log: bytes so far, and when the last line was printed.
+struct Log {
+    start: Instant,
+    bytes: AtomicU64,
+    total: AtomicU64,
+    /// Milliseconds since `start` of the last line.
+    last: AtomicU64,
+}
+
+impl Log {
+    fn advance(&self, n: u64, verb: &str) {
+        let done = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        let now = self.start.elapsed().as_millis() as u64;
+        let last = self.last.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < LOG_EVERY.as_millis() as u64
+            || self.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        let rate = done as f64 / (now as f64 / 1000.0).max(0.001);
+        let total = self.total.load(Ordering::Relaxed);
+        let of = if total > 0 { format!(" of {}", human(total)) } else { String::new() };
+        let left = if total > done && rate > 0.0 { format!(", {} left", eta(((total - done) as f64 / rate) as u64)) } else { String::new() };
+        layered_image::diag::line(&format!("layered-image: {}{of} {verb} ({}/s{left})", human(done), human(rate as u64)));
+    }
+}
+
+fn human(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
+
+fn eta(secs: u64) -> String {
+    indicatif::HumanDuration(Duration::from_secs(secs)).to_string()
+}
+
+/// The image's bytes before the first is read, from metadata: recorded
+/// layer lengths, else each store layer's length from its files'
+/// metadata; the customisation layer's file; the base layers' members.
+/// `None` if a store path cannot be walked (the image will fail on it
+/// anyway), or if walking is not `worth` it (nobody watches a bar: the walk
+/// costs a tenth of a large stream's time) and a layer's length is not recorded.
+pub fn image_total(conf: &Conf, base: Option<&BaseImage>, worth: bool) -> Option<u64> {
+    let mut total: u64 = base.map_or(0, |b| b.layers.iter().map(|l| b.source_of(l).member.size).sum());
+    for (paths, known) in conf.store_layers.iter().zip(&conf.store_layer_digests) {
+        total += match known {
+            Some(d) => d.size,
+            None if worth => layered_image::layer::layer_size(paths, &conf.stamp).ok()?,
+            None => return None,
+        };
+    }
+    let custom = std::fs::metadata(conf.customisation_layer.1.join("layer.tar")).map(|m| m.len()).unwrap_or(0);
+    Some(total + custom)
 }
 
 struct Bars {
@@ -20,8 +85,11 @@ struct Bars {
 impl Stderr {
     /// `verb` says what the byte count counts ("written", "read").
     pub fn new(verb: &str) -> Stderr {
+        let terminal = std::io::stderr().is_terminal();
         Stderr {
-            bars: std::io::stderr().is_terminal().then(|| {
+            verb: verb.to_string(),
+            log: (!terminal).then(|| Log { start: Instant::now(), bytes: AtomicU64::new(0), total: AtomicU64::new(0), last: AtomicU64::new(0) }),
+            bars: terminal.then(|| {
                 let multi = indicatif::MultiProgress::new();
                 let total = multi.add(indicatif::ProgressBar::new_spinner());
                 let template = format!("{{spinner}} {{bytes}} {verb} ({{bytes_per_sec}})");
@@ -29,6 +97,24 @@ impl Stderr {
                 total.enable_steady_tick(std::time::Duration::from_millis(120));
                 Bars { multi, total, layers: Mutex::new(HashMap::new()) }
             }),
+        }
+    }
+
+    /// Whether a bar is drawn (stderr is a terminal).
+    pub fn is_terminal(&self) -> bool {
+        self.bars.is_some()
+    }
+
+    /// The bytes the whole run is expected to count: the overall bar shows
+    /// how far along it is and the time left.
+    pub fn set_total(&self, total: u64) {
+        if let Some(b) = &self.bars {
+            b.total.set_length(total);
+            let template = format!("[{{bar:30}}] {{bytes}}/{{total_bytes}} {} ({{bytes_per_sec}}, {{eta}} left)", self.verb);
+            b.total.set_style(indicatif::ProgressStyle::with_template(&template).expect("static template").progress_chars("=> "));
+        }
+        if let Some(l) = &self.log {
+            l.total.store(total, Ordering::Relaxed);
         }
     }
 
@@ -56,6 +142,9 @@ impl Progress for Stderr {
     fn advance(&self, bytes: u64) {
         if let Some(b) = &self.bars {
             b.total.inc(bytes);
+        }
+        if let Some(l) = &self.log {
+            l.advance(bytes, &self.verb);
         }
     }
     fn layer_started(&self, index: usize, size: Option<u64>) {

@@ -40,6 +40,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (conf, base) = crate::copy::load(&args.conf)?;
     let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
     let progress = Stderr::new("written");
+    if let Some(total) = crate::progress::image_total(&conf, base.as_ref(), progress.is_terminal()) {
+        progress.set_total(total);
+    }
     let layers = base.as_ref().map_or(0, |b| b.layers.len()) + conf.store_layers.len() + 1;
     if let Some(w) = layered_image::image::layer_count_warning(layers) {
         progress.line(&w);

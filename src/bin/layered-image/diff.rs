@@ -1,0 +1,48 @@
+use crate::explain::{BlobArgs, finish, load};
+use layered_image::explain;
+use std::path::PathBuf;
+
+/// `diff A B [--json] [--html FILE] [--fail-over BYTES]`
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    layered-image diff old/conf.json new/conf.json\n  \
+    layered-image diff old/conf.json new/conf.json --json | jq .upload_bytes\n  \
+    layered-image diff old/conf.json new/conf.json --fail-over 50000000   # CI: exit 3 if a push would upload more")]
+pub struct Args {
+    /// The earlier image's conf.json (what the registry holds).
+    pub a: PathBuf,
+    /// The later image's conf.json (what is pushed).
+    pub b: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a self-contained HTML page (B's treemap, changes highlighted) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Exit with status 3 when a push of B to a registry holding A would upload more than BYTES (compressed).
+    #[arg(long, value_name = "BYTES")]
+    pub fail_over: Option<u64>,
+    #[command(flatten)]
+    pub blobs: BlobArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cancel = crate::progress::cancel_on_signals()?;
+    let (_, a) = load(&args.a, None, &args.blobs, &cancel)?;
+    let (conf_b, b) = load(&args.b, None, &args.blobs, &cancel)?;
+    let jobs = args.blobs.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
+    let d = explain::diff::diff(a, b, &conf_b, jobs, &cancel)?;
+    let text = if args.json {
+        let mut v = serde_json::to_vec_pretty(&explain::diff::json(&d))?;
+        v.push(b'\n');
+        v
+    } else {
+        explain::diff::text(&d).into_bytes()
+    };
+    let up = d.upload_bytes();
+    let over = args
+        .fail_over
+        .filter(|&max| up > max)
+        .map(|max| format!("a push of {} after {} uploads {up} bytes, over --fail-over {max}", args.b.display(), args.a.display()));
+    finish(&text, args.html.as_deref().map(|f| (f, explain::html::diff_page(&d))), over)
+}
