@@ -8,6 +8,7 @@ pub mod config;
 pub mod customisation;
 pub mod decode;
 pub mod manifest;
+pub mod users;
 
 use crate::conf::Conf;
 use crate::digest::Digest;
@@ -35,6 +36,8 @@ pub enum ImageError {
     BaseLayer { image: PathBuf, name: String, what: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Users(#[from] users::UsersError),
     #[error("{}", output_message(.0))]
     Output(#[source] io::Error),
     #[error("interrupted; the image written so far is incomplete")]

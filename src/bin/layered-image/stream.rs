@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (conf, base) = crate::copy::load(&args.conf)?;
     let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
     let progress = Stderr::new("written");
-    let layers = base.as_ref().map_or(0, |b| b.layers.len()) + conf.store_layers.len() + 1;
+    let layers = base.as_ref().map_or(0, |b| b.layers.len()) + conf.store_layers.len() + 1 + usize::from(conf.users.is_some());
     if let Some(w) = layered_image::image::layer_count_warning(layers) {
         progress.line(&w);
     }
