@@ -9,6 +9,7 @@
 mod archive;
 mod docker;
 mod oci;
+pub mod shadow;
 
 use crate::image::base::{JSON_MEMBER_LIMIT, json_too_big};
 use crate::image::decode::{Compression, sniff};
