@@ -20,6 +20,7 @@ mod layering_props;
 mod load;
 mod oci;
 mod parity;
+mod perms;
 mod registry;
 mod stream_errors;
 mod verify;
