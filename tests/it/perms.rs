@@ -201,8 +201,11 @@ fn empty_perms_keep_the_reference_bytes() {
     }
 }
 
+/// A layer member's mode, uid, gid and data.
+type Member = (u32, u64, u64, Vec<u8>);
+
 /// Members of each layer of a docker-archive, by layer.
-fn layer_members(image: &Path) -> Vec<BTreeMap<String, (u32, u64, u64, Vec<u8>)>> {
+fn layer_members(image: &Path) -> Vec<BTreeMap<String, Member>> {
     use std::io::Read;
     let bytes = std::fs::read(image).unwrap();
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
