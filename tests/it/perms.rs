@@ -346,3 +346,47 @@ fn verify_warns_about_directories_layers_shadow_and_unpacking_agrees() {
     // The base alone shadows nothing (its layers share one owner).
     verify_image(base.to_str().unwrap());
 }
+
+/// `copy` makes the same image as `stream` (the users layer included): its
+/// config is `stream`'s very bytes, and its layers decompress to `stream`'s
+/// tars; with digests precomputed by `digests` too.
+#[test]
+fn copy_to_an_oci_layout_is_the_streamed_image() {
+    let (store, image) = perms_image();
+    let conf = store.dir.path().join("conf.json");
+    let with_digests = store.dir.path().join("conf-digests.json");
+    run(Command::new(bin()).arg("digests").arg(&conf).arg("-o").arg(&with_digests).args(["--compress", "gzip"]));
+    let streamed = layer_members(&image);
+    let bytes = std::fs::read(&image).unwrap();
+    let stream_config = tar::Archive::new(&bytes[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_string_lossy().ends_with(".json") && e.path().unwrap().to_string_lossy() != "manifest.json")
+        .map(|mut e| {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+            v
+        })
+        .unwrap();
+    for (i, c) in [&conf, &with_digests].into_iter().enumerate() {
+        let layout = store.dir.path().join(format!("oci-{i}"));
+        let dest = format!("oci:{}:t", layout.display());
+        run(Command::new(bin()).arg("copy").arg(c).arg(&dest).args(["--compress", "gzip"]));
+        verify_image(&dest);
+        let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let blob = |d: &Value| layout.join("blobs/sha256").join(d["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap());
+        let manifest: Value = serde_json::from_slice(&std::fs::read(blob(&index["manifests"][0])).unwrap()).unwrap();
+        assert_eq!(std::fs::read(blob(&manifest["config"])).unwrap(), stream_config, "copy's config is stream's");
+        let layers = manifest["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), streamed.len());
+        let last = std::fs::read(blob(layers.last().unwrap())).unwrap();
+        let mut tar_bytes = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&last[..]), &mut tar_bytes).unwrap();
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&tar_bytes[..]).entries().unwrap() {
+            names.push(e.unwrap().path().unwrap().display().to_string());
+        }
+        assert_eq!(names, streamed.last().unwrap().keys().cloned().collect::<Vec<_>>());
+    }
+}
