@@ -211,7 +211,8 @@ impl Conf {
         // Our extensions `perms` and `users` (docs/perms.md); absent, the
         // image is nixpkgs'.
         if let Some(v) = obj.get("perms") {
-            let in_image = |m: &[u8]| store_layers.iter().flatten().any(|p: &StorePath| p.member_name == m);
+            let names: std::collections::HashSet<&[u8]> = store_layers.iter().flatten().map(|p: &StorePath| &p.member_name[..]).collect();
+            let in_image = |m: &[u8]| names.contains(m);
             let member_name = |s: &str| store_path(path, &store_dir, s, PathBuf::new()).map(|p| p.member_name).map_err(|e| e.to_string());
             stamp.perms = crate::layer::perms::parse(v, member_name, in_image).map_err(|source| ConfError::Perms { path: path.into(), source })?;
         }

@@ -10,6 +10,7 @@
 
 use regex::bytes::Regex;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,9 @@ pub struct Rule {
 #[derive(Debug, Clone, Default)]
 pub struct Perms {
     rules: Arc<[Rule]>,
+    /// Rule indices by their path: an entry looks up its few ancestors
+    /// instead of testing every rule (a rule per store path is common).
+    by_path: Arc<HashMap<Vec<u8>, Vec<usize>>>,
 }
 
 /// What a member's header carries after the rules.
@@ -61,7 +65,11 @@ pub struct Applied<'a> {
 
 impl Perms {
     pub fn new(rules: Vec<Rule>) -> Perms {
-        Perms { rules: rules.into() }
+        let mut by_path: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            by_path.entry(r.path.clone()).or_default().push(i);
+        }
+        Perms { rules: rules.into(), by_path: Arc::new(by_path) }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,9 +87,17 @@ impl Perms {
     /// file to root (it prefers names to numbers).
     pub fn apply<'a>(&'a self, name: &[u8], base: Applied<'a>) -> Applied<'a> {
         let mut out = base;
-        for rule in self.rules.iter() {
-            let under = name.strip_prefix(&rule.path[..]).is_some_and(|rest| rest.is_empty() || rest[0] == b'/');
-            if !under || rule.regex.as_ref().is_some_and(|r| !r.is_match(name)) {
+        // The rules whose path is `name` or an ancestor of it, in order.
+        let mut hits: Vec<usize> = Vec::new();
+        let ends = name.iter().enumerate().skip(1).filter(|(_, b)| **b == b'/').map(|(i, _)| i).chain([name.len()]);
+        for end in ends {
+            if let Some(v) = self.by_path.get(&name[..end]) {
+                hits.extend(v);
+            }
+        }
+        hits.sort_unstable();
+        for rule in hits.into_iter().map(|i| &self.rules[i]) {
+            if rule.regex.as_ref().is_some_and(|r| !r.is_match(name)) {
                 continue;
             }
             if let Some(mode) = rule.mode {
@@ -113,6 +129,7 @@ pub fn parse(value: &Value, member_name: impl Fn(&str) -> Result<Vec<u8>, String
         return Err(PermsError::Type { key: "perms".into(), expected: "a list of {\"path\": STORE_PATH, ...} objects" });
     };
     let mut rules = Vec::with_capacity(items.len());
+    let mut compiled: HashMap<String, Regex> = HashMap::new();
     for (i, item) in items.iter().enumerate() {
         let key = format!("perms[{i}]");
         let Some(obj) = item.as_object() else {
@@ -146,9 +163,18 @@ pub fn parse(value: &Value, member_name: impl Fn(&str) -> Result<Vec<u8>, String
         if !in_image(&member) {
             return Err(PermsError::NotInImage { key: field("path"), path });
         }
-        let regex = string("regex")?
-            .map(|r| Regex::new(&r).map_err(|source| PermsError::Regex { key: field("regex"), source: Box::new(source) }))
-            .transpose()?;
+        let regex = match string("regex")? {
+            None => None,
+            // One regex for many store paths is common: compiled once, shared.
+            Some(r) => Some(match compiled.get(&r) {
+                Some(re) => re.clone(),
+                None => {
+                    let re = Regex::new(&r).map_err(|source| PermsError::Regex { key: field("regex"), source: Box::new(source) })?;
+                    compiled.insert(r, re.clone());
+                    re
+                }
+            }),
+        };
         let mode = string("mode")?.map(|m| parse_mode(&m).ok_or(PermsError::Mode { key: field("mode"), value: m })).transpose()?;
         rules.push(Rule { path: member, regex, mode, uid: id("uid")?, gid: id("gid")?, uname: string("uname")?, gname: string("gname")? });
     }
