@@ -145,6 +145,7 @@ impl Users {
 }
 
 /// A file as the layers below the users layer show it.
+#[derive(Debug)]
 struct Found {
     text: String,
     origin: String,
@@ -212,6 +213,18 @@ fn lookup(sources: &[Source<'_>], store_dir: &str, path: &str) -> Result<Option<
         if want.starts_with(&format!("{store}/")) {
             let on_disk = Path::new("/").join(&want);
             let below = |what: String| UsersError::Below { file: norm(path), origin: on_disk.display().to_string(), what };
+            if !store_dir.starts_with('/') {
+                return Err(below("a symlink into a store_dir given as a relative path cannot be followed".into()));
+            }
+            // The file is read from this machine: whatever the layers' links
+            // say, only a file that really is inside the store may be.
+            let inside = match (std::fs::canonicalize(&on_disk), std::fs::canonicalize(Path::new("/").join(&store))) {
+                (Ok(file), Ok(dir)) => file.starts_with(&dir),
+                (Err(e), _) | (_, Err(e)) => return Err(below(e.to_string())),
+            };
+            if !inside {
+                return Err(below("it resolves to a file outside the store".into()));
+            }
             let data = crate::input::read_limited(&on_disk, FILE_LIMIT).map_err(|e| below(e.to_string()))?;
             let text = String::from_utf8(data).map_err(|_| below("not UTF-8".into()))?;
             return Ok(Some(Found { text, origin: on_disk.display().to_string() }));
@@ -228,7 +241,8 @@ fn lookup(sources: &[Source<'_>], store_dir: &str, path: &str) -> Result<Option<
                 }
                 Some(Hit::Link(target)) => {
                     let parent = want.rsplit_once('/').map_or("", |(d, _)| d);
-                    next = Some(if target.starts_with('/') { norm(&target) } else { resolve_relative(parent, &target) });
+                    // `..` resolved here, so that no link can climb out of the store below.
+                    next = Some(if target.starts_with('/') { resolve_relative("", &target) } else { resolve_relative(parent, &target) });
                     break;
                 }
             }
@@ -462,6 +476,45 @@ mod tests {
         assert!(e.contains("uid 1000") && e.contains("ubuntu"), "{e}");
         let e = account_files(&u, None, found("staff:x:1000:\n"), None).unwrap_err().to_string();
         assert!(e.contains("gid 1000") && e.contains("staff"), "{e}");
+    }
+
+    /// A layer holding one symlink, `etc/passwd -> target`.
+    fn link_layer(target: &str) -> Source<'static> {
+        let mut b = ::tar::Builder::new(Vec::new());
+        let mut h = ::tar::Header::new_gnu();
+        h.set_entry_type(::tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "etc/passwd", target).unwrap();
+        let bytes = b.into_inner().unwrap();
+        Source { origin: "a test layer".into(), open: Box::new(move || Ok(Box::new(io::Cursor::new(bytes.clone())) as Box<dyn Read>)) }
+    }
+
+    #[test]
+    fn links_are_followed_into_the_store_and_never_out_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("nix/store");
+        std::fs::create_dir_all(store.join("aaa-nss/etc")).unwrap();
+        std::fs::write(store.join("aaa-nss/etc/passwd"), "root:x:0:0::/:/bin/sh\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("host/etc")).unwrap();
+        std::fs::write(dir.path().join("host/etc/passwd"), "secret:x:1:1::/:/bin/sh\n").unwrap();
+        std::fs::create_dir_all(store.join("bbb-evil")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("host/etc"), store.join("bbb-evil/etc")).unwrap();
+        let store_dir = store.display().to_string();
+        let found = lookup(&[link_layer(&format!("{store_dir}/aaa-nss/etc/passwd"))], &store_dir, "/etc/passwd").unwrap().unwrap();
+        assert_eq!(found.text, "root:x:0:0::/:/bin/sh\n");
+        for evil in [format!("{store_dir}/../../host/etc/passwd"), format!("{store_dir}/bbb-evil/etc/passwd")] {
+            // Either an error, or (`..` resolved first) a path outside the
+            // store that no layer holds: never the host's file.
+            match lookup(&[link_layer(&evil)], &store_dir, "/etc/passwd") {
+                Ok(Some(f)) => panic!("{evil}: read {:?} from {}", f.text, f.origin),
+                Ok(None) => {}
+                Err(e) => assert!(e.to_string().contains("outside the store"), "{evil}: {e}"),
+            }
+        }
+        let e = lookup(&[link_layer(&format!("{store_dir}/bbb-evil/etc/passwd"))], &store_dir, "/etc/passwd").unwrap_err().to_string();
+        assert!(e.contains("outside the store"), "{e}");
+        let e = lookup(&[link_layer("/nix/store/aaa-nss/etc/passwd")], "nix/store", "/etc/passwd").unwrap_err().to_string();
+        assert!(e.contains("relative"), "{e}");
     }
 
     #[test]
