@@ -25,6 +25,10 @@ pub enum ConfError {
     Time { path: PathBuf, key: &'static str, source: TimeError },
     #[error("{path}: key \"{key}\": {value} is not a valid id (0..=4294967295)")]
     Id { path: PathBuf, key: &'static str, value: String },
+    #[error("{path}: {source}")]
+    Perms { path: PathBuf, source: crate::layer::perms::PermsError },
+    #[error("{path}: {source}")]
+    Users { path: PathBuf, source: crate::image::users::UsersError },
     #[error("{path}: store path {store_path:?} {problem} (store_dir is {store_dir:?})")]
     StorePath { path: PathBuf, store_path: String, store_dir: String, problem: &'static str },
 }
@@ -53,6 +57,9 @@ pub struct Conf {
     /// layer's compressed digests (its own digest is in its checksum file),
     /// so that `copy` knows every blob before reading one.
     pub customisation_layer_digest: Option<LayerDigest>,
+    /// Our extension `users`: accounts written in one more layer, after
+    /// the customisation layer (see [`crate::image::users`]).
+    pub users: Option<crate::image::users::Users>,
 }
 
 /// A layer's identity: the sha256 and length of its tar, and of the blobs
@@ -170,12 +177,13 @@ impl Conf {
         let created = r.time("created", now)?;
         // The seed schema has no "mtime": files get the creation time.
         let mtime = if obj.contains_key("mtime") { r.time("mtime", now)? } else { created };
-        let stamp = Stamp {
+        let mut stamp = Stamp {
             uid: r.id("uid")?,
             gid: r.id("gid")?,
             uname: r.string("uname")?.to_string(),
             gname: r.string("gname")?.to_string(),
             mtime: mtime.timestamp(),
+            perms: Default::default(),
         };
         let store_dir = r.string("store_dir")?.to_string();
         let from_image = match r.get("from_image")? {
@@ -200,6 +208,18 @@ impl Conf {
             }
             store_layers.push(paths);
         }
+        // Our extensions `perms` and `users` (docs/perms.md); absent, the
+        // image is nixpkgs'.
+        if let Some(v) = obj.get("perms") {
+            let names: std::collections::HashSet<&[u8]> = store_layers.iter().flatten().map(|p: &StorePath| &p.member_name[..]).collect();
+            let in_image = |m: &[u8]| names.contains(m);
+            let member_name = |s: &str| store_path(path, &store_dir, s, PathBuf::new()).map(|p| p.member_name).map_err(|e| e.to_string());
+            stamp.perms = crate::layer::perms::parse(v, member_name, in_image).map_err(|source| ConfError::Perms { path: path.into(), source })?;
+        }
+        let users = match obj.get("users") {
+            None => None,
+            Some(v) => Some(crate::image::users::Users::parse(v).map_err(|source| ConfError::Users { path: path.into(), source })?),
+        };
         let custom = r.string("customisation_layer")?.to_string();
         let custom_path = resolve(&custom);
         Ok(Conf {
@@ -211,6 +231,7 @@ impl Conf {
             from_image,
             store_layers,
             customisation_layer: (custom, custom_path),
+            users,
             repo_tag: r.string("repo_tag")?.to_string(),
             store_layer_digests: digests(&r, layers.len())?,
             customisation_layer_digest: match obj.get(CUSTOMISATION_DIGEST_KEY) {

@@ -13,6 +13,7 @@ mod oci;
 mod tar_bound;
 
 pub use tar_bound::Overrun;
+pub mod shadow;
 
 use crate::image::base::{JSON_MEMBER_LIMIT, json_too_big};
 use crate::image::decode::{Compression, sniff};

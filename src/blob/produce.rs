@@ -19,6 +19,7 @@ use crate::image::config::LayerRecord;
 use crate::image::customisation::Customisation;
 use crate::image::decode::{self, ContentHasher, Tee};
 use crate::image::manifest::{self, Blob};
+use crate::image::users::{UsersLayer, users_layer};
 use crate::image::{ImageError, Progress, config_bytes, paths_repr};
 use crate::layer::pipe::{self, PipeError};
 use crate::layer::{Stamp, StorePath};
@@ -104,12 +105,13 @@ enum Source<'a, 'f> {
     Base(&'a BaseImage, &'a BaseLayer),
     Store { paths: &'a [StorePath], stamp: &'a Stamp, known: Option<&'a LayerDigest> },
     Customisation(&'a Customisation, Option<&'a LayerDigest>),
+    Users(&'a UsersLayer),
 }
 
 type Stop<'a> = crate::stop::Stop<'a, ProduceError>;
 
 /// The layers of `conf`'s image on top of `base`, in order.
-fn sources<'a>(conf: &'a Conf, base: Option<&'a BaseImage>, custom: &'a Customisation) -> Vec<Source<'a, 'a>> {
+fn sources<'a>(conf: &'a Conf, base: Option<&'a BaseImage>, custom: &'a Customisation, users: Option<&'a UsersLayer>) -> Vec<Source<'a, 'a>> {
     let mut sources: Vec<Source> = base.map(|b| b.layers.iter().map(|l| Source::Base(b, l)).collect()).unwrap_or_default();
     sources.extend(conf.store_layers.iter().zip(&conf.store_layer_digests).map(|(paths, known)| Source::Store {
         paths,
@@ -117,6 +119,7 @@ fn sources<'a>(conf: &'a Conf, base: Option<&'a BaseImage>, custom: &'a Customis
         known: known.as_ref(),
     }));
     sources.push(Source::Customisation(custom, conf.customisation_layer_digest.as_ref()));
+    sources.extend(users.map(Source::Users));
     sources
 }
 
@@ -132,7 +135,8 @@ pub fn write_image(
     cancel: &AtomicBool,
 ) -> Result<Image, ProduceError> {
     let custom = Customisation::load(conf)?;
-    let layers = write_layers(&sources(conf, base, &custom), store, opts, progress, cancel)?;
+    let users = users_layer(conf, base, &custom)?;
+    let layers = write_layers(&sources(conf, base, &custom, users.as_ref()), store, opts, progress, cancel)?;
     let records: Vec<LayerRecord> =
         layers.iter().map(|l| LayerRecord { diff_id: l.diff_id.digest, member: String::new(), paths: l.paths.clone() }).collect();
     // The very bytes the docker-archive holds, so the image ID is nixpkgs'.
@@ -233,6 +237,9 @@ pub fn known_config(conf: &Conf, base: Option<&BaseImage>) -> Result<Option<Vec<
         records.push(LayerRecord { diff_id: k.digest, member: String::new(), paths: paths.iter().map(|p| p.as_written.clone()).collect() });
     }
     records.push(LayerRecord { diff_id: custom.checksum, member: String::new(), paths: vec![custom.as_written.clone()] });
+    if let Some(u) = users_layer(conf, base, &custom)? {
+        records.push(LayerRecord { diff_id: u.digest, member: String::new(), paths: vec![UsersLayer::HISTORY.into()] });
+    }
     Ok(Some(config_bytes(conf, base, &records)?))
 }
 
@@ -395,6 +402,7 @@ impl<'a> Ctx<'a> {
             Source::Customisation(custom, known) => self.customisation_layer(index, custom, *known),
             Source::Base(base, layer) => self.base_layer(index, base, layer),
             Source::Image(layer) => self.image_layer(index, layer),
+            Source::Users(users) => self.users_layer(users),
         }
     }
 
@@ -528,6 +536,17 @@ impl<'a> Ctx<'a> {
         Ok(self.blob(diff_id, blob, Fate::Written, history))
     }
 
+    /// The users layer, made in memory (a few KiB): compressed and stored.
+    fn users_layer(&self, users: &UsersLayer) -> Result<LayerBlob, ProduceError> {
+        let history = vec![UsersLayer::HISTORY.to_string()];
+        let mut producer = Producer::new(self, self.pool, true)?;
+        producer.write_all(&users.tar).map_err(|e| interrupted_or(e, self.store))?;
+        let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
+        let diff_id = diff_id.unwrap_or_else(|| unreachable!("the producer was asked to hash the tar"));
+        w.commit(&blob.digest)?;
+        Ok(self.blob(diff_id, blob, Fate::Written, history))
+    }
+
     /// A base layer already compressed as asked is copied as it is; any
     /// other is decompressed and compressed anew. Either way what it
     /// decompresses to must hash to the base config's diff_id.
@@ -642,6 +661,7 @@ fn expected_size(source: &Source) -> Option<u64> {
         Source::Store { known, .. } => known.map(|d| d.size),
         Source::Customisation(c, _) => Some(c.size),
         Source::Base(..) | Source::Image(_) => None,
+        Source::Users(u) => Some(u.tar.len() as u64),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::image::base::{BaseImage, BaseLayer};
 use crate::image::config::{self, LayerRecord};
 use crate::image::customisation::Customisation;
 use crate::image::decode::{self, ContentHasher, HashSink, Tee};
+use crate::image::users::UsersLayer;
 use crate::image::{ImageError, Progress, config_bytes, paths_repr, refuse_shadowing};
 use crate::layer::pipe::{self, PipeError, Sum};
 use crate::layer::{self, LayerError, StorePath};
@@ -182,6 +183,7 @@ fn stream_impl<W: Write>(
     cancel: &AtomicBool,
 ) -> Result<(), ImageError> {
     let custom = Customisation::load(conf)?;
+    let users = crate::image::users::users_layer(conf, base, &custom)?;
     let n_store = conf.store_layers.len();
     let slots = Slots::new(n_store + 1);
     // A hasher's failure stops everything, and its error is the one reported.
@@ -230,7 +232,7 @@ fn stream_impl<W: Write>(
             head: Vec::with_capacity(2048),
             records: Vec::new(),
         };
-        let result = w.write(repo_tag, &custom);
+        let result = w.write(repo_tag, &custom, users.as_ref());
         // Stop the hashers either way; on failure their work is moot.
         abort.halt();
         result.map_err(|e| abort.take().unwrap_or(e))
@@ -274,7 +276,7 @@ struct Writer<'a, W: Write> {
 }
 
 impl<W: Write> Writer<'_, W> {
-    fn write(&mut self, repo_tag: &str, custom: &Customisation) -> Result<(), ImageError> {
+    fn write(&mut self, repo_tag: &str, custom: &Customisation, users: Option<&UsersLayer>) -> Result<(), ImageError> {
         match self.base {
             None => self.progress.line("No 'fromImage' provided"),
             Some(base) => {
@@ -289,7 +291,26 @@ impl<W: Write> Writer<'_, W> {
             self.store_layer(i)?;
         }
         self.customisation_layer(custom)?;
+        if let Some(u) = users {
+            self.users_layer(u)?;
+        }
         self.manifests(repo_tag)
+    }
+
+    /// The conf's `users` layer, made in memory: after the customisation
+    /// layer, so that its account files win over (and extend) those below.
+    fn users_layer(&mut self, users: &UsersLayer) -> Result<(), ImageError> {
+        self.progress.line(&format!("Creating layer {} with users...", self.records.len() + 1));
+        refuse_shadowing(self.base, &users.digest, || "the users layer".into())?;
+        let member = format!("{}/layer.tar", users.digest.hex());
+        self.head.clear();
+        tar::encode_header(&outer_header(&member, users.tar.len() as u64, self.conf.stamp.mtime), &mut self.head);
+        self.head.extend_from_slice(&users.tar);
+        self.head.resize(self.head.len() + tar::padding(users.tar.len() as u64) as usize, 0);
+        self.out.write_all(&self.head).map_err(|e| self.interrupted(e))?;
+        self.progress.advance(users.tar.len() as u64);
+        self.records.push(LayerRecord { diff_id: users.digest, member, paths: vec![UsersLayer::HISTORY.into()] });
+        Ok(())
     }
 
     /// A write failure while stopping is the stop; otherwise the output's.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod customisation;
 pub mod decode;
 pub mod manifest;
+pub mod users;
 
 use crate::conf::Conf;
 use crate::digest::Digest;
@@ -39,6 +40,8 @@ pub enum ImageError {
     SourceLayer { image: String, name: String, what: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Users(#[from] users::UsersError),
     #[error("{}", output_message(.0))]
     Output(#[source] io::Error),
     #[error("interrupted; the image written so far is incomplete")]

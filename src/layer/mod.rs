@@ -4,6 +4,7 @@
 //! full regular files, and the archive padded to tarfile's record size.
 
 pub mod customisation;
+pub mod perms;
 pub mod pipe;
 pub mod walk;
 
@@ -34,6 +35,8 @@ pub struct Stamp {
     pub uname: String,
     pub gname: String,
     pub mtime: i64,
+    /// The conf's `perms`: per-path owners and modes (empty: nixpkgs' bytes).
+    pub perms: perms::Perms,
 }
 
 /// A store path of a layer: where it is on disk and how it is named.
@@ -75,17 +78,19 @@ fn header_for<'a>(name: &'a [u8], mode: u32, kind: &'a Kind, stamp: &'a Stamp) -
         Kind::CharDevice { major, minor } => (tar::CHRTYPE, 0, &[][..], Some((*major, *minor))),
         Kind::BlockDevice { major, minor } => (tar::BLKTYPE, 0, &[][..], Some((*major, *minor))),
     };
+    let base = perms::Applied { mode, uid: stamp.uid, gid: stamp.gid, uname: &stamp.uname, gname: &stamp.gname };
+    let owner = if stamp.perms.is_empty() { base } else { stamp.perms.apply(&name[..name.len() - usize::from(typeflag == tar::DIRTYPE)], base) };
     Header {
         name,
-        mode,
-        uid: stamp.uid,
-        gid: stamp.gid,
+        mode: owner.mode,
+        uid: owner.uid,
+        gid: owner.gid,
         size,
         mtime: stamp.mtime,
         typeflag,
         linkname: Cow::Borrowed(linkname),
-        uname: Cow::Borrowed(stamp.uname.as_bytes()),
-        gname: Cow::Borrowed(stamp.gname.as_bytes()),
+        uname: Cow::Borrowed(owner.uname.as_bytes()),
+        gname: Cow::Borrowed(owner.gname.as_bytes()),
         device,
         pax: Vec::new(),
     }

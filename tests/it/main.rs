@@ -21,6 +21,7 @@ mod layering_props;
 mod load;
 mod oci;
 mod parity;
+mod perms;
 mod registry;
 mod registry_faults;
 mod sbom;

@@ -66,6 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         uname: args.owner.uname.clone(),
         gname: args.owner.gname.clone(),
         mtime: epoch,
+        perms: Default::default(),
     };
     let cancel = crate::progress::cancel_on_signals()?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);

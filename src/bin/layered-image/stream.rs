@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(total) = crate::progress::image_total(&conf, base.as_ref(), progress.is_terminal()) {
         progress.set_total(total);
     }
-    let layers = base.as_ref().map_or(0, |b| b.layers.len()) + conf.store_layers.len() + 1;
+    let layers = base.as_ref().map_or(0, |b| b.layers.len()) + conf.store_layers.len() + 1 + usize::from(conf.users.is_some());
     if let Some(w) = layered_image::image::layer_count_warning(layers) {
         progress.line(&w);
     }

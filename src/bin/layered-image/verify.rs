@@ -16,10 +16,12 @@ pub struct Args {
 
 /// Prints one summary line; the first discrepancy is the error.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let summary = verify(&Target::parse(&args.image)?)?;
+    let target = Target::parse(&args.image)?;
+    let summary = verify(&target)?;
     for note in &summary.notes {
         eprintln!("layered-image: note: {note}");
     }
+    layered_image::verify::shadow::warnings(&target)?.iter().for_each(|w| layered_image::diag::line(&format!("layered-image: warning: {w}")));
     // Best effort: the exit status, not this line, says whether the image is good.
     let _ = writeln!(std::io::stdout(), "{summary}");
     Ok(())

@@ -1,0 +1,116 @@
+//! Directories that several layers of one image carry with different
+//! owners or modes. Unpacking (Docker, containerd, podman, umoci) applies
+//! layers in order and the last one's metadata wins, so a lower layer's
+//! `/nix/store` of mode 0755 owned by root silently becomes a later
+//! layer's 0700 owned by uid 1000, or the other way round — the conflict
+//! nix2container's users meet with `perms`. Not an error (the image is
+//! well formed): `verify` prints these as warnings.
+
+use super::archive::Archive;
+use super::oci::Dir;
+use super::{Source, Target, VerifyError, read_json};
+use crate::image::decode;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+/// At most this many shadowed directories are named, then a count.
+const SHOWN: usize = 20;
+
+/// The shadowed directories of every image in `target`, one line each.
+pub fn warnings(target: &Target) -> Result<Vec<String>, VerifyError> {
+    let mut out = Vec::new();
+    match target {
+        Target::DockerArchive { path, .. } => docker(&Archive::open(path)?, &mut out)?,
+        Target::OciArchive { path, .. } => oci(&Archive::open(path)?, &mut out)?,
+        Target::OciLayout { dir, .. } => oci(&Dir::new(dir)?, &mut out)?,
+        Target::Path(path) if path.is_dir() && path.join("oci-layout").exists() => oci(&Dir::new(path)?, &mut out)?,
+        // skopeo's dir: layouts (and any other directory) are not checked for shadowing.
+        Target::Dir(_) => {}
+        Target::Path(path) if path.is_dir() => {}
+        Target::Path(path) => {
+            let a = Archive::open(path)?;
+            if a.contains("oci-layout") { oci(&a, &mut out)? } else { docker(&a, &mut out)? }
+        }
+    }
+    Ok(out)
+}
+
+fn docker(a: &Archive, out: &mut Vec<String>) -> Result<(), VerifyError> {
+    let (manifest, _, _) = read_json(a, "manifest.json", "the manifest")?;
+    for (i, entry) in manifest.as_array().into_iter().flatten().enumerate() {
+        let layers: Vec<String> =
+            entry.get("Layers").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+        image(a, &format!("manifest.json[{i}]"), &layers, out)?;
+    }
+    Ok(())
+}
+
+fn oci(src: &dyn Source, out: &mut Vec<String>) -> Result<(), VerifyError> {
+    let (index, _, _) = read_json(src, "index.json", "the index")?;
+    oci_index(src, &index, "index.json", 0, out)
+}
+
+fn blob(v: &Value) -> Option<String> {
+    let hex = v.get("digest")?.as_str()?.strip_prefix("sha256:")?;
+    Some(format!("blobs/sha256/{hex}"))
+}
+
+fn oci_index(src: &dyn Source, index: &Value, what: &str, depth: usize, out: &mut Vec<String>) -> Result<(), VerifyError> {
+    for (i, d) in index.get("manifests").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let Some(name) = blob(d) else { continue };
+        let (doc, _, _) = read_json(src, &name, &format!("{what}.manifests[{i}]"))?;
+        if doc.get("manifests").is_some() && depth < 4 {
+            oci_index(src, &doc, &name, depth + 1, out)?;
+        } else if let Some(layers) = doc.get("layers").and_then(Value::as_array) {
+            let layers: Vec<String> = layers.iter().filter_map(blob).collect();
+            image(src, &format!("manifest {name}"), &layers, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// A directory as one layer carries it.
+#[derive(Clone, PartialEq, Eq)]
+struct Meta {
+    uid: u64,
+    gid: u64,
+    mode: u32,
+}
+
+fn image(src: &dyn Source, which: &str, layers: &[String], out: &mut Vec<String>) -> Result<(), VerifyError> {
+    let mut dirs: HashMap<String, (usize, Meta)> = HashMap::new();
+    let mut found = Vec::new();
+    for (n, name) in layers.iter().enumerate() {
+        let io_err = |e: io::Error| VerifyError::Invalid { image: src.image().into(), what: format!("layer {n} ({name}): {e}") };
+        let (r, _) = src.open(name, &format!("layer {n} of {which}"))?;
+        let mut r = io::BufReader::new(r);
+        let mut head = [0u8; 8];
+        let got = decode::read_head(&mut r, &mut head).map_err(io_err)?;
+        let whole = io::Cursor::new(head[..got].to_vec()).chain(r);
+        let mut archive = ::tar::Archive::new(decode::reader(decode::sniff(&head[..got]), whole).map_err(io_err)?);
+        for entry in archive.entries().map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            let h = entry.header();
+            if !h.entry_type().is_dir() {
+                continue;
+            }
+            let path = String::from_utf8_lossy(&entry.path_bytes()).split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/");
+            let meta = Meta { uid: h.uid().map_err(io_err)?, gid: h.gid().map_err(io_err)?, mode: h.mode().map_err(io_err)? & 0o7777 };
+            match dirs.insert(path.clone(), (n, meta.clone())) {
+                Some((m, before)) if m != n && before != meta => found.push(format!(
+                    "{which}: directory /{path} is in layer {m} (uid {}, gid {}, mode {:04o}) and in layer {n} (uid {}, gid {}, mode {:04o}); \
+                     unpacking keeps layer {n}'s",
+                    before.uid, before.gid, before.mode, meta.uid, meta.gid, meta.mode
+                )),
+                _ => {}
+            }
+        }
+    }
+    let more = found.len().saturating_sub(SHOWN);
+    out.extend(found.into_iter().take(SHOWN));
+    if more > 0 {
+        out.push(format!("{which}: and {more} more shadowed directories"));
+    }
+    Ok(())
+}
