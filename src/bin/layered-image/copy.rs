@@ -147,6 +147,9 @@ fn copy_to(
         Destination::DockerArchive { path, reference } => {
             let (conf, base) = load(&confs[0])?;
             let tag = reference.clone().unwrap_or_else(|| repo_tag(&conf));
+            if let Some(w) = reference::refusal_warning(&tag) {
+                progress.line(&w);
+            }
             crate::stream::write_file(path, &conf, base.as_ref(), &tag, progress, cancel, false)?;
             Ok(None)
         }
@@ -157,7 +160,9 @@ fn copy_to(
         Destination::Oci { dir, reference } | Destination::OciArchive { path: dir, reference } => {
             let archive = matches!(dest, Destination::OciArchive { .. });
             let first = load(&confs[0])?;
-            let name = reference.clone().or_else(|| reference::tag_of(&repo_tag(&first.0)).map(str::to_string));
+            // A tag the layout's grammar refuses names nothing (nixpkgs' tags may be anything).
+            let name =
+                reference.clone().or_else(|| reference::tag_of(&repo_tag(&first.0)).filter(|t| reference::is_oci_ref_name(t)).map(str::to_string));
             // An oci-archive is a layout built beside PATH, then archived into it.
             let tmp;
             let layout_dir = if archive {

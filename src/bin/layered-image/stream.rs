@@ -35,15 +35,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.output.is_none() && std::io::stdout().is_terminal() {
         anyhow::bail!("refusing to write an image to a terminal; pipe it (`| docker load`) or use -o FILE");
     }
-    // docker load wants NAME:TAG by distribution's grammar; say so now
-    // rather than have it fail on a finished image.
-    if let Some(t) = &args.repo_tag {
-        layered_image::reference::check_repo_tag(t).map_err(|e| anyhow::anyhow!("-t: {e}"))?;
-    }
     let conf = Conf::load(&args.conf, DateTime::now_utc())?;
     let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
     let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
     let progress = Stderr::new("written");
+    // As nixpkgs' script, any name is written; docker load wants NAME:TAG
+    // by distribution's grammar, so say now that it will refuse this one.
+    if let Some(w) = layered_image::reference::refusal_warning(&repo_tag) {
+        progress.line(&w);
+    }
     let layers = base.as_ref().map_or(0, |b| b.layers.len()) + conf.store_layers.len() + 1;
     if let Some(w) = stream::layer_count_warning(layers) {
         progress.line(&w);
