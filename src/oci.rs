@@ -49,6 +49,8 @@ pub struct PlatformManifest {
     pub manifest: BlobDigest,
     pub architecture: String,
     pub os: String,
+    /// The CPU variant (`v7`), where the image has one.
+    pub variant: Option<String>,
 }
 
 /// An image index naming one manifest per platform.
@@ -58,11 +60,12 @@ pub fn image_index(manifests: &[PlatformManifest]) -> Vec<u8> {
         .map(|m| {
             let mut d =
                 descriptor(&Blob { media_type: MANIFEST_MEDIA_TYPE.into(), digest: m.manifest.clone() }).expect("digests made here are valid");
-            let platform = oci_spec::image::PlatformBuilder::default()
+            let mut platform = oci_spec::image::PlatformBuilder::default()
                 .architecture(oci_spec::image::Arch::from(m.architecture.as_str()))
                 .os(oci_spec::image::Os::from(m.os.as_str()))
                 .build()
                 .expect("every required platform field is set");
+            platform.set_variant(m.variant.clone());
             d.set_platform(Some(platform));
             d
         })

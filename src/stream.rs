@@ -190,7 +190,7 @@ pub(crate) fn config_bytes(conf: &Conf, base: Option<&BaseImage>, records: &[Lay
         Some(base) => image_config::overlay_env(&base.config, conf.config.clone())?,
         None => conf.config.clone(),
     };
-    Ok(image_config::image_config(&conf.created, &conf.architecture, config, records))
+    Ok(image_config::image_config(&conf.created, &conf.architecture, conf.variant.as_deref(), config, records))
 }
 
 pub(crate) fn paths_repr(paths: &[StorePath]) -> String {

@@ -268,7 +268,7 @@ fn images(
             image.layers.len() - written
         ));
         let architecture = conf.architecture.as_str().unwrap_or("amd64").to_string();
-        platforms.push(PlatformManifest { manifest: image.manifest.clone(), architecture, os: "linux".into() });
+        platforms.push(PlatformManifest { manifest: image.manifest.clone(), architecture, os: "linux".into(), variant: conf.variant.clone() });
         if confs.len() > 1 {
             each_manifest((&image.manifest_bytes, oci::MANIFEST_MEDIA_TYPE))?;
         }

@@ -52,7 +52,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => {
             let stdout = std::io::stdout().as_fd_owned().context("cannot use stdout")?;
             // A 64 KiB pipe costs a context switch per 64 KiB; a larger one
-            // lets `docker load` and us run in longer stretches. Best effort.
+            // lets `docker load` and us run in longer stretches. Best effort
+            // (Linux only: Darwin's pipes size themselves).
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             let _ = nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
             let file = std::fs::File::from(stdout);
             // Smaller than a layer chunk, so chunks go straight to the pipe.
