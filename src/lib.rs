@@ -26,6 +26,7 @@ pub mod layer_spec;
 pub mod layering;
 pub mod oci;
 pub mod output;
+pub mod podman_host;
 pub mod pyjson;
 pub mod reference;
 pub mod registry;

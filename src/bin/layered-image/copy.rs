@@ -33,8 +33,18 @@ pub struct Args {
     /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], docker-daemon:NAME:TAG,
     /// docker-archive:PATH[:NAME:TAG], oci:DIR[:REF] or oci-archive:PATH[:REF].
     /// With --index: several CONFs (one per platform), then DEST.
-    #[arg(required = true, num_args = 2.., value_name = "CONF... DEST")]
+    #[arg(required = true, num_args = 1.., value_name = "CONF... DEST")]
     pub args: Vec<String>,
+    /// The destination when the last argument is a CONF, not a destination (Nix's
+    /// copyIndex script: its images' CONFs, then the user's DEST if one is given).
+    #[arg(long, value_name = "DEST")]
+    pub default_dest: Option<String>,
+    /// The engine behind docker-daemon: docker ($DOCKER_HOST, else
+    /// /var/run/docker.sock) or podman's Docker-compatible service ($CONTAINER_HOST,
+    /// else $XDG_RUNTIME_DIR/podman/podman.sock if it exists, else
+    /// /run/podman/podman.sock).
+    #[arg(long, value_enum, default_value_t = Engine::Docker)]
+    pub engine: Engine,
     /// Push one image per CONF and an OCI image index naming them by platform
     /// (each conf's architecture and os) under DEST's tag or REF.
     #[arg(long)]
@@ -85,9 +95,30 @@ pub struct Args {
     pub no_blob_cache: bool,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    Docker,
+    Podman,
+}
+
+/// DEST and the CONFs: the last argument, unless it is no destination at
+/// all (no transport) and --default-dest names one.
+fn dest_and_confs(args: &Args) -> anyhow::Result<(&str, &[String])> {
+    let (last, rest) = args.args.split_last().expect("clap requires an argument");
+    let names_no_transport = matches!(last.parse::<Destination>(), Err(layered_image::destination::DestinationError::NoTransport(_)));
+    let (dest, confs) = match &args.default_dest {
+        Some(d) if names_no_transport => (d.as_str(), &args.args[..]),
+        _ => (last.as_str(), rest),
+    };
+    if confs.is_empty() {
+        anyhow::bail!("copy takes a CONF and a DEST (got only {dest:?})");
+    }
+    Ok((dest, confs))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = cancel_on_signals()?;
-    let (dest_text, confs) = args.args.split_last().expect("clap requires two arguments");
+    let (dest_text, confs) = dest_and_confs(&args)?;
     if !args.index && confs.len() != 1 {
         anyhow::bail!("copy takes one CONF and a DEST (several CONFs need --index)");
     }
@@ -155,7 +186,11 @@ fn copy_to(
         }
         Destination::DockerDaemon { reference } => {
             let (conf, base) = load(&confs[0])?;
-            to_daemon(&conf, base.as_ref(), reference, progress, cancel).map(|()| None)
+            let daemon = match args.engine {
+                Engine::Docker => Daemon::from_env()?,
+                Engine::Podman => Daemon::at(layered_image::podman_host::from_env()?),
+            };
+            to_daemon(&daemon, &conf, base.as_ref(), reference, progress, cancel).map(|()| None)
         }
         Destination::Oci { dir, reference } | Destination::OciArchive { path: dir, reference } => {
             let archive = matches!(dest, Destination::OciArchive { .. });
@@ -297,8 +332,7 @@ fn summary(reg: &Registry, progress: &Stderr) {
 /// Streams the docker-archive into the engine, unless it has the image
 /// already (its ID, the config digest, is known when every layer digest
 /// is): then it is only tagged.
-fn to_daemon(conf: &Conf, base: Option<&BaseImage>, reference: &str, progress: &Stderr, cancel: &AtomicBool) -> anyhow::Result<()> {
-    let daemon = Daemon::from_env()?;
+fn to_daemon(daemon: &Daemon, conf: &Conf, base: Option<&BaseImage>, reference: &str, progress: &Stderr, cancel: &AtomicBool) -> anyhow::Result<()> {
     if let Some(config) = copy::known_config(conf, base)? {
         let id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&config)));
         if daemon.image_id(&id)?.as_deref() == Some(id.as_str()) {
