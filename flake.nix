@@ -6,11 +6,18 @@
   outputs =
     { self, nixpkgs }:
     let
-      systems = [
+      linuxSystems = [
         "x86_64-linux"
         "aarch64-linux"
       ];
-      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
+      # Darwin builds Linux images too (the store paths are Linux's; the
+      # binary runs on the build machine).
+      systems = linuxSystems ++ [
+        "x86_64-darwin"
+        "aarch64-darwin"
+      ];
+      forSystems = systems: f: nixpkgs.lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
+      forAllSystems = forSystems systems;
     in
     {
       # pkgs.extend layered-image.overlays.default, or
@@ -49,7 +56,8 @@
         forPkgs pkgs // { inherit forPkgs; }
       );
 
-      checks = forAllSystems (
+      # (built by `nix flake check`; Darwin's cannot be built here)
+      checks = forSystems linuxSystems (
         system: pkgs: {
           layered-image = self.packages.${system}.layered-image;
         }

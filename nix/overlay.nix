@@ -8,18 +8,28 @@
 # pkgs: `dockerTools.examples` is built from its arguments, and
 # `dockerTools.override { ... }` makes a fresh nixpkgs set. Both are
 # re-pointed at these functions, so that nothing in dockerTools still
-# reaches the Python implementation.
+# reaches the Python implementation; the arguments given to
+# `dockerTools.override` (pigz, fakeroot, storeDir, ...) reach these
+# functions too, as they reach nixpkgs' own.
 final: prev:
 let
   lib = final.lib;
+  dockerToolsFile = ./docker-tools.nix;
+  ourArgs = builtins.removeAttrs (lib.functionArgs (import dockerToolsFile)) [
+    "pkgs"
+    "layered-image"
+  ];
   replace =
-    nixpkgsDockerTools:
+    nixpkgsDockerTools: overrides:
     let
-      ours = import ./docker-tools.nix {
-        pkgs = final;
-        # it runs at build time (and on the machine that streams the image)
-        layered-image = final.buildPackages.layered-image;
-      };
+      ours = import dockerToolsFile (
+        {
+          pkgs = final;
+          # it runs at build time (and on the machine that streams the image)
+          layered-image = final.buildPackages.layered-image;
+        }
+        // builtins.intersectAttrs ourArgs overrides
+      );
     in
     nixpkgsDockerTools
     // ours
@@ -29,10 +39,16 @@ let
       );
     }
     // lib.optionalAttrs (nixpkgsDockerTools ? override) {
-      override = args: replace (nixpkgsDockerTools.override args);
+      # nixpkgs' override merges with the earlier overrides; so do ours. A
+      # function (`old: { ... }`) sees the arguments given so far.
+      override =
+        args:
+        replace (nixpkgsDockerTools.override args) (
+          overrides // (if lib.isFunction args then args overrides else args)
+        );
     };
 in
 {
   layered-image = final.callPackage ./package.nix { };
-  dockerTools = replace prev.dockerTools;
+  dockerTools = replace prev.dockerTools { };
 }

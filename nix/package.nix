@@ -47,6 +47,6 @@ rustPlatform.buildRustPackage {
     description = "Container images from Nix store closures, compatible with nixpkgs' dockerTools.streamLayeredImage";
     mainProgram = "layered-image";
     license = lib.licenses.mit;
-    platforms = lib.platforms.linux;
+    platforms = lib.platforms.unix;
   };
 }

@@ -37,6 +37,10 @@ pub enum ConfError {
 #[derive(Debug, Clone)]
 pub struct Conf {
     pub architecture: Value,
+    /// The CPU variant (`v7` for 32-bit ARM), from the base json's
+    /// `variant` as newer nixpkgs writes it; `""` (its default off ARM)
+    /// and an absent key are none.
+    pub variant: Option<String>,
     pub config: Map<String, Value>,
     pub created: DateTime,
     pub stamp: Stamp,
@@ -170,6 +174,12 @@ impl Conf {
         };
 
         let architecture = r.get("architecture")?.clone();
+        let variant = match obj.get("variant") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => return Err(r.type_err("variant", "a string", other)),
+        };
         let config = match r.get("config")? {
             Value::Object(m) => m.clone(),
             other => return Err(r.type_err("config", "an object", other)),
@@ -224,6 +234,7 @@ impl Conf {
         let custom_path = resolve(&custom);
         Ok(Conf {
             architecture,
+            variant,
             config,
             created,
             stamp,

@@ -15,7 +15,8 @@ pub const SMALL_JSON_LIMIT: u64 = 64 << 20;
 
 fn is_dev_null(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    meta.file_type().is_char_device() && meta.rdev() == libc::makedev(1, 3)
+    // By the device itself, not Linux's number for it (1,3; Darwin's is 3,2).
+    meta.file_type().is_char_device() && std::fs::metadata("/dev/null").is_ok_and(|null| null.rdev() == meta.rdev())
 }
 
 /// The whole of the regular file at `path`, if it holds at most `limit` bytes.

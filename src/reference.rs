@@ -49,13 +49,25 @@ pub fn is_docker_tag(s: &str) -> bool {
 
 /// A NAME:TAG for `docker load`'s RepoTags, or why not.
 pub fn check_repo_tag(s: &str) -> Result<(), String> {
-    match s.rsplit_once(':') {
-        Some((name, tag)) if !name.is_empty() && !name.ends_with('/') && !tag.contains('/') => {
+    match split_repo_tag(s) {
+        Some((name, tag)) if !name.is_empty() => {
             check_name(name)?;
             check_tag(tag)
         }
         _ => Err(format!("{s:?} is not NAME:TAG (e.g. example.com/app:1.0)")),
     }
+}
+
+/// `NAME:TAG` split where nixpkgs joined it: at the first colon that is
+/// not a registry port's (the tag may hold `/` and `:` of its own).
+fn split_repo_tag(s: &str) -> Option<(&str, &str)> {
+    let is_port = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let from = match s.split_once('/') {
+        Some((host, rest)) if host.split_once(':').is_some_and(|(_, port)| is_port(port)) => s.len() - rest.len(),
+        _ => 0,
+    };
+    let colon = from + s[from..].find(':')?;
+    Some((&s[..colon], &s[colon + 1..]))
 }
 
 /// An image name, or why not (with the rule it breaks).
@@ -109,11 +121,23 @@ pub fn is_oci_ref_name(s: &str) -> bool {
     OCI_REF_NAME.is_match(s)
 }
 
-/// The tag of `name:tag` (a colon after the last slash), if any.
+/// The tag of `name:tag` as a conf's `repo_tag` holds it, if any. nixpkgs
+/// joins any name and any tag with a colon, so the tag may itself hold
+/// `/`, `:` or `@` (`feature/x`); the name's only colon is a registry
+/// port (`host:5000/...`), so the tag starts at the first other colon.
 pub fn tag_of(reference: &str) -> Option<&str> {
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    let last = last.split('@').next().unwrap_or(last);
-    last.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.is_empty())
+    split_repo_tag(reference).map(|(_, t)| t).filter(|t| !t.is_empty())
+}
+
+/// The one warning line for a `NAME:TAG` that Docker would refuse, or
+/// `None` for a valid one. nixpkgs builds and streams any name and tag;
+/// so do `conf` and `stream`, saying what will refuse it later. Only the
+/// destinations that need a valid reference (`docker://`,
+/// `docker-daemon:`) refuse it.
+pub fn refusal_warning(repo_tag: &str) -> Option<String> {
+    check_repo_tag(repo_tag).err().map(|why| {
+        format!("warning: {why}; docker load, docker-daemon: and docker:// will refuse this name (the image is written with it, as nixpkgs does)")
+    })
 }
 
 /// `s` for a URL: RFC 3986's unreserved characters and those in `keep`
@@ -179,5 +203,27 @@ mod tests {
         }
         assert_eq!(tag_of("localhost:5000/a:1.0"), Some("1.0"));
         assert_eq!(tag_of("localhost:5000/a"), None);
+        assert_eq!(tag_of("a:feature/x"), Some("feature/x"));
+        assert_eq!(tag_of("localhost:5000/a:feature/x"), Some("feature/x"));
+        assert_eq!(tag_of("a:1.0.0+build1"), Some("1.0.0+build1"));
+        assert_eq!(tag_of("a:"), None);
+        assert_eq!(tag_of("host:port/a:1"), Some("port/a:1"));
+    }
+
+    #[test]
+    fn warnings_for_what_docker_refuses() {
+        for ok in ["a:1", "localhost:5000/a:1"] {
+            assert_eq!(refusal_warning(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("a:1.0.0+build1", "invalid image tag"),
+            ("a:feature/x", "invalid image tag"),
+            ("a:", "it is empty"),
+            ("_foo:1", "invalid image name"),
+            ("a", "is not NAME:TAG"),
+        ] {
+            let w = refusal_warning(bad).unwrap();
+            assert!(w.starts_with("warning: ") && w.contains(why) && !w.contains('\n'), "{bad}: {w}");
+        }
     }
 }

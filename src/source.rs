@@ -23,6 +23,7 @@ pub struct ImageSource {
     pub config_bytes: Vec<u8>,
     pub architecture: String,
     pub os: String,
+    pub variant: Option<String>,
     /// The reference the source was named with, if any (a destination
     /// without one of its own names the image by it).
     pub reference: Option<String>,
@@ -65,6 +66,7 @@ impl ImageSource {
                     config_bytes: base.config_bytes.clone(),
                     architecture: string(&config, "architecture").unwrap_or("amd64").into(),
                     os: string(&config, "os").unwrap_or("linux").into(),
+                    variant: string(&config, "variant").map(str::to_string),
                     reference: None,
                     layers,
                     reader: Reader::Docker(base),
@@ -125,6 +127,7 @@ impl ImageSource {
             config_bytes,
             architecture: string(&config_value, "architecture").unwrap_or("amd64").into(),
             os: string(&config_value, "os").unwrap_or("linux").into(),
+            variant: string(&config_value, "variant").map(str::to_string),
             reference,
             layers,
             reader,

@@ -304,6 +304,16 @@ fn path_escape(s: &str) -> String {
     crate::reference::percent_encode(s, b"/:")
 }
 
+/// The engine behind `docker-daemon:`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// `$DOCKER_HOST`, else /var/run/docker.sock.
+    #[default]
+    Docker,
+    /// podman's Docker-compatible service (see [`super::podman_host`]).
+    Podman,
+}
+
 /// `docker-daemon:NAME:TAG`: the engine `DOCKER_HOST` names.
 pub struct Load<'a> {
     pub reference: &'a str,
@@ -318,7 +328,10 @@ impl super::Destination for Load<'_> {
         let source = job.single("a Docker engine")?;
         let (conf, base) = source.conf("a Docker engine's image")?;
         let reference = self.reference;
-        let mut daemon = Daemon::from_env()?;
+        let mut daemon = match job.opts.engine {
+            Engine::Docker => Daemon::from_env()?,
+            Engine::Podman => Daemon::at(super::podman_host::from_env()?),
+        };
         if let Some(idle) = job.opts.registry.idle_timeout {
             daemon = daemon.with_idle_timeout(idle);
         }

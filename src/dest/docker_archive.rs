@@ -589,6 +589,9 @@ impl super::Destination for DockerArchive<'_> {
         let source = job.single("a docker-archive")?;
         let (conf, base) = source.conf("a docker-archive")?;
         let tag = self.reference.map(str::to_string).or_else(|| job.repo_tag(source)).unwrap_or_else(|| conf.repo_tag.clone());
+        if let Some(w) = crate::reference::refusal_warning(&tag) {
+            job.progress.line(&w);
+        }
         write_file(self.path, conf, base, &tag, job.opts.fsync, job.progress, job.cancel)?;
         Ok(super::Written::default())
     }

@@ -8,6 +8,7 @@ pub mod docker_archive;
 pub mod name;
 pub mod oci_archive;
 pub mod oci_layout;
+pub mod podman_host;
 pub mod registry;
 
 use crate::blob::produce::{self, Fate, Image, ProduceError};
@@ -66,6 +67,8 @@ pub struct Options {
     pub additional_tags: Vec<String>,
     /// Say what a push would do (registries), writing nothing.
     pub dry_run: bool,
+    /// The engine behind `docker-daemon:`.
+    pub engine: daemon::Engine,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,8 @@ pub enum CopyError {
     Archive(#[from] oci_archive::ArchiveError),
     #[error(transparent)]
     Daemon(#[from] daemon::DaemonError),
+    #[error(transparent)]
+    PodmanHost(#[from] podman_host::PodmanHostError),
     #[error("{0}")]
     Unsupported(String),
     #[error("interrupted; {0}")]
@@ -191,15 +196,15 @@ pub fn write_images(
         if images.len() > 1 {
             progress.line(&format!("Image {}:", source.label));
         }
-        let (image, architecture, os) = match source.input {
+        let (image, architecture, os, variant) = match source.input {
             Input::Conf { conf, base } => {
                 let image = produce::write_image(conf, base, store, &job.opts.blobs, progress, job.cancel)?;
-                (image, conf.architecture.as_str().unwrap_or("amd64").to_string(), "linux".to_string())
+                (image, conf.architecture.as_str().unwrap_or("amd64").to_string(), "linux".to_string(), conf.variant.clone())
             }
             Input::Image(i) => {
                 let layers = i.layers();
                 let image = produce::copy_image(&i.config_bytes, &layers, store, &job.opts.blobs, progress, job.cancel)?;
-                (image, i.architecture.clone(), i.os.clone())
+                (image, i.architecture.clone(), i.os.clone(), i.variant.clone())
             }
         };
         let written = image.layers.iter().filter(|l| l.fate == Fate::Written).count();
@@ -212,7 +217,7 @@ pub fn write_images(
             written,
             image.layers.len() - written
         ));
-        platforms.push(PlatformManifest { manifest: image.manifest, architecture, os });
+        platforms.push(PlatformManifest { manifest: image.manifest, architecture, os, variant });
         if images.len() > 1 {
             each_manifest(&image)?;
         }

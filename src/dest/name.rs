@@ -16,6 +16,10 @@ pub enum DestinationError {
     EmptyPath(String),
     #[error("destination {dest:?}: {reference:?} is not a valid {what}")]
     BadReference { dest: String, reference: String, what: &'static str },
+    /// A name nixpkgs builds with but Docker refuses, at a destination
+    /// that Docker's grammar governs.
+    #[error("destination {dest:?}: {why}; {transport} needs a reference Docker accepts (name the image otherwise in DEST)")]
+    RefusedByDocker { dest: String, why: String, transport: &'static str },
 }
 
 /// A parsed destination name.
@@ -38,16 +42,18 @@ impl std::str::FromStr for Name {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(rest) = s.strip_prefix("docker://") {
-            let target = crate::dest::registry::Target::parse(rest).map_err(|_| DestinationError::BadReference {
-                dest: s.into(),
-                reference: rest.into(),
-                what: "HOST[:PORT]/REPO[:TAG|@DIGEST] reference",
+            let target = crate::dest::registry::Target::parse(rest).map_err(|_| match crate::reference::check_repo_tag(rest) {
+                Err(why) if !rest.contains('@') && (crate::reference::tag_of(rest).is_some() || rest.ends_with(':')) => {
+                    DestinationError::RefusedByDocker { dest: s.into(), why, transport: "docker://" }
+                }
+                _ => DestinationError::BadReference { dest: s.into(), reference: rest.into(), what: "HOST[:PORT]/REPO[:TAG|@DIGEST] reference" },
             })?;
             return Ok(Name::Registry(target));
         }
         if let Some(rest) = s.strip_prefix("docker-daemon:") {
             if !crate::reference::is_docker_reference(rest) || rest.contains('@') {
-                return Err(DestinationError::BadReference { dest: s.into(), reference: rest.into(), what: "NAME:TAG image reference" });
+                let why = crate::reference::check_repo_tag(rest).err().unwrap_or_else(|| format!("{rest:?} is not NAME:TAG"));
+                return Err(DestinationError::RefusedByDocker { dest: s.into(), why, transport: "docker-daemon:" });
             }
             return Ok(Name::DockerDaemon { reference: rest.into() });
         }
@@ -114,6 +120,16 @@ mod tests {
         assert_eq!(d, Name::OciArchive { path: "x.tar".into(), reference: None });
         for bad in ["out", "oci:", "tarball:x", "oci:out:bad ref", "docker-archive:x.tar:UPPER:tag"] {
             assert!(bad.parse::<Name>().is_err(), "{bad}");
+        }
+        // names nixpkgs builds with are refused where Docker's grammar rules, saying why
+        for (bad, why) in [
+            ("docker-daemon:x:1.0.0+build1", "invalid image tag \"1.0.0+build1\""),
+            ("docker-daemon:_foo:1", "invalid image name \"_foo\""),
+            ("docker://localhost:5000/x:feature/y", "invalid image tag \"feature/y\""),
+            ("docker://localhost:5000/x:", "invalid image tag \"\": it is empty"),
+        ] {
+            let e = bad.parse::<Name>().unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("needs a reference Docker accepts"), "{bad}: {e}");
         }
     }
 }

@@ -206,7 +206,8 @@ pub(super) fn write_layout(dir: &Path, reference: Option<&str>, job: &super::Job
         super::Input::Image(i) => i.reference.as_deref(),
         super::Input::Conf { .. } => None,
     };
-    let name = reference.or_else(|| tag.as_deref().and_then(crate::reference::tag_of)).or(own);
+    // A tag the layout's grammar refuses names nothing (nixpkgs' tags may be anything).
+    let name = reference.or_else(|| tag.as_deref().and_then(crate::reference::tag_of).filter(|t| crate::reference::is_oci_ref_name(t))).or(own);
     let layout = OciLayout::open_or_create(dir)?;
     // With an index, a layout keeps each platform's manifest as a blob.
     let named = super::write_images(job, &layout, &mut |image| {

@@ -57,7 +57,10 @@ pub fn overlay_env(base: &Map<String, Value>, mut config: Map<String, Value>) ->
 /// The config JSON bytes: `json.dumps(config, indent=4)` of nixpkgs'
 /// object, written straight out (a `Value` per history entry took ~400
 /// bytes each, 13 MiB for 32,000 layers).
-pub fn image_config(created: &DateTime, architecture: &Value, config: Map<String, Value>, layers: &[LayerRecord]) -> Vec<u8> {
+/// A `variant` (newer nixpkgs' argument, `""` off 32-bit ARM) follows
+/// `os`, as the OCI config orders them; without one the bytes are
+/// nixpkgs' script's.
+pub fn image_config(created: &DateTime, architecture: &Value, variant: Option<&str>, config: Map<String, Value>, layers: &[LayerRecord]) -> Vec<u8> {
     let style = Style::indent(4);
     let created = created.to_string();
     let mut out = String::with_capacity(512 + layers.len() * 160);
@@ -65,7 +68,12 @@ pub fn image_config(created: &DateTime, architecture: &Value, config: Map<String
     pyjson::write_str(&mut out, &created);
     out.push_str(",\n    \"architecture\": ");
     pyjson::write_value(&mut out, architecture, style, 1);
-    out.push_str(",\n    \"os\": \"linux\",\n    \"config\": ");
+    out.push_str(",\n    \"os\": \"linux\"");
+    if let Some(v) = variant {
+        out.push_str(",\n    \"variant\": ");
+        pyjson::write_str(&mut out, v);
+    }
+    out.push_str(",\n    \"config\": ");
     pyjson::write_value(&mut out, &Value::Object(config), style, 1);
     out.push_str(",\n    \"rootfs\": {\n        \"diff_ids\": ");
     list(&mut out, layers, 2, |out, l| {
@@ -169,7 +177,11 @@ mod tests {
             ] {
                 let Value::Object(config) = config else { unreachable!() };
                 let (want_config, want_manifest) = by_value(&created, &arch, config.clone(), &layers);
-                assert_eq!(String::from_utf8(image_config(&created, &arch, config, &layers)).unwrap(), String::from_utf8(want_config).unwrap());
+                let want_config = String::from_utf8(want_config).unwrap();
+                assert_eq!(String::from_utf8(image_config(&created, &arch, None, config.clone(), &layers)).unwrap(), want_config);
+                // a variant is one more key after "os", in dumps' form
+                let with = want_config.replacen("\"os\": \"linux\",", "\"os\": \"linux\",\n    \"variant\": \"v7\",", 1);
+                assert_eq!(String::from_utf8(image_config(&created, &arch, Some("v7"), config, &layers)).unwrap(), with);
                 assert_eq!(String::from_utf8(manifest("x.json", "r\u{e9}po:t\"ag", &layers)).unwrap(), String::from_utf8(want_manifest).unwrap());
             }
         }

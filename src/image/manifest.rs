@@ -54,6 +54,8 @@ pub struct PlatformManifest {
     pub manifest: BlobDigest,
     pub architecture: String,
     pub os: String,
+    /// The CPU variant (`v7`), where the image has one.
+    pub variant: Option<String>,
 }
 
 /// An image index naming one manifest per platform.
@@ -62,11 +64,12 @@ pub fn image_index(manifests: &[PlatformManifest]) -> Vec<u8> {
         .iter()
         .map(|m| {
             let mut d = Blob::new(MANIFEST_MEDIA_TYPE, m.manifest).descriptor();
-            let platform = oci_spec::image::PlatformBuilder::default()
+            let mut platform = oci_spec::image::PlatformBuilder::default()
                 .architecture(oci_spec::image::Arch::from(m.architecture.as_str()))
                 .os(oci_spec::image::Os::from(m.os.as_str()))
                 .build()
                 .expect("every required platform field is set");
+            platform.set_variant(m.variant.clone());
             d.set_platform(Some(platform));
             d
         })

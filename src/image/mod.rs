@@ -97,7 +97,7 @@ pub fn config_bytes(conf: &Conf, base: Option<&BaseImage>, records: &[LayerRecor
         Some(base) => config::overlay_env(&base.config, conf.config.clone())?,
         None => conf.config.clone(),
     };
-    Ok(config::image_config(&conf.created, &conf.architecture, config, records))
+    Ok(config::image_config(&conf.created, &conf.architecture, conf.variant.as_deref(), config, records))
 }
 
 /// Store paths as nixpkgs' progress lines and errors list them.

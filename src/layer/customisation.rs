@@ -73,6 +73,24 @@ struct Stat {
     ino: u64,
 }
 
+// File types as u32 on every unix (mode_t is u16 on Darwin).
+#[allow(clippy::unnecessary_cast)]
+const S_IFMT: u32 = libc::S_IFMT as u32;
+#[allow(clippy::unnecessary_cast)]
+const S_IFREG: u32 = libc::S_IFREG as u32;
+#[allow(clippy::unnecessary_cast)]
+const S_IFDIR: u32 = libc::S_IFDIR as u32;
+#[allow(clippy::unnecessary_cast)]
+const S_IFLNK: u32 = libc::S_IFLNK as u32;
+#[allow(clippy::unnecessary_cast)]
+const S_IFIFO: u32 = libc::S_IFIFO as u32;
+#[allow(clippy::unnecessary_cast)]
+const S_IFCHR: u32 = libc::S_IFCHR as u32;
+#[allow(clippy::unnecessary_cast)]
+const S_IFBLK: u32 = libc::S_IFBLK as u32;
+// stat's fields are narrower on Darwin (u16 mode, i32 devices): the casts
+// are no-ops only on Linux.
+#[allow(clippy::unnecessary_cast)]
 fn lstat(path: &Path) -> io::Result<Stat> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -81,13 +99,13 @@ fn lstat(path: &Path) -> io::Result<Stat> {
         return Err(io::Error::last_os_error());
     }
     Ok(Stat {
-        mode: st.st_mode,
+        mode: st.st_mode as u32,
         uid: st.st_uid as u64,
         gid: st.st_gid as u64,
         size: st.st_size as u64,
-        rdev: st.st_rdev,
-        dev: st.st_dev,
-        ino: st.st_ino,
+        rdev: st.st_rdev as u64,
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
     })
 }
 
@@ -127,13 +145,13 @@ impl<W: Write> Walker<'_, W> {
         if self.skip.contains(&(st.dev, st.ino)) {
             return Ok(());
         }
-        let kind = match st.mode & libc::S_IFMT {
-            libc::S_IFREG => Kind::Regular,
-            libc::S_IFDIR => Kind::Directory,
-            libc::S_IFLNK => Kind::Symlink,
-            libc::S_IFIFO => Kind::Fifo,
-            libc::S_IFCHR => Kind::CharDevice,
-            libc::S_IFBLK => Kind::BlockDevice,
+        let kind = match st.mode & S_IFMT {
+            S_IFREG => Kind::Regular,
+            S_IFDIR => Kind::Directory,
+            S_IFLNK => Kind::Symlink,
+            S_IFIFO => Kind::Fifo,
+            S_IFCHR => Kind::CharDevice,
+            S_IFBLK => Kind::BlockDevice,
             _ => {
                 crate::diag::line(&format!("layered-image: {}: socket ignored", String::from_utf8_lossy(&name)));
                 return Ok(());
@@ -148,7 +166,7 @@ impl<W: Write> Walker<'_, W> {
             size: st.size,
             mtime: self.opts.mtime,
             link: Vec::new(),
-            dev: (libc::major(st.rdev) as u64, libc::minor(st.rdev) as u64),
+            dev: (libc::major(st.rdev as libc::dev_t) as u64, libc::minor(st.rdev as libc::dev_t) as u64),
         };
         match kind {
             Kind::Directory => {
@@ -194,7 +212,7 @@ impl<W: Write> Walker<'_, W> {
 /// Archives the contents of `dir` (as `.`) into `out`.
 pub fn write_layer<W: Write>(dir: &Path, out: W, opts: &Options, skip: &[(u64, u64)]) -> Result<Written, LayerError> {
     let st = lstat(dir).map_err(io_err(dir, "cannot stat"))?;
-    if st.mode & libc::S_IFMT != libc::S_IFDIR {
+    if st.mode & S_IFMT != S_IFDIR {
         return Err(LayerError::NotADirectory { path: dir.display().to_string() });
     }
     let patterns = opts.exclude.iter().filter_map(|p| CString::new(p.as_bytes()).ok()).collect();

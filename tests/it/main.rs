@@ -3,8 +3,10 @@
 
 mod harness;
 
+mod any_reference;
 mod base_image;
 mod conf_cli;
+mod copy_default_dest;
 mod customisation_layer;
 mod explain;
 mod explicit_layers;
@@ -27,4 +29,5 @@ mod registry_faults;
 mod sbom;
 mod sources;
 mod stream_errors;
+mod variant;
 mod verify;

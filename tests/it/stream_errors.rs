@@ -273,17 +273,3 @@ fn refuses_to_write_an_image_to_a_terminal() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("refusing to write an image to a terminal"), "{text}");
 }
-
-#[test]
-fn bad_repo_tag_is_refused_before_streaming() {
-    let c = Case::new();
-    for (tag, needle) in
-        [("Upper/Case:1", "upper-case"), ("no-tag", "is not NAME:TAG"), ("name:bad tag", "invalid image tag"), ("a//b:1", "invalid image name")]
-    {
-        let out = Command::new(bin()).arg("stream").arg(c.root().join("conf.json")).args(["-t", tag]).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{tag}");
-        assert!(err.contains("-t: ") && err.contains(needle), "{tag}: {err}");
-        assert_not_an_image(&out.stdout);
-    }
-}

@@ -47,5 +47,9 @@
         }
       );
       errors = forAllSystems (system: self.tests.${system}.errors);
+      # Darwin build machines making Linux images: evaluated, not built
+      darwin = nixpkgs.lib.genAttrs [ "x86_64-darwin" "aarch64-darwin" ] (
+        buildSystem: import ./darwin.nix { inherit nixpkgs layered-image buildSystem; }
+      );
     };
 }

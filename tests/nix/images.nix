@@ -116,6 +116,34 @@ let
   # dockerTools.override gives a fresh nixpkgs set: still layered-image's
   overriddenDocker = dockerTools.override { };
 
+  # nixpkgs' dockerTools arguments, overridden (and chained, as nixpkgs
+  # merges them): the layered functions use the given pigz and fakeroot.
+  markedPigz = pkgs.writeScriptBin "pigz" ''
+    #!${busybox}/bin/sh
+    exec ${pkgs.buildPackages.pigz}/bin/pigz --comment overridden-pigz "$@"
+  '';
+  markedFakeroot = pkgs.writeScriptBin "fakeroot" ''
+    #!${busybox}/bin/sh
+    export LI_FAKEROOT=overridden-fakeroot
+    exec ${pkgs.buildPackages.fakeroot}/bin/fakeroot "$@"
+  '';
+  # (the second override's function sees the first's pigz, in nixpkgs' set and ours)
+  toolsDocker = (dockerTools.override { pigz = markedPigz; }).override (old: {
+    fakeroot =
+      assert lib.assertMsg (old.pigz.outPath == markedPigz.outPath) "override: the earlier pigz is lost";
+      markedFakeroot;
+  });
+  storeDirDocker = dockerTools.override { storeDir = "/custom/store"; };
+  hasInfix =
+    infix: s:
+    let
+      plain = builtins.unsafeDiscardStringContext;
+    in
+    builtins.length (builtins.split (lib.escapeRegex (plain infix)) (plain s)) > 1;
+
+  # 32-bit ARM: nixpkgs' defaultVariant (from GOARM) is "v7"
+  armPkgs = pkgs.pkgsCross.armv7l-hf-multiplatform;
+
   examples = lib.filterAttrs (_: v: builtins.isAttrs v && v ? outPath) dockerTools.examples;
 
   # created/mtime in the forms GNU date reads, through the Nix wrapper
@@ -502,6 +530,49 @@ let
     crossStreamScript = crossStream.streamScript;
     crossCopyTo = crossStream.copyTo;
 
+    # dockerTools.override { pigz; fakeroot; }: used by the layered functions
+    overriddenTools = toolsDocker.buildLayeredImage {
+      name = "overridden-tools";
+      tag = "latest";
+      contents = [ busybox ];
+      fakeRootCommands = ''echo "$LI_FAKEROOT" > ./fakeroot-marker'';
+      config.Cmd = [ "cat" "/fakeroot-marker" ];
+    };
+
+    # variant: given, and nixpkgs' default on 32-bit ARM
+    variant = dockerTools.streamLayeredImage {
+      name = "variant";
+      tag = "latest";
+      architecture = "arm";
+      variant = "v5";
+      contents = [ busybox ];
+    };
+    armDefaultVariant = armPkgs.dockerTools.streamLayeredImage {
+      name = "arm-default-variant";
+      tag = "latest";
+      contents = [ busybox ];
+    };
+
+    # tags and names nixpkgs accepts (Docker refuses them)
+    oddTag = dockerTools.streamLayeredImage {
+      name = "odd";
+      tag = "1.0.0+build1";
+      contents = [ busybox ];
+    };
+    oddTagOci = dockerTools.buildLayeredImage {
+      name = "odd";
+      tag = "feature/x";
+      format = "oci";
+      contents = [ busybox ];
+    };
+
+    # what the sandbox gives a build (the harness runs Nix with sandbox = true)
+    sandboxProbe = pkgs.runCommand "sandbox-probe" { } ''
+      # interfaces of this network namespace other than lo
+      if ${busybox}/bin/grep -v -e '^ *lo:' /proc/net/dev | ${busybox}/bin/grep -q ':'; then net=network; else net=no-network; fi
+      echo "$PWD $HOME $net" > $out
+    '';
+
     # through dockerTools.override
     overridden = overriddenDocker.buildLayeredImage {
       name = "overridden";
@@ -533,6 +604,7 @@ in
     pushableRegistry = "${images.pushable.copyToRegistry}";
     pushableDaemon = "${images.pushable.copyToDockerDaemon}";
     pushablePodman = "${images.pushable.copyToPodman}";
+    oddTagDaemon = "${images.oddTag.copyToDockerDaemon}";
     multiCopy = "${images.multi}";
     withLayersCopyTo = "${images.withLayers.copyTo}";
     buildCopyTo = "${images.bulk.copyTo}";
@@ -552,6 +624,36 @@ in
     exampleSymlink = "${dockerTools.examples.layeredStoreSymlink.passthru.symlink}";
     overriddenExamplesNginx = overriddenDocker.examples.nginx.outPath;
     overriddenHasStreamLayeredImage = (overriddenDocker.streamLayeredImage { name = "x"; }).name;
+    # dockerTools.override's arguments reach layered-image's functions
+    overrideStoreDir = hasInfix "--store-dir /custom/store" (storeDirDocker.streamLayeredImage { name = "x"; }).conf.drvAttrs.buildCommand;
+    overridePigz = hasInfix "${markedPigz}/bin/pigz" images.overriddenTools.drvAttrs.buildCommand;
+
+    # passthru: the user's wins over layered-image's extras; nixpkgs' own
+    # keys (imageTag, conf, streamScript, isExe) win over the user's, as in nixpkgs
+    userPassthruWins =
+      let
+        img = dockerTools.streamLayeredImage {
+          name = "p";
+          tag = "t";
+          passthru = {
+            copyTo = "mine";
+            copyToRegistry = "mine too";
+            imageTag = "not mine";
+          };
+        };
+        built = dockerTools.buildLayeredImage {
+          name = "p";
+          passthru.copyToPodman = "mine";
+        };
+      in
+      [
+        img.copyTo
+        img.copyToRegistry
+        img.imageTag
+        built.copyToPodman
+        (img.copyToDockerDaemon ? outPath)
+      ];
+    armArchitecture = armPkgs.go.GOARCH;
 
     # created/mtime in the forms GNU date reads, through the Nix wrapper
     inherit dateForms;

@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 die() { echo "tests/nix/run-trixie.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot, mounts)"
-for tool in debootstrap chroot mount umount git docker dockerd; do
+for tool in debootstrap chroot unshare pivot_root mount umount git docker dockerd; do
   command -v "$tool" >/dev/null || die "required tool '$tool' is missing (run tests/install-deps.sh)"
 done
 
@@ -81,7 +81,18 @@ docker_started=1
 bind "$docker_dir" "$docker_dir"
 bind "$(command -v docker)" /usr/local/bin/docker
 
-chroot "$root" env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root TERM=dumb \
+# Nix's sandbox needs namespaces that a chrooted process may not create
+# (user namespaces): the harness runs in a mount namespace whose root is
+# the trixie tree (pivot_root), not in a chroot.
+mkdir -p "$root/.oldroot"
+unshare --mount --propagation private sh -c '
+  set -e
+  mount --rbind "$1" "$1"
+  cd "$1"
+  pivot_root . .oldroot
+  shift
+  exec /usr/bin/env -i "$@"' sh "$root" \
+  PATH=/usr/local/bin:/usr/bin:/bin HOME=/root TERM=dumb \
   DOCKER_HOST="$DOCKER_HOST" LI_NIX_DOCKER_HOST="$DOCKER_HOST" LI_NIX_HOST_STORE="$root/nix/store" \
   LI_NIX_BINARY="$work/target/release/layered-image" \
-  bash "$work/tests/nix/run.sh"
+  bash -c 'umount -l /.oldroot && cd / && exec bash "$0"' "$work/tests/nix/run.sh"

@@ -37,8 +37,21 @@ done
 [ -x /bin/busybox ] || die "/bin/busybox (busybox-static) is missing (run tests/install-deps.sh as root)"
 [ "$(id -u)" = 0 ] || die "must run as root (single-user Nix store, dockerd)"
 
-# Nix 2.8, offline, single user, no daemon, no sandbox.
-export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nsandbox = false\nmax-jobs = auto\nwarn-dirty = false'
+# Nix offline, single user, no daemon, in the sandbox (as nixpkgs' users
+# build): /build as the working directory, HOME=/homeless-shelter, no
+# network. The stand-in nixpkgs has no bootstrap of its own: its builders
+# are the host's /bin/bash with the host's tools, so the host's /bin, /usr,
+# /lib, /lib64 and /etc/alternatives (Debian's tool links) are bound in
+# (sandbox-paths; a merged-/usr symlink is bound as the directory it names,
+# and the list replaces Nix's default /bin/sh); layered-image's nix/ files
+# use only store paths. sandbox-fallback = false: a machine that cannot
+# sandbox fails the run instead of building unsandboxed.
+sandbox_paths=
+for d in /bin /usr /lib /lib64 /etc/alternatives; do
+  [ -e "$d" ] || continue
+  if [ -L "$d" ]; then sandbox_paths+=" $d=$(readlink -f "$d")"; else sandbox_paths+=" $d"; fi
+done
+export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nsandbox = true\nsandbox-fallback = false\nsandbox-paths ='"$sandbox_paths"$'\nmax-jobs = auto\nwarn-dirty = false'
 mkdir -p /nix/var/nix/gcroots/per-user/root 2>/dev/null || true
 echo "== $(nix --version)" >&2
 # the stand-in's foreign (cross host) tools refuse to run where this is set
@@ -174,19 +187,41 @@ fi
 if "$crossHostShell" -c true 2>/dev/null; then fail "cross: the host platform's shell does not run on the build machine"; else pass "cross: the host platform's shell does not run on the build machine"; fi
 expect "cross: architecture (GOARCH of the host platform)" arm64 "$(inf crossArchitecture)"
 
+# dockerTools.override's arguments reach layered-image's functions (#18.6)
+expect "dockerTools.override { storeDir }: the conf's --store-dir" true "$(inf overrideStoreDir)"
+expect "dockerTools.override { pigz }: buildLayeredImage compresses with it" true "$(inf overridePigz)"
+# passthru: the user's beats ours, nixpkgs' own beat the user's (#18.7)
+expect "passthru: the user's copyTo/copyToRegistry win; nixpkgs' imageTag wins; ours stay" \
+  '["mine","mine too","t","mine",true]' "$(jq -c .userPassthruWins <<<"$info")"
+expect "32-bit ARM: architecture arm" arm "$(inf armArchitecture)"
+
+# A Darwin build machine making Linux images: evaluation only (#18.1)
+for s in x86_64-darwin aarch64-darwin; do
+  d=$(nix eval --json "$testflake#darwin.$s" "${testoverrides[@]}" 2>"$tmp/darwin.log") || { fail "darwin ($s): evaluates" "$(tail -5 "$tmp/darwin.log")"; continue; }
+  n=$(jq '[.drvPaths[] | select(test("^/nix/store/[a-z0-9]{32}-.*\\.drv$"))] | length' <<<"$d")
+  expect "darwin ($s): every derivation instantiates" "$(jq '.drvPaths | length' <<<"$d")" "$n"
+  expect "darwin ($s): stream, conf and archive are built on $s" "$s $s $s" "$(jq -r '[.systems.stream, .systems.conf, .systems.archive] | join(" ")' <<<"$d")"
+  expect "darwin ($s): build platform is Darwin" true "$(jq -r .buildPlatformIsDarwin <<<"$d")"
+  expect "darwin ($s): image architecture is the Linux host's" "$( [ "$s" = x86_64-darwin ] && echo amd64 || echo arm64)" "$(jq -r .architecture <<<"$d")"
+  expect "darwin ($s): layered-image's meta.platforms has $s" true "$(jq -r .layeredImageOnDarwin <<<"$d")"
+  expect "darwin ($s): the stream runs the build platform's binary" true "$(jq -r .streamCallsBuildBinary <<<"$d")"
+done
+
 # --- 3. build the images ----------------------------------------------------
 images=(layered precomputed another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
   noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd ociLayout ociZstd
   depsLayer appLayer withLayers
   architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot
-  fakechrootChown buildEnvContents overridden
+  fakechrootChown buildEnvContents overridden overriddenTools variant armDefaultVariant oddTag oddTagOci sandboxProbe
   crossStream crossBuild crossOci crossLayer crossWithLayer crossFakechroot crossNixDb crossNixShell crossBuildNixShell
   crossStreamScript crossCopyTo)
 mapfile -t examples < <(jq -r '.examples | keys[]' <<<"$info")
 declare -A img
 echo "== nix build ${#images[@]} images" >&2
+# the sandbox probe is built anew each run
+nix-store --delete "$(inf outPaths.sandboxProbe)" >/dev/null 2>&1 || true
 attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo" "$testflake#withLayers.copyTo" "$testflake#pushable.copyToRegistry"
-  "$testflake#pushable.copyToDockerDaemon" "$testflake#pushable.copyToPodman" "$testflake#multi"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
+  "$testflake#pushable.copyToDockerDaemon" "$testflake#pushable.copyToPodman" "$testflake#multi" "$testflake#oddTag.copyToDockerDaemon"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
 for e in "${examples[@]}"; do attrs+=("$testflake#examples.$e"); done
 if ! nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
   quiet <"$tmp/build.log" | tail -40 >&2
@@ -278,7 +313,7 @@ layers() { docker inspect --format '{{len .RootFS.Layers}}' "$1"; }
 declare -A name
 for i in "${images[@]}"; do
   [ -n "${img[$i]:-}" ] || continue
-  case $i in gnuTar* | streamScript | oci* | depsLayer | appLayer | crossLayer | crossStreamScript | crossCopyTo | crossOci) continue ;; esac
+  case $i in gnuTar* | streamScript | oci* | depsLayer | appLayer | crossLayer | crossStreamScript | crossCopyTo | crossOci | oddTag* | sandboxProbe) continue ;; esac
   if n=$(load "$i") && [ -n "$n" ]; then name[$i]=$n; pass "docker load $i ($n)"; else fail "docker load $i"; fi
 done
 has() { [ -n "${name[$1]:-}" ] || { fail "$2" "image $1 not loaded"; return 1; }; }
@@ -448,15 +483,27 @@ if [ -z "${LI_NIX_DOCKER_HOST:-}" ]; then
     system service --time=0 "unix://$tmp/podman.sock" >/dev/null 2>&1 &
   podpid=$!
   for _ in $(seq 1 50); do [ -S "$tmp/podman.sock" ] && break; sleep 0.2; done
+  pod() { podman --root "$tmp/podman-root" --runroot "$tmp/podman-run" --storage-driver vfs "$@"; }
   check "copyToPodman (CONTAINER_HOST)" env CONTAINER_HOST="unix://$tmp/podman.sock" "$(inf pushablePodman)/bin/copy-to-podman"
   expect "copyToPodman: podman has the image" "127.0.0.1:5111/li/pushable:v1" \
-    "$(podman --root "$tmp/podman-root" --runroot "$tmp/podman-run" --storage-driver vfs images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | head -1)"
-else
-  expect "copyToPodman: script targets podman's socket" yes "$(grep -q 'unix:///run/podman/podman.sock' "$(inf pushablePodman)/bin/copy-to-podman" && echo yes)"
+    "$(pod images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | head -1)"
+  # without CONTAINER_HOST: the user's socket under XDG_RUNTIME_DIR
+  pod rmi -f 127.0.0.1:5111/li/pushable:v1 >/dev/null 2>&1 || true
+  mkdir -p "$tmp/xdg/podman" && ln -sf "$tmp/podman.sock" "$tmp/xdg/podman/podman.sock"
+  check "copyToPodman (\$XDG_RUNTIME_DIR/podman/podman.sock)" env -u CONTAINER_HOST XDG_RUNTIME_DIR="$tmp/xdg" "$(inf pushablePodman)/bin/copy-to-podman"
+  expect "copyToPodman: podman has the image again" "127.0.0.1:5111/li/pushable:v1" \
+    "$(pod images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | head -1)"
 fi
+# the socket is found by the binary (unit-tested there), not by shell in the script
+expect "copyToPodman: the script leaves finding podman to the binary" yes \
+  "$(grep -q -- '--engine podman' "$(inf pushablePodman)/bin/copy-to-podman" && ! grep -q 'podman.sock' "$(inf pushablePodman)/bin/copy-to-podman" && echo yes)"
 check "copyIndex: pushes an index of two platforms" "$(inf multiCopy)/bin/copy-index" docker://127.0.0.1:5111/li/multi:v1 --dest-tls-verify=false
 expect "copyIndex: platforms" "amd64 arm64" \
   "$(skopeo inspect --raw --tls-verify=false docker://127.0.0.1:5111/li/multi:v1 | jq -r '[.manifests[].platform.architecture] | join(" ")')"
+# no DEST: the first image's NAME:TAG (the binary's --default-dest)
+check "copyIndex: without DEST, to the first image's name" "$(inf multiCopy)/bin/copy-index" --dest-tls-verify=false
+expect "copyIndex: without DEST: an index at docker://127.0.0.1:5111/li/pushable:v1" "amd64 arm64" \
+  "$(skopeo inspect --raw --tls-verify=false docker://127.0.0.1:5111/li/pushable:v1 | jq -r '[.manifests[].platform.architecture] | join(" ")')"
 
 # includeStorePaths = false: no store paths at all; runs with the host store mounted
 if has noStore "includeStorePaths = false"; then
@@ -589,6 +636,45 @@ if has crossFakechroot "cross enableFakechroot"; then
 fi
 if has crossNixShell "cross streamNixShellImage"; then
   expect "cross: streamNixShellImage runs" "cross nix-shell greeting=hi" "$(run "${name[crossNixShell]}" 2>/dev/null | tail -1)"
+fi
+
+# the builds ran in Nix's sandbox
+if [ -n "${img[sandboxProbe]:-}" ]; then
+  expect "sandbox: builds run in /build with HOME=/homeless-shelter and no network" "/build /homeless-shelter no-network" "$(cat "${img[sandboxProbe]}")"
+fi
+
+# dockerTools.override { pigz; fakeroot; } (#18.6)
+if has overriddenTools "dockerTools.override { pigz; fakeroot; }"; then
+  expect "dockerTools.override { fakeroot }: fakeRootCommands ran under it" overridden-fakeroot "$(run "${name[overriddenTools]}" 2>&1)"
+  expect "dockerTools.override { pigz }: the archive's gzip comment" overridden-pigz \
+    "$(python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); assert d[3] & 0x10 and not d[3] & 0x0c; print(d[10:d.index(b"\0",10)].decode())' "${img[overriddenTools]}" 2>&1)"
+fi
+
+# variant (#18.2): given, nixpkgs' default on 32-bit ARM, "" elsewhere
+if has variant "variant"; then
+  expect "variant = \"v5\": the engine's Architecture/Variant" arm/v5 "$(docker inspect --format '{{.Architecture}}/{{.Variant}}' "${name[variant]}")"
+fi
+if has armDefaultVariant "32-bit ARM default variant"; then
+  expect "32-bit ARM: nixpkgs' defaultVariant v7" arm/v7 "$(docker inspect --format '{{.Architecture}}/{{.Variant}}' "${name[armDefaultVariant]}")"
+fi
+if [ -n "${img[layered]:-}" ]; then
+  conf=$(sed -n 's/^exec .* stream \([^ ]*\) .*/\1/p' "${img[layered]}")
+  expect "variant: the conf has nixpkgs' default \"\" off ARM" '""' "$(jq -c .variant "$conf")"
+fi
+
+# a tag nixpkgs accepts and Docker refuses (#18.3)
+if [ -n "${img[oddTag]:-}" ]; then
+  "${img[oddTag]}" 2>"$tmp/odd.err" >"$tmp/odd.tar" || true
+  expect "tag 1.0.0+build1: the stream writes it as RepoTags" odd:1.0.0+build1 "$(tar -xOf "$tmp/odd.tar" manifest.json | jq -r '.[0].RepoTags[0]')"
+  expect "tag 1.0.0+build1: one warning line" 1 "$(grep -c '^warning: .*invalid image tag "1.0.0+build1".*docker load' "$tmp/odd.err")"
+  check "tag 1.0.0+build1: the image verifies" "$binary" verify "$tmp/odd.tar"
+  if docker load -i "$tmp/odd.tar" >/dev/null 2>&1; then fail "tag 1.0.0+build1: docker load refuses it" "it loaded"; else pass "tag 1.0.0+build1: docker load refuses it (as the warning says)"; fi
+  out=$("$(inf oddTagDaemon)/bin/copy-to-docker-daemon" 2>&1) && fail "copyToDockerDaemon refuses tag 1.0.0+build1" "it copied" \
+    || case $out in *'"docker-daemon:odd:1.0.0+build1": invalid image tag "1.0.0+build1"'*"needs a reference Docker accepts"*) pass "copyToDockerDaemon refuses tag 1.0.0+build1, saying why" ;; *) fail "copyToDockerDaemon refusal" "$out" ;; esac
+fi
+if [ -n "${img[oddTagOci]:-}" ]; then
+  check "tag feature/x, format = oci: verifies under its ref name" "$binary" verify "oci:${img[oddTagOci]}:feature/x"
+  check "tag feature/x, format = oci: skopeo reads it" skopeo inspect "oci:${img[oddTagOci]}:feature/x"
 fi
 
 # --- 5. nixpkgs' examples.nix, through dockerTools.examples ------------------

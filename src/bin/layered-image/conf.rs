@@ -106,8 +106,10 @@ fn read_json(file: &Path, what: &str) -> anyhow::Result<Value> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    layered_image::reference::check_name(&args.image_name).map_err(|e| anyhow::anyhow!("--image-name: {e}"))?;
-    layered_image::reference::check_tag(&args.image_tag).map_err(|e| anyhow::anyhow!("--image-tag: {e}"))?;
+    // nixpkgs takes any name and tag; say now what will refuse them later.
+    if let Some(w) = layered_image::reference::refusal_warning(&format!("{}:{}", args.image_name, args.image_tag)) {
+        layered_image::diag::line(&w);
+    }
     let layering = match args.layering {
         Strategy::Popularity => Layering::Popularity,
         Strategy::Auto => Layering::Auto,

@@ -27,8 +27,18 @@ pub struct Args {
     /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], docker-daemon:NAME:TAG,
     /// docker-archive:PATH[:NAME:TAG], oci:DIR[:REF] or oci-archive:PATH[:REF].
     /// With --index: several CONFs (one per platform), then DEST.
-    #[arg(required = true, num_args = 2.., value_name = "CONF... DEST")]
+    #[arg(required = true, num_args = 1.., value_name = "CONF... DEST")]
     pub args: Vec<String>,
+    /// The destination when the last argument is a CONF, not a destination (Nix's
+    /// copyIndex script: its images' CONFs, then the user's DEST if one is given).
+    #[arg(long, value_name = "DEST")]
+    pub default_dest: Option<String>,
+    /// The engine behind docker-daemon: docker ($DOCKER_HOST, else
+    /// /var/run/docker.sock) or podman's Docker-compatible service ($CONTAINER_HOST,
+    /// else $XDG_RUNTIME_DIR/podman/podman.sock if it exists, else
+    /// /run/podman/podman.sock).
+    #[arg(long, value_enum, default_value_t = Engine::Docker)]
+    pub engine: Engine,
     /// Push one image per CONF and an OCI image index naming them by platform
     /// (each conf's architecture and os) under DEST's tag or REF.
     #[arg(long)]
@@ -87,9 +97,39 @@ pub struct Args {
     pub dry_run: bool,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    Docker,
+    Podman,
+}
+
+impl From<Engine> for dest::daemon::Engine {
+    fn from(e: Engine) -> Self {
+        match e {
+            Engine::Docker => dest::daemon::Engine::Docker,
+            Engine::Podman => dest::daemon::Engine::Podman,
+        }
+    }
+}
+
+/// DEST and the CONFs: the last argument, unless it is no destination at
+/// all (no transport) and --default-dest names one.
+fn dest_and_confs(args: &Args) -> anyhow::Result<(&str, &[String])> {
+    let (last, rest) = args.args.split_last().expect("clap requires an argument");
+    let names_no_transport = matches!(last.parse::<Name>(), Err(dest::DestinationError::NoTransport(_)));
+    let (dest, confs) = match &args.default_dest {
+        Some(d) if names_no_transport => (d.as_str(), &args.args[..]),
+        _ => (last.as_str(), rest),
+    };
+    if confs.is_empty() {
+        anyhow::bail!("copy takes a CONF and a DEST (got only {dest:?})");
+    }
+    Ok((dest, confs))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = cancel_on_signals()?;
-    let (dest_text, confs) = args.args.split_last().expect("clap requires two arguments");
+    let (dest_text, confs) = dest_and_confs(&args)?;
     if !args.index && confs.len() != 1 {
         anyhow::bail!("copy takes one CONF and a DEST (several CONFs need --index)");
     }
@@ -140,6 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         fsync: false,
         additional_tags: args.additional_tag.clone(),
+        engine: args.engine.into(),
         dry_run: args.dry_run,
     };
     let loaded = confs.iter().map(|c| Loaded::open(c)).collect::<anyhow::Result<Vec<_>>>()?;

@@ -32,14 +32,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.output.is_none() && std::io::stdout().is_terminal() {
         anyhow::bail!("refusing to write an image to a terminal; pipe it (`| docker load`) or use -o FILE");
     }
-    // docker load wants NAME:TAG by distribution's grammar; say so now
-    // rather than have it fail on a finished image.
-    if let Some(t) = &args.repo_tag {
-        layered_image::reference::check_repo_tag(t).map_err(|e| anyhow::anyhow!("-t: {e}"))?;
-    }
     let (conf, base) = crate::copy::load(&args.conf)?;
     let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
     let progress = Stderr::new("written");
+    // As nixpkgs' script, any name is written; docker load wants NAME:TAG
+    // by distribution's grammar, so say now that it will refuse this one.
+    if let Some(w) = layered_image::reference::refusal_warning(&repo_tag) {
+        progress.line(&w);
+    }
     if let Some(total) = crate::progress::image_total(&conf, base.as_ref(), progress.is_terminal()) {
         progress.set_total(total);
     }
@@ -51,7 +51,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => {
             let stdout = std::io::stdout().as_fd_owned().context("cannot use stdout")?;
             // A 64 KiB pipe costs a context switch per 64 KiB; a larger one
-            // lets `docker load` and us run in longer stretches. Best effort.
+            // lets `docker load` and us run in longer stretches. Best effort
+            // (Linux only: Darwin's pipes size themselves).
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             let _ = nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
             let file = std::fs::File::from(stdout);
             docker_archive::write_into(&file, "stdout", &conf, base.as_ref(), &repo_tag, &progress, &cancel)

@@ -12,6 +12,15 @@
   bashInteractive,
   busybox,
   fakeNss,
+  # nixpkgs' arguments that its layered functions use, so that
+  # `dockerTools.override { pigz = ...; }` is accepted as nixpkgs accepts it
+  storeDir ? builtins.storeDir,
+  fakeroot,
+  proot,
+  pigz,
+  zstd,
+  go,
+  writePython3 ? null,
 }:
 let
   notProvided =

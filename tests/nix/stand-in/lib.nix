@@ -162,10 +162,17 @@ let
       free = true;
     };
 
-    platforms.linux = [
-      "x86_64-linux"
-      "aarch64-linux"
-    ];
+    platforms = rec {
+      linux = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      darwin = [
+        "x86_64-darwin"
+        "aarch64-darwin"
+      ];
+      unix = linux ++ darwin;
+    };
   };
 in
 lib

@@ -33,8 +33,14 @@ let
     {
       x86_64-linux = "amd64";
       aarch64-linux = "arm64";
+      armv7l-linux = "arm";
+      x86_64-darwin = "amd64";
+      aarch64-darwin = "arm64";
     }
     .${hostSystem} or (throw "stand-in nixpkgs: unsupported system ${hostSystem}");
+  # As nixpkgs' go: the ARM version on 32-bit ARM, "" elsewhere.
+  goarm = if hostSystem == "armv7l-linux" then "7" else "";
+  isDarwin = s: builtins.match ".*-darwin" s != null;
 
   # nixpkgs' stdenv, reduced to what runCommand-style builders rely on:
   # structured attrs loading, $out & co, SOURCE_DATE_EPOCH, NIX_BUILD_CORES,
@@ -48,8 +54,10 @@ let
       setup = ''
         # stand-in stdenv setup
         if [ -z "''${PATH:-}" ] && [ -n "''${standInPath:-}" ]; then export PATH=$standInPath; fi
-        if [ -n "''${NIX_ATTRS_SH_FILE:-}" ] && [ -e "$NIX_ATTRS_SH_FILE" ] && [ -z "''${__standInAttrsLoaded:-}" ]; then
-          . "$NIX_ATTRS_SH_FILE"
+        # as nixpkgs' builders: Nix 2.8's sandbox names the attrs files by
+        # their path outside the sandbox; they are in the build directory
+        if [ -z "''${__standInAttrsLoaded:-}" ] && { [ -e "''${NIX_ATTRS_SH_FILE:-}" ] || [ -f .attrs.sh ]; }; then
+          if [ -e "''${NIX_ATTRS_SH_FILE:-}" ]; then . "$NIX_ATTRS_SH_FILE"; else . ./.attrs.sh; fi
           __standInAttrsLoaded=1
           for __o in "''${!outputs[@]}"; do export "$__o=''${outputs[$__o]}"; done
           export PATH
@@ -75,13 +83,13 @@ let
     // {
       hostPlatform = {
         system = hostSystem;
-        isLinux = true;
-        isDarwin = false;
+        isLinux = !isDarwin hostSystem;
+        isDarwin = isDarwin hostSystem;
       };
       buildPlatform = {
         inherit system;
-        isLinux = true;
-        isDarwin = false;
+        isLinux = !isDarwin system;
+        isDarwin = isDarwin system;
       };
       inherit system;
       shell = "/bin/bash";
@@ -271,6 +279,10 @@ in
       inherit system overlays;
       crossSystem.system = "x86_64-linux";
     };
+    armv7l-hf-multiplatform = import ./default.nix {
+      inherit system overlays;
+      crossSystem.system = "armv7l-linux";
+    };
   };
   pkgsStatic = {
     inherit busybox;
@@ -391,11 +403,18 @@ in
       ...
     }:
     final.symlinkJoin { inherit name paths; };
-  go.GOARCH = goarch;
+  go = {
+    GOARCH = goarch;
+    GOARM = goarm;
+  };
 
   # Debian's fakeroot script with its daemon and preload library in the
   # store (the library preloaded by absolute path: the loader of the
-  # store-resident tools ignores LD_LIBRARY_PATH).
+  # store-resident tools ignores LD_LIBRARY_PATH). In Nix's sandbox (a user
+  # namespace mapping one uid) a real chown to another id fails with
+  # EINVAL, which Debian's libfakeroot passes on; nixpkgs' fakeroot is
+  # patched to ignore it. FAKEROOTDONTTRYCHOWN gives the same result: the
+  # fake owner is recorded, the real chown not tried.
   fakeroot = foreign (
     mkCommand "" "fakeroot" { } ''
       ${residentFn}
@@ -404,7 +423,7 @@ in
       libdir=$(sed -n 's/^PATHS=\([^:]*\):.*/\1/p' "$script")
       mkdir -p $out/lib/libfakeroot
       cp -L "$libdir/libfakeroot-sysv.so" $out/lib/libfakeroot/
-      sed -e "1s|.*|#!${busybox}/bin/sh|" -e "s|^FAKEROOT_BINDIR=.*|FAKEROOT_BINDIR=$out/bin|" \
+      sed -e "1s|.*|#!${busybox}/bin/sh\nexport FAKEROOTDONTTRYCHOWN=1|" -e "s|^FAKEROOT_BINDIR=.*|FAKEROOT_BINDIR=$out/bin|" \
         -e "s|^PATHS=.*|PATHS=$out/lib/libfakeroot|" -e "s|^USEABSLIBPATH=.*|USEABSLIBPATH=1|" "$script" > $out/bin/fakeroot
       chmod 555 $out/bin/fakeroot
       grep -q "^FAKED=" $out/bin/fakeroot
@@ -459,9 +478,10 @@ in
       }
       ''
         mkdir $out
-        jq -r ".closure | map(.narSize) | add" < "$NIX_ATTRS_JSON_FILE" > $out/total-nar-size
-        jq -r '.closure | map([.path, .narHash, .narSize, "", (.references | length)] + .references) | add | map("\(.)\n") | add' < "$NIX_ATTRS_JSON_FILE" | head -n -1 > $out/registration
-        jq -r '.closure[].path' < "$NIX_ATTRS_JSON_FILE" > $out/store-paths
+        attrs=''${NIX_ATTRS_JSON_FILE:-}; [ -e "$attrs" ] || attrs=.attrs.json
+        jq -r ".closure | map(.narSize) | add" < "$attrs" > $out/total-nar-size
+        jq -r '.closure | map([.path, .narHash, .narSize, "", (.references | length)] + .references) | add | map("\(.)\n") | add' < "$attrs" | head -n -1 > $out/registration
+        jq -r '.closure[].path' < "$attrs" > $out/store-paths
       '';
 
   # The harness copies cargo's target/release/layered-image to ./bin/ of a
