@@ -168,8 +168,11 @@ pub fn open(name: &Name) -> Box<dyn Destination + '_> {
 pub fn copy(name: &Name, images: &[Source<'_>], opts: &Options, progress: &dyn Progress, cancel: &AtomicBool) -> Result<Written, CopyError> {
     let result = open(name).write(&Job { images, opts, progress, cancel });
     match result {
-        Err(e) if cancel.load(Ordering::Relaxed) && !matches!(e, CopyError::Interrupted(_)) && !e.to_string().starts_with("interrupted") => {
-            Err(CopyError::Interrupted(format!("{e}; the destination's tag was not changed")))
+        // Stopped by a signal: whatever failed on the way, say so, once.
+        Err(e) if cancel.load(Ordering::Relaxed) && !e.to_string().contains("tag was not changed") => {
+            let text = e.to_string();
+            let what = text.strip_prefix("interrupted; ").or_else(|| text.strip_prefix("interrupted: ")).unwrap_or(&text);
+            Err(CopyError::Interrupted(format!("{what}; the destination's tag was not changed")))
         }
         r => r,
     }

@@ -14,6 +14,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{self, Read};
 
+const IMAGE_CONFIGS: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+
 /// At most this many shadowed directories are named, then a count.
 const SHOWN: usize = 20;
 
@@ -63,7 +65,14 @@ fn oci_index(src: &dyn Source, index: &Value, what: &str, depth: usize, out: &mu
         if doc.get("manifests").is_some() && depth < 4 {
             oci_index(src, &doc, &name, depth + 1, out)?;
         } else if let Some(layers) = doc.get("layers").and_then(Value::as_array) {
-            let layers: Vec<String> = layers.iter().filter_map(blob).collect();
+            // Artifacts (attestations, SBOMs) carry documents, not filesystems.
+            let config_type = doc.pointer("/config/mediaType").and_then(Value::as_str).unwrap_or_default();
+            if doc.get("artifactType").is_some() || !IMAGE_CONFIGS.contains(&config_type) {
+                continue;
+            }
+            let tar_layer =
+                |l: &&Value| l.get("mediaType").and_then(Value::as_str).is_some_and(|t| t.contains("layer.v1.tar") || t.contains("rootfs.diff.tar"));
+            let layers: Vec<String> = layers.iter().filter(tar_layer).filter_map(blob).collect();
             image(src, &format!("manifest {name}"), &layers, out)?;
         }
     }
