@@ -505,10 +505,10 @@ impl<'a> Ctx<'a> {
             return Ok(self.blob(tar, blob, Fate::Present, history));
         }
         let expected = known_blob(&own, self.compression);
-        if expected.is_none()
-            && let Some(b) = self.cached_blob(&c.promised())?
-        {
-            return Ok(self.blob(c.promised(), b, Fate::Present, history));
+        if expected.is_none() {
+            if let Some(b) = self.cached_blob(&c.promised())? {
+                return Ok(self.blob(c.promised(), b, Fate::Present, history));
+            }
         }
         let mut f = std::fs::File::open(&c.tar_path).map_err(|e| c.read_failed(e))?;
         let mut head = [0u8; 8];
@@ -563,10 +563,10 @@ impl<'a> Ctx<'a> {
     fn image_layer(&self, index: usize, layer: &Foreign<'_>) -> Result<LayerBlob, ProduceError> {
         let fail = |what: String| ImageError::SourceLayer { image: layer.image.clone(), name: layer.name.clone(), what };
         // Named by its digest and kept as it is: no need to read it.
-        if let Some(stored) = layer.stored.filter(|_| layer.compression.is_some_and(|c| as_is(c, self.compression)))
-            && self.store.has_blob(&stored)?
-        {
-            return Ok(self.blob(BlobDigest { digest: layer.diff_id, size: 0 }, stored, Fate::Present, vec![layer.name.clone()]));
+        if let Some(stored) = layer.stored.filter(|_| layer.compression.is_some_and(|c| as_is(c, self.compression))) {
+            if self.store.has_blob(&stored)? {
+                return Ok(self.blob(BlobDigest { digest: layer.diff_id, size: 0 }, stored, Fate::Present, vec![layer.name.clone()]));
+            }
         }
         let reader = (layer.open)().map_err(|e| fail(format!("cannot read it: {e}")))?;
         self.foreign_layer(index, reader, &layer.diff_id, layer.stored.as_ref(), &fail, vec![layer.name.clone()])

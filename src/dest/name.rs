@@ -67,18 +67,18 @@ impl std::str::FromStr for Name {
         let path = PathBuf::from(path);
         match transport {
             "docker-archive" => {
-                if let Some(r) = &reference
-                    && !crate::reference::is_docker_reference(r)
-                {
-                    return Err(bad(r, "NAME:TAG image reference"));
+                if let Some(r) = &reference {
+                    if !crate::reference::is_docker_reference(r) {
+                        return Err(bad(r, "NAME:TAG image reference"));
+                    }
                 }
                 Ok(Name::DockerArchive { path, reference })
             }
             "oci" | "oci-archive" => {
-                if let Some(r) = &reference
-                    && !crate::reference::is_oci_ref_name(r)
-                {
-                    return Err(bad(r, "OCI reference name"));
+                if let Some(r) = &reference {
+                    if !crate::reference::is_oci_ref_name(r) {
+                        return Err(bad(r, "OCI reference name"));
+                    }
                 }
                 Ok(if transport == "oci" { Name::Oci { dir: path, reference } } else { Name::OciArchive { path, reference } })
             }

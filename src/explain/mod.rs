@@ -264,10 +264,10 @@ fn measure(
             crate::layer::member_sizes(p, &conf.stamp, |entry, n| {
                 size += n;
                 files += 1;
-                if let crate::layer::walk::Kind::Regular { size } = entry.kind
-                    && size >= DUPLICATE_MIN
-                {
-                    big.push((size, entry.path.clone()));
+                if let crate::layer::walk::Kind::Regular { size } = entry.kind {
+                    if size >= DUPLICATE_MIN {
+                        big.push((size, entry.path.clone()));
+                    }
                 }
             })
             .map_err(|source| ExplainError::Layer { path: p.as_written.clone(), source })?;

@@ -193,10 +193,10 @@ impl<W: Write> Tee<W> {
 impl<W: Write> Write for Tee<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.out.write_all(data)?;
-        if let (Some(c), None) = (&mut self.content, &self.broken)
-            && let Err(e) = c.write_all(data)
-        {
-            self.broken = Some(e);
+        if let (Some(c), None) = (&mut self.content, &self.broken) {
+            if let Err(e) = c.write_all(data) {
+                self.broken = Some(e);
+            }
         }
         Ok(data.len())
     }

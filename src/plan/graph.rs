@@ -55,10 +55,10 @@ pub fn read_raw(file: &Path, key: Option<&str>) -> Result<Vec<RawNode>, GraphErr
 
 /// [`read_raw`] on bytes already read; `name` names them in messages.
 pub fn parse_raw(text: &[u8], key: Option<&str>, name: &str) -> Result<Vec<RawNode>, GraphError> {
-    if key.is_none()
-        && let Ok(entries) = serde_json::from_slice::<Vec<FastEntry>>(text)
-    {
-        return Ok(entries.into_iter().map(FastEntry::into_raw).collect());
+    if key.is_none() {
+        if let Ok(entries) = serde_json::from_slice::<Vec<FastEntry>>(text) {
+            return Ok(entries.into_iter().map(FastEntry::into_raw).collect());
+        }
     }
     let value: Value = serde_json::from_slice(text).map_err(|source| GraphError::Json { file: name.to_string(), source })?;
     raw_nodes_from_value(&value, key, name)

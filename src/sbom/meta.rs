@@ -70,10 +70,12 @@ pub fn from_value(value: &Value, file: &str) -> Result<Meta, MetaError> {
             };
             *slot = Some(text);
         }
-        if let Some(l) = &m.license
-            && !is_license_expression(l)
-        {
-            return Err(shape(format!("{path}: license {l:?} is not an SPDX license expression (ids, LicenseRef-…, AND, OR, WITH, parentheses)")));
+        if let Some(l) = &m.license {
+            if !is_license_expression(l) {
+                return Err(shape(format!(
+                    "{path}: license {l:?} is not an SPDX license expression (ids, LicenseRef-…, AND, OR, WITH, parentheses)"
+                )));
+            }
         }
         if m.pname.as_deref() == Some("") {
             return Err(shape(format!("{path}: \"pname\" is empty")));

@@ -142,10 +142,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(j) => j,
         None => std::thread::available_parallelism().map_or(2, |c| c.get()),
     };
-    if let Some(t) = &args.repo_tag
-        && !reference::is_docker_reference(t)
-    {
-        anyhow::bail!("-t {t:?} is not a valid NAME:TAG image reference");
+    if let Some(t) = &args.repo_tag {
+        if !reference::is_docker_reference(t) {
+            anyhow::bail!("-t {t:?} is not a valid NAME:TAG image reference");
+        }
     }
     if (args.dry_run || !args.additional_tag.is_empty()) && !matches!(name, Name::Registry(_)) {
         anyhow::bail!("--dry-run and --additional-tag apply to docker:// destinations");

@@ -168,17 +168,17 @@ impl Progress for Stderr {
         b.layers.lock().unwrap_or_else(|p| p.into_inner()).insert(index, bar);
     }
     fn layer_advance(&self, index: usize, bytes: u64) {
-        if let Some(b) = &self.bars
-            && let Some(bar) = b.layers.lock().unwrap_or_else(|p| p.into_inner()).get(&index)
-        {
-            bar.inc(bytes);
+        if let Some(b) = &self.bars {
+            if let Some(bar) = b.layers.lock().unwrap_or_else(|p| p.into_inner()).get(&index) {
+                bar.inc(bytes);
+            }
         }
     }
     fn layer_finished(&self, index: usize) {
-        if let Some(b) = &self.bars
-            && let Some(bar) = b.layers.lock().unwrap_or_else(|p| p.into_inner()).remove(&index)
-        {
-            bar.finish_and_clear();
+        if let Some(b) = &self.bars {
+            if let Some(bar) = b.layers.lock().unwrap_or_else(|p| p.into_inner()).remove(&index) {
+                bar.finish_and_clear();
+            }
         }
     }
 }

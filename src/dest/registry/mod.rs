@@ -372,10 +372,10 @@ impl Registry {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            if let Some((origin, value)) = auth
-                && *origin == here
-            {
-                req = req.header("Authorization", value.as_str());
+            if let Some((origin, value)) = auth {
+                if *origin == here {
+                    req = req.header("Authorization", value.as_str());
+                }
             }
             let result = match body {
                 Body::Empty => req.body(()).map_err(|e| self.fail(e, false)).and_then(|r| self.agent.run(r).map_err(|e| self.transport(&here, e))),
@@ -385,9 +385,11 @@ impl Registry {
             self.answered();
             let status = resp.status().as_u16();
             let follow = matches!(status, 307 | 308) || (matches!(status, 301..=303) && (method == "GET" || method == "HEAD"));
-            if follow && let Some(next) = location_of(&resp) {
-                url = origin::resolve(&url, &next);
-                continue;
+            if follow {
+                if let Some(next) = location_of(&resp) {
+                    url = origin::resolve(&url, &next);
+                    continue;
+                }
             }
             return Ok(Answer { resp, url });
         }
@@ -608,13 +610,13 @@ impl Registry {
             }
         };
         let want = format!("sha256:{sha256}");
-        if let Some(got) = header(&a.resp, "docker-content-digest")
-            && got != want
-        {
-            return Err(self.fail(
-                format!("the registry answered the upload of {want} with Docker-Content-Digest {got}: it did not store what was sent"),
-                false,
-            ));
+        if let Some(got) = header(&a.resp, "docker-content-digest") {
+            if got != want {
+                return Err(self.fail(
+                    format!("the registry answered the upload of {want} with Docker-Content-Digest {got}: it did not store what was sent"),
+                    false,
+                ));
+            }
         }
         Ok(())
     }
@@ -735,10 +737,12 @@ impl BlobStore for Registry {
         let a = self.send("HEAD", &path, &[], Body::Empty).map_err(|f| self.store_error(f))?;
         match a.resp.status().as_u16() {
             200 => {
-                if let Some(got) = header(&a.resp, "docker-content-digest")
-                    && got != format!("sha256:{sha256}")
-                {
-                    return Err(self.store_error(self.fail(format!("HEAD of blob sha256:{sha256} answered with Docker-Content-Digest {got}"), false)));
+                if let Some(got) = header(&a.resp, "docker-content-digest") {
+                    if got != format!("sha256:{sha256}") {
+                        return Err(
+                            self.store_error(self.fail(format!("HEAD of blob sha256:{sha256} answered with Docker-Content-Digest {got}"), false))
+                        );
+                    }
                 }
                 if let Some(size) = header(&a.resp, "content-length").and_then(|l| l.parse::<u64>().ok()) {
                     self.record_size(sha256, size);

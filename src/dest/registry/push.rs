@@ -54,10 +54,10 @@ impl Registry {
             return Err((f, codes));
         }
         let want = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
-        if let Some(got) = header(&a.resp, "docker-content-digest")
-            && got != want
-        {
-            return Err((self.fail(format!("the registry stored the manifest as {got}, not {want}"), false), Vec::new()));
+        if let Some(got) = header(&a.resp, "docker-content-digest") {
+            if got != want {
+                return Err((self.fail(format!("the registry stored the manifest as {got}, not {want}"), false), Vec::new()));
+            }
         }
         Ok(())
     }
@@ -67,13 +67,13 @@ impl Registry {
     fn check_sizes(&self, bytes: &[u8]) -> Result<(), Failure> {
         let sizes = lock(&self.sizes);
         for (digest, size) in manifest::blobs(bytes) {
-            if let Some(&known) = sizes.get(&digest)
-                && known != size
-            {
-                return Err(self.fail(
+            if let Some(&known) = sizes.get(&digest) {
+                if known != size {
+                    return Err(self.fail(
                     format!("the registry says blob sha256:{digest} has {known} bytes, the image needs {size}; no tag was written (a broken or lying registry)"),
                     false,
                 ));
+                }
             }
         }
         Ok(())
@@ -96,12 +96,12 @@ impl Registry {
     /// layers), as skopeo does. Nothing is tagged once cancelled.
     pub fn push_manifest(&self, bytes: &[u8], media_type: &str, additional_tags: &[String]) -> Result<Pushed, StoreError> {
         let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
-        if let Some(want) = &self.target.digest
-            && *want != digest
-        {
-            return Err(self.store_error(
-                self.fail(format!("the destination names {want}, but the image's manifest is {digest}; nothing was pushed under it"), false),
-            ));
+        if let Some(want) = &self.target.digest {
+            if *want != digest {
+                return Err(self.store_error(
+                    self.fail(format!("the destination names {want}, but the image's manifest is {digest}; nothing was pushed under it"), false),
+                ));
+            }
         }
         let reference = self.target.reference().to_string();
         let mut pushed = Pushed { digest, media_type: media_type.to_string(), written: Vec::new(), unchanged: Vec::new(), converted: None };

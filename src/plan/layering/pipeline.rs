@@ -87,7 +87,12 @@ pub fn parse_pipeline(value: &Value) -> Result<Vec<Step>, PipelineError> {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 80 { format!("{}...", &s[..s.floor_char_boundary(77)]) } else { s }
+    if s.len() <= 80 {
+        return s;
+    }
+    // The last character boundary at or before byte 77.
+    let end = (0..=77).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    format!("{}...", &s[..end])
 }
 
 pub fn parse_step(value: &Value) -> Result<Step, PipelineError> {
