@@ -3,6 +3,7 @@
 # (reference parity, real skopeo/umoci/docker loads, bad input, layering
 # golden vectors, GNU tar parity, GNU date parity), the Nix harness on
 # Debian 12's Nix 2.8 and on Debian 13's Nix 2.26 (a debootstrap chroot),
+# the crate built and unit-tested with Debian 13's rustc 1.85 there,
 # and the issue's 300 MiB parity check.
 # Run as root after tests/install-deps.sh; needs ../shared beside the repo.
 set -euo pipefail
@@ -29,6 +30,8 @@ echo "== nix harness (Debian 12: Nix 2.8)" >&2
 LI_NIX_BINARY=$repo/target/release/layered-image tests/nix/run.sh
 echo "== nix harness (Debian 13 chroot: Nix 2.26)" >&2
 LI_NIX_BINARY=$repo/target/release/layered-image tests/nix/run-trixie.sh
+echo "== the crate with Debian 13's rustc 1.85 (rust-version), in the same chroot" >&2
+tests/nix/msrv-trixie.sh
 
 echo "== parity with the reference on the 300 MiB bulk fixture" >&2
 fixture=$(mktemp -d /tmp/layered-image-parity.XXXXXX)

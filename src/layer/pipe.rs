@@ -226,11 +226,9 @@ fn run_inline<E>(
 ) -> Result<(Sum, u64), PipeError<E>> {
     let mut w = Inline { buf: vec![0u8; 64 << 10], filled: 0, hasher: hash.start(), consume, failed: None, stop };
     let mut result = layer::write_layer(paths, stamp, &mut w);
-    if result.is_ok() {
-        if w.filled > 0 {
-            if let Err(e) = w.ship() {
-                result = Err(LayerError::Write(e));
-            }
+    if result.is_ok() && w.filled > 0 {
+        if let Err(e) = w.ship() {
+            result = Err(LayerError::Write(e));
         }
     }
     match result {
@@ -278,11 +276,9 @@ pub fn run_hashed<E>(
         s.spawn(move || {
             let mut w = ChunkWriter { buf: vec![0u8; CHUNK], filled: 0, tx: to_hash.clone(), pool, stop };
             let mut result = layer::write_layer(paths, stamp, &mut w);
-            if result.is_ok() {
-                if w.filled > 0 {
-                    if let Err(e) = w.ship() {
-                        result = Err(LayerError::Write(e));
-                    }
+            if result.is_ok() && w.filled > 0 {
+                if let Err(e) = w.ship() {
+                    result = Err(LayerError::Write(e));
                 }
             }
             let _ = to_hash.send(Msg::Done(result));

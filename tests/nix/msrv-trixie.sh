@@ -4,8 +4,7 @@
 # the unit tests (cargo test --lib), from the repository's Cargo.lock.
 #   tests/nix/msrv-trixie.sh        (as root, after tests/install-deps.sh)
 # Every dependency in Cargo.lock builds with 1.85; the crate itself does
-# once its 14 let chains (Rust 1.88) and its one str::floor_char_boundary
-# (1.91) are rewritten (until then this fails with E0658 on those lines).
+# (rust-version in Cargo.toml; clippy holds the code to it).
 # Environment: LI_TRIXIE_ROOT as for run-trixie.sh. The registry is reached
 # as on the host (its CA bundle, $SSL_CERT_FILE or Debian's, is copied in).
 set -euo pipefail
