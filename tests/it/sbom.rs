@@ -655,11 +655,11 @@ from referencing.jsonschema import DRAFT4
 d = pathlib.Path(sys.argv[1])
 reg = Registry()
 for f in d.glob('*.json'):
-s = json.loads(f.read_text())
-r = Resource(contents=s, specification=DRAFT4)
-# The URLs image-spec's schema.go serves each file under.
-for prefix in ('https://opencontainers.org/schema/', 'https://opencontainers.org/schema/image/'):
-    reg = reg.with_resource(prefix + f.name, r)
+    s = json.loads(f.read_text())
+    r = Resource(contents=s, specification=DRAFT4)
+    # The URLs image-spec's schema.go serves each file under.
+    for prefix in ('https://opencontainers.org/schema/', 'https://opencontainers.org/schema/image/'):
+        reg = reg.with_resource(prefix + f.name, r)
 schema = json.loads((d / 'image-manifest-schema.json').read_text())
 errors = list(Draft4Validator(schema, registry=reg).iter_errors(json.loads(pathlib.Path(sys.argv[2]).read_text())))
 for e in errors: print(e.message)
