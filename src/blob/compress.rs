@@ -105,6 +105,9 @@ const WINDOW: usize = 32 << 10;
 /// layers at once keeps a whole `copy` under 256 MiB on any machine.
 pub const ZSTD_WORKERS: usize = 4;
 
+/// gzip layers compressed at once, sharing the pool's threads.
+pub const GZIP_LAYERS: usize = 6;
+
 /// How layers share the compression threads and memory: how many are
 /// compressed at once, and each one's share. Neither changes any byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +122,10 @@ impl Budget {
         let jobs = jobs.max(1);
         let (threads, layers_in_flight) = match compression {
             Compression::Zstd { .. } => (jobs.min(ZSTD_WORKERS), jobs.min(ZSTD_WORKERS)),
-            _ => (jobs, jobs),
+            // Each layer in flight holds its pipe's chunks (~7 MiB) besides its
+            // blocks: a few layers keep every thread busy.
+            Compression::Gzip { .. } => (jobs, jobs.min(GZIP_LAYERS)),
+            Compression::None => (jobs, jobs),
         };
         let layers_in_flight = layers_in_flight.min(layers).max(1);
         Budget { layers_in_flight, share: (threads / layers_in_flight).max(1) }
