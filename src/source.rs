@@ -119,9 +119,9 @@ impl ImageSource {
         let mut layers = Vec::new();
         for (i, (d, diff_id)) in layer_descs.iter().zip(diff_ids).enumerate() {
             let (media_type, stored) = descriptor(d).map_err(|w| fail(format!("the manifest's layers[{i}]: {w}")))?;
-            let compression =
-                layer_compression(&media_type).ok_or_else(|| fail(format!("layers[{i}] has the media type {media_type:?}, not a layer's")))?;
-            layers.push(Layer { name: blob_name(&stored.digest), diff_id, stored: Some(stored), compression: Some(compression) });
+            let compression = crate::image::manifest::layer_compression(&media_type)
+                .ok_or_else(|| fail(format!("layers[{i}] has the media type {media_type:?}, not a layer's")))?;
+            layers.push(Layer { name: blob_name(&stored.digest), diff_id, stored: Some(stored), compression });
         }
         Ok(ImageSource {
             config_bytes,
@@ -209,17 +209,4 @@ fn descriptor(v: &Value) -> Result<(String, BlobDigest), String> {
     let digest: Digest = string(v, "digest").ok_or("digest is missing")?.parse().map_err(|e| format!("{e}"))?;
     let size = v.get("size").and_then(Value::as_u64).ok_or("size is missing or not a non-negative integer")?;
     Ok((media_type.to_string(), BlobDigest { digest, size }))
-}
-
-/// The compression a layer media type names (OCI's and Docker's).
-fn layer_compression(media_type: &str) -> Option<Compression> {
-    match media_type {
-        "application/vnd.oci.image.layer.v1.tar" | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Some(Compression::None),
-        "application/vnd.oci.image.layer.v1.tar+gzip"
-        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-        | "application/vnd.docker.image.rootfs.diff.tar.gzip"
-        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
-        "application/vnd.oci.image.layer.v1.tar+zstd" | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Some(Compression::Zstd),
-        _ => None,
-    }
 }

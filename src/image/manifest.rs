@@ -2,6 +2,7 @@
 //! (layouts, archives, registries), and the media types they use.
 
 use crate::digest::{BlobDigest, Digest};
+use crate::image::decode::Compression;
 use oci_spec::image::{Descriptor, ImageIndexBuilder, ImageManifestBuilder, MediaType, Sha256Digest};
 use std::str::FromStr;
 
@@ -81,4 +82,25 @@ pub fn image_index(manifests: &[PlatformManifest]) -> Vec<u8> {
         .build()
         .expect("every required index field is set");
     serde_json::to_vec(&index).expect("an index serialises")
+}
+
+/// How a layer media type says its blob is stored: `Some(Some(c))` for
+/// an OCI layer type, which decides; `Some(None)` for a Docker one, whose
+/// compression is found by its magic, as docker and containers/image find
+/// it (podman's docker-dir labels uncompressed layers `.tar.gzip`);
+/// `None` for a media type that is not an image layer.
+pub fn layer_compression(media_type: &str) -> Option<Option<Compression>> {
+    let oci = media_type
+        .strip_prefix("application/vnd.oci.image.layer.v1.")
+        .or_else(|| media_type.strip_prefix("application/vnd.oci.image.layer.nondistributable.v1."));
+    let docker = media_type
+        .strip_prefix("application/vnd.docker.image.rootfs.diff.")
+        .or_else(|| media_type.strip_prefix("application/vnd.docker.image.rootfs.foreign.diff."));
+    match (oci, docker) {
+        (Some("tar"), _) => Some(Some(Compression::None)),
+        (Some("tar+gzip"), _) => Some(Some(Compression::Gzip)),
+        (Some("tar+zstd"), _) => Some(Some(Compression::Zstd)),
+        (_, Some("tar" | "tar.gzip" | "tar.zstd")) => Some(None),
+        _ => None,
+    }
 }

@@ -14,7 +14,6 @@ use super::{
     ArtifactSummary, Format, ImageSummary, Source, Summary, VerifyError, check_diff_id, diff_ids, display, hash_blob, hash_layer, layer_read_error,
     read_json, sha256_hex,
 };
-use crate::image::decode::Compression;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
@@ -28,27 +27,6 @@ const CONFIGS: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "applica
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Indexes nest; a cycle of them (by digest) cannot, but depth is bounded anyway.
 const MAX_DEPTH: usize = 8;
-
-/// How a layer media type says its blob is stored: `Some(Some(c))` for
-/// an OCI layer type, which decides; `Some(None)` for a Docker one, whose
-/// compression is found by its magic, as docker and containers/image find
-/// it (podman's docker-dir labels uncompressed layers `.tar.gzip`);
-/// `None` for a media type that is not an image layer.
-fn layer_compression(media_type: &str) -> Option<Option<Compression>> {
-    let oci = media_type
-        .strip_prefix("application/vnd.oci.image.layer.v1.")
-        .or_else(|| media_type.strip_prefix("application/vnd.oci.image.layer.nondistributable.v1."));
-    let docker = media_type
-        .strip_prefix("application/vnd.docker.image.rootfs.diff.")
-        .or_else(|| media_type.strip_prefix("application/vnd.docker.image.rootfs.foreign.diff."));
-    match (oci, docker) {
-        (Some("tar"), _) => Some(Some(Compression::None)),
-        (Some("tar+gzip"), _) => Some(Some(Compression::Gzip)),
-        (Some("tar+zstd"), _) => Some(Some(Compression::Zstd)),
-        (_, Some("tar" | "tar.gzip" | "tar.zstd")) => Some(None),
-        _ => None,
-    }
-}
 
 /// What buildx and docker mark an attestation manifest with, on its
 /// descriptor in the index; the other names the manifest it attests.
@@ -380,7 +358,7 @@ impl<'a> Walk<'a> {
         for (n, (l, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
             let lwhat = format!("layer {n} of {what}");
             let ld = descriptor(image, &lwhat, l)?;
-            let compression = layer_compression(&ld.media_type).ok_or_else(|| VerifyError::MediaType {
+            let compression = crate::image::manifest::layer_compression(&ld.media_type).ok_or_else(|| VerifyError::MediaType {
                 image: image.into(),
                 what: lwhat.clone(),
                 media_type: ld.media_type.clone(),
