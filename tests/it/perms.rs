@@ -382,7 +382,7 @@ fn copy_to_an_oci_layout_is_the_streamed_image() {
         assert_eq!(layers.len(), streamed.len());
         let last = std::fs::read(blob(layers.last().unwrap())).unwrap();
         let mut tar_bytes = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&last[..]), &mut tar_bytes).unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&last[..]), &mut tar_bytes).unwrap();
         let mut names = Vec::new();
         for e in tar::Archive::new(&tar_bytes[..]).entries().unwrap() {
             names.push(e.unwrap().path().unwrap().display().to_string());
