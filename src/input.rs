@@ -19,6 +19,20 @@ fn is_dev_null(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_char_device() && std::fs::metadata("/dev/null").is_ok_and(|null| null.rdev() == meta.rdev())
 }
 
+/// Reads up to `buf.len()` bytes, fewer only at the end of `r`.
+pub fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 /// The whole of the regular file at `path`, if it holds at most `limit` bytes.
 pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     // O_NONBLOCK: opening a FIFO for reading would wait for a writer.

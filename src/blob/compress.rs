@@ -12,7 +12,6 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::Arc;
 
 /// How layer blobs are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -437,7 +437,7 @@ impl<W: Write> Writer<'_, W> {
 
     fn base_layer(&mut self, base: &BaseImage, layer: &BaseLayer) -> Result<(), ImageError> {
         let fail = |what: String| base.layer_error(layer, what);
-        self.put_header(&layer.member.header())?;
+        self.put_header(&layer.member.python_header())?;
         if !layer.member.is_regular() {
             // A symlinked layer (older `docker save` dedups that way): tarfile
             // writes the link and no data.

@@ -9,9 +9,9 @@
 
 use super::{ImageError, decode};
 use crate::digest::{BlobDigest, Digest};
-use crate::tar::python::{self as tar, Header};
+use crate::tar::python as tar;
+use crate::tar::reader::{Dialect, Entry, HEADER_BUDGET, Reader, Seekable, Streamed, TarError};
 use serde_json::Value;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -38,50 +38,7 @@ pub enum BaseImageError {
 }
 
 /// A member header as Python's `TarInfo` holds it after reading.
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub name: Vec<u8>,
-    pub mode: u32,
-    pub uid: u64,
-    pub gid: u64,
-    pub size: u64,
-    pub mtime: i64,
-    pub typeflag: u8,
-    pub linkname: Vec<u8>,
-    pub uname: Vec<u8>,
-    pub gname: Vec<u8>,
-    pub device: (u64, u64),
-    pub pax: Vec<(String, Vec<u8>)>,
-    pub data_offset: u64,
-}
-
-impl Member {
-    /// The header `tarfile.addfile` writes for this member in PAX format.
-    pub fn header(&self) -> Header<'_> {
-        let mut name = Cow::Borrowed(&self.name[..]);
-        if self.typeflag == tar::DIRTYPE && !name.ends_with(b"/") {
-            name.to_mut().push(b'/');
-        }
-        Header {
-            name,
-            mode: self.mode,
-            uid: self.uid,
-            gid: self.gid,
-            size: self.size,
-            mtime: self.mtime,
-            typeflag: self.typeflag,
-            linkname: Cow::Borrowed(&self.linkname),
-            uname: Cow::Borrowed(&self.uname),
-            gname: Cow::Borrowed(&self.gname),
-            device: Some(self.device),
-            pax: self.pax.clone(),
-        }
-    }
-
-    pub fn is_regular(&self) -> bool {
-        matches!(self.typeflag, tar::REGTYPE | 0 | b'7')
-    }
-}
+pub type Member = Entry;
 
 /// One layer of the base image, in manifest order.
 #[derive(Debug, Clone)]
@@ -122,26 +79,15 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
         Some(d) => Box::new(Bounded { inner: d, left: limit }),
         None => Box::new(BufReader::new(file)),
     };
-    let mut archive = ::tar::Archive::new(reader);
-    // Raw entries: the tar crate would read a GNU long name or a pax header
-    // whole into memory, whatever size it claims; manifest.json needs
-    // neither, and skipped entries are streamed past.
-    let entries = archive.entries().map_err(not_tar)?.raw(true);
-    for entry in entries {
-        let mut entry = entry.map_err(|e| bomb_or(path, limit, e, not_tar))?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let name = entry.path().map_err(not_tar)?.into_owned();
-        if name == Path::new("manifest.json") || name == Path::new("./manifest.json") {
-            if entry.size() > JSON_MEMBER_LIMIT {
-                return Err(BaseImageError::Invalid {
-                    path: path.into(),
-                    what: format!("manifest.json of {} bytes is implausibly large", entry.size()),
-                });
-            }
-            let mut text = Vec::new();
-            entry.read_to_end(&mut text).map_err(|e| bomb_or(path, limit, e, io_err))?;
+    // Streamed: skipped members are read past, never held.
+    let mut archive = Reader::new(Streamed(reader), Dialect::Python);
+    let fail = |e: TarError| match e {
+        TarError::Io(e) => bomb_or(path, limit, e, not_tar),
+        e => tar_error(path, e),
+    };
+    while let Some(entry) = archive.next_entry().map_err(fail)? {
+        if entry.is_regular() && (entry.name == b"manifest.json" || entry.name == b"./manifest.json") {
+            let text = archive.read_data(&entry, JSON_MEMBER_LIMIT).map_err(fail)?;
             let manifest = parse_json(path, "manifest.json", &text)?;
             return manifest
                 .get(0)
@@ -153,9 +99,6 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
     }
     Err(BaseImageError::MissingMember { path: path.into(), member: "manifest.json".into(), why: " (not a docker-archive?)" })
 }
-
-/// Pax records and GNU long names are read whole; no real one is this big.
-const MAX_METADATA: u64 = 64 << 20;
 
 /// More than ~1100x expansion (gzip's ceiling) is a decompression bomb.
 pub(crate) fn bomb_limit(compressed_len: u64) -> u64 {
@@ -202,310 +145,32 @@ fn bomb_or(path: &Path, limit: u64, e: io::Error, other: impl Fn(io::Error) -> B
     if e.get_ref().is_some_and(|i| i.is::<TooBig>()) { BaseImageError::Bomb { path: path.into(), limit } } else { other(e) }
 }
 
-/// `nti()`: octal text up to the first NUL, or GNU base-256.
-fn nti(field: &[u8]) -> Result<i128, String> {
-    if matches!(field.first(), Some(0o200) | Some(0o377)) {
-        let mut n: i128 = 0;
-        for &b in &field[1..] {
-            n = n.checked_mul(256).ok_or("number overflows")? + i128::from(b);
-        }
-        if field[0] == 0o377 {
-            n -= 256i128.pow(field.len() as u32 - 1);
-        }
-        return Ok(n);
-    }
-    let s = nts(field);
-    let s = std::str::from_utf8(s).map_err(|_| "non-ASCII number field".to_string())?.trim_matches(|c| c == ' ');
-    if s.is_empty() {
-        return Ok(0);
-    }
-    // Octal digits only: `from_str_radix` would take a sign, Python an `_`.
-    if !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        return Err(format!("bad number field {s:?}"));
-    }
-    i128::from_str_radix(s, 8).map_err(|_| format!("bad number field {s:?}"))
-}
-
-fn nts(field: &[u8]) -> &[u8] {
-    field.iter().position(|&b| b == 0).map_or(field, |i| &field[..i])
-}
-
-fn blocks(size: u64) -> u64 {
-    size.div_ceil(tar::BLOCK).saturating_mul(tar::BLOCK)
-}
-
-/// pax records `"%d key=value\n"`; later keys replace earlier values in place.
-fn parse_pax(data: &[u8], into: &mut Vec<(String, Vec<u8>)>) -> Result<(), String> {
-    let mut pos = 0;
-    while pos < data.len() && data[pos] != 0 {
-        let sp = data[pos..].iter().position(|&b| b == b' ').ok_or("pax record without length")? + pos;
-        let len: usize = decimal(&data[pos..sp]).and_then(|n| usize::try_from(n).ok()).ok_or("bad pax record length")?;
-        let end = pos.checked_add(len).filter(|&e| e <= data.len() && e > sp + 1).ok_or("pax record overruns its header")?;
-        let rec = &data[sp + 1..end - 1];
-        let eq = rec.iter().position(|&b| b == b'=').ok_or("pax record without '='")?;
-        let key = String::from_utf8_lossy(&rec[..eq]).into_owned();
-        let value = rec[eq + 1..].to_vec();
-        match into.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => into.push((key, value)),
-        }
-        pos = end;
-    }
-    Ok(())
-}
-
-/// A POSIX decimal number: digits only (no sign, space, `_` or `0x`).
-fn decimal(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(text).ok()?.parse().ok()
-}
-
-/// A pax time: `[-]digits[.digits]`, in seconds.
-fn pax_time(text: &[u8]) -> Option<f64> {
-    let t = text.strip_prefix(b"-").unwrap_or(text);
-    let (int, frac) = match t.iter().position(|&b| b == b'.') {
-        Some(i) => (&t[..i], Some(&t[i + 1..])),
-        None => (t, None),
-    };
-    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
-    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
-        return None;
-    }
-    std::str::from_utf8(text).ok()?.parse().ok()
-}
-
-/// GNU tar's sparse files in pax form (0.0, 0.1, 1.0) keep their map
-/// in `GNU.sparse.*` records, which readers that do not know them
-/// (docker among them) read as a different file.
-fn sparse_format(pax: &[(String, Vec<u8>)]) -> Option<String> {
-    if !pax.iter().any(|(k, _)| k.starts_with("GNU.sparse.")) {
-        return None;
-    }
-    let get = |key: &str| pax.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
-    Some(match (get("GNU.sparse.major"), get("GNU.sparse.minor")) {
-        (Some(major), Some(minor)) => format!("{major}.{minor}"),
-        _ if get("GNU.sparse.map").is_some() => "0.1".into(),
-        _ => "0.0".into(),
-    })
-}
-
-/// `_apply_pax_info`: extended records override the ustar fields. Numbers
-/// are read strictly: a value another reader would take differently is
-/// an error, never passed on.
-fn apply_pax(m: &mut Member, pax: &[(String, Vec<u8>)]) -> Result<(), String> {
-    if let Some(format) = sparse_format(pax) {
-        return Err(format!(
-            "member {} is a GNU sparse file (pax format {format}), which docker would read differently; repack it without --sparse",
-            String::from_utf8_lossy(&m.name)
-        ));
-    }
-    for (k, v) in pax {
-        match k.as_str() {
-            "path" => {
-                let mut name = v.clone();
-                while name.ends_with(b"/") {
-                    name.pop();
-                }
-                m.name = name;
-            }
-            "linkpath" => m.linkname = v.clone(),
-            "uname" => m.uname = v.clone(),
-            "gname" => m.gname = v.clone(),
-            "uid" | "gid" | "size" => {
-                let n = decimal(v).ok_or_else(|| format!("pax record {k}={:?} is not a decimal number", String::from_utf8_lossy(v)))?;
-                match k.as_str() {
-                    "uid" => m.uid = n,
-                    "gid" => m.gid = n,
-                    _ => m.size = n,
-                }
-            }
-            "mtime" => {
-                // A float in Python; the ustar field gets round() of it.
-                let f = pax_time(v).ok_or_else(|| format!("pax record mtime={:?} is not a decimal time", String::from_utf8_lossy(v)))?;
-                m.mtime = f.round_ties_even() as i64;
-            }
-            _ => {}
-        }
-    }
-    m.pax = pax.to_vec();
-    Ok(())
-}
-
-struct Scanner<'a> {
-    path: &'a Path,
-    r: BufReader<&'a File>,
-    offset: u64,
-}
-
-impl Scanner<'_> {
-    fn read_exact_at_most(&mut self, buf: &mut [u8]) -> Result<usize, BaseImageError> {
-        let mut got = 0;
-        while got < buf.len() {
-            match self.r.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(BaseImageError::Io { path: self.path.into(), source });
-                }
-            }
-        }
-        Ok(got)
-    }
-    fn data(&mut self, size: u64, what: &str) -> Result<Vec<u8>, BaseImageError> {
-        if size > MAX_METADATA {
-            return Err(BaseImageError::Invalid { path: self.path.into(), what: format!("{what} of {size} bytes is implausibly large") });
-        }
-        let mut v = vec![0u8; blocks(size) as usize];
-        if self.read_exact_at_most(&mut v)? != v.len() {
-            return Err(BaseImageError::Truncated { path: self.path.into(), what: format!("{what} ends early") });
-        }
-        self.offset += v.len() as u64;
-        v.truncate(size as usize);
-        Ok(v)
-    }
-    fn skip(&mut self, n: u64) -> Result<(), BaseImageError> {
-        self.r.seek_relative(n as i64).map_err(|source| BaseImageError::Io { path: self.path.into(), source })?;
-        self.offset += n;
-        Ok(())
+fn tar_error(path: &Path, e: TarError) -> BaseImageError {
+    match e {
+        TarError::Io(source) => BaseImageError::Io { path: path.into(), source },
+        TarError::NotTar(reason) => BaseImageError::NotTar { path: path.into(), reason: format!("the first block is not a tar header ({reason})") },
+        TarError::BadHeader { offset, reason } => BaseImageError::BadHeader { path: path.into(), offset, reason },
+        TarError::Truncated { offset, what } => BaseImageError::Truncated { path: path.into(), what: format!("{what} (at byte {offset})") },
+        TarError::TooLarge { what, .. } => BaseImageError::Invalid { path: path.into(), what },
     }
 }
 
-/// What the member headers kept in memory may add up to.
-const HEADER_BUDGET: usize = 16 << 20;
-
-/// Reads every member header (not the data) of a plain tar.
+/// Reads every member header (not the data) of a plain tar, as tarfile does.
 fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
-    let len = file.metadata().map_err(|source| BaseImageError::Io { path: path.into(), source })?.len();
-    let mut s = Scanner { path, r: BufReader::with_capacity(64 * 1024, file), offset: 0 };
+    let input = Seekable::new(file).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
+    let mut reader = Reader::new(input, Dialect::Python);
     let mut members = Vec::new();
     let mut retained = 0usize;
-    let mut globals: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut pending_pax: Option<Vec<(String, Vec<u8>)>> = None;
-    let (mut long_name, mut long_link): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
-    loop {
-        let at = s.offset;
-        let mut buf = [0u8; 512];
-        let got = s.read_exact_at_most(&mut buf)?;
-        if got == 0 {
-            break; // No end-of-archive blocks: Python accepts that too.
-        }
-        if got < 512 {
-            return Err(BaseImageError::Truncated { path: path.into(), what: format!("a header at byte {at} is cut short") });
-        }
-        s.offset += 512;
-        if buf.iter().all(|&b| b == 0) {
-            break;
-        }
-        let bad = |reason: String| {
-            if at == 0 {
-                BaseImageError::NotTar { path: path.into(), reason: format!("the first block is not a tar header ({reason})") }
-            } else {
-                BaseImageError::BadHeader { path: path.into(), offset: at, reason }
-            }
-        };
-        let chk = nti(&buf[148..156]).map_err(bad)?;
-        let unsigned: i128 = buf.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i128::from(b) }).sum();
-        let signed: i128 = buf.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i128::from(b as i8) }).sum();
-        if chk != unsigned && chk != signed {
-            return Err(bad("checksum mismatch".into()));
-        }
-        let num = |r: std::ops::Range<usize>| nti(&buf[r]).map_err(bad);
-        let typeflag = buf[156];
-        let size = u64::try_from(num(124..136)?).map_err(|_| bad("negative size".into()))?;
-        match typeflag {
-            b'x' | b'g' => {
-                let data = s.data(size, "a pax header")?;
-                let target = if typeflag == b'g' { &mut globals } else { pending_pax.get_or_insert_with(|| globals.clone()) };
-                parse_pax(&data, target).map_err(|e| bad(e.to_string()))?;
-                continue;
-            }
-            b'L' | b'K' => {
-                let data = s.data(size, "a GNU long name")?;
-                let v = nts(&data).to_vec();
-                if typeflag == b'L' {
-                    long_name = Some(v)
-                } else {
-                    long_link = Some(v)
-                }
-                continue;
-            }
-            b'S' => {
-                return Err(bad("GNU sparse members are not supported in a base image".into()));
-            }
-            _ => {}
-        }
-        let mut m = Member {
-            name: nts(&buf[0..100]).to_vec(),
-            mode: (num(100..108)? & 0o7777_7777) as u32,
-            uid: num(108..116)?.max(0) as u64,
-            gid: num(116..124)?.max(0) as u64,
-            size,
-            mtime: num(136..148)? as i64,
-            typeflag,
-            linkname: nts(&buf[157..257]).to_vec(),
-            uname: nts(&buf[265..297]).to_vec(),
-            gname: nts(&buf[297..329]).to_vec(),
-            device: (num(329..337)?.max(0) as u64, num(337..345)?.max(0) as u64),
-            pax: Vec::new(),
-            data_offset: 0,
-        };
-        if m.typeflag == 0 && m.name.ends_with(b"/") {
-            m.typeflag = tar::DIRTYPE;
-        }
-        if m.typeflag == tar::DIRTYPE {
-            while m.name.ends_with(b"/") {
-                m.name.pop();
-            }
-        }
-        let prefix = nts(&buf[345..500]);
-        if !prefix.is_empty() && !matches!(typeflag, b'D' | b'K' | b'L' | b'M' | b'N' | b'S' | b'V') {
-            let mut full = prefix.to_vec();
-            full.push(b'/');
-            full.extend_from_slice(&m.name);
-            m.name = full;
-        }
-        if let Some(n) = long_name.take() {
-            m.name = n;
-            if m.typeflag == tar::DIRTYPE {
-                while m.name.ends_with(b"/") {
-                    m.name.pop();
-                }
-            }
-        }
-        if let Some(l) = long_link.take() {
-            m.linkname = l;
-        }
-        let pax = pending_pax.take().unwrap_or_else(|| globals.clone());
-        if !pax.is_empty() {
-            apply_pax(&mut m, &pax).map_err(|e| BaseImageError::BadHeader { path: path.into(), offset: at, reason: e })?;
-        }
+    while let Some(m) = reader.next_entry().map_err(|e| tar_error(path, e))? {
         // Every member keeps its own copy of the global pax records and its
         // names: a small compressed archive of many members after one big
         // global header would otherwise take gigabytes.
-        retained += 256 + m.name.len() + m.linkname.len() + m.uname.len() + m.gname.len();
-        retained += m.pax.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        retained += m.retained();
         if retained > HEADER_BUDGET {
             return Err(BaseImageError::Invalid {
                 path: path.into(),
                 what: format!("its member headers hold more than {} MiB (a header bomb?)", HEADER_BUDGET >> 20),
             });
-        }
-        m.data_offset = s.offset;
-        // tarfile skips data only for regular files and unknown types.
-        let supported = matches!(m.typeflag, b'0' | 0 | b'1' | b'2' | b'3' | b'4' | b'5' | b'6' | b'7');
-        if m.is_regular() || !supported {
-            // checked: a pax size of up to 2^64-1 must not wrap around.
-            if m.data_offset.checked_add(m.size).is_none_or(|end| end > len) {
-                return Err(BaseImageError::Truncated {
-                    path: path.into(),
-                    what: format!("member {} needs {} bytes, the file ends first", String::from_utf8_lossy(&m.name), m.size),
-                });
-            }
-            let skip = blocks(m.size);
-            s.skip(skip.min(len - m.data_offset))?;
         }
         members.push(m);
     }

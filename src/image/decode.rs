@@ -66,19 +66,9 @@ pub fn decompressor<'a, R: Read + 'a>(head: &[u8], r: R) -> io::Result<Option<Bo
     }
 }
 
-/// Reads up to `buf.len()` bytes, fewer only at the end of `r`: the head
-/// that [`sniff`] looks at.
+/// The head that [`sniff`] looks at: up to `buf.len()` bytes.
 pub fn read_head(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
+    crate::input::read_full(r, buf)
 }
 
 /// Hashes and counts what it is given.

@@ -9,6 +9,7 @@
 use super::VerifyError;
 use super::tar_bound::TarBound;
 use crate::image::decode;
+use crate::tar::reader::{Dialect, HEADER_BUDGET, Reader, Seekable, TarError};
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
@@ -37,10 +38,6 @@ pub(crate) struct Archive {
     nodes: HashMap<Vec<u8>, Node>,
 }
 
-/// Names, link targets and extension headers kept while indexing.
-const HEADER_BUDGET: usize = 16 << 20;
-/// A pax header or GNU long name is read whole; real ones are tiny.
-const MAX_EXTENSION: u64 = 1 << 20;
 /// Linux gives up after 40 symlinks too (ELOOP).
 const MAX_HOPS: usize = 40;
 
@@ -208,146 +205,63 @@ fn clean_lossy(name: &str) -> String {
     String::from_utf8_lossy(&clean(name.as_bytes()).unwrap_or_default()).into_owned()
 }
 
-/// What the next member's header is overridden with (pax `x`, GNU `L`/`K`).
-/// Global pax headers (`g`) are skipped: Go's archive/tar, which docker
-/// uses, does not apply them to later members either.
-#[derive(Default)]
-struct Pending {
-    name: Option<Vec<u8>>,
-    link: Option<Vec<u8>>,
-    size: Option<u64>,
-}
-
 fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError> {
     let io_err = |source| VerifyError::Io { image: image.into(), source };
-    let len = file.metadata().map_err(io_err)?.len();
-    let mut r = BufReader::with_capacity(64 * 1024, file);
-    let mut pos = 0u64;
+    // Go's archive/tar, as docker and containerd read it: global pax
+    // records are not applied to later members.
+    let mut reader = Reader::new(Seekable::new(file).map_err(io_err)?, Dialect::Go);
     let mut nodes: HashMap<Vec<u8>, Node> = HashMap::new();
     let mut retained = 0usize;
-    let mut pending = Pending::default();
+    let mut members = 0usize;
     loop {
-        let at = pos;
-        let corrupt = |reason: String| {
-            if at == 0 {
+        let entry = reader.next_entry().map_err(|e| match e {
+            TarError::Io(source) => VerifyError::Io { image: image.into(), source },
+            TarError::NotTar(reason) => {
                 VerifyError::NotTar { image: image.into(), reason: format!("the first block is not a tar header ({reason})") }
-            } else {
-                VerifyError::Corrupt { image: image.into(), offset: at, reason }
             }
-        };
-        let mut block = [0u8; 512];
-        let got = decode::read_head(&mut r, &mut block).map_err(io_err)?;
-        if got == 0 && at > 0 {
-            break;
-        }
-        if got < 512 {
-            return Err(corrupt("the archive ends inside a header".into()));
-        }
-        pos += 512;
-        if block.iter().all(|&b| b == 0) {
-            if at == 0 {
-                return Err(corrupt("it holds no members".into()));
+            TarError::BadHeader { offset, reason } => VerifyError::Corrupt { image: image.into(), offset, reason },
+            TarError::Truncated { offset, what } | TarError::TooLarge { offset, what } => {
+                VerifyError::Corrupt { image: image.into(), offset, reason: what }
             }
-            break;
-        }
-        let unsigned: u64 = block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) }).sum();
-        let signed: i64 = block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
-        let header = tar::Header::from_byte_slice(&block);
-        let cksum = header.cksum().map_err(|e| corrupt(e.to_string()))?;
-        if u64::from(cksum) != unsigned && i64::from(cksum) != signed {
-            return Err(corrupt("header checksum mismatch".into()));
-        }
-        let size = match pending.size.take() {
-            Some(s) => s,
-            None => header.entry_size().map_err(|e| corrupt(e.to_string()))?,
-        };
-        let typeflag = block[156];
-        // Links, devices, directories and FIFOs carry no data, whatever
-        // their size field says.
-        let has_data = !matches!(typeflag, b'1'..=b'6');
-        let end = pos.checked_add(size).filter(|&e| e <= len);
-        let Some(end) = end.filter(|_| has_data).or((!has_data).then_some(pos)) else {
-            return Err(corrupt(format!("a member of {size} bytes runs past the end of the archive")));
-        };
-        let extension = |r: &mut BufReader<&File>| -> Result<Vec<u8>, VerifyError> {
-            if size > MAX_EXTENSION {
-                return Err(corrupt(format!("an extended header of {size} bytes is implausibly large")));
-            }
-            let mut v = vec![0u8; size as usize];
-            r.read_exact(&mut v).map_err(io_err)?;
-            Ok(v)
-        };
-        match typeflag {
-            b'x' => {
-                let data = extension(&mut r)?;
-                retained += data.len();
-                for rec in tar::PaxExtensions::new(&data) {
-                    let rec = rec.map_err(|e| corrupt(format!("bad pax record: {e}")))?;
-                    match rec.key_bytes() {
-                        b"path" => pending.name = Some(rec.value_bytes().to_vec()),
-                        b"linkpath" => pending.link = Some(rec.value_bytes().to_vec()),
-                        b"size" => {
-                            let v = std::str::from_utf8(rec.value_bytes()).ok().and_then(|s| s.parse().ok());
-                            pending.size = Some(v.ok_or_else(|| corrupt("bad pax size record".into()))?);
-                        }
-                        _ => {}
-                    }
+        })?;
+        let Some(e) = entry else { break };
+        members += 1;
+        let corrupt = |reason: String| VerifyError::Corrupt { image: image.into(), offset: e.header_offset, reason };
+        retained += 256 + e.name.len() + e.linkname.len();
+        let name =
+            clean(&e.name).ok_or_else(|| corrupt(format!("member {:?} climbs out of the archive with ..", String::from_utf8_lossy(&e.name))))?;
+        if !name.is_empty() {
+            let node = match e.typeflag {
+                b'0' | 0 | b'7' => Node::File { offset: e.data_offset, size: e.size },
+                b'5' => Node::Dir,
+                b'2' => Node::Symlink(e.linkname),
+                b'1' => hardlink(&nodes, &name, &e.linkname),
+                b'3' => Node::Other("a character device"),
+                b'4' => Node::Other("a block device"),
+                b'6' => Node::Other("a FIFO"),
+                b'S' => Node::Other("a GNU sparse file"),
+                _ => Node::Other("a member of an unknown type"),
+            };
+            // Unpacking creates parent directories that have no
+            // member of their own; a link may point at one.
+            let mut parent = &name[..];
+            while let Some(slash) = parent.iter().rposition(|&b| b == b'/') {
+                parent = &parent[..slash];
+                if nodes.contains_key(parent) {
+                    break;
                 }
+                // Counted: a deep name makes one key per level.
+                retained += 64 + parent.len();
+                nodes.insert(parent.to_vec(), Node::Dir);
             }
-            b'L' | b'K' => {
-                let mut data = extension(&mut r)?;
-                if let Some(nul) = data.iter().position(|&b| b == 0) {
-                    data.truncate(nul);
-                }
-                retained += data.len();
-                if typeflag == b'L' { pending.name = Some(data) } else { pending.link = Some(data) }
-            }
-            b'g' => {}
-            _ => {
-                let raw_name = pending.name.take().unwrap_or_else(|| header.path_bytes().into_owned());
-                let link = pending.link.take().unwrap_or_else(|| header.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default());
-                retained += 256 + raw_name.len() + link.len();
-                let name = clean(&raw_name)
-                    .ok_or_else(|| corrupt(format!("member {:?} climbs out of the archive with ..", String::from_utf8_lossy(&raw_name))))?;
-                if !name.is_empty() {
-                    let node = match typeflag {
-                        0 if raw_name.ends_with(b"/") => Node::Dir,
-                        b'0' | 0 | b'7' => Node::File { offset: pos, size },
-                        b'5' => Node::Dir,
-                        b'2' => Node::Symlink(link),
-                        b'1' => hardlink(&nodes, &name, &link),
-                        b'3' => Node::Other("a character device"),
-                        b'4' => Node::Other("a block device"),
-                        b'6' => Node::Other("a FIFO"),
-                        b'S' => Node::Other("a GNU sparse file"),
-                        _ => Node::Other("a member of an unknown type"),
-                    };
-                    // Unpacking creates parent directories that have no
-                    // member of their own; a link may point at one.
-                    let mut parent = &name[..];
-                    while let Some(slash) = parent.iter().rposition(|&b| b == b'/') {
-                        parent = &parent[..slash];
-                        if nodes.contains_key(parent) {
-                            break;
-                        }
-                        // Counted: a deep name makes one key per level.
-                        retained += 64 + parent.len();
-                        nodes.insert(parent.to_vec(), Node::Dir);
-                    }
-                    nodes.insert(name, node);
-                }
-            }
+            nodes.insert(name, node);
         }
         if retained > HEADER_BUDGET {
             return Err(corrupt(format!("its member headers hold more than {} MiB (a header bomb?)", HEADER_BUDGET >> 20)));
         }
-        if matches!(typeflag, b'x' | b'L' | b'K') {
-            // extension() read the data; skip only the padding.
-            pos += size;
-        }
-        let next = if has_data { end.div_ceil(512).saturating_mul(512).min(len) } else { pos };
-        r.seek_relative((next - pos) as i64).map_err(io_err)?;
-        pos = next;
+    }
+    if members == 0 {
+        return Err(VerifyError::NotTar { image: image.into(), reason: "it holds no members".into() });
     }
     Ok(nodes)
 }

@@ -10,6 +10,8 @@ use super::archive::Archive;
 use super::oci::Dir;
 use super::{Source, Target, VerifyError, read_json};
 use crate::image::decode;
+use crate::tar::python::DIRTYPE;
+use crate::tar::reader::{Dialect, Reader, Streamed, TarError};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -97,15 +99,15 @@ fn image(src: &dyn Source, which: &str, layers: &[String], out: &mut Vec<String>
         let mut head = [0u8; 8];
         let got = decode::read_head(&mut r, &mut head).map_err(io_err)?;
         let whole = io::Cursor::new(head[..got].to_vec()).chain(r);
-        let mut archive = ::tar::Archive::new(decode::reader(decode::sniff(&head[..got]), whole).map_err(io_err)?);
-        for entry in archive.entries().map_err(io_err)? {
-            let entry = entry.map_err(io_err)?;
-            let h = entry.header();
-            if !h.entry_type().is_dir() {
+        let decoded = decode::reader(decode::sniff(&head[..got]), whole).map_err(io_err)?;
+        let mut archive = Reader::new(Streamed(decoded), Dialect::Go);
+        let tar_err = |e: TarError| VerifyError::Invalid { image: src.image().into(), what: format!("layer {n} ({name}): {e}") };
+        while let Some(entry) = archive.next_entry().map_err(tar_err)? {
+            if entry.typeflag != DIRTYPE {
                 continue;
             }
-            let path = String::from_utf8_lossy(&entry.path_bytes()).split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/");
-            let meta = Meta { uid: h.uid().map_err(io_err)?, gid: h.gid().map_err(io_err)?, mode: h.mode().map_err(io_err)? & 0o7777 };
+            let path = String::from_utf8_lossy(&entry.name).split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/");
+            let meta = Meta { uid: entry.uid, gid: entry.gid, mode: entry.mode & 0o7777 };
             match dirs.insert(path.clone(), (n, meta.clone())) {
                 Some((m, before)) if m != n && before != meta => found.push(format!(
                     "{which}: directory /{path} is in layer {m} (uid {}, gid {}, mode {:04o}) and in layer {n} (uid {}, gid {}, mode {:04o}); \

@@ -20,6 +20,8 @@
 /// Bytes allowed past the end-of-archive marker (two zero blocks and the
 /// padding of a 1 MiB record, `tar -b 2048`).
 const TRAILER_LIMIT: u64 = 1 << 20;
+use crate::tar::reader;
+
 /// The most a byte of any accepted compression may expand to.
 const CEILING: u64 = 32768;
 /// Every stream may produce this much beyond its ratio (small streams).
@@ -121,15 +123,9 @@ impl TarBound {
         if h.iter().all(|&b| b == 0) {
             return State::End { end: at };
         }
-        let unsigned: u64 = h.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) }).sum();
-        let signed: i64 = h.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
-        let header = tar::Header::from_byte_slice(h);
-        let (Ok(cksum), Ok(size)) = (header.cksum(), header.entry_size()) else {
+        let (Ok(true), Ok(size)) = (reader::checksum_matches(h), reader::size_field(h)) else {
             return State::NotTar { at };
         };
-        if u64::from(cksum) != unsigned && i64::from(cksum) != signed {
-            return State::NotTar { at };
-        }
         let typeflag = h[156];
         let size = match typeflag {
             // Go's archive/tar and GNU tar read no data after these.
@@ -151,11 +147,9 @@ impl TarBound {
 
 /// The `size` record of a pax extended header, if whole and valid.
 fn pax_size(data: &[u8]) -> Option<u64> {
-    tar::PaxExtensions::new(data)
-        .filter_map(Result::ok)
-        .filter(|r| r.key_bytes() == b"size")
-        .filter_map(|r| std::str::from_utf8(r.value_bytes()).ok()?.parse().ok())
-        .last()
+    let mut records = Vec::new();
+    reader::parse_pax(data, &mut records).ok()?;
+    records.iter().rfind(|(k, _)| k == "size").and_then(|(_, v)| reader::decimal(v))
 }
 
 #[cfg(test)]
