@@ -124,7 +124,7 @@ pub enum TarError {
 pub trait Input: Read {
     fn skip(&mut self, n: u64) -> io::Result<()>;
     /// The archive's length, where known: a member must fit in it.
-    fn len(&self) -> Option<u64>;
+    fn total_len(&self) -> Option<u64>;
 }
 
 pub struct Seekable<'f> {
@@ -149,7 +149,7 @@ impl Input for Seekable<'_> {
         let n = i64::try_from(n).map_err(io::Error::other)?;
         self.r.seek_relative(n)
     }
-    fn len(&self) -> Option<u64> {
+    fn total_len(&self) -> Option<u64> {
         Some(self.len)
     }
 }
@@ -170,7 +170,7 @@ impl<R: Read> Input for Streamed<R> {
         }
         Ok(())
     }
-    fn len(&self) -> Option<u64> {
+    fn total_len(&self) -> Option<u64> {
         None
     }
 }
@@ -237,7 +237,7 @@ impl<I: Input> Reader<I> {
             return Ok(None);
         }
         if self.next > self.pos {
-            let skip = match self.input.len() {
+            let skip = match self.input.total_len() {
                 Some(len) => self.next.min(len).saturating_sub(self.pos),
                 None => self.next - self.pos,
             };
@@ -353,7 +353,7 @@ impl<I: Input> Reader<I> {
             self.next = self.pos;
             if e.has_data() {
                 // checked: a pax size of up to 2^64-1 must not wrap around.
-                let fits = match (e.data_offset.checked_add(e.size), self.input.len()) {
+                let fits = match (e.data_offset.checked_add(e.size), self.input.total_len()) {
                     (None, _) => false,
                     (Some(end), Some(len)) => end <= len,
                     // A stream finds out when it reads.
