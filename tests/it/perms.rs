@@ -437,7 +437,15 @@ impl LayerFixture {
     /// `layered-image layer` of lib, with `args`.
     fn layer(&self, out: &str, args: &[&str]) -> PathBuf {
         let p = self.root.join(out);
-        run(Command::new(bin()).arg("layer").arg("--graph").arg(self.root.join("lib-graph.json")).arg("--store-dir").arg(&self.store).args(args).arg("-o").arg(&p));
+        run(Command::new(bin())
+            .arg("layer")
+            .arg("--graph")
+            .arg(self.root.join("lib-graph.json"))
+            .arg("--store-dir")
+            .arg(&self.store)
+            .args(args)
+            .arg("-o")
+            .arg(&p));
         p
     }
 
@@ -498,6 +506,14 @@ fn perms_on_explicit_layers_keep_the_recorded_digests_right() {
     let v1 = f.read(&c1);
     assert!(v1.get("store_layer_digests").is_none(), "the plain layer's digest would be stale: {v1}");
     let image = f.stream(&c1);
+    // What recording it would do: stream and copy refuse the stale digest.
+    let mut stale = v1.clone();
+    let n = stale["store_layers"].as_array().unwrap().len();
+    stale["store_layer_digests"] =
+        Value::Array(std::iter::once(f.read(&plain)["digest"].clone()).chain(std::iter::repeat_n(Value::Null, n - 1)).collect());
+    let stale = f.json("conf-stale.json", &stale);
+    let out = f.root.join("stale.tar");
+    li(["stream".as_ref(), stale.as_os_str(), "-o".as_ref(), out.as_os_str()]).fails(&["store_layer_digests", "stale"]);
 
     // 2. The layer made with the rules (a file holding the list, and Nix's
     // attrs-file shape), the image without perms of its own.
@@ -554,8 +570,18 @@ fn layer_perms_on_a_path_of_no_store_path_of_the_layer_is_one_error() {
     let app = f.store.join("bbbb-app").display().to_string();
     let rules = f.json("rules.json", &json!([{"path": app, "mode": "0700"}]));
     let out = f.root.join("bad.json");
-    li(["layer".as_ref(), "--graph".as_ref(), f.root.join("lib-graph.json").as_os_str(), "--store-dir".as_ref(), f.store.as_os_str(), "--perms".as_ref(), rules.as_os_str(), "-o".as_ref(), out.as_os_str()])
-        .fails(&["rules.json", "perms[0].path", "bbbb-app"]);
+    li([
+        "layer".as_ref(),
+        "--graph".as_ref(),
+        f.root.join("lib-graph.json").as_os_str(),
+        "--store-dir".as_ref(),
+        f.store.as_os_str(),
+        "--perms".as_ref(),
+        rules.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ])
+    .fails(&["rules.json", "perms[0].path", "bbbb-app"]);
     assert!(!out.exists());
 }
 

@@ -586,6 +586,8 @@ if has nixAsUser "non-root Nix image"; then
   expect "nixAsUser: /etc/passwd is fakeNss' accounts and the user's" "root nobody app" \
     "$(run "$n" sh -c "cut -d: -f1 /etc/passwd | tr '\\n' ' ' | sed 's/ \$//'" 2>&1)"
   check "nixAsUser: nix-store --verify --check-contents as the user" run "$n" nix-store --verify --check-contents
+  # the control: the DB is the user's, so another uid cannot take its lock (as app could not a root-owned one)
+  if run --user 1001:1001 -e USER=other "$n" nix-store --verify >/dev/null 2>&1; then fail "nixAsUser: another uid cannot use the user's DB" "it could"; else pass "nixAsUser: another uid cannot use the user's DB"; fi
   expect "nixAsUser: nix-store -q --references as the user" "$(nix-store -q --references "$h" | sort)" \
     "$(run "$n" nix-store -q --references "$h" 2>&1 | sort)"
   expect "nixAsUser: the user writes its home and /tmp, not a store path" "home tmp store-read-only" \

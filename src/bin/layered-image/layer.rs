@@ -117,8 +117,7 @@ fn read_perms(
         other => other,
     };
     let mine: HashSet<&[u8]> = paths.iter().map(|p| &p.member_name[..]).collect();
-    let member_name =
-        |s: &str| layered_image::conf::store_path(file, store_dir, s, PathBuf::new()).map(|p| p.member_name).map_err(|e| e.to_string());
+    let member_name = |s: &str| layered_image::conf::store_path(file, store_dir, s, PathBuf::new()).map(|p| p.member_name).map_err(|e| e.to_string());
     let perms = layered_image::layer::perms::parse(&list, member_name, |m| mine.contains(m))
         .with_context(|| format!("perms file {} (the store paths of this layer)", file.display()))?;
     let rules = list.as_array().cloned().unwrap_or_default();
