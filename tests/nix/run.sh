@@ -589,7 +589,7 @@ if has nixAsUser "non-root Nix image"; then
   # the control: the DB is the user's, so another uid cannot take its lock (as app could not a root-owned one)
   if run --user 1001:1001 -e USER=other "$n" nix-store --verify >/dev/null 2>&1; then fail "nixAsUser: another uid cannot use the user's DB" "it could"; else pass "nixAsUser: another uid cannot use the user's DB"; fi
   expect "nixAsUser: nix-store -q --references as the user" "$(nix-store -q --references "$h" | sort)" \
-    "$(run "$n" nix-store -q --references "$h" 2>&1 | sort)"
+    "$(run "$n" nix-store -q --references "$h" 2>/dev/null | sort)"
   expect "nixAsUser: the user writes its home and /tmp, not a store path" "home tmp store-read-only" \
     "$(run "$n" sh -c "touch \$HOME/f && printf home; touch /tmp/f && printf ' tmp'; if touch $h/f 2>/dev/null; then printf ' store-writable'; else printf ' store-read-only'; fi" 2>&1)"
   expect "nixAsUser: the Nix DB and /nix/var are the user's; /nix, /nix/store 755" \
