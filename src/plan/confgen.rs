@@ -226,3 +226,22 @@ fn write_jq(value: &Value, depth: usize, out: &mut String) {
 fn write_jq_string(s: &str, out: &mut String) {
     crate::pyjson::write_escaped(out, s, |c| c >= ' ' && c != '\u{7f}');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_rules_on_a_layer_are_those_on_its_paths_in_order() {
+        let rules = [
+            json!({"path": "/nix/store/aaa-lib", "mode": "0700"}),
+            json!({"path": "/nix/store/bbb-app", "mode": "0755"}),
+            json!({"path": "/nix//store/aaa-lib/", "regex": "x$", "uid": 5}),
+            json!({"path": "/nix/store/aaa-libx"}),
+        ];
+        let paths = ["/nix/store/aaa-lib".to_string()];
+        assert_eq!(rules_on(&rules, &paths, "/nix/store"), vec![&rules[0], &rules[2]]);
+        assert!(rules_on(&rules, &["/nix/store/ccc".into()], "/nix/store").is_empty());
+    }
+}
