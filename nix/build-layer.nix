@@ -5,7 +5,10 @@
 # that uses it. Its paths are the closure of `contents` less the paths
 # of the `layers` nested in it. Use the image's uid, gid, uname, gname
 # and mtime (the defaults match the image's), or the image recomputes
-# the layer's digests.
+# the layer's digests. `perms` (docs/perms.md) apply to this layer's paths
+# (a rule on a path of another layer is an error); the image applies them
+# too. A rule the image's own `perms` adds on this layer's paths makes the
+# image recompute the layer's digests.
 {
   lib,
   runCommand,
@@ -22,13 +25,21 @@
   gname ? "root",
   mtime ? "1970-01-01T00:00:01Z",
   layerCompression ? "gzip",
+  perms ? [ ],
 }:
+let
+  nonRoot = import ./users.nix { inherit lib; };
+in
 runCommand "${name}.json"
-  {
-    __structuredAttrs = true;
-    exportReferencesGraph.graph = if builtins.isList contents then contents else [ contents ];
-    preferLocalBuild = true;
-  }
+  (
+    {
+      __structuredAttrs = true;
+      exportReferencesGraph.graph = if builtins.isList contents then contents else [ contents ];
+      preferLocalBuild = true;
+    }
+    # read by `layer --perms` from the attrs file
+    // lib.optionalAttrs (perms != [ ]) { perms = nonRoot.rules "buildLayer" perms; }
+  )
   ''
     # (Nix 2.8's sandbox names the attrs file by its path outside it)
     graph=''${NIX_ATTRS_JSON_FILE:-}; [ -e "$graph" ] || graph=.attrs.json
@@ -37,5 +48,5 @@ runCommand "${name}.json"
       --store-dir ${storeDir} --uid ${toString uid} --gid ${toString gid} \
       --uname ${lib.escapeShellArg uname} --gname ${lib.escapeShellArg gname} \
       --mtime ${lib.escapeShellArg mtime} --compress ${lib.escapeShellArg layerCompression} \
-      -o ${placeholder "out"}
+      ${lib.optionalString (perms != [ ]) ''--perms "$graph" ''}-o ${placeholder "out"}
   ''

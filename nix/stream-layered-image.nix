@@ -65,6 +65,10 @@ lib.makeOverridable (
     # of the closure is layered as usual without their paths. Each keeps
     # the digests its own derivation computed.
     layers ? [ ],
+    # layered-image's own (docs/perms.md): owners and modes per store path,
+    # in nix2container's shape, and accounts written in one more layer.
+    perms ? [ ],
+    users ? [ ],
   }:
   assert (
     lib.assertMsg (layeringPipeline == null -> maxLayers > 1)
@@ -81,6 +85,7 @@ lib.makeOverridable (
   let
     inherit (lib) optionals optionalString;
     baseName = baseNameOf name;
+    nonRoot = import ./users.nix { inherit lib; };
     imageName = lib.toLower name;
     # Digests of layers whose mtime is "now" would be stale at once.
     precompute = precomputeLayerDigests && mtime != "now";
@@ -126,10 +131,13 @@ lib.makeOverridable (
     # config's string context makes every store path it mentions part of
     # the image's closure.
     baseJson = writeText "${baseName}-base.json" (
-      builtins.toJSON {
-        inherit config architecture variant;
-        os = "linux";
-      }
+      builtins.toJSON (
+        {
+          inherit config architecture variant;
+          os = "linux";
+        }
+        // nonRoot.confKeys { inherit perms users; }
+      )
     );
 
     contentsList = if builtins.isList contents then contents else [ contents ];
@@ -154,7 +162,17 @@ lib.makeOverridable (
       name = "${baseName}-customisation-layer";
       paths = contentsList;
       extraCommands = (optionalString includeNixDB (mkDbExtraCommand contents)) + extraCommands;
-      inherit fakeRootCommands;
+      fakeRootCommands =
+        nonRoot.nixDbOwners {
+          inherit
+            includeNixDB
+            uid
+            gid
+            perms
+            users
+            ;
+        }
+        + fakeRootCommands;
       nativeBuildInputs = [ fakeroot ] ++ optionals enableFakechroot [ proot ];
       postBuild = ''
         mv $out old_out

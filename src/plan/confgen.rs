@@ -108,16 +108,18 @@ pub fn store_layers(raw: &[RawNode], graph_file: &str, opts: &ConfOptions) -> Re
 }
 
 /// `store_layer_digests` for the explicit layers whose tars were made
-/// with this image's owners and time (a layer made with others would come
-/// out with other bytes here); `None` when no digest is known at all.
-pub fn explicit_digests(opts: &ConfOptions, n_layers: usize) -> Result<Option<Value>, ConfError> {
+/// with this image's owners, time and `perms` (a layer made with others
+/// would come out with other bytes here); `None` when no digest is known
+/// at all. `perms` is the conf's (see [`conf_value`]).
+pub fn explicit_digests(opts: &ConfOptions, n_layers: usize, perms: Option<&Value>) -> Result<Option<Value>, ConfError> {
     let mtime = date::normalize(&opts.mtime).map_err(|source| ConfError::Date { option: "mtime", source })?;
     let ours = crate::plan::layer_spec::Stamp { uid: opts.uid, gid: opts.gid, uname: opts.uname.clone(), gname: opts.gname.clone(), mtime };
+    let rules = perms.and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     let known: Vec<Value> = opts
         .explicit
         .iter()
         .map(|l| match &l.digest {
-            Some(d) if l.stamp == ours => d.to_json(),
+            Some(d) if l.stamp == ours && rules_on(rules, &l.paths, &opts.store_dir) == l.perms.iter().collect::<Vec<_>>() => d.to_json(),
             _ => Value::Null,
         })
         .collect();
@@ -127,6 +129,15 @@ pub fn explicit_digests(opts: &ConfOptions, n_layers: usize) -> Result<Option<Va
     let mut all = known;
     all.resize(n_layers, Value::Null);
     Ok(Some(Value::Array(all)))
+}
+
+/// The rules, in order, whose `path` is one of `paths`: all that can
+/// change those paths' headers (a rule applies only under its path, and
+/// store paths do not nest).
+fn rules_on<'a>(rules: &'a [Value], paths: &[String], store_dir: &str) -> Vec<&'a Value> {
+    let norm = |p: &str| crate::conf::store_path(std::path::Path::new(""), store_dir, p, PathBuf::new()).ok().map(|s| s.member_name);
+    let mine: HashSet<Vec<u8>> = paths.iter().filter_map(|p| norm(p)).collect();
+    rules.iter().filter(|r| r.get("path").and_then(Value::as_str).and_then(norm).is_some_and(|m| mine.contains(&m))).collect()
 }
 
 /// The conf object: the base json's keys, then the keys jq adds.
@@ -157,6 +168,17 @@ pub fn conf_value(base: &Value, base_file: &str, store_layers: Vec<Vec<String>>,
     ];
     for (k, v) in added {
         conf.insert(k.to_string(), v);
+    }
+    // The rules explicit layers were made with come first, so that the
+    // image's own (later) win where both set a field, as within one list.
+    let from_layers: Vec<Value> = opts.explicit.iter().flat_map(|l| l.perms.iter().cloned()).collect();
+    if !from_layers.is_empty() {
+        let own = match conf.get("perms") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(rules)) => rules.clone(),
+            Some(_) => return Err(ConfError::BaseJson { file: base_file.to_string(), what: "key \"perms\" must be a list".into() }),
+        };
+        conf.insert("perms".into(), Value::Array(from_layers.into_iter().chain(own).collect()));
     }
     Ok(Value::Object(conf))
 }
@@ -203,4 +225,23 @@ fn write_jq(value: &Value, depth: usize, out: &mut String) {
 
 fn write_jq_string(s: &str, out: &mut String) {
     crate::pyjson::write_escaped(out, s, |c| c >= ' ' && c != '\u{7f}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_rules_on_a_layer_are_those_on_its_paths_in_order() {
+        let rules = [
+            json!({"path": "/nix/store/aaa-lib", "mode": "0700"}),
+            json!({"path": "/nix/store/bbb-app", "mode": "0755"}),
+            json!({"path": "/nix//store/aaa-lib/", "regex": "x$", "uid": 5}),
+            json!({"path": "/nix/store/aaa-libx"}),
+        ];
+        let paths = ["/nix/store/aaa-lib".to_string()];
+        assert_eq!(rules_on(&rules, &paths, "/nix/store"), vec![&rules[0], &rules[2]]);
+        assert!(rules_on(&rules, &["/nix/store/ccc".into()], "/nix/store").is_empty());
+    }
 }

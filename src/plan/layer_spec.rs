@@ -40,6 +40,9 @@ pub struct LayerSpec {
     pub paths: Vec<String>,
     pub nested: Vec<PathBuf>,
     pub stamp: Stamp,
+    /// The `perms` rules its tar was made with, as given (the conf's
+    /// shape): an image that uses the layer applies them too.
+    pub perms: Vec<Value>,
     pub digest: Option<LayerDigest>,
 }
 
@@ -49,7 +52,7 @@ const VERSION: u64 = 1;
 
 impl LayerSpec {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "layered-image-layer": VERSION,
             "paths": self.paths,
             "layers": self.nested.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -59,7 +62,12 @@ impl LayerSpec {
             "gname": self.stamp.gname,
             "mtime": self.stamp.mtime,
             "digest": self.digest.as_ref().map_or(Value::Null, LayerDigest::to_json),
-        })
+        });
+        // Absent without rules: the file of a layer without perms stays as it was.
+        if !self.perms.is_empty() {
+            v["perms"] = Value::Array(self.perms.clone());
+        }
+        v
     }
 
     pub fn read(path: &Path) -> Result<LayerSpec, LayerSpecError> {
@@ -85,6 +93,11 @@ impl LayerSpec {
             None | Some(Value::Null) => None,
             Some(d) => Some(crate::conf::parse_layer_digest(d).ok_or_else(|| bad("key \"digest\" is not a layer digest"))?),
         };
+        let perms = match v.get("perms") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(rules)) if rules.iter().all(Value::is_object) => rules.clone(),
+            Some(_) => return Err(bad("key \"perms\" must be a list of rule objects")),
+        };
         let dir = path.parent().unwrap_or(Path::new(""));
         Ok(LayerSpec {
             file: path.into(),
@@ -92,6 +105,7 @@ impl LayerSpec {
             // Relative to the file that names them, as every path inside a JSON input.
             nested: strings("layers")?.into_iter().map(|p| dir.join(p)).collect(),
             stamp: Stamp { uid: id("uid")?, gid: id("gid")?, uname: text("uname")?, gname: text("gname")?, mtime: text("mtime")? },
+            perms,
             digest,
         })
     }

@@ -390,3 +390,264 @@ fn copy_to_an_oci_layout_is_the_streamed_image() {
         assert_eq!(names, streamed.last().unwrap().keys().cloned().collect::<Vec<_>>());
     }
 }
+
+/// A store of two paths (lib, app) under a temporary root, the graph of
+/// both, lib's own graph, a base json and a customisation layer: what
+/// `layer` (buildLayer) and `conf --layer` read.
+struct LayerFixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    store: PathBuf,
+    lib: String,
+}
+
+fn layer_fixture() -> LayerFixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let store = root.join("nix/store");
+    for name in ["aaaa-lib", "bbbb-app"] {
+        std::fs::create_dir_all(store.join(name).join("share")).unwrap();
+        std::fs::write(store.join(name).join("file"), name.repeat(500)).unwrap();
+        std::fs::write(store.join(name).join("share/data"), "data\n").unwrap();
+    }
+    let path = |n: &str| store.join(n).display().to_string();
+    let lib = path("aaaa-lib");
+    let node = |n: &str, refs: &[&str]| json!({"path": path(n), "references": refs.iter().map(|r| path(r)).collect::<Vec<_>>(), "narSize": 1000});
+    let write = |name: &str, v: Value| std::fs::write(root.join(name), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    write("graph.json", json!({"graph": [node("aaaa-lib", &[]), node("bbbb-app", &["aaaa-lib"])]}));
+    write("lib-graph.json", json!({"graph": [node("aaaa-lib", &[])]}));
+    write("base.json", json!({"architecture": "amd64", "config": {}, "os": "linux"}));
+    std::fs::create_dir_all(root.join("custom-src")).unwrap();
+    std::fs::write(root.join("custom-src/x"), "x").unwrap();
+    custom_layer(&root.join("custom-src"), &root.join("custom"));
+    LayerFixture { _tmp: tmp, root, store, lib }
+}
+
+impl LayerFixture {
+    fn json(&self, name: &str, v: &Value) -> PathBuf {
+        let p = self.root.join(name);
+        std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+        p
+    }
+
+    fn read(&self, p: &Path) -> Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    }
+
+    /// `layered-image layer` of lib, with `args`.
+    fn layer(&self, out: &str, args: &[&str]) -> PathBuf {
+        let p = self.root.join(out);
+        run(Command::new(bin())
+            .arg("layer")
+            .arg("--graph")
+            .arg(self.root.join("lib-graph.json"))
+            .arg("--store-dir")
+            .arg(&self.store)
+            .args(args)
+            .arg("-o")
+            .arg(&p));
+        p
+    }
+
+    /// `layered-image conf` of the whole graph on `base`, lib's layer file first.
+    fn conf(&self, out: &str, base: &Path, layer: &Path) -> PathBuf {
+        let p = self.root.join(out);
+        run(Command::new(bin())
+            .arg("conf")
+            .arg("--graph")
+            .arg(self.root.join("graph.json"))
+            .arg("--base-json")
+            .arg(base)
+            .arg("--customisation-layer")
+            .arg(self.root.join("custom"))
+            .args(["--image-name", "perms-layer", "--image-tag", "t", "--store-dir"])
+            .arg(&self.store)
+            .arg("--layer")
+            .arg(layer)
+            .arg("-o")
+            .arg(&p));
+        p
+    }
+
+    fn stream(&self, conf: &Path) -> Vec<u8> {
+        run(Command::new(bin()).arg("stream").arg(conf)).stdout
+    }
+
+    /// The manifest digest `copy` writes into a fresh OCI layout (verified).
+    fn copy(&self, conf: &Path, name: &str) -> String {
+        let layout = self.root.join(name);
+        let dest = format!("oci:{}:t", layout.display());
+        run(Command::new(bin()).arg("copy").arg(conf).arg(&dest).args(["--compress", "gzip"]));
+        verify_image(&dest);
+        let index = self.read(&layout.join("index.json"));
+        index["manifests"][0]["digest"].as_str().unwrap().to_string()
+    }
+}
+
+/// `perms` on the paths of an explicit layer (`layer`, Nix's buildLayer):
+/// a layer made without them gets no recorded digest in the image (it
+/// would be stale), a layer made with them (`layer --perms`) keeps its
+/// digests and brings its rules into the conf; every way of making the
+/// image gives the same bytes, streamed or copied, with the owners and
+/// modes the rules ask for.
+#[test]
+fn perms_on_explicit_layers_keep_the_recorded_digests_right() {
+    let f = layer_fixture();
+    let rules = json!([{"path": f.lib, "regex": "/share/data$", "mode": "0600", "uid": 1000, "gid": 1000, "uname": "app", "gname": "app"}]);
+    let base = f.read(&f.root.join("base.json"));
+    let mut base_perms = base.clone();
+    base_perms["perms"] = rules.clone();
+    let base_perms = f.json("base-perms.json", &base_perms);
+    let base_plain = f.root.join("base.json");
+
+    // 1. A layer made without perms, an image whose perms reach it.
+    let plain = f.layer("plain.json", &[]);
+    let c1 = f.conf("conf-1.json", &base_perms, &plain);
+    let v1 = f.read(&c1);
+    assert!(v1.get("store_layer_digests").is_none(), "the plain layer's digest would be stale: {v1}");
+    let image = f.stream(&c1);
+    // What recording it would do: stream and copy refuse the stale digest.
+    let mut stale = v1.clone();
+    let n = stale["store_layers"].as_array().unwrap().len();
+    stale["store_layer_digests"] =
+        Value::Array(std::iter::once(f.read(&plain)["digest"].clone()).chain(std::iter::repeat_n(Value::Null, n - 1)).collect());
+    let stale = f.json("conf-stale.json", &stale);
+    let out = f.root.join("stale.tar");
+    li(["stream".as_ref(), stale.as_os_str(), "-o".as_ref(), out.as_os_str()]).fails(&["store_layer_digests", "stale"]);
+
+    // 2. The layer made with the rules (a file holding the list, and Nix's
+    // attrs-file shape), the image without perms of its own.
+    let rules_file = f.json("rules.json", &rules);
+    let with = f.layer("with.json", &["--perms", rules_file.to_str().unwrap()]);
+    let attrs = f.json("attrs.json", &json!({"graph": [], "perms": rules}));
+    let with_attrs = f.layer("with-attrs.json", &["--perms", attrs.to_str().unwrap()]);
+    let spec = f.read(&with);
+    assert_eq!(spec, f.read(&with_attrs), "both shapes of --perms make one layer file");
+    assert_eq!(spec["perms"], rules);
+    assert_ne!(spec["digest"], f.read(&plain)["digest"], "the rules change the layer's bytes");
+    let c2 = f.conf("conf-2.json", &base_plain, &with);
+    let v2 = f.read(&c2);
+    assert_eq!(v2["perms"], rules, "the layer's rules are the image's");
+    assert_eq!(v2["store_layer_digests"][0], spec["digest"], "the layer keeps its digests");
+    assert_eq!(f.stream(&c2), image, "stream checks the recorded digest and makes the same image");
+
+    // 3. The same layer, the image's own rules reaching it too: its digest
+    // is no longer the image's.
+    let c3 = f.conf("conf-3.json", &base_perms, &with);
+    let v3 = f.read(&c3);
+    assert_eq!(v3["perms"].as_array().unwrap().len(), 2);
+    assert!(v3.get("store_layer_digests").is_none(), "{v3}");
+    assert_eq!(f.stream(&c3), image);
+
+    // 4. Without the recorded digests, and with digests precomputed by
+    // `digests`: the same image; `copy` writes one manifest for all.
+    let mut v4 = v2.clone();
+    v4.as_object_mut().unwrap().remove("store_layer_digests");
+    let c4 = f.json("conf-4.json", &v4);
+    assert_eq!(f.stream(&c4), image);
+    let c5 = f.root.join("conf-5.json");
+    run(Command::new(bin()).arg("digests").arg(&c1).args(["--compress", "gzip"]).arg("-o").arg(&c5));
+    assert_eq!(f.read(&c5)["store_layer_digests"][0]["sha256"], spec["digest"]["sha256"], "digests computes what layer --perms recorded");
+    let manifest = f.copy(&c1, "oci-1");
+    for (c, name) in [(&c2, "oci-2"), (&c3, "oci-3"), (&c4, "oci-4"), (&c5, "oci-5")] {
+        assert_eq!(f.copy(c, name), manifest, "{}", c.display());
+    }
+
+    // The rules are in the image: lib's layer is the first.
+    let tar_path = f.root.join("image.tar");
+    std::fs::write(&tar_path, &image).unwrap();
+    verify_image(tar_path.to_str().unwrap());
+    let layers = layer_members(&tar_path);
+    let data = layers[0].iter().find(|(k, _)| k.ends_with("aaaa-lib/share/data")).map(|(_, m)| m).unwrap();
+    assert_eq!((data.0, data.1, data.2), (0o600, 1000, 1000));
+    let share = layers[0].iter().find(|(k, _)| k.ends_with("aaaa-lib/share/")).map(|(_, m)| m).unwrap();
+    assert_eq!((share.1, share.2), (0, 0), "the regex matched only the file");
+}
+
+#[test]
+fn layer_perms_on_a_path_of_no_store_path_of_the_layer_is_one_error() {
+    let f = layer_fixture();
+    let app = f.store.join("bbbb-app").display().to_string();
+    let rules = f.json("rules.json", &json!([{"path": app, "mode": "0700"}]));
+    let out = f.root.join("bad.json");
+    li([
+        "layer".as_ref(),
+        "--graph".as_ref(),
+        f.root.join("lib-graph.json").as_os_str(),
+        "--store-dir".as_ref(),
+        f.store.as_os_str(),
+        "--perms".as_ref(),
+        rules.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ])
+    .fails(&["rules.json", "perms[0].path", "bbbb-app"]);
+    assert!(!out.exists());
+}
+
+/// `users` on a base image (`from_image`) whose own layers hold the
+/// accounts, the customisation layer holding none: the users layer's files
+/// are the base's plus the users (extended, not replaced), and Docker,
+/// resolving the config's user through them, runs as the user and still
+/// knows the base's accounts.
+#[test]
+fn users_extend_the_base_images_passwd() {
+    let host = docker_host();
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let conf: Value = serde_json::from_slice(&std::fs::read(root.join("conf.json")).unwrap()).unwrap();
+    // The base: busybox, /bin/sh and its own accounts.
+    let src = root.join("base-src");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::os::unix::fs::symlink(format!("/{}/bin/busybox", store.busybox), src.join("bin/sh")).unwrap();
+    let (passwd, group) = ("root:x:0:0:root:/root:/bin/sh\nbase:x:900:900::/srv/base:/bin/sh\n", "root:x:0:\nbase:x:900:\n");
+    std::fs::write(src.join("etc/passwd"), passwd).unwrap();
+    std::fs::write(src.join("etc/group"), group).unwrap();
+    custom_layer(&src, &root.join("base-custom"));
+    let mut base = conf.clone();
+    base["store_layers"] = json!([[store.busybox]]);
+    base["customisation_layer"] = json!("base-custom");
+    base["repo_tag"] = json!("li-test-users-base:latest");
+    std::fs::write(root.join("base.json"), serde_json::to_vec(&base).unwrap()).unwrap();
+    run(Command::new(bin()).arg("stream").arg(root.join("base.json")).arg("-o").arg(root.join("base.tar")));
+    // On it: the script, a customisation layer without accounts, the user.
+    let mut on = conf;
+    on["from_image"] = json!("base.tar");
+    on["store_layers"] = json!([[store.script]]);
+    on["users"] = json!([{"name": "app", "uid": 1000}]);
+    on["config"]["User"] = json!("app");
+    on["repo_tag"] = json!("li-test-users-on-base:latest");
+    let on_path = root.join("on-base.json");
+    std::fs::write(&on_path, serde_json::to_vec(&on).unwrap()).unwrap();
+    let image = root.join("image.tar");
+    run(Command::new(bin()).arg("stream").arg(&on_path).arg("-o").arg(&image));
+    verify_image(image.to_str().unwrap());
+    let layers = layer_members(&image);
+    let users = layers.last().unwrap();
+    let text = |k: &str| String::from_utf8(users[k].3.clone()).unwrap();
+    assert_eq!(text("etc/passwd"), format!("{passwd}app:x:1000:1000::/home/app:/bin/sh\n"));
+    assert_eq!(text("etc/group"), format!("{group}app:x:1000:\n"));
+    assert_eq!(text("etc/shadow"), "root:!:::::::\nbase:!:::::::\napp:!:::::::\n", "every account below gets a locked entry");
+
+    let docker = |args: &[&str]| {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", &host).args(args);
+        c
+    };
+    run(docker(&["load", "-i"]).arg(&image));
+    let tag = "li-test-users-on-base:latest";
+    let out = run(&mut docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "/bin/sh",
+        tag,
+        "-c",
+        "id -u; id -un; echo $HOME; touch $HOME/f && echo home-writable; cut -d: -f1 /etc/passwd | tr '\\n' ' '",
+    ]));
+    run(&mut docker(&["rmi", tag]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000\napp\n/home/app\nhome-writable\nroot base app ");
+}

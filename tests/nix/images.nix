@@ -358,6 +358,62 @@ let
       precomputeLayerDigests = true;
     };
 
+    # layered-image's own (docs/perms.md): a non-root image with perms,
+    # users and the Nix DB, through buildLayeredImage: nix works as the
+    # user; and a buildLayer made with perms keeps its digests in an image
+    nixAsUser = dockerTools.buildLayeredImage {
+      name = "nix-as-user";
+      tag = "latest";
+      contents = [
+        busybox
+        pkgs.nix
+        hello
+        pkgs.fakeNss
+      ];
+      includeNixDB = true;
+      uid = 1000;
+      gid = 1000;
+      uname = "app";
+      gname = "app";
+      users = [
+        {
+          name = "app";
+          uid = 1000;
+          gid = 1000;
+        }
+      ];
+      perms = [
+        {
+          path = hello;
+          regex = "/bin$";
+          mode = "0700";
+        }
+      ];
+      config.User = "app";
+      compressor = "none";
+    };
+    permsLayer = dockerTools.buildLayer {
+      name = "perms";
+      contents = [ (uniqueHello "perms") ];
+      perms = [
+        {
+          path = uniqueHello "perms";
+          regex = "/bin$";
+          mode = "0700";
+          uid = 1000;
+          gid = 1000;
+        }
+      ];
+    };
+    withPermsLayer = dockerTools.streamLayeredImage {
+      name = "with-perms-layer";
+      tag = "latest";
+      contents = [ busybox ];
+      layers = [ permsLayer ];
+      config.Cmd = [ "${uniqueHello "perms"}/bin/perms-hello" ];
+      precomputeLayerDigests = true;
+    };
+
     # layered-image's own: pushed by passthru.copyToRegistry (and an index
     # of two platforms by copyIndex) to the harness' registry
     pushable = dockerTools.streamLayeredImage ({
@@ -601,6 +657,7 @@ in
     precomputedConf = "${images.precomputed.conf}";
     precomputedCopyTo = "${images.precomputed.copyTo}";
     withLayersConf = "${images.withLayers.conf}";
+    withPermsLayerConf = "${images.withPermsLayer.conf}";
     pushableRegistry = "${images.pushable.copyToRegistry}";
     pushableDaemon = "${images.pushable.copyToDockerDaemon}";
     pushablePodman = "${images.pushable.copyToPodman}";

@@ -210,7 +210,7 @@ done
 # --- 3. build the images ----------------------------------------------------
 images=(layered precomputed another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
   noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd ociLayout ociZstd
-  depsLayer appLayer withLayers
+  depsLayer appLayer withLayers nixAsUser permsLayer withPermsLayer
   architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot
   fakechrootChown buildEnvContents overridden overriddenTools variant armDefaultVariant oddTag oddTagOci sandboxProbe
   crossStream crossBuild crossOci crossLayer crossWithLayer crossFakechroot crossNixDb crossNixShell crossBuildNixShell
@@ -313,7 +313,7 @@ layers() { docker inspect --format '{{len .RootFS.Layers}}' "$1"; }
 declare -A name
 for i in "${images[@]}"; do
   [ -n "${img[$i]:-}" ] || continue
-  case $i in gnuTar* | streamScript | oci* | depsLayer | appLayer | crossLayer | crossStreamScript | crossCopyTo | crossOci | oddTag* | sandboxProbe) continue ;; esac
+  case $i in gnuTar* | streamScript | oci* | depsLayer | appLayer | permsLayer | crossLayer | crossStreamScript | crossCopyTo | crossOci | oddTag* | sandboxProbe) continue ;; esac
   if n=$(load "$i") && [ -n "$n" ]; then name[$i]=$n; pass "docker load $i ($n)"; else fail "docker load $i"; fi
 done
 has() { [ -n "${name[$1]:-}" ] || { fail "$2" "image $1 not loaded"; return 1; }; }
@@ -576,6 +576,40 @@ if has nixDb "includeNixDB"; then
   fi
   [ -z "$cid" ] || docker rm "$cid" >/dev/null
   expect "includeNixDB: gcroot for hello" "$(inf hello)" "$(run "${name[nixDb]}" readlink "/nix/var/nix/gcroots/docker/$(basename "$(inf hello)")" 2>&1)"
+fi
+
+# perms, users, includeNixDB (docs/perms.md): nix works as the user
+if has nixAsUser "non-root Nix image"; then
+  n=${name[nixAsUser]} h=$(inf hello)
+  expect "nixAsUser: config.User app, resolved through the users layer" "1000 1000 app /home/app" \
+    "$(run "$n" sh -c 'echo $(id -u) $(id -g) $(id -un) $HOME' 2>&1)"
+  expect "nixAsUser: /etc/passwd is fakeNss' accounts and the user's" "root nobody app" \
+    "$(run "$n" sh -c "cut -d: -f1 /etc/passwd | tr '\\n' ' ' | sed 's/ \$//'" 2>&1)"
+  check "nixAsUser: nix-store --verify --check-contents as the user" run "$n" nix-store --verify --check-contents
+  # the control: the DB is the user's, so another uid cannot take its lock (as app could not a root-owned one)
+  if run --user 1001:1001 -e USER=other "$n" nix-store --verify >/dev/null 2>&1; then fail "nixAsUser: another uid cannot use the user's DB" "it could"; else pass "nixAsUser: another uid cannot use the user's DB"; fi
+  expect "nixAsUser: nix-store -q --references as the user" "$(nix-store -q --references "$h" | sort)" \
+    "$(run "$n" nix-store -q --references "$h" 2>/dev/null | sort)"
+  expect "nixAsUser: the user writes its home and /tmp, not a store path" "home tmp store-read-only" \
+    "$(run "$n" sh -c "touch \$HOME/f && printf home; touch /tmp/f && printf ' tmp'; if touch $h/f 2>/dev/null; then printf ' store-writable'; else printf ' store-read-only'; fi" 2>&1)"
+  expect "nixAsUser: the Nix DB and /nix/var are the user's; /nix, /nix/store 755" \
+    "1000:1000 1000:1000 1000:1000 1000:1000 755 755 1777" \
+    "$(run "$n" stat -c '%u:%g' /nix/var/nix/db/db.sqlite /nix/var/nix/db /nix/var /nix 2>&1 | tr '\n' ' ')$(run "$n" stat -c '%a' /nix /nix/store /tmp 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+  expect "nixAsUser: perms (hello's bin 0700)" "700 1000 1000" "$(run "$n" stat -c '%a %u %g' "$h/bin" 2>&1)"
+  expect "nixAsUser: hello runs for its owner" "Hello from layered-image" "$(run "$n" hello 2>&1)"
+  out=$("$binary" verify "${img[nixAsUser]}" 2>&1) || true
+  case $out in *warning*) fail "nixAsUser: verify, no directory shadowed" "$out" ;; verified*) pass "nixAsUser: verify, no directory shadowed" ;; *) fail "nixAsUser: verify" "$out" ;; esac
+fi
+# buildLayer { perms }: the layer keeps its digests in the image
+if has withPermsLayer "buildLayer with perms"; then
+  c=$(inf withPermsLayerConf)
+  expect "withPermsLayer: the layer's rules are the conf's" "$(jq -c .perms "${img[permsLayer]}")" "$(jq -c .perms "$c")"
+  expect "withPermsLayer: the layer's digest is the conf's" "$(jq -c .digest.sha256 "${img[permsLayer]}")" "$(jq -c '.store_layer_digests[0].sha256' "$c")"
+  expect "withPermsLayer: diff_id in docker is the layer derivation's digest" "sha256:$(jq -r .digest.sha256 "${img[permsLayer]}")" \
+    "$(docker inspect --format '{{index .RootFS.Layers 0}}' "${name[withPermsLayer]}")"
+  p=$(jq -r '.paths[] | select(endswith("-perms-hello"))' "${img[permsLayer]}")
+  expect "withPermsLayer: runs; bin is 0700 1000:1000" "perms-hello 700 1000 1000" \
+    "$(run "${name[withPermsLayer]}" sh -c "$p/bin/perms-hello; stat -c '%a %u %g' $p/bin" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 fi
 
 # explicit created / mtime, config keys, single contents, bare path contents

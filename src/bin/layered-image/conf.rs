@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         layered_image::diag::line(&w);
     }
     let mut conf = conf_value(&base, &args.base_json.display().to_string(), layers, &opts)?;
-    if let Some(digests) = layered_image::plan::confgen::explicit_digests(&opts, n_layers)? {
+    if let Some(digests) = layered_image::plan::confgen::explicit_digests(&opts, n_layers, conf.get("perms"))? {
         conf.as_object_mut().expect("conf_value makes an object").insert(layered_image::conf::DIGESTS_KEY.into(), digests);
     }
     if args.closure_graph {

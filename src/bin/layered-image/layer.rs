@@ -31,6 +31,10 @@ pub struct Args {
     /// Modification time of every entry (any date `conf --mtime` takes; not "now").
     #[arg(long, default_value = "1970-01-01T00:00:01Z", value_name = "DATE")]
     pub mtime: String,
+    /// `perms` rules for this layer's paths (docs/perms.md): a JSON file
+    /// holding the list, or an object with a `perms` list (Nix's attrs file).
+    #[arg(long, value_name = "FILE")]
+    pub perms: Option<PathBuf>,
     /// Also record the blob digest for this compression: gzip, zstd or none.
     #[arg(long, default_value = "gzip", value_name = "none|gzip|zstd")]
     pub compress: String,
@@ -60,13 +64,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let paths: BTreeSet<&str> = raw.iter().map(|n| n.path.as_str()).filter(|p| !taken.contains(p)).collect();
     let store_paths =
         paths.iter().map(|p| layered_image::conf::store_path(&args.graph, &args.store_dir, p, PathBuf::from(p))).collect::<Result<Vec<_>, _>>()?;
+    let (rules, perms) = match &args.perms {
+        None => (Vec::new(), Default::default()),
+        Some(file) => read_perms(file, &args.store_dir, &store_paths)?,
+    };
     let stamp = layered_image::layer::Stamp {
         uid: args.owner.uid.into(),
         gid: args.owner.gid.into(),
         uname: args.owner.uname.clone(),
         gname: args.owner.gname.clone(),
         mtime: epoch,
-        perms: Default::default(),
+        perms,
     };
     let cancel = crate::progress::cancel_on_signals()?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
@@ -81,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         paths: paths.iter().map(|p| p.to_string()).collect(),
         nested: args.layers.iter().map(|l| std::fs::canonicalize(l).unwrap_or_else(|_| l.clone())).collect(),
         stamp: Stamp { uid: args.owner.uid, gid: args.owner.gid, uname: args.owner.uname, gname: args.owner.gname, mtime },
+        perms: rules,
         digest: Some(digest),
     };
     let mut bytes = serde_json::to_vec_pretty(&spec.to_json())?;
@@ -90,4 +99,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => layered_image::output::write_whole(path, &bytes)?,
     }
     Ok(())
+}
+
+/// The rules of `--perms FILE`, as written (the layer file records them)
+/// and parsed; a rule on a path of no store path of this layer is an error,
+/// as in a conf.
+fn read_perms(
+    file: &std::path::Path,
+    store_dir: &str,
+    paths: &[layered_image::layer::StorePath],
+) -> anyhow::Result<(Vec<serde_json::Value>, layered_image::layer::perms::Perms)> {
+    let text = layered_image::input::read_limited(file, layered_image::input::JSON_LIMIT)
+        .with_context(|| format!("cannot read the perms file {}", file.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("perms file {}: invalid JSON", file.display()))?;
+    let list = match value {
+        serde_json::Value::Object(mut o) => o.remove("perms").with_context(|| format!("perms file {}: no \"perms\" key", file.display()))?,
+        other => other,
+    };
+    let mine: HashSet<&[u8]> = paths.iter().map(|p| &p.member_name[..]).collect();
+    let member_name = |s: &str| layered_image::conf::store_path(file, store_dir, s, PathBuf::new()).map(|p| p.member_name).map_err(|e| e.to_string());
+    let perms = layered_image::layer::perms::parse(&list, member_name, |m| mine.contains(m))
+        .with_context(|| format!("perms file {} (the store paths of this layer)", file.display()))?;
+    let rules = list.as_array().cloned().unwrap_or_default();
+    Ok((rules, perms))
 }
