@@ -325,3 +325,63 @@ fn a_redirect_to_another_origin_is_followed_without_credentials() {
     let (skopeo_ok, err) = skopeo_push(&case.conf(), &proxy.dest("li/storage:skopeo"), &["--dest-tls-verify=false"]);
     eprintln!("redirect-put-other: skopeo 1.9 {}", if skopeo_ok { "ok".into() } else { err });
 }
+
+/// A registry refusing OCI manifests (400 MANIFEST_INVALID): an index goes
+/// up as a Docker manifest list whose entries are the platforms' schema 2
+/// manifests (same configs and layers), every tag naming it; uncompressed
+/// layers take Docker's one layer type, as skopeo writes them; zstd
+/// layers, which schema 2 cannot name, fail with one error naming the
+/// registry, the refusal and the way out (skopeo 1.9 refuses them too).
+#[test]
+fn a_registry_refusing_oci_gets_docker_schema_2() {
+    let upstream = Upstream::start(false);
+    let case = Case::new();
+    let proxy = Proxy::start(&upstream, "refuse-oci", None);
+    let mut arm = case.conf_value();
+    arm["architecture"] = "arm64".into();
+    arm["variant"] = "v8".into();
+    std::fs::write(case.root().join("arm64.json"), serde_json::to_vec(&arm).unwrap()).unwrap();
+    let confs = [case.conf(), case.root().join("arm64.json")];
+    let out = outcome(&mut copy_index_cmd(&confs, &proxy.dest("li/list:v1"), &["--dest-tls-verify=false", "--additional-tag", "v2"]));
+    out.ok();
+    assert!(out.stderr.contains("MANIFEST_INVALID") && out.stderr.contains("Docker manifest list"), "{}", out.stderr);
+    let list = upstream.pull_all_and_verify("li/list:v1", case.root());
+    assert_eq!(list["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    let entries = list["manifests"].as_array().unwrap();
+    let platforms: Vec<(&str, &str)> =
+        entries.iter().map(|m| (m["platform"]["architecture"].as_str().unwrap(), m["platform"]["variant"].as_str().unwrap_or(""))).collect();
+    assert_eq!(platforms, [("amd64", ""), ("arm64", "v8")]);
+    for m in entries {
+        assert_eq!(m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+        let image = upstream.raw(&format!("li/list@{}", m["digest"].as_str().unwrap()));
+        assert_eq!(image["mediaType"], m["mediaType"]);
+        assert_eq!(image["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
+        assert!(image["layers"].as_array().unwrap().iter().all(|l| l["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"));
+    }
+    let arm_config = run(Command::new("skopeo")
+        .args(["inspect", "--config", "--tls-verify=false", "--override-arch", "arm64", "--override-variant", "v8"])
+        .arg(upstream.reference("li/list:v1")));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&arm_config.stdout).unwrap()["architecture"], "arm64");
+    assert_eq!(upstream.digest_of("li/list:v2"), upstream.digest_of("li/list:v1"), "the additional tag names the list");
+
+    // Uncompressed layers: Docker's layer type, its compression read from the bytes.
+    copy_to(&case.conf(), &proxy.dest("li/plain:v1"), &["--dest-tls-verify=false", "--compress", "none"]).ok();
+    let plain = upstream.pull_and_verify("li/plain:v1", case.root());
+    assert_eq!(plain["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+
+    // zstd: refused, as skopeo refuses it, and no tag is written.
+    let err = copy_to(&case.conf(), &proxy.dest("li/zstd:v1"), &["--dest-tls-verify=false", "--compress", "zstd"]).error();
+    let registry = format!("127.0.0.1:{}/li/zstd", proxy.main);
+    assert!(err.contains(&registry) && err.contains("MANIFEST_INVALID") && err.contains("+zstd") && err.contains("--compress gzip"), "{err}");
+    assert_eq!(upstream.digest_of("li/zstd:v1"), None);
+    let layout = case.root().join("zstd-layout");
+    run(Command::new(bin()).arg("copy").arg(case.conf()).arg(format!("oci:{}:z", layout.display())).args(["--compress", "zstd"]));
+    let skopeo = Command::new("timeout")
+        .args(["120", "skopeo", "copy", "--retry-times", "0", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:z", layout.display()))
+        .arg(proxy.dest("li/zstd:skopeo"))
+        .output()
+        .unwrap();
+    let skopeo_err = String::from_utf8_lossy(&skopeo.stderr);
+    assert!(!skopeo.status.success() && skopeo_err.contains("zstd compression is not supported for docker images"), "{skopeo_err}");
+}

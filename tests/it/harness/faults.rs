@@ -359,3 +359,33 @@ impl Drop for FakeEngine {
         let _ = self.child.wait();
     }
 }
+
+/// `copy --index CONF... DEST`, as [`copy_cmd`] runs `copy`.
+pub fn copy_index_cmd(confs: &[PathBuf], dest: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["copy", "--index"]).args(confs).arg(dest).args(extra).env_remove("LAYERED_IMAGE_IO_TIMEOUT");
+    c.env("HOME", confs[0].parent().unwrap()).stdin(Stdio::null());
+    c
+}
+
+impl Upstream {
+    /// Every image of the index (or list) `repo_tag` names, pulled back by
+    /// `skopeo copy --all` into a layout and checked by `verify`; returns
+    /// the raw index.
+    pub fn pull_all_and_verify(&self, repo_tag: &str, work: &Path) -> Value {
+        require("skopeo");
+        let layout = work.join(format!("pulled-all-{}", repo_tag.replace(['/', ':', '@'], "-")));
+        let src_flags: Vec<String> =
+            self.skopeo_flags().iter().map(|f| f.replace("--tls-verify", "--src-tls-verify").replace("--creds", "--src-creds")).collect();
+        run(Command::new("skopeo").args(["copy", "--all"]).args(&src_flags).arg(self.reference(repo_tag)).arg(format!("oci:{}:x", layout.display())));
+        verify_image(&format!("oci:{}:x", layout.display()));
+        let out = run(Command::new("skopeo").args(["inspect", "--raw"]).args(self.skopeo_flags()).arg(self.reference(repo_tag)));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The raw manifest `reference` (`REPO:TAG` or `REPO@DIGEST`) names.
+    pub fn raw(&self, reference: &str) -> Value {
+        let out = run(Command::new("skopeo").args(["inspect", "--raw"]).args(self.skopeo_flags()).arg(self.reference(reference)));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
