@@ -184,7 +184,7 @@ fn protocol_quirks_of_real_registries() {
     let conf = root.join("conf-newest.json");
     let skopeo_cert = format!("--dest-cert-dir={}", certs.ca_dir().display());
     let skopeo_creds = format!("--dest-creds={CREDS}");
-    for fault in ["relative-location", "redirect-put", "manifest-202", "refuse-oci", "reset-patch", "patch-401-once", "cap"] {
+    for fault in ["relative-location", "redirect-put", "manifest-202", "refuse-oci", "reset-patch", "patch-401-once", "cap", "cap-late"] {
         let proxy = Proxy::start_with(&upstream, fault, Some(&certs), &["--limit", "1048576"]);
         let repo_tag = format!("li/{fault}:v1");
         let out = copy_to(&conf, &proxy.dest(&repo_tag), &[&cert, "--dest-creds", CREDS, "--no-blob-cache"]);
@@ -198,10 +198,17 @@ fn protocol_quirks_of_real_registries() {
             }
             _ => assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json"),
         }
-        if fault == "cap" {
-            // The streamed PATCH was refused; then each session got its
-            // bytes in contiguous ranges within the cap (larger pieces were
-            // refused with 413 and sent again halved).
+        if fault == "reset-patch" {
+            // Reset after 2 MiB of the large layer's PATCH: the layer was produced and sent again.
+            assert!(out.stderr.contains("trying again"), "{}", out.stderr);
+        }
+        if fault == "cap" || fault == "cap-late" {
+            // The streamed PATCH was refused, before its body (cap: the
+            // client asked first) or in the middle of it (cap-late), and
+            // the 413 was read, not lost with the connection; then each
+            // session got its bytes in contiguous ranges within the cap
+            // (larger pieces were refused with 413 and sent again halved).
+            assert!(out.stderr.contains("HTTP 413: <html>413 Request Entity Too Large</html>; sending it again in chunks"), "{}", out.stderr);
             let requests = proxy.requests();
             assert!(requests.iter().any(|r| r["method"] == "PATCH" && r["headers"]["transfer-encoding"] == "chunked"));
             let mut sessions: std::collections::BTreeMap<String, Vec<(u64, u64)>> = Default::default();
@@ -384,4 +391,23 @@ fn a_registry_refusing_oci_gets_docker_schema_2() {
         .unwrap();
     let skopeo_err = String::from_utf8_lossy(&skopeo.stderr);
     assert!(!skopeo.status.success() && skopeo_err.contains("zstd compression is not supported for docker images"), "{skopeo_err}");
+}
+
+/// A registry that resets every large PATCH mid-body, and every chunk
+/// after it: the layer is tried `--retries` times in all, then the push
+/// fails with one message naming the registry and the reset, and no tag
+/// is written.
+#[test]
+fn resets_mid_patch_are_retried_within_the_budget() {
+    let upstream = Upstream::start(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = make_fixture(&tmp.path().join("fx"), &["--bulk-mib", "8"]);
+    let conf = root.join("conf-newest.json");
+    let proxy = Proxy::start(&upstream, "reset-always", None);
+    let out = copy_to(&conf, &proxy.dest("li/resets:v1"), &["--dest-tls-verify=false", "--no-blob-cache", "-j", "1", "--retries", "3"]);
+    let err = out.error();
+    assert!(err.contains(&format!("127.0.0.1:{}", proxy.main)) && err.contains("reset"), "{err}");
+    assert_eq!(out.stderr.matches("trying again").count(), 2, "three attempts in all: {}", out.stderr);
+    assert_eq!(proxy.manifest_puts(), 0);
+    assert_eq!(upstream.digest_of("li/resets:v1"), None);
 }

@@ -63,6 +63,20 @@ def read_body(rf, h):
     n = int(h.get("content-length", "0") or 0)
     return rf.read(n) if n else b""
 
+def read_chunked_upto(rf, limit):
+    """A chunked body's bytes until more than `limit` came or it ended:
+    (bytes, whether it ended)."""
+    got = bytearray()
+    while len(got) <= limit:
+        size = int(rf.readline(1024).split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while rf.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass
+            return bytes(got), True
+        got += rf.read(size)
+        rf.readline(1024)
+    return bytes(got), False
+
 def respond(c, status, headers=(), body=b"", head=False, close=False):
     lines = [f"HTTP/1.1 {status} {http.client.responses.get(status, 'X')}"]
     has_len = False
@@ -84,7 +98,7 @@ def error_body(code, message):
 
 def forward(method, path, h, body, scheme, host):
     conn = http.client.HTTPConnection("127.0.0.1", args.upstream, timeout=120)
-    headers = {k: v for k, v in h.items() if k not in HOP and k != "content-length"}
+    headers = {k: v for k, v in h.items() if k not in HOP and k not in ("content-length", "expect")}
     headers["host"] = host
     headers["x-forwarded-proto"] = scheme
     if body or method in ("PUT", "POST", "PATCH"):
@@ -143,17 +157,6 @@ def handle(listener, c, scheme):
             time.sleep(3600)
         if f == "stall-patch" and is_patch:
             time.sleep(3600)
-        if f == "reset-patch" and is_patch and once("reset"):
-            rf.read1(64 << 10)
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            rf.close()
-            c.close()
-            return
-        if f == "drop-once" and is_patch and once("drop"):
-            rf.read1(16 << 10)
-            rf.close()
-            c.close()
-            return
         if f == "cap" and is_patch:
             chunked = h.get("transfer-encoding", "").lower() == "chunked"
             length = int(h.get("content-length", "0") or 0)
@@ -166,7 +169,57 @@ def handle(listener, c, scheme):
                 rf.close()
                 c.close()
                 return
-        body = read_body(rf, h)
+        # As Go's and nginx's servers: a client that asks before sending
+        # a body (Expect: 100-continue) is told to go on.
+        if h.get("expect", "").lower() == "100-continue":
+            c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = None
+        if f == "cap-late" and is_patch and h.get("transfer-encoding", "").lower() == "chunked":
+            # As nginx's client_max_body_size on a chunked body: a 413 once
+            # the cap is passed, mid-body; then a lingering close (the rest
+            # is read and dropped, for a bounded time), so that the client
+            # can read the answer. A body within the cap goes on.
+            got, ended = read_chunked_upto(rf, args.limit)
+            if ended:
+                body = got
+            if body is None:
+                respond(c, 413, [("Content-Type", "text/html")], b"<html>413 Request Entity Too Large</html>", close=True)
+                c.settimeout(5)
+                end = time.time() + 30
+                try:
+                    while time.time() < end and rf.read1(1 << 16):
+                        pass
+                except OSError:
+                    pass
+                rf.close()
+                c.close()
+                return
+        # A connection reset in the middle of a large PATCH (once, or every
+        # time): the first 2 MiB are read, then RST. Smaller bodies go on.
+        if f in ("reset-patch", "reset-always") and is_patch and h.get("transfer-encoding", "").lower() == "chunked":
+            got, ended = read_chunked_upto(rf, 2 << 20)
+            if ended:
+                body = got
+            elif f == "reset-always" or once("reset"):
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                rf.close()
+                c.close()
+                return
+            else:
+                body = got + read_body(rf, h)
+        if f == "reset-always" and is_patch and "content-range" in h:
+            rf.read1(64 << 10)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            rf.close()
+            c.close()
+            return
+        if f == "drop-once" and is_patch and once("drop"):
+            rf.read1(16 << 10)
+            rf.close()
+            c.close()
+            return
+        if body is None:
+            body = read_body(rf, h)
         host = h.get("host", "")
         if f == "patch-401-once" and is_patch and once("p401"):
             respond(c, 401, [("WWW-Authenticate", 'Basic realm="li-test"')], error_body("UNAUTHORIZED", "token expired"))

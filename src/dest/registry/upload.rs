@@ -53,7 +53,10 @@ impl<'r> Upload<'r> {
         let auth = registry.auth_for(&url);
         let patch = std::thread::spawn(move || {
             let mut body = ChannelReader { rx, current: Vec::new(), pos: 0 };
-            let mut req = agent.patch(&url).header("Content-Type", "application/octet-stream");
+            // Asked first, so that a registry (or a proxy before it) that
+            // refuses the upload says so before the body, and its answer
+            // is read rather than lost with a reset connection.
+            let mut req = agent.patch(&url).header("Content-Type", "application/octet-stream").header("Expect", "100-continue");
             if let Some(a) = &auth {
                 req = req.header("Authorization", a);
             }
