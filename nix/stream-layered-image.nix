@@ -65,6 +65,10 @@ lib.makeOverridable (
     # of the closure is layered as usual without their paths. Each keeps
     # the digests its own derivation computed.
     layers ? [ ],
+    # layered-image's own: more tags for passthru.copyToRegistry, which
+    # uploads the blobs once and puts the manifest under `tag` and each
+    # of these (`--additional-tag`).
+    extraTags ? [ ],
   }:
   assert (
     lib.assertMsg (layeringPipeline == null -> maxLayers > 1)
@@ -100,6 +104,7 @@ lib.makeOverridable (
         '';
 
     imageRef = "${imageName}:${conf.imageTag}";
+    tagArgs = lib.concatMapStrings (t: " --additional-tag ${lib.escapeShellArg t}") extraTags;
     copy =
       name: dest:
       copyScript {
@@ -115,7 +120,7 @@ lib.makeOverridable (
     copyPassthru = {
       inherit copyConf;
       copyTo = copy "copy-to" "";
-      copyToRegistry = copy "copy-to-registry" ''set -- "docker://${imageRef}" "$@"'';
+      copyToRegistry = copy "copy-to-registry" ''set -- "docker://${imageRef}"${tagArgs} "$@"'';
       copyToDockerDaemon = copy "copy-to-docker-daemon" ''set -- "docker-daemon:${imageRef}" "$@"'';
       # podman's Docker-compatible service, found by the binary as
       # podman's clients find it ($CONTAINER_HOST, the user's socket, the

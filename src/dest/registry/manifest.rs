@@ -39,10 +39,7 @@ pub fn to_docker(oci: &[u8]) -> Result<Vec<u8>, String> {
         match l.get("mediaType").and_then(|m| m.as_str()) {
             Some(OCI_LAYER_GZIP | OCI_LAYER) => layers.push(descriptor(l, DOCKER_LAYER_GZIP)),
             other => {
-                return Err(format!(
-                    "Docker schema 2 has no layers of media type {} (push with --compress gzip)",
-                    other.unwrap_or("(none)")
-                ));
+                return Err(format!("Docker schema 2 has no layers of media type {} (push with --compress gzip)", other.unwrap_or("(none)")));
             }
         }
     }

@@ -174,13 +174,7 @@ impl Registry {
 
     /// [`Registry::push_manifest`] of an index whose platform manifests
     /// went up through [`Registry::put_platform`].
-    pub fn push_named(
-        &self,
-        bytes: &[u8],
-        media_type: &str,
-        additional_tags: &[String],
-        platforms: &mut Platforms,
-    ) -> Result<Pushed, StoreError> {
+    pub fn push_named(&self, bytes: &[u8], media_type: &str, additional_tags: &[String], platforms: &mut Platforms) -> Result<Pushed, StoreError> {
         let digest = Digest::of(bytes);
         if let Some(want) = &self.target.digest {
             if *want != digest.to_string() {
