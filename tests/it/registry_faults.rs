@@ -184,7 +184,7 @@ fn protocol_quirks_of_real_registries() {
     let conf = root.join("conf-newest.json");
     let skopeo_cert = format!("--dest-cert-dir={}", certs.ca_dir().display());
     let skopeo_creds = format!("--dest-creds={CREDS}");
-    for fault in ["relative-location", "redirect-put", "manifest-202", "refuse-oci", "reset-patch", "patch-401-once", "cap", "cap-late"] {
+    for fault in ["relative-location", "redirect-put", "manifest-202", "refuse-oci", "reset-patch", "patch-401-once", "cap", "cap-late", "expect-417"] {
         let proxy = Proxy::start_with(&upstream, fault, Some(&certs), &["--limit", "1048576"]);
         let repo_tag = format!("li/{fault}:v1");
         let out = copy_to(&conf, &proxy.dest(&repo_tag), &[&cert, "--dest-creds", CREDS, "--no-blob-cache"]);
@@ -370,6 +370,14 @@ fn a_registry_refusing_oci_gets_docker_schema_2() {
         .arg(upstream.reference("li/list:v1")));
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&arm_config.stdout).unwrap()["architecture"], "arm64");
     assert_eq!(upstream.digest_of("li/list:v2"), upstream.digest_of("li/list:v1"), "the additional tag names the list");
+
+    // A registry that takes OCI manifests but refuses OCI indexes: the
+    // platforms, put as OCI first, get their schema 2 forms, and the list
+    // names those only.
+    let index_only = Proxy::start(&upstream, "refuse-oci-index", None);
+    outcome(&mut copy_index_cmd(&confs, &index_only.dest("li/list2:v1"), &["--dest-tls-verify=false"])).ok();
+    let list2 = upstream.pull_all_and_verify("li/list2:v1", case.root());
+    assert_eq!(list2["manifests"], list["manifests"], "the same Docker manifest list");
 
     // Uncompressed layers: Docker's layer type, its compression read from the bytes.
     copy_to(&case.conf(), &proxy.dest("li/plain:v1"), &["--dest-tls-verify=false", "--compress", "none"]).ok();

@@ -169,6 +169,12 @@ def handle(listener, c, scheme):
                 rf.close()
                 c.close()
                 return
+        if f == "expect-417" and h.get("expect", "").lower() == "100-continue":
+            # Old proxies: Expect is refused, and the body (if sent) ignored.
+            respond(c, 417, [("Content-Type", "text/plain")], b"Expectation Failed", close=True)
+            rf.close()
+            c.close()
+            return
         # As Go's and nginx's servers: a client that asks before sending
         # a body (Expect: 100-continue) is told to go on.
         if h.get("expect", "").lower() == "100-continue":
@@ -233,6 +239,9 @@ def handle(listener, c, scheme):
         if f in ("redirect-put", "redirect-put-other") and is_commit and "redirected=1" not in path:
             where = origin("other" if f == "redirect-put-other" else "main", scheme)
             respond(c, 307, [("Location", f"{where}{path}&redirected=1")])
+            continue
+        if f == "refuse-oci-index" and is_manifest_put and "oci.image.index" in h.get("content-type", ""):
+            respond(c, 400, [("Content-Type", "application/json")], error_body("MANIFEST_INVALID", "manifest invalid"))
             continue
         if f == "refuse-oci" and is_manifest_put and "oci" in h.get("content-type", ""):
             respond(c, 400, [("Content-Type", "application/json")], error_body("MANIFEST_INVALID", "manifest invalid"))

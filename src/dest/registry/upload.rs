@@ -102,7 +102,9 @@ impl<'r> Upload<'r> {
                         format!("the upload location at {at} asks for credentials; they are sent only to the registry, {}", reg.origin()),
                         false,
                     )),
-                    413 | 301 | 302 | 303 | 307 | 308 => {
+                    // 417: a server or proxy that refuses to be asked first
+                    // (Expect); the chunks are sent without asking.
+                    413 | 417 | 301 | 302 | 303 | 307 | 308 => {
                         reg.chunked.store(true, Ordering::Relaxed);
                         Err(reg
                             .fail(format!("PATCH of a blob upload at {at}: {}; sending it again in chunks", errors::describe(status, &body)), true))
