@@ -184,7 +184,8 @@ fn protocol_quirks_of_real_registries() {
     let conf = root.join("conf-newest.json");
     let skopeo_cert = format!("--dest-cert-dir={}", certs.ca_dir().display());
     let skopeo_creds = format!("--dest-creds={CREDS}");
-    for fault in ["relative-location", "redirect-put", "manifest-202", "refuse-oci", "reset-patch", "patch-401-once", "cap", "cap-late", "expect-417"] {
+    for fault in ["relative-location", "redirect-put", "manifest-202", "refuse-oci", "reset-patch", "patch-401-once", "cap", "cap-late", "expect-417"]
+    {
         let proxy = Proxy::start_with(&upstream, fault, Some(&certs), &["--limit", "1048576"]);
         let repo_tag = format!("li/{fault}:v1");
         let out = copy_to(&conf, &proxy.dest(&repo_tag), &[&cert, "--dest-creds", CREDS, "--no-blob-cache"]);

@@ -6,7 +6,11 @@ to it and injects one behaviour (--fault), and logs every request it sees,
 headers included, so a test can tell which origin received credentials.
 
     fault-proxy.py --upstream PORT --main PORT --other PORT --sink PORT
-                   --log FILE [--cert CRT --key KEY] [--fault NAME] [--limit BYTES]
+                   --log FILE [--ports FILE] [--cert CRT --key KEY] [--fault NAME]
+                   [--limit BYTES]
+
+A port of 0 picks a free one; --ports FILE receives {"main", "other",
+"sink"} once every listener listens.
 
 Listeners, all on 127.0.0.1:
   main   the registry as the client knows it. With --cert, a connection
@@ -18,12 +22,13 @@ Listeners, all on 127.0.0.1:
          redirect leads to): it answers 401 or a token.
 Log lines are JSON: {"listener", "scheme", "method", "path", "headers"}.
 """
-import argparse, http.client, json, socket, ssl, sys, threading, time
+import argparse, http.client, json, os, socket, ssl, sys, threading, time
 
 p = argparse.ArgumentParser()
 for name in ("upstream", "main", "other", "sink"):
     p.add_argument("--" + name, type=int, required=True)
 p.add_argument("--log", required=True)
+p.add_argument("--ports", help="write the listeners' ports here (JSON), once all listen")
 p.add_argument("--cert")
 p.add_argument("--key")
 p.add_argument("--fault", default="none")
@@ -291,11 +296,7 @@ def serve_conn(listener, c, ctx):
         except OSError:
             pass
 
-def listen(listener, port, ctx):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", port))
-    s.listen(64)
+def serve(listener, s, ctx):
     while True:
         c, _ = s.accept()
         threading.Thread(target=serve_conn, args=(listener, c, ctx), daemon=True).start()
@@ -304,6 +305,20 @@ ctx = None
 if args.cert:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
-for name, port in (("other", args.other), ("sink", args.sink)):
-    threading.Thread(target=listen, args=(name, port, ctx if name != "sink" else None), daemon=True).start()
-listen("main", args.main, ctx)
+# Every listener is bound before any is announced; port 0 picks a free
+# one, so that tests running side by side never race for a port.
+socks = {}
+for name in ("main", "other", "sink"):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", getattr(args, name)))
+    s.listen(64)
+    socks[name] = s
+    setattr(args, name, s.getsockname()[1])
+if args.ports:
+    with open(args.ports + ".tmp", "w") as f:
+        json.dump({name: getattr(args, name) for name in socks}, f)
+    os.rename(args.ports + ".tmp", args.ports)
+for name in ("other", "sink"):
+    threading.Thread(target=serve, args=(name, socks[name], ctx if name != "sink" else None), daemon=True).start()
+serve("main", socks["main"], ctx)

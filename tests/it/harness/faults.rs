@@ -16,14 +16,23 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_listening(port: u16, what: &str) {
-    for _ in 0..200 {
+/// How long a server of ours may take to listen on a loaded CI machine.
+const START_BOUND: Duration = Duration::from_secs(60);
+
+/// Waits until `port` takes connections, or `child` exits (then: None, so
+/// that the caller may try another port), within [`START_BOUND`].
+fn wait_listening(child: &mut Child, port: u16, what: &str) -> Option<()> {
+    let deadline = Instant::now() + START_BOUND;
+    loop {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return Some(());
         }
+        if child.try_wait().unwrap().is_some() {
+            return None;
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on 127.0.0.1:{port} within {START_BOUND:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("{what} did not listen on 127.0.0.1:{port}");
 }
 
 /// The registry that stores and serves: plain HTTP on loopback, with
@@ -39,28 +48,42 @@ impl Upstream {
     pub fn start(auth: bool) -> Upstream {
         require("docker-registry");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
         if auth {
             require("htpasswd");
             let out = run(Command::new("htpasswd").args(["-Bbn", "alice", "s3cret"]));
             std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-            config.push_str(&format!("auth:\n  htpasswd: {{realm: li-test, path: {}}}\n", dir.path().join("htpasswd").display()));
         }
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        #[allow(clippy::zombie_processes)] // reaped in Drop
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        wait_listening(port, "docker-registry");
+        // docker-registry cannot be told to pick a port: a free one is
+        // taken, and should another process take it first (a connection's
+        // own port, from the same range), the registry exits and another is tried.
+        let mut attempts = 0;
+        let (child, port) = loop {
+            attempts += 1;
+            let port = free_port();
+            let mut config = format!(
+                "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            );
+            if auth {
+                config.push_str(&format!("auth:\n  htpasswd: {{realm: li-test, path: {}}}\n", dir.path().join("htpasswd").display()));
+            }
+            std::fs::write(dir.path().join("config.yml"), config).unwrap();
+            let log = std::fs::File::create(dir.path().join("log")).unwrap();
+            #[allow(clippy::zombie_processes)] // reaped in Drop, or here
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(dir.path().join("config.yml"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            if wait_listening(&mut child, port, "docker-registry").is_some() {
+                break (child, port);
+            }
+            let _ = child.wait();
+            let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+            assert!(attempts < 5, "docker-registry did not start: {log}");
+        };
         Upstream { child, port, dir, auth }
     }
 
@@ -169,23 +192,37 @@ impl Proxy {
     pub fn start_with(upstream: &Upstream, fault: &str, certs: Option<&Certs>, extra: &[&str]) -> Proxy {
         require("python3");
         let dir = tempfile::tempdir().unwrap();
-        let (main, other, sink) = (free_port(), free_port(), free_port());
         let log = dir.path().join("requests.jsonl");
+        let ports_file = dir.path().join("ports.json");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fault-proxy.py");
         let mut cmd = Command::new("python3");
+        // Port 0: the proxy binds free ports itself and names them.
         cmd.arg(script)
-            .args(["--upstream", &upstream.port.to_string(), "--main", &main.to_string(), "--other", &other.to_string()])
-            .args(["--sink", &sink.to_string(), "--fault", fault, "--log"])
+            .args(["--upstream", &upstream.port.to_string(), "--main", "0", "--other", "0", "--sink", "0", "--fault", fault, "--log"])
             .arg(&log)
+            .arg("--ports")
+            .arg(&ports_file)
             .args(extra)
             .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
         if let Some(c) = certs {
             cmd.arg("--cert").arg(c.dir.path().join("srv.crt")).arg("--key").arg(c.dir.path().join("srv.key"));
         }
         #[allow(clippy::zombie_processes)] // reaped in Drop
-        let child = cmd.spawn().unwrap();
-        wait_listening(main, "fault-proxy.py");
-        wait_listening(sink, "fault-proxy.py");
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + START_BOUND;
+        let ports: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&ports_file) {
+                break serde_json::from_str(&text).unwrap();
+            }
+            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("fault-proxy.py did not start: {}", std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let port = |name: &str| ports[name].as_u64().and_then(|p| u16::try_from(p).ok()).expect("a port");
+        let (main, other, sink) = (port("main"), port("other"), port("sink"));
         Proxy { child, main, other, sink, tls: certs.is_some(), log, _dir: dir }
     }
 
