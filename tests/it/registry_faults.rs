@@ -87,13 +87,15 @@ fn a_silent_registry_is_bounded_and_ctrl_c_works() {
             signal,
         );
         eprintln!("SIG{signal} while GET /v2/ hangs: exited after {took:?}");
-        assert!(took < Duration::from_millis(1500), "SIG{signal} took {took:?}: {}", out.stderr);
+        // Tens of ms here; the bound leaves room for a loaded CI machine and
+        // still tells an interrupt from a timeout (30 s).
+        assert!(took < Duration::from_secs(5), "SIG{signal} took {took:?}: {}", out.stderr);
         assert_ne!(out.code, Some(0));
     }
     let out = copy_to(&case.conf(), &proxy.dest("li/silent:v1"), &["--dest-tls-verify=false"]);
     let err = out.error();
     eprintln!("a silent registry failed after {:?}: {err}", out.took);
-    assert!(out.took < Duration::from_secs(75) && out.took > Duration::from_secs(25), "took {:?}", out.took);
+    assert!(out.took < Duration::from_secs(100) && out.took > Duration::from_secs(25), "took {:?}", out.took);
     assert!(err.contains(&format!("127.0.0.1:{}", proxy.main)) && err.contains("timed out: no answer for 30 s"), "{err}");
 }
 
@@ -112,21 +114,16 @@ fn a_stalled_upload_is_interrupted_and_leaves_the_tag() {
     copy_to(&case.conf(), &direct, &["--dest-tls-verify=false"]).ok();
     let old = upstream.digest_of("li/stall:v1").unwrap();
     let proxy = Proxy::start(&upstream, "stall-patch", None);
-    let patching = || proxy.requests().iter().any(|r| r["method"] == "PATCH");
+    // Interrupted once the PATCH's bytes back up in the socket buffers
+    // (the proxy reads none), so that the upload's write is blocked.
     let (took, out, peak_kib) = interrupt_when(
         &mut copy_cmd(&conf, &proxy.dest("li/stall:v1"), &["--dest-tls-verify=false", "-j", "2", "--no-blob-cache"]),
-        || {
-            if !patching() {
-                return false;
-            }
-            // Let the socket buffers fill, so that the write blocks.
-            std::thread::sleep(Duration::from_secs(2));
-            true
-        },
+        || backed_up_to(proxy.main),
         "INT",
     );
     eprintln!("Ctrl-C during a stalled PATCH: exited after {took:?}; peak RSS {peak_kib} KiB");
-    assert!(took < Duration::from_millis(1500), "took {took:?}: {}", out.stderr);
+    // Not after the buffered megabytes drain (15 s before), nor the timeout.
+    assert!(took < Duration::from_secs(5), "took {took:?}: {}", out.stderr);
     assert!(out.stderr.lines().last().unwrap_or_default().contains("tag was not changed"), "{}", out.stderr);
     assert_eq!(proxy.manifest_puts(), 0);
     assert_eq!(upstream.digest_of("li/stall:v1").as_deref(), Some(old.as_str()));
@@ -309,12 +306,12 @@ fn docker_engine_replies_are_checked_and_bounded() {
         let start = std::time::Instant::now();
         let (took, out, _) = interrupt_when(&mut load(&engine), || start.elapsed() > Duration::from_secs(1), "INT");
         eprintln!("Ctrl-C while the engine ({mode}) is silent: exited after {took:?}");
-        assert!(took < Duration::from_millis(1500), "{mode}: {took:?} {}", out.stderr);
+        assert!(took < Duration::from_secs(5), "{mode}: {took:?} {}", out.stderr);
         assert_ne!(out.code, Some(0));
         let out = outcome(load(&engine).env("LAYERED_IMAGE_IO_TIMEOUT", "2"));
         let err = out.error();
         assert!(err.contains("neither read nor answered for 2 s"), "{mode}: {err}");
-        assert!(out.took < Duration::from_secs(10), "{mode}: {:?}", out.took);
+        assert!(out.took < Duration::from_secs(30), "{mode}: {:?}", out.took);
     }
 }
 

@@ -426,3 +426,24 @@ impl Upstream {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 }
+
+/// Whether a loopback connection to `port` is backed up: the server side
+/// holds bytes it has not read and the client side has bytes the server's
+/// window would not take (its writes block), read from /proc/net/tcp.
+pub fn backed_up_to(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port_of = |addr: &str| addr.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+    let queues = |q: &str| q.split_once(':').map(|(t, r)| (u64::from_str_radix(t, 16).unwrap_or(0), u64::from_str_radix(r, 16).unwrap_or(0)));
+    let (mut client_unsent, mut server_unread) = (false, false);
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl, local, remote, state (01: established), tx_queue:rx_queue
+        if f.len() < 5 || f[3] != "01" {
+            continue;
+        }
+        let Some((tx, rx)) = queues(f[4]) else { continue };
+        client_unsent |= port_of(f[2]) == Some(port) && tx > 0;
+        server_unread |= port_of(f[1]) == Some(port) && rx > 0;
+    }
+    client_unsent && server_unread
+}
