@@ -69,6 +69,10 @@ lib.makeOverridable (
     # in nix2container's shape, and accounts written in one more layer.
     perms ? [ ],
     users ? [ ],
+    # layered-image's own: more tags for passthru.copyToRegistry, which
+    # uploads the blobs once and puts the manifest under `tag` and each
+    # of these (`--additional-tag`).
+    extraTags ? [ ],
   }:
   assert (
     lib.assertMsg (layeringPipeline == null -> maxLayers > 1)
@@ -105,6 +109,7 @@ lib.makeOverridable (
         '';
 
     imageRef = "${imageName}:${conf.imageTag}";
+    tagArgs = lib.concatMapStrings (t: " --additional-tag ${lib.escapeShellArg t}") extraTags;
     copy =
       name: dest:
       copyScript {
@@ -120,7 +125,7 @@ lib.makeOverridable (
     copyPassthru = {
       inherit copyConf;
       copyTo = copy "copy-to" "";
-      copyToRegistry = copy "copy-to-registry" ''set -- "docker://${imageRef}" "$@"'';
+      copyToRegistry = copy "copy-to-registry" ''set -- "docker://${imageRef}"${tagArgs} "$@"'';
       copyToDockerDaemon = copy "copy-to-docker-daemon" ''set -- "docker-daemon:${imageRef}" "$@"'';
       # podman's Docker-compatible service, found by the binary as
       # podman's clients find it ($CONTAINER_HOST, the user's socket, the

@@ -87,13 +87,15 @@ fn a_silent_registry_is_bounded_and_ctrl_c_works() {
             signal,
         );
         eprintln!("SIG{signal} while GET /v2/ hangs: exited after {took:?}");
-        assert!(took < Duration::from_millis(1500), "SIG{signal} took {took:?}: {}", out.stderr);
+        // Tens of ms here; the bound leaves room for a loaded CI machine and
+        // still tells an interrupt from a timeout (30 s).
+        assert!(took < Duration::from_secs(5), "SIG{signal} took {took:?}: {}", out.stderr);
         assert_ne!(out.code, Some(0));
     }
     let out = copy_to(&case.conf(), &proxy.dest("li/silent:v1"), &["--dest-tls-verify=false"]);
     let err = out.error();
     eprintln!("a silent registry failed after {:?}: {err}", out.took);
-    assert!(out.took < Duration::from_secs(75) && out.took > Duration::from_secs(25), "took {:?}", out.took);
+    assert!(out.took < Duration::from_secs(100) && out.took > Duration::from_secs(25), "took {:?}", out.took);
     assert!(err.contains(&format!("127.0.0.1:{}", proxy.main)) && err.contains("timed out: no answer for 30 s"), "{err}");
 }
 
@@ -112,21 +114,16 @@ fn a_stalled_upload_is_interrupted_and_leaves_the_tag() {
     copy_to(&case.conf(), &direct, &["--dest-tls-verify=false"]).ok();
     let old = upstream.digest_of("li/stall:v1").unwrap();
     let proxy = Proxy::start(&upstream, "stall-patch", None);
-    let patching = || proxy.requests().iter().any(|r| r["method"] == "PATCH");
+    // Interrupted once the PATCH's bytes back up in the socket buffers
+    // (the proxy reads none), so that the upload's write is blocked.
     let (took, out, peak_kib) = interrupt_when(
         &mut copy_cmd(&conf, &proxy.dest("li/stall:v1"), &["--dest-tls-verify=false", "-j", "2", "--no-blob-cache"]),
-        || {
-            if !patching() {
-                return false;
-            }
-            // Let the socket buffers fill, so that the write blocks.
-            std::thread::sleep(Duration::from_secs(2));
-            true
-        },
+        || backed_up_to(proxy.main),
         "INT",
     );
     eprintln!("Ctrl-C during a stalled PATCH: exited after {took:?}; peak RSS {peak_kib} KiB");
-    assert!(took < Duration::from_millis(1500), "took {took:?}: {}", out.stderr);
+    // Not after the buffered megabytes drain (15 s before), nor the timeout.
+    assert!(took < Duration::from_secs(5), "took {took:?}: {}", out.stderr);
     assert!(out.stderr.lines().last().unwrap_or_default().contains("tag was not changed"), "{}", out.stderr);
     assert_eq!(proxy.manifest_puts(), 0);
     assert_eq!(upstream.digest_of("li/stall:v1").as_deref(), Some(old.as_str()));
@@ -184,7 +181,8 @@ fn protocol_quirks_of_real_registries() {
     let conf = root.join("conf-newest.json");
     let skopeo_cert = format!("--dest-cert-dir={}", certs.ca_dir().display());
     let skopeo_creds = format!("--dest-creds={CREDS}");
-    for fault in ["relative-location", "redirect-put", "manifest-202", "refuse-oci", "reset-patch", "patch-401-once", "cap"] {
+    for fault in ["relative-location", "redirect-put", "manifest-202", "refuse-oci", "reset-patch", "patch-401-once", "cap", "cap-late", "expect-417"]
+    {
         let proxy = Proxy::start_with(&upstream, fault, Some(&certs), &["--limit", "1048576"]);
         let repo_tag = format!("li/{fault}:v1");
         let out = copy_to(&conf, &proxy.dest(&repo_tag), &[&cert, "--dest-creds", CREDS, "--no-blob-cache"]);
@@ -198,10 +196,17 @@ fn protocol_quirks_of_real_registries() {
             }
             _ => assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json"),
         }
-        if fault == "cap" {
-            // The streamed PATCH was refused; then each session got its
-            // bytes in contiguous ranges within the cap (larger pieces were
-            // refused with 413 and sent again halved).
+        if fault == "reset-patch" {
+            // Reset after 2 MiB of the large layer's PATCH: the layer was produced and sent again.
+            assert!(out.stderr.contains("trying again"), "{}", out.stderr);
+        }
+        if fault == "cap" || fault == "cap-late" {
+            // The streamed PATCH was refused, before its body (cap: the
+            // client asked first) or in the middle of it (cap-late), and
+            // the 413 was read, not lost with the connection; then each
+            // session got its bytes in contiguous ranges within the cap
+            // (larger pieces were refused with 413 and sent again halved).
+            assert!(out.stderr.contains("HTTP 413: <html>413 Request Entity Too Large</html>; sending it again in chunks"), "{}", out.stderr);
             let requests = proxy.requests();
             assert!(requests.iter().any(|r| r["method"] == "PATCH" && r["headers"]["transfer-encoding"] == "chunked"));
             let mut sessions: std::collections::BTreeMap<String, Vec<(u64, u64)>> = Default::default();
@@ -301,12 +306,12 @@ fn docker_engine_replies_are_checked_and_bounded() {
         let start = std::time::Instant::now();
         let (took, out, _) = interrupt_when(&mut load(&engine), || start.elapsed() > Duration::from_secs(1), "INT");
         eprintln!("Ctrl-C while the engine ({mode}) is silent: exited after {took:?}");
-        assert!(took < Duration::from_millis(1500), "{mode}: {took:?} {}", out.stderr);
+        assert!(took < Duration::from_secs(5), "{mode}: {took:?} {}", out.stderr);
         assert_ne!(out.code, Some(0));
         let out = outcome(load(&engine).env("LAYERED_IMAGE_IO_TIMEOUT", "2"));
         let err = out.error();
         assert!(err.contains("neither read nor answered for 2 s"), "{mode}: {err}");
-        assert!(out.took < Duration::from_secs(10), "{mode}: {:?}", out.took);
+        assert!(out.took < Duration::from_secs(30), "{mode}: {:?}", out.took);
     }
 }
 
@@ -324,4 +329,91 @@ fn a_redirect_to_another_origin_is_followed_without_credentials() {
     upstream.pull_and_verify("li/storage:v1", case.root());
     let (skopeo_ok, err) = skopeo_push(&case.conf(), &proxy.dest("li/storage:skopeo"), &["--dest-tls-verify=false"]);
     eprintln!("redirect-put-other: skopeo 1.9 {}", if skopeo_ok { "ok".into() } else { err });
+}
+
+/// A registry refusing OCI manifests (400 MANIFEST_INVALID): an index goes
+/// up as a Docker manifest list whose entries are the platforms' schema 2
+/// manifests (same configs and layers), every tag naming it; uncompressed
+/// layers take Docker's one layer type, as skopeo writes them; zstd
+/// layers, which schema 2 cannot name, fail with one error naming the
+/// registry, the refusal and the way out (skopeo 1.9 refuses them too).
+#[test]
+fn a_registry_refusing_oci_gets_docker_schema_2() {
+    let upstream = Upstream::start(false);
+    let case = Case::new();
+    let proxy = Proxy::start(&upstream, "refuse-oci", None);
+    let mut arm = case.conf_value();
+    arm["architecture"] = "arm64".into();
+    arm["variant"] = "v8".into();
+    std::fs::write(case.root().join("arm64.json"), serde_json::to_vec(&arm).unwrap()).unwrap();
+    let confs = [case.conf(), case.root().join("arm64.json")];
+    let out = outcome(&mut copy_index_cmd(&confs, &proxy.dest("li/list:v1"), &["--dest-tls-verify=false", "--additional-tag", "v2"]));
+    out.ok();
+    assert!(out.stderr.contains("MANIFEST_INVALID") && out.stderr.contains("Docker manifest list"), "{}", out.stderr);
+    let list = upstream.pull_all_and_verify("li/list:v1", case.root());
+    assert_eq!(list["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    let entries = list["manifests"].as_array().unwrap();
+    let platforms: Vec<(&str, &str)> =
+        entries.iter().map(|m| (m["platform"]["architecture"].as_str().unwrap(), m["platform"]["variant"].as_str().unwrap_or(""))).collect();
+    assert_eq!(platforms, [("amd64", ""), ("arm64", "v8")]);
+    for m in entries {
+        assert_eq!(m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+        let image = upstream.raw(&format!("li/list@{}", m["digest"].as_str().unwrap()));
+        assert_eq!(image["mediaType"], m["mediaType"]);
+        assert_eq!(image["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
+        assert!(image["layers"].as_array().unwrap().iter().all(|l| l["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"));
+    }
+    let arm_config = run(Command::new("skopeo")
+        .args(["inspect", "--config", "--tls-verify=false", "--override-arch", "arm64", "--override-variant", "v8"])
+        .arg(upstream.reference("li/list:v1")));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&arm_config.stdout).unwrap()["architecture"], "arm64");
+    assert_eq!(upstream.digest_of("li/list:v2"), upstream.digest_of("li/list:v1"), "the additional tag names the list");
+
+    // A registry that takes OCI manifests but refuses OCI indexes: the
+    // platforms, put as OCI first, get their schema 2 forms, and the list
+    // names those only.
+    let index_only = Proxy::start(&upstream, "refuse-oci-index", None);
+    outcome(&mut copy_index_cmd(&confs, &index_only.dest("li/list2:v1"), &["--dest-tls-verify=false"])).ok();
+    let list2 = upstream.pull_all_and_verify("li/list2:v1", case.root());
+    assert_eq!(list2["manifests"], list["manifests"], "the same Docker manifest list");
+
+    // Uncompressed layers: Docker's layer type, its compression read from the bytes.
+    copy_to(&case.conf(), &proxy.dest("li/plain:v1"), &["--dest-tls-verify=false", "--compress", "none"]).ok();
+    let plain = upstream.pull_and_verify("li/plain:v1", case.root());
+    assert_eq!(plain["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+
+    // zstd: refused, as skopeo refuses it, and no tag is written.
+    let err = copy_to(&case.conf(), &proxy.dest("li/zstd:v1"), &["--dest-tls-verify=false", "--compress", "zstd"]).error();
+    let registry = format!("127.0.0.1:{}/li/zstd", proxy.main);
+    assert!(err.contains(&registry) && err.contains("MANIFEST_INVALID") && err.contains("+zstd") && err.contains("--compress gzip"), "{err}");
+    assert_eq!(upstream.digest_of("li/zstd:v1"), None);
+    let layout = case.root().join("zstd-layout");
+    run(Command::new(bin()).arg("copy").arg(case.conf()).arg(format!("oci:{}:z", layout.display())).args(["--compress", "zstd"]));
+    let skopeo = Command::new("timeout")
+        .args(["120", "skopeo", "copy", "--retry-times", "0", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:z", layout.display()))
+        .arg(proxy.dest("li/zstd:skopeo"))
+        .output()
+        .unwrap();
+    let skopeo_err = String::from_utf8_lossy(&skopeo.stderr);
+    assert!(!skopeo.status.success() && skopeo_err.contains("zstd compression is not supported for docker images"), "{skopeo_err}");
+}
+
+/// A registry that resets every large PATCH mid-body, and every chunk
+/// after it: the layer is tried `--retries` times in all, then the push
+/// fails with one message naming the registry and the reset, and no tag
+/// is written.
+#[test]
+fn resets_mid_patch_are_retried_within_the_budget() {
+    let upstream = Upstream::start(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = make_fixture(&tmp.path().join("fx"), &["--bulk-mib", "8"]);
+    let conf = root.join("conf-newest.json");
+    let proxy = Proxy::start(&upstream, "reset-always", None);
+    let out = copy_to(&conf, &proxy.dest("li/resets:v1"), &["--dest-tls-verify=false", "--no-blob-cache", "-j", "1", "--retries", "3"]);
+    let err = out.error();
+    assert!(err.contains(&format!("127.0.0.1:{}", proxy.main)) && err.contains("reset"), "{err}");
+    assert_eq!(out.stderr.matches("trying again").count(), 2, "three attempts in all: {}", out.stderr);
+    assert_eq!(proxy.manifest_puts(), 0);
+    assert_eq!(upstream.digest_of("li/resets:v1"), None);
 }

@@ -419,6 +419,15 @@ let
     pushable = dockerTools.streamLayeredImage ({
       name = "127.0.0.1:5111/li/pushable";
       tag = "v1";
+      extraTags = [ "v1.0" ];
+      config.Cmd = [ "hello" ];
+    } // layeredArgs);
+    # format = "oci": copyToRegistry pushes the layout's blobs as they are
+    ociPush = dockerTools.buildLayeredImage ({
+      name = "127.0.0.1:5111/li/oci-push";
+      tag = "v1";
+      format = "oci";
+      extraTags = [ "v1.0" "stable" ];
       config.Cmd = [ "hello" ];
     } // layeredArgs);
     pushableArm = dockerTools.streamLayeredImage ({
@@ -659,6 +668,8 @@ in
     withLayersConf = "${images.withLayers.conf}";
     withPermsLayerConf = "${images.withPermsLayer.conf}";
     pushableRegistry = "${images.pushable.copyToRegistry}";
+    ociPushRegistry = "${images.ociPush.copyToRegistry}";
+    ociPushCopyTo = "${images.ociPush.copyTo}";
     pushableDaemon = "${images.pushable.copyToDockerDaemon}";
     pushablePodman = "${images.pushable.copyToPodman}";
     oddTagDaemon = "${images.oddTag.copyToDockerDaemon}";

@@ -209,7 +209,7 @@ done
 
 # --- 3. build the images ----------------------------------------------------
 images=(layered precomputed another bulk parent layeredBulk envChild noTagStream noTagBuild unstableDate fakeRoot
-  noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd ociLayout ociZstd
+  noStore storeSymlink nonRoot pipeline pipelineFile compressedNone compressedGz compressedZstd ociLayout ociZstd ociPush
   depsLayer appLayer withLayers nixAsUser permsLayer withPermsLayer
   architecture prefixed nixDb nixShell dated withPath streamScript gnuTarLayered gnuTarFakeRoot
   fakechrootChown buildEnvContents overridden overriddenTools variant armDefaultVariant oddTag oddTagOci sandboxProbe
@@ -221,7 +221,7 @@ echo "== nix build ${#images[@]} images" >&2
 # the sandbox probe is built anew each run
 nix-store --delete "$(inf outPaths.sandboxProbe)" >/dev/null 2>&1 || true
 attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo" "$testflake#withLayers.copyTo" "$testflake#pushable.copyToRegistry"
-  "$testflake#pushable.copyToDockerDaemon" "$testflake#pushable.copyToPodman" "$testflake#multi" "$testflake#oddTag.copyToDockerDaemon"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
+  "$testflake#ociPush.copyToRegistry" "$testflake#ociPush.copyTo" "$testflake#pushable.copyToDockerDaemon" "$testflake#pushable.copyToPodman" "$testflake#multi" "$testflake#oddTag.copyToDockerDaemon"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
 for e in "${examples[@]}"; do attrs+=("$testflake#examples.$e"); done
 if ! nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
   quiet <"$tmp/build.log" | tail -40 >&2
@@ -471,6 +471,24 @@ before=$(uploads)
 out=$(copy_to pushableRegistry --dest-tls-verify=false 2>&1) || true
 case $out in *"(0 written, "*) pass "copyToRegistry again: no layer read (digests from their derivation)" ;; *) fail "copyToRegistry again" "$(tail -3 <<<"$out")" ;; esac
 expect "copyToRegistry again: no blob uploaded" "$before" "$(uploads)"
+expect "copyToRegistry: extraTags name the same manifest" \
+  "$(skopeo inspect --tls-verify=false --format '{{.Digest}}' docker://127.0.0.1:5111/li/pushable:v1)" \
+  "$(skopeo inspect --tls-verify=false --format '{{.Digest}}' docker://127.0.0.1:5111/li/pushable:v1.0)"
+# format = "oci": the layout's blobs go up as they are, under every tag
+if [ -n "${img[ociPush]:-}" ]; then
+  expect "copyToRegistry of format = oci: the script copies the layout" yes \
+    "$(grep -q -- "oci:${img[ociPush]}:" "$(inf ociPushRegistry)/bin/copy-to-registry" && echo yes)"
+  check "copyToRegistry of format = oci: pushes" copy_to ociPushRegistry --dest-tls-verify=false
+  layoutDigest=$(jq -r '.manifests[0].digest' "${img[ociPush]}/index.json")
+  for t in v1 v1.0 stable; do
+    expect "copyToRegistry of format = oci: :$t is the layout's manifest" "$layoutDigest" \
+      "$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://127.0.0.1:5111/li/oci-push:$t")"
+  done
+  check "copyToRegistry of format = oci: pulled back" skopeo copy --src-tls-verify=false docker://127.0.0.1:5111/li/oci-push:stable "oci:$tmp/oci-push:x"
+  check "copyToRegistry of format = oci: verify" "$binary" verify "oci:$tmp/oci-push:x"
+  check "copyTo of format = oci: docker-archive from the conf" copy_to ociPushCopyTo "docker-archive:$tmp/oci-push.tar:oci-push:v1"
+  check "copyTo of format = oci: docker-archive verify" "$binary" verify "$tmp/oci-push.tar"
+fi
 if copy_to pushableDaemon >/dev/null 2>&1; then
   expect "copyToDockerDaemon: runs" "Hello from layered-image" "$(run 127.0.0.1:5111/li/pushable:v1 2>&1)"
 else

@@ -6,7 +6,11 @@ to it and injects one behaviour (--fault), and logs every request it sees,
 headers included, so a test can tell which origin received credentials.
 
     fault-proxy.py --upstream PORT --main PORT --other PORT --sink PORT
-                   --log FILE [--cert CRT --key KEY] [--fault NAME] [--limit BYTES]
+                   --log FILE [--ports FILE] [--cert CRT --key KEY] [--fault NAME]
+                   [--limit BYTES]
+
+A port of 0 picks a free one; --ports FILE receives {"main", "other",
+"sink"} once every listener listens.
 
 Listeners, all on 127.0.0.1:
   main   the registry as the client knows it. With --cert, a connection
@@ -18,12 +22,13 @@ Listeners, all on 127.0.0.1:
          redirect leads to): it answers 401 or a token.
 Log lines are JSON: {"listener", "scheme", "method", "path", "headers"}.
 """
-import argparse, http.client, json, socket, ssl, sys, threading, time
+import argparse, http.client, json, os, socket, ssl, sys, threading, time
 
 p = argparse.ArgumentParser()
 for name in ("upstream", "main", "other", "sink"):
     p.add_argument("--" + name, type=int, required=True)
 p.add_argument("--log", required=True)
+p.add_argument("--ports", help="write the listeners' ports here (JSON), once all listen")
 p.add_argument("--cert")
 p.add_argument("--key")
 p.add_argument("--fault", default="none")
@@ -63,6 +68,20 @@ def read_body(rf, h):
     n = int(h.get("content-length", "0") or 0)
     return rf.read(n) if n else b""
 
+def read_chunked_upto(rf, limit):
+    """A chunked body's bytes until more than `limit` came or it ended:
+    (bytes, whether it ended)."""
+    got = bytearray()
+    while len(got) <= limit:
+        size = int(rf.readline(1024).split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while rf.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass
+            return bytes(got), True
+        got += rf.read(size)
+        rf.readline(1024)
+    return bytes(got), False
+
 def respond(c, status, headers=(), body=b"", head=False, close=False):
     lines = [f"HTTP/1.1 {status} {http.client.responses.get(status, 'X')}"]
     has_len = False
@@ -84,7 +103,7 @@ def error_body(code, message):
 
 def forward(method, path, h, body, scheme, host):
     conn = http.client.HTTPConnection("127.0.0.1", args.upstream, timeout=120)
-    headers = {k: v for k, v in h.items() if k not in HOP and k != "content-length"}
+    headers = {k: v for k, v in h.items() if k not in HOP and k not in ("content-length", "expect")}
     headers["host"] = host
     headers["x-forwarded-proto"] = scheme
     if body or method in ("PUT", "POST", "PATCH"):
@@ -143,17 +162,6 @@ def handle(listener, c, scheme):
             time.sleep(3600)
         if f == "stall-patch" and is_patch:
             time.sleep(3600)
-        if f == "reset-patch" and is_patch and once("reset"):
-            rf.read1(64 << 10)
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            rf.close()
-            c.close()
-            return
-        if f == "drop-once" and is_patch and once("drop"):
-            rf.read1(16 << 10)
-            rf.close()
-            c.close()
-            return
         if f == "cap" and is_patch:
             chunked = h.get("transfer-encoding", "").lower() == "chunked"
             length = int(h.get("content-length", "0") or 0)
@@ -166,7 +174,63 @@ def handle(listener, c, scheme):
                 rf.close()
                 c.close()
                 return
-        body = read_body(rf, h)
+        if f == "expect-417" and h.get("expect", "").lower() == "100-continue":
+            # Old proxies: Expect is refused, and the body (if sent) ignored.
+            respond(c, 417, [("Content-Type", "text/plain")], b"Expectation Failed", close=True)
+            rf.close()
+            c.close()
+            return
+        # As Go's and nginx's servers: a client that asks before sending
+        # a body (Expect: 100-continue) is told to go on.
+        if h.get("expect", "").lower() == "100-continue":
+            c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = None
+        if f == "cap-late" and is_patch and h.get("transfer-encoding", "").lower() == "chunked":
+            # As nginx's client_max_body_size on a chunked body: a 413 once
+            # the cap is passed, mid-body; then a lingering close (the rest
+            # is read and dropped, for a bounded time), so that the client
+            # can read the answer. A body within the cap goes on.
+            got, ended = read_chunked_upto(rf, args.limit)
+            if ended:
+                body = got
+            if body is None:
+                respond(c, 413, [("Content-Type", "text/html")], b"<html>413 Request Entity Too Large</html>", close=True)
+                c.settimeout(5)
+                end = time.time() + 30
+                try:
+                    while time.time() < end and rf.read1(1 << 16):
+                        pass
+                except OSError:
+                    pass
+                rf.close()
+                c.close()
+                return
+        # A connection reset in the middle of a large PATCH (once, or every
+        # time): the first 2 MiB are read, then RST. Smaller bodies go on.
+        if f in ("reset-patch", "reset-always") and is_patch and h.get("transfer-encoding", "").lower() == "chunked":
+            got, ended = read_chunked_upto(rf, 2 << 20)
+            if ended:
+                body = got
+            elif f == "reset-always" or once("reset"):
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                rf.close()
+                c.close()
+                return
+            else:
+                body = got + read_body(rf, h)
+        if f == "reset-always" and is_patch and "content-range" in h:
+            rf.read1(64 << 10)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            rf.close()
+            c.close()
+            return
+        if f == "drop-once" and is_patch and once("drop"):
+            rf.read1(16 << 10)
+            rf.close()
+            c.close()
+            return
+        if body is None:
+            body = read_body(rf, h)
         host = h.get("host", "")
         if f == "patch-401-once" and is_patch and once("p401"):
             respond(c, 401, [("WWW-Authenticate", 'Basic realm="li-test"')], error_body("UNAUTHORIZED", "token expired"))
@@ -180,6 +244,9 @@ def handle(listener, c, scheme):
         if f in ("redirect-put", "redirect-put-other") and is_commit and "redirected=1" not in path:
             where = origin("other" if f == "redirect-put-other" else "main", scheme)
             respond(c, 307, [("Location", f"{where}{path}&redirected=1")])
+            continue
+        if f == "refuse-oci-index" and is_manifest_put and "oci.image.index" in h.get("content-type", ""):
+            respond(c, 400, [("Content-Type", "application/json")], error_body("MANIFEST_INVALID", "manifest invalid"))
             continue
         if f == "refuse-oci" and is_manifest_put and "oci" in h.get("content-type", ""):
             respond(c, 400, [("Content-Type", "application/json")], error_body("MANIFEST_INVALID", "manifest invalid"))
@@ -229,11 +296,7 @@ def serve_conn(listener, c, ctx):
         except OSError:
             pass
 
-def listen(listener, port, ctx):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", port))
-    s.listen(64)
+def serve(listener, s, ctx):
     while True:
         c, _ = s.accept()
         threading.Thread(target=serve_conn, args=(listener, c, ctx), daemon=True).start()
@@ -242,6 +305,20 @@ ctx = None
 if args.cert:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
-for name, port in (("other", args.other), ("sink", args.sink)):
-    threading.Thread(target=listen, args=(name, port, ctx if name != "sink" else None), daemon=True).start()
-listen("main", args.main, ctx)
+# Every listener is bound before any is announced; port 0 picks a free
+# one, so that tests running side by side never race for a port.
+socks = {}
+for name in ("main", "other", "sink"):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", getattr(args, name)))
+    s.listen(64)
+    socks[name] = s
+    setattr(args, name, s.getsockname()[1])
+if args.ports:
+    with open(args.ports + ".tmp", "w") as f:
+        json.dump({name: getattr(args, name) for name in socks}, f)
+    os.rename(args.ports + ".tmp", args.ports)
+for name in ("other", "sink"):
+    threading.Thread(target=serve, args=(name, socks[name], ctx if name != "sink" else None), daemon=True).start()
+serve("main", socks["main"], ctx)

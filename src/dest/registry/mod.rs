@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use push::Pushed;
+pub use push::{Platforms, Pushed};
 
 /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, as skopeo spells it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -53,7 +53,10 @@ impl<'r> Upload<'r> {
         let auth = registry.auth_for(&url);
         let patch = std::thread::spawn(move || {
             let mut body = ChannelReader { rx, current: Vec::new(), pos: 0 };
-            let mut req = agent.patch(&url).header("Content-Type", "application/octet-stream");
+            // Asked first, so that a registry (or a proxy before it) that
+            // refuses the upload says so before the body, and its answer
+            // is read rather than lost with a reset connection.
+            let mut req = agent.patch(&url).header("Content-Type", "application/octet-stream").header("Expect", "100-continue");
             if let Some(a) = &auth {
                 req = req.header("Authorization", a);
             }
@@ -99,7 +102,9 @@ impl<'r> Upload<'r> {
                         format!("the upload location at {at} asks for credentials; they are sent only to the registry, {}", reg.origin()),
                         false,
                     )),
-                    413 | 301 | 302 | 303 | 307 | 308 => {
+                    // 417: a server or proxy that refuses to be asked first
+                    // (Expect); the chunks are sent without asking.
+                    413 | 417 | 301 | 302 | 303 | 307 | 308 => {
                         reg.chunked.store(true, Ordering::Relaxed);
                         Err(reg
                             .fail(format!("PATCH of a blob upload at {at}: {}; sending it again in chunks", errors::describe(status, &body)), true))

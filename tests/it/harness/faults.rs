@@ -16,14 +16,23 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_listening(port: u16, what: &str) {
-    for _ in 0..200 {
+/// How long a server of ours may take to listen on a loaded CI machine.
+const START_BOUND: Duration = Duration::from_secs(60);
+
+/// Waits until `port` takes connections, or `child` exits (then: None, so
+/// that the caller may try another port), within [`START_BOUND`].
+fn wait_listening(child: &mut Child, port: u16, what: &str) -> Option<()> {
+    let deadline = Instant::now() + START_BOUND;
+    loop {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return Some(());
         }
+        if child.try_wait().unwrap().is_some() {
+            return None;
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on 127.0.0.1:{port} within {START_BOUND:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("{what} did not listen on 127.0.0.1:{port}");
 }
 
 /// The registry that stores and serves: plain HTTP on loopback, with
@@ -39,28 +48,42 @@ impl Upstream {
     pub fn start(auth: bool) -> Upstream {
         require("docker-registry");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
         if auth {
             require("htpasswd");
             let out = run(Command::new("htpasswd").args(["-Bbn", "alice", "s3cret"]));
             std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-            config.push_str(&format!("auth:\n  htpasswd: {{realm: li-test, path: {}}}\n", dir.path().join("htpasswd").display()));
         }
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        #[allow(clippy::zombie_processes)] // reaped in Drop
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        wait_listening(port, "docker-registry");
+        // docker-registry cannot be told to pick a port: a free one is
+        // taken, and should another process take it first (a connection's
+        // own port, from the same range), the registry exits and another is tried.
+        let mut attempts = 0;
+        let (child, port) = loop {
+            attempts += 1;
+            let port = free_port();
+            let mut config = format!(
+                "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            );
+            if auth {
+                config.push_str(&format!("auth:\n  htpasswd: {{realm: li-test, path: {}}}\n", dir.path().join("htpasswd").display()));
+            }
+            std::fs::write(dir.path().join("config.yml"), config).unwrap();
+            let log = std::fs::File::create(dir.path().join("log")).unwrap();
+            #[allow(clippy::zombie_processes)] // reaped in Drop, or here
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(dir.path().join("config.yml"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            if wait_listening(&mut child, port, "docker-registry").is_some() {
+                break (child, port);
+            }
+            let _ = child.wait();
+            let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+            assert!(attempts < 5, "docker-registry did not start: {log}");
+        };
         Upstream { child, port, dir, auth }
     }
 
@@ -169,23 +192,37 @@ impl Proxy {
     pub fn start_with(upstream: &Upstream, fault: &str, certs: Option<&Certs>, extra: &[&str]) -> Proxy {
         require("python3");
         let dir = tempfile::tempdir().unwrap();
-        let (main, other, sink) = (free_port(), free_port(), free_port());
         let log = dir.path().join("requests.jsonl");
+        let ports_file = dir.path().join("ports.json");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fault-proxy.py");
         let mut cmd = Command::new("python3");
+        // Port 0: the proxy binds free ports itself and names them.
         cmd.arg(script)
-            .args(["--upstream", &upstream.port.to_string(), "--main", &main.to_string(), "--other", &other.to_string()])
-            .args(["--sink", &sink.to_string(), "--fault", fault, "--log"])
+            .args(["--upstream", &upstream.port.to_string(), "--main", "0", "--other", "0", "--sink", "0", "--fault", fault, "--log"])
             .arg(&log)
+            .arg("--ports")
+            .arg(&ports_file)
             .args(extra)
             .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
         if let Some(c) = certs {
             cmd.arg("--cert").arg(c.dir.path().join("srv.crt")).arg("--key").arg(c.dir.path().join("srv.key"));
         }
         #[allow(clippy::zombie_processes)] // reaped in Drop
-        let child = cmd.spawn().unwrap();
-        wait_listening(main, "fault-proxy.py");
-        wait_listening(sink, "fault-proxy.py");
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + START_BOUND;
+        let ports: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&ports_file) {
+                break serde_json::from_str(&text).unwrap();
+            }
+            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("fault-proxy.py did not start: {}", std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let port = |name: &str| ports[name].as_u64().and_then(|p| u16::try_from(p).ok()).expect("a port");
+        let (main, other, sink) = (port("main"), port("other"), port("sink"));
         Proxy { child, main, other, sink, tls: certs.is_some(), log, _dir: dir }
     }
 
@@ -358,4 +395,55 @@ impl Drop for FakeEngine {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `copy --index CONF... DEST`, as [`copy_cmd`] runs `copy`.
+pub fn copy_index_cmd(confs: &[PathBuf], dest: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["copy", "--index"]).args(confs).arg(dest).args(extra).env_remove("LAYERED_IMAGE_IO_TIMEOUT");
+    c.env("HOME", confs[0].parent().unwrap()).stdin(Stdio::null());
+    c
+}
+
+impl Upstream {
+    /// Every image of the index (or list) `repo_tag` names, pulled back by
+    /// `skopeo copy --all` into a layout and checked by `verify`; returns
+    /// the raw index.
+    pub fn pull_all_and_verify(&self, repo_tag: &str, work: &Path) -> Value {
+        require("skopeo");
+        let layout = work.join(format!("pulled-all-{}", repo_tag.replace(['/', ':', '@'], "-")));
+        let src_flags: Vec<String> =
+            self.skopeo_flags().iter().map(|f| f.replace("--tls-verify", "--src-tls-verify").replace("--creds", "--src-creds")).collect();
+        run(Command::new("skopeo").args(["copy", "--all"]).args(&src_flags).arg(self.reference(repo_tag)).arg(format!("oci:{}:x", layout.display())));
+        verify_image(&format!("oci:{}:x", layout.display()));
+        let out = run(Command::new("skopeo").args(["inspect", "--raw"]).args(self.skopeo_flags()).arg(self.reference(repo_tag)));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The raw manifest `reference` (`REPO:TAG` or `REPO@DIGEST`) names.
+    pub fn raw(&self, reference: &str) -> Value {
+        let out = run(Command::new("skopeo").args(["inspect", "--raw"]).args(self.skopeo_flags()).arg(self.reference(reference)));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Whether a loopback connection to `port` is backed up: the server side
+/// holds bytes it has not read and the client side has bytes the server's
+/// window would not take (its writes block), read from /proc/net/tcp.
+pub fn backed_up_to(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port_of = |addr: &str| addr.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+    let queues = |q: &str| q.split_once(':').map(|(t, r)| (u64::from_str_radix(t, 16).unwrap_or(0), u64::from_str_radix(r, 16).unwrap_or(0)));
+    let (mut client_unsent, mut server_unread) = (false, false);
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl, local, remote, state (01: established), tx_queue:rx_queue
+        if f.len() < 5 || f[3] != "01" {
+            continue;
+        }
+        let Some((tx, rx)) = queues(f[4]) else { continue };
+        client_unsent |= port_of(f[2]) == Some(port) && tx > 0;
+        server_unread |= port_of(f[1]) == Some(port) && rx > 0;
+    }
+    client_unsent && server_unread
 }
