@@ -163,7 +163,11 @@ impl crate::dest::Destination for Push<'_> {
         if job.cancelled() {
             return Err(CopyError::Interrupted("the manifest was not pushed".into()));
         }
+        let referrers = job.referrers(&named)?;
         let pushed = reg.push_manifest(&named.bytes, named.media_type, &job.opts.additional_tags)?;
+        if !referrers.is_empty() {
+            super::referrers::attach_all(&reg, &pushed, &named, &referrers, job.progress)?;
+        }
         summary(&reg, job.progress);
         if let Some(why) = &pushed.converted {
             job.progress
