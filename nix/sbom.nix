@@ -43,8 +43,8 @@ let
       let
         ids = map licenseOf l;
       in
-      if ids != [ ] && lib.all (i: i != null) ids then
-        (if builtins.length ids == 1 then lib.head ids else lib.concatMapStringsSep " AND " (i: "(${i})") ids)
+      if ids != [ ] && builtins.all (i: i != null) ids then
+        (if builtins.length ids == 1 then builtins.head ids else lib.concatMapStringsSep " AND " (i: "(${i})") ids)
       else
         null
     else if builtins.isAttrs l && l ? spdxId then
@@ -55,8 +55,8 @@ let
     v:
     if builtins.isString v then
       v
-    else if builtins.isList v && v != [ ] && builtins.isString (lib.head v) then
-      lib.head v
+    else if builtins.isList v && v != [ ] && builtins.isString (builtins.head v) then
+      builtins.head v
     else
       null;
   metaOf =
@@ -72,9 +72,10 @@ let
       };
     in
     lib.filterAttrs (_: v: v != null && v != "") known;
-  direct = builtins.filter lib.isDerivation (if builtins.isList contents then contents else [ contents ]);
+  isDerivation = x: builtins.isAttrs x && (x.type or null) == "derivation";
+  direct = builtins.filter isDerivation (if builtins.isList contents then contents else [ contents ]);
   metaFile = writeText "${baseName}-sbom-meta.json" (
-    builtins.toJSON (lib.listToAttrs (map (d: lib.nameValuePair d.outPath (metaOf d)) direct))
+    builtins.toJSON (builtins.listToAttrs (map (d: lib.nameValuePair d.outPath (metaOf d)) direct))
   );
 in
 runCommand "${baseName}-sbom.${chosen.suffix}"
