@@ -75,7 +75,9 @@ let
   isDerivation = x: builtins.isAttrs x && (x.type or null) == "derivation";
   direct = builtins.filter isDerivation (if builtins.isList contents then contents else [ contents ]);
   metaFile = writeText "${baseName}-sbom-meta.json" (
-    builtins.toJSON (builtins.listToAttrs (map (d: lib.nameValuePair d.outPath (metaOf d)) direct))
+    # Keyed by store path (a name carries no string context; the paths are in
+    # the graph anyway).
+    builtins.toJSON (builtins.listToAttrs (map (d: lib.nameValuePair (builtins.unsafeDiscardStringContext d.outPath) (metaOf d)) direct))
   );
 in
 runCommand "${baseName}-sbom.${chosen.suffix}"
