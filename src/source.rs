@@ -228,7 +228,10 @@ impl Reader {
         self.open(name).and_then(|r| r.take(expect.size + 1).read_to_end(&mut bytes)).map_err(|e| format!("cannot read {name}: {e}"))?;
         let got = BlobDigest { digest: Digest::of(&bytes), size: bytes.len() as u64 };
         if got != *expect {
-            return Err(format!("{name} hashes to {} ({} bytes), not the {} ({} bytes) its descriptor names", got.digest, got.size, expect.digest, expect.size));
+            return Err(format!(
+                "{name} hashes to {} ({} bytes), not the {} ({} bytes) its descriptor names",
+                got.digest, got.size, expect.digest, expect.size
+            ));
         }
         Ok(bytes)
     }

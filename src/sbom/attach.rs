@@ -70,7 +70,11 @@ impl Attachments for Documents<'_> {
         let first_store = input.base.map_or(0, |b| b.layers.len());
         for (i, known) in conf.store_layer_digests.iter_mut().enumerate() {
             if known.is_none() {
-                *known = image.layers.get(first_store + i).map(|l| crate::conf::LayerDigest { digest: l.diff_id.digest, size: l.diff_id.size, compressed: Default::default() });
+                *known = image.layers.get(first_store + i).map(|l| crate::conf::LayerDigest {
+                    digest: l.diff_id.digest,
+                    size: l.diff_id.size,
+                    compressed: Default::default(),
+                });
             }
         }
         let described = describe(&conf, input.base, &input.closure, &input.meta, &AtomicBool::new(false))?;
@@ -83,7 +87,9 @@ impl Attachments for Documents<'_> {
         let created = Some(described.created.clone());
         let mut docs = Vec::new();
         match self.sbom {
-            Some(Format::Spdx) => docs.push(Document { media_type: spdx::MEDIA_TYPE.into(), bytes: spdx::document(&described), created: created.clone() }),
+            Some(Format::Spdx) => {
+                docs.push(Document { media_type: spdx::MEDIA_TYPE.into(), bytes: spdx::document(&described), created: created.clone() })
+            }
             Some(Format::CycloneDx) => {
                 docs.push(Document { media_type: cyclonedx::MEDIA_TYPE.into(), bytes: cyclonedx::document(&described), created: created.clone() })
             }
@@ -91,7 +97,11 @@ impl Attachments for Documents<'_> {
         }
         if self.provenance {
             let subject = Subject { name: described.name.clone(), manifest_sha256: image.manifest.digest.hex() };
-            docs.push(Document { media_type: provenance::MEDIA_TYPE.into(), bytes: provenance::statement(&described, &[subject], &input.build), created });
+            docs.push(Document {
+                media_type: provenance::MEDIA_TYPE.into(),
+                bytes: provenance::statement(&described, &[subject], &input.build),
+                created,
+            });
         }
         Ok(docs)
     }

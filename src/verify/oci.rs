@@ -187,7 +187,15 @@ pub(super) fn verify_one(src: &dyn Source, format: Format, manifest: &Value) -> 
 
 impl<'a> Walk<'a> {
     fn new(src: &'a dyn Source) -> Walk<'a> {
-        Walk { src, images: Vec::new(), artifacts: Vec::new(), notes: Vec::new(), seen: HashMap::new(), checked: Default::default(), walked: Default::default() }
+        Walk {
+            src,
+            images: Vec::new(),
+            artifacts: Vec::new(),
+            notes: Vec::new(),
+            seen: HashMap::new(),
+            checked: Default::default(),
+            walked: Default::default(),
+        }
     }
 
     /// Reads a JSON blob, checking it against its descriptor.

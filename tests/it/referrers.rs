@@ -131,7 +131,8 @@ fn layouts_hold_referrers_that_validate_and_leave_the_image_as_it_was() {
 
     // Attaching again lists nothing twice.
     let listed = || {
-        let mut d: Vec<String> = read_json(&layout.join("index.json"))["manifests"].as_array().unwrap().iter().map(|m| m["digest"].to_string()).collect();
+        let mut d: Vec<String> =
+            read_json(&layout.join("index.json"))["manifests"].as_array().unwrap().iter().map(|m| m["digest"].to_string()).collect();
         d.sort();
         d
     };
@@ -163,6 +164,10 @@ fn layouts_hold_referrers_that_validate_and_leave_the_image_as_it_was() {
     assert_eq!(refs.len(), 1);
     assert_eq!(refs[0].1["subject"]["digest"], image_digest.as_str());
     validate_cyclonedx(&document(&unpacked, &refs[0].1, "attached.cdx.json"));
+    // An oci-archive source carries them too.
+    let from_archive = d.join("from-archive");
+    copy(format!("oci-archive:{}:v1", archive.display()), &format!("oci:{}:v1", from_archive.display()), &[]);
+    assert_eq!(digests(&from_archive), digests(&unpacked));
 
     // A corrupt document is one clear error naming the referrer and the blob.
     let bad = d.join("bad");
@@ -190,7 +195,11 @@ fn refs_doc_digest(layout: &Path) -> String {
 /// A registry's blob, read through its API.
 fn registry_blob(port: u16, repo: &str, digest: &str) -> Vec<u8> {
     let url = format!("http://127.0.0.1:{port}/v2/{repo}/blobs/{digest}");
-    let out = common::run(Command::new("python3").args(["-c", "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=60).read())", &url]));
+    let out = common::run(Command::new("python3").args([
+        "-c",
+        "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=60).read())",
+        &url,
+    ]));
     assert_eq!(sha256_hex(&out.stdout), digest.strip_prefix("sha256:").unwrap());
     out.stdout
 }
@@ -274,7 +283,11 @@ fn registries_with_the_referrers_api_list_them_there_and_get_no_tag() {
         assert_eq!(paths.iter().any(|p| p.contains("/referrers/")), mode.ends_with("no-header"), "{mode}: {paths:?}");
         assert!(reg.digest_of(&format!("{repo}:sha256-{}", &digest[7..])).is_none());
         let url = format!("http://127.0.0.1:{}/v2/{repo}/referrers/{digest}", proxy.main);
-        let out = run(Command::new("python3").args(["-c", "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=60).read())", &url]));
+        let out = run(Command::new("python3").args([
+            "-c",
+            "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=60).read())",
+            &url,
+        ]));
         let index: Value = serde_json::from_slice(&out.stdout).unwrap();
         let listed = index["manifests"].as_array().unwrap();
         assert_eq!(listed.iter().map(|m| m["artifactType"].as_str().unwrap()).collect::<Vec<_>>(), [CYCLONEDX, IN_TOTO], "{mode}");
@@ -301,11 +314,8 @@ fn index_pushes_attach_one_sbom_per_platform_image() {
     let arm_conf = d.join("conf-arm64.json");
     std::fs::write(&arm_conf, serde_json::to_vec(&arm).unwrap()).unwrap();
     let layout = d.join("multi");
-    let out = run(Command::new(bin())
-        .args(["copy", "--index", "--sbom", "spdx"])
-        .arg(&conf)
-        .arg(&arm_conf)
-        .arg(format!("oci:{}:v1", layout.display())));
+    let out =
+        run(Command::new(bin()).args(["copy", "--index", "--sbom", "spdx"]).arg(&conf).arg(&arm_conf).arg(format!("oci:{}:v1", layout.display())));
     assert!(out.status.success());
     let index = read_json(&layout.join("index.json"));
     let top = index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "v1").unwrap();
@@ -325,7 +335,11 @@ fn index_pushes_attach_one_sbom_per_platform_image() {
 
     // And in a registry, each platform image gets its own referrers tag.
     let reg = Upstream::start(false);
-    run(Command::new(bin()).args(["copy", "--index", "--sbom", "spdx", "--dest-tls-verify=false"]).arg(&conf).arg(&arm_conf).arg(reg.reference("li/multi:v1")));
+    run(Command::new(bin())
+        .args(["copy", "--index", "--sbom", "spdx", "--dest-tls-verify=false"])
+        .arg(&conf)
+        .arg(&arm_conf)
+        .arg(reg.reference("li/multi:v1")));
     for p in &platforms {
         let listed = skopeo_raw(&reg.reference(&format!("li/multi:sha256-{}", &p[7..])));
         assert_eq!(listed["manifests"].as_array().unwrap().len(), 1, "{p}");

@@ -255,7 +255,9 @@ fn documents<'a>(args: &Args, loaded: &'a [Loaded], confs: &[String]) -> anyhow:
                 };
                 Ok(Some(sbom::attach::Input { conf, base: base.as_ref(), closure, meta: meta.clone(), build }))
             }
-            Loaded::Image(i) => anyhow::bail!("{}: --sbom and --provenance describe an image made from a conf; an image source carries the referrers it has", i.label),
+            Loaded::Image(i) => {
+                anyhow::bail!("{}: --sbom and --provenance describe an image made from a conf; an image source carries the referrers it has", i.label)
+            }
         })
         .collect::<anyhow::Result<_>>()?;
     let sbom = args.sbom.map(|f| match f {

@@ -88,9 +88,13 @@ impl Registry {
         let mut a = self.send("GET", &path, &[("Accept", INDEX_MEDIA_TYPE)], Body::Empty).map_err(|f| self.store_error(f))?;
         match a.resp.status().as_u16() {
             200 => {
-                let body = a.resp.body_mut().with_config().limit(INDEX_LIMIT).read_to_vec().map_err(|e| {
-                    self.store_error(self.fail(format!("reading the referrers tag {tag}: {e}"), true))
-                })?;
+                let body = a
+                    .resp
+                    .body_mut()
+                    .with_config()
+                    .limit(INDEX_LIMIT)
+                    .read_to_vec()
+                    .map_err(|e| self.store_error(self.fail(format!("reading the referrers tag {tag}: {e}"), true)))?;
                 Ok(Some(body))
             }
             404 => Ok(None),
