@@ -154,12 +154,12 @@ mod tests {
     fn merging_keeps_what_is_there_and_lists_each_digest_once() {
         let (a, b) = (referrer(b"a").descriptor(), referrer(b"b").descriptor());
         let other = json!({"mediaType": MANIFEST_MEDIA_TYPE, "digest": format!("sha256:{}", "cd".repeat(32)), "size": 3, "artifactType": "x/y"});
-        let first = merge(None, &[a.clone()]).unwrap().unwrap();
+        let first = merge(None, std::slice::from_ref(&a)).unwrap().unwrap();
         let mut existing: Value = serde_json::from_slice(&first).unwrap();
         existing["manifests"].as_array_mut().unwrap().push(other.clone());
         existing["annotations"] = json!({"k": "v"});
         let existing = serde_json::to_vec(&existing).unwrap();
-        assert_eq!(merge(Some(&existing), &[a.clone()]).unwrap(), None, "nothing new: nothing to write");
+        assert_eq!(merge(Some(&existing), std::slice::from_ref(&a)).unwrap(), None, "nothing new: nothing to write");
         let merged: Value = serde_json::from_slice(&merge(Some(&existing), &[b.clone(), a.clone()]).unwrap().unwrap()).unwrap();
         assert_eq!(merged["manifests"], json!([a, other, b]));
         assert_eq!(merged["annotations"]["k"], "v");

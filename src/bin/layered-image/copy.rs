@@ -270,7 +270,7 @@ fn documents<'a>(args: &Args, loaded: &'a [Loaded], confs: &[String]) -> anyhow:
 /// What a CONF argument names: a conf.json, or an image in skopeo's names.
 enum Loaded {
     Conf(Box<Conf>, Option<BaseImage>),
-    Image(ImageSource),
+    Image(Box<ImageSource>),
 }
 
 impl Loaded {
@@ -278,7 +278,7 @@ impl Loaded {
         if ["oci:", "oci-archive:", "docker-archive:", "docker://", "docker-daemon:"].iter().any(|t| arg.starts_with(t)) {
             let name: Name = arg.parse()?;
             return match ImageSource::open(&name)? {
-                Some(image) => Ok(Loaded::Image(image)),
+                Some(image) => Ok(Loaded::Image(Box::new(image))),
                 None => anyhow::bail!("{arg}: copy reads images from oci:, oci-archive: and docker-archive: (and confs)"),
             };
         }
