@@ -128,6 +128,11 @@ fn layouts_hold_referrers_that_validate_and_leave_the_image_as_it_was() {
     let skopeo_copy = d.join("skopeo-copy");
     run(Command::new("skopeo").args(["copy", "-q"]).arg(&target).arg(format!("oci:{}:v1", skopeo_copy.display())));
     verify_image(&format!("oci:{}:v1", skopeo_copy.display()));
+    // Attached to the image in the layout skopeo wrote: its index.json kept, the referrers joined.
+    copy(&conf, &format!("oci:{}:v1", skopeo_copy.display()), &["--sbom", "spdx"]);
+    verify_image(&format!("oci:{}:v1", skopeo_copy.display()));
+    let line = String::from_utf8(li(&["verify", &format!("oci:{}", skopeo_copy.display())]).stdout).unwrap();
+    assert!(line.trim_end().ends_with("; 1 artifact (2 blobs checked)"), "{line}");
 
     // Attaching again lists nothing twice.
     let listed = || {
