@@ -21,6 +21,7 @@
   mkDbExtraCommand,
   streamScript,
   copyScript,
+  sbomDocument,
 }:
 lib.makeOverridable (
   {
@@ -73,6 +74,10 @@ lib.makeOverridable (
     # uploads the blobs once and puts the manifest under `tag` and each
     # of these (`--additional-tag`).
     extraTags ? [ ],
+    # layered-image's own: "spdx" or "cyclonedx" builds the image's SBOM
+    # (from its exact closure graph) in a derivation of its own, exposed
+    # as passthru.sbom. The image is the same either way.
+    sbom ? null,
   }:
   assert (
     lib.assertMsg (layeringPipeline == null -> maxLayers > 1)
@@ -122,7 +127,18 @@ lib.makeOverridable (
         conf = copyConf;
       };
     # Ours; a user's passthru of the same name wins.
-    copyPassthru = {
+    copyPassthru = lib.optionalAttrs (sbom != null) {
+      sbom = sbomDocument {
+        inherit
+          baseName
+          conf
+          closureRoots
+          contents
+          ;
+        format = sbom;
+      };
+    }
+    // {
       inherit copyConf;
       copyTo = copy "copy-to" "";
       copyToRegistry = copy "copy-to-registry" ''set -- "docker://${imageRef}"${tagArgs} "$@"'';

@@ -6,6 +6,7 @@
 
 use crate::blob::produce::Foreign;
 use crate::dest::Name;
+use crate::dest::referrers::Referrer;
 use crate::digest::{BlobDigest, Digest};
 use crate::image::ImageError;
 use crate::image::base::{BaseImage, JSON_MEMBER_LIMIT};
@@ -27,6 +28,10 @@ pub struct ImageSource {
     /// The reference the source was named with, if any (a destination
     /// without one of its own names the image by it).
     pub reference: Option<String>,
+    /// The image's manifest in a layout (a docker-archive has none).
+    pub manifest: Option<BlobDigest>,
+    /// The layout's other index.json entries: where its referrers are.
+    others: Vec<Value>,
     layers: Vec<Layer>,
     reader: Reader,
 }
@@ -44,6 +49,9 @@ enum Reader {
     Archive(Archive),
     Docker(BaseImage),
 }
+
+/// Referrers' blobs (SBOMs, statements) are read whole to be copied.
+const REFERRER_BLOB_LIMIT: u64 = 256 << 20;
 
 const INDEX_TYPES: [&str; 2] = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 
@@ -68,6 +76,8 @@ impl ImageSource {
                     os: string(&config, "os").unwrap_or("linux").into(),
                     variant: string(&config, "variant").map(str::to_string),
                     reference: None,
+                    manifest: None,
+                    others: Vec::new(),
                     layers,
                     reader: Reader::Docker(base),
                     label,
@@ -87,15 +97,17 @@ impl ImageSource {
         let (index, _) = reader.json("index.json", None).map_err(&fail)?;
         let manifests = index.get("manifests").and_then(Value::as_array).ok_or_else(|| fail("index.json has no manifests list".into()))?;
         let named = |d: &&Value| d.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str) == reference.as_deref();
+        // Referrers (artifacts beside the image) are not what a layout without a name is read as.
         let chosen: Vec<&Value> = match &reference {
             Some(_) => manifests.iter().filter(named).collect(),
-            None => manifests.iter().collect(),
+            None => manifests.iter().filter(|d| d.get("artifactType").is_none()).collect(),
         };
         let desc = match chosen.as_slice() {
             [one] => *one,
             [] => return Err(fail(format!("index.json names no image {:?}", reference.as_deref().unwrap_or("")))),
             _ => return Err(fail(format!("index.json holds {} images; name one (oci:DIR:REF)", chosen.len()))),
         };
+        let others: Vec<Value> = manifests.iter().filter(|d| !std::ptr::eq(*d, desc)).cloned().collect();
         let desc = descriptor(desc).map_err(|w| fail(format!("index.json: {w}")))?;
         if INDEX_TYPES.contains(&desc.0.as_str()) {
             return Err(fail("it names a multi-platform index; copy reads one platform's image".into()));
@@ -129,10 +141,44 @@ impl ImageSource {
             os: string(&config_value, "os").unwrap_or("linux").into(),
             variant: string(&config_value, "variant").map(str::to_string),
             reference,
+            manifest: Some(desc.1),
+            others,
             layers,
             reader,
             label,
         })
+    }
+
+    /// The layout's referrers of the image: artifact manifests whose
+    /// `subject` is its manifest, with their blobs, each checked against
+    /// its descriptor.
+    pub fn referrers(&self) -> Result<Vec<Referrer>, ImageError> {
+        let Some(subject) = self.manifest else { return Ok(Vec::new()) };
+        let fail = |what: String| ImageError::Source { image: self.label.clone(), what };
+        let mut out = Vec::new();
+        for d in &self.others {
+            let Ok((media_type, digest)) = descriptor(d) else { continue };
+            if media_type != crate::image::manifest::MANIFEST_MEDIA_TYPE {
+                continue;
+            }
+            let name = blob_name(&digest.digest);
+            let (manifest, bytes) = self.reader.json(&name, Some(&digest)).map_err(&fail)?;
+            let names_subject = manifest.pointer("/subject/digest").and_then(Value::as_str) == Some(subject.digest.to_string().as_str());
+            if !names_subject {
+                continue;
+            }
+            let what = |w: String| fail(format!("its referrer {name}: {w}"));
+            let config = manifest.get("config").map(descriptor).transpose().map_err(&what)?.ok_or_else(|| what("no config".into()))?;
+            let mut blobs = vec![self.reader.bytes(&blob_name(&config.1.digest), &config.1).map_err(&what)?];
+            for l in manifest.get("layers").and_then(Value::as_array).into_iter().flatten() {
+                let (_, l) = descriptor(l).map_err(&what)?;
+                blobs.push(self.reader.bytes(&blob_name(&l.digest), &l).map_err(&what)?);
+            }
+            let artifact_type = string(&manifest, "artifactType").unwrap_or(&config.0).to_string();
+            let annotations = manifest.get("annotations").and_then(Value::as_object).cloned().unwrap_or_default();
+            out.push(Referrer { manifest: bytes, digest, artifact_type, annotations, blobs });
+        }
+        Ok(out)
     }
 
     /// The layers as [`Foreign`] layers to copy.
@@ -171,6 +217,23 @@ impl Reader {
                 Ok(Box::new(base.layer_reader_at(base.source_of(layer))))
             }
         }
+    }
+
+    /// A referrer's blob (a document), bounded, checked against its descriptor.
+    fn bytes(&self, name: &str, expect: &BlobDigest) -> Result<Vec<u8>, String> {
+        if expect.size > REFERRER_BLOB_LIMIT {
+            return Err(format!("{name} is {} bytes, over the {REFERRER_BLOB_LIMIT} a document is read to", expect.size));
+        }
+        let mut bytes = Vec::new();
+        self.open(name).and_then(|r| r.take(expect.size + 1).read_to_end(&mut bytes)).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let got = BlobDigest { digest: Digest::of(&bytes), size: bytes.len() as u64 };
+        if got != *expect {
+            return Err(format!(
+                "{name} hashes to {} ({} bytes), not the {} ({} bytes) its descriptor names",
+                got.digest, got.size, expect.digest, expect.size
+            ));
+        }
+        Ok(bytes)
     }
 
     /// A small JSON document, bounded before it is parsed and, when a

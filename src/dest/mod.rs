@@ -9,6 +9,7 @@ pub mod name;
 pub mod oci_archive;
 pub mod oci_layout;
 pub mod podman_host;
+pub mod referrers;
 pub mod registry;
 
 use crate::blob::produce::{self, Fate, Image, ProduceError};
@@ -93,6 +94,8 @@ pub enum CopyError {
     Daemon(#[from] daemon::DaemonError),
     #[error(transparent)]
     PodmanHost(#[from] podman_host::PodmanHostError),
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
     #[error("{0}")]
     Unsupported(String),
     #[error("interrupted; {0}")]
@@ -122,6 +125,8 @@ pub struct Job<'a> {
     pub opts: &'a Options,
     pub progress: &'a dyn Progress,
     pub cancel: &'a AtomicBool,
+    /// Documents to attach to each image as OCI referrers (layouts, registries).
+    pub attach: Option<&'a dyn referrers::Attachments>,
 }
 
 impl Job<'_> {
@@ -164,9 +169,17 @@ pub fn open(name: &Name) -> Box<dyn Destination + '_> {
     }
 }
 
-/// Writes `images` to the destination `name`: the library's one entry point.
-pub fn copy(name: &Name, images: &[Source<'_>], opts: &Options, progress: &dyn Progress, cancel: &AtomicBool) -> Result<Written, CopyError> {
-    let result = open(name).write(&Job { images, opts, progress, cancel });
+/// Writes `images` to the destination `name` (with the referrers `attach`
+/// makes for them): the library's one entry point.
+pub fn copy(
+    name: &Name,
+    images: &[Source<'_>],
+    opts: &Options,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+    attach: Option<&dyn referrers::Attachments>,
+) -> Result<Written, CopyError> {
+    let result = open(name).write(&Job { images, opts, progress, cancel, attach });
     match result {
         // Stopped by a signal: whatever failed on the way, say so, once.
         Err(e) if cancel.load(Ordering::Relaxed) && !e.to_string().contains("tag was not changed") => {
@@ -178,10 +191,27 @@ pub fn copy(name: &Name, images: &[Source<'_>], opts: &Options, progress: &dyn P
     }
 }
 
-/// A manifest (or index) and its media type.
+/// A manifest (or index) and its media type, and the images it names.
 pub struct Named {
     pub bytes: Vec<u8>,
     pub media_type: &'static str,
+    /// Each source's image as written, in the job's order.
+    pub images: Vec<Image>,
+}
+
+impl Job<'_> {
+    /// The referrers to write beside each image written (by index into
+    /// `named.images`), made or carried.
+    pub fn referrers(&self, named: &Named) -> Result<Vec<(usize, Vec<referrers::Referrer>)>, CopyError> {
+        let mut out = Vec::new();
+        for (i, image) in named.images.iter().enumerate() {
+            let r = referrers::for_image(self, self.attach, i, image)?;
+            if !r.is_empty() {
+                out.push((i, r));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Writes the image of each source into `store`; returns what names them:
@@ -194,7 +224,7 @@ pub fn write_images(
 ) -> Result<Named, CopyError> {
     let (images, progress) = (job.images, job.progress);
     let mut platforms = Vec::new();
-    let mut single = None;
+    let mut written_images = Vec::new();
     for source in images {
         if images.len() > 1 {
             progress.line(&format!("Image {}:", source.label));
@@ -224,11 +254,11 @@ pub fn write_images(
         if images.len() > 1 {
             each_manifest(&image)?;
         }
-        single = Some(image.manifest_bytes);
+        written_images.push(image);
     }
-    match (images.len(), single) {
-        (1, Some(bytes)) => Ok(Named { bytes, media_type: manifest::MANIFEST_MEDIA_TYPE }),
-        (0, _) => Err(CopyError::Unsupported("no image to write".into())),
-        _ => Ok(Named { bytes: manifest::image_index(&platforms), media_type: manifest::INDEX_MEDIA_TYPE }),
+    match written_images.len() {
+        0 => Err(CopyError::Unsupported("no image to write".into())),
+        1 => Ok(Named { bytes: written_images[0].manifest_bytes.clone(), media_type: manifest::MANIFEST_MEDIA_TYPE, images: written_images }),
+        _ => Ok(Named { bytes: manifest::image_index(&platforms), media_type: manifest::INDEX_MEDIA_TYPE, images: written_images }),
     }
 }

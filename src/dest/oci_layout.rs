@@ -96,6 +96,30 @@ impl OciLayout {
     }
 }
 
+impl OciLayout {
+    /// Stores each referrer's blobs and manifest, then lists the manifests
+    /// in `index.json` unnamed, with their artifactType (as skopeo and
+    /// oras keep referrers in a layout): a reader finds them by the
+    /// `subject` their manifests name. One already listed is not listed twice.
+    pub fn add_referrers(&self, referrers: &[super::referrers::Referrer]) -> Result<(), StoreError> {
+        for r in referrers {
+            for b in &r.blobs {
+                self.put_blob(b)?;
+            }
+            self.put_blob(&r.manifest)?;
+        }
+        let index_path = self.dir.join("index.json");
+        let bytes = std::fs::read(&index_path).map_err(|e| self.io_error("cannot read index.json", e))?;
+        let descriptors: Vec<serde_json::Value> = referrers.iter().map(super::referrers::Referrer::descriptor).collect();
+        let merged = super::referrers::merge(Some(&bytes), &descriptors)
+            .map_err(|what| StoreError::Invalid { target: self.describe(), what: format!("index.json: {what}") })?;
+        if let Some(merged) = merged {
+            write_atomically(&index_path, &merged).map_err(|e| self.io_error("cannot write index.json", e))?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes `bytes` to a temporary file beside `path`, then renames it.
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -217,5 +241,11 @@ pub(super) fn write_layout(dir: &Path, reference: Option<&str>, job: &super::Job
     if job.cancelled() {
         return Err(CopyError::Interrupted(format!("oci:{} was not named", dir.display())));
     }
-    Ok(layout.tag(&named.bytes, named.media_type, name)?.digest)
+    let referrers = job.referrers(&named)?;
+    let digest = layout.tag(&named.bytes, named.media_type, name)?.digest;
+    for (i, r) in &referrers {
+        layout.add_referrers(r)?;
+        job.progress.line(&format!("Attached {} referrer(s) to {}", r.len(), named.images[*i].manifest.digest));
+    }
+    Ok(digest)
 }

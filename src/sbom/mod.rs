@@ -8,6 +8,7 @@
 //! give the same bytes on every run and machine (no clock: times come from
 //! the conf; namespaces and serial numbers are derived from the content).
 
+pub mod attach;
 pub mod closure;
 pub mod cyclonedx;
 pub mod meta;

@@ -119,6 +119,8 @@ struct Walk<'a> {
     seen: HashMap<(String, String), u64>,
     /// Opaque blobs (artifact parts, subjects) already hashed.
     checked: std::collections::HashSet<String>,
+    /// Image manifests walked (hex): subjects whose referrers belong to the walk.
+    walked: std::collections::HashSet<String>,
 }
 
 pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) -> Result<Summary, VerifyError> {
@@ -139,11 +141,22 @@ pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) 
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid("index.json: manifests is missing or not a list".into()))?;
     let mut walk = Walk::new(src);
     let mut names = Vec::new();
+    let mut unnamed = Vec::new();
     for (i, m) in manifests.iter().enumerate() {
         let what = format!("index.json manifests[{i}]");
         let d = descriptor(image, &what, m)?;
         names.extend(d.ref_name().map(str::to_string));
         if reference.is_none() || d.ref_name() == reference {
+            walk.manifest(&d, &what, 0)?;
+        } else if d.ref_name().is_none() && d.media_type == MANIFEST {
+            unnamed.push((d, what));
+        }
+    }
+    // The named image's referrers (artifacts whose subject it is) are part of it.
+    for (d, what) in unnamed {
+        let manifest = walk.json_blob(&d, &format!("the manifest of {what}"))?;
+        let subject = manifest.pointer("/subject/digest").and_then(Value::as_str).and_then(|s| s.strip_prefix("sha256:"));
+        if subject.is_some_and(|s| walk.walked.contains(s)) {
             walk.manifest(&d, &what, 0)?;
         }
     }
@@ -174,7 +187,15 @@ pub(super) fn verify_one(src: &dyn Source, format: Format, manifest: &Value) -> 
 
 impl<'a> Walk<'a> {
     fn new(src: &'a dyn Source) -> Walk<'a> {
-        Walk { src, images: Vec::new(), artifacts: Vec::new(), notes: Vec::new(), seen: HashMap::new(), checked: Default::default() }
+        Walk {
+            src,
+            images: Vec::new(),
+            artifacts: Vec::new(),
+            notes: Vec::new(),
+            seen: HashMap::new(),
+            checked: Default::default(),
+            walked: Default::default(),
+        }
     }
 
     /// Reads a JSON blob, checking it against its descriptor.
@@ -266,10 +287,15 @@ impl<'a> Walk<'a> {
             }
             MANIFEST | DOCKER_MANIFEST => {
                 let manifest = self.json_blob(d, &format!("the manifest of {what}"))?;
-                let what = format!("manifest {}", blob_name(d));
+                self.walked.insert(d.hex.clone());
+                let mut what = format!("manifest {}", blob_name(d));
                 self.agrees(d, &what, &manifest)?;
                 if let Some(subject) = manifest.get("subject").filter(|s| !s.is_null()) {
                     self.subject(subject, &what)?;
+                    // A referrer is named as one: whose, and what it holds.
+                    let of = subject.get("digest").and_then(Value::as_str).unwrap_or_default();
+                    let kind = manifest.get("artifactType").and_then(Value::as_str).map(|t| format!(" ({t})")).unwrap_or_default();
+                    what = format!("referrer {what}{kind} of {of}");
                 }
                 let config = descriptor(image, &format!("{what} config"), manifest.get("config").unwrap_or(&Value::Null))?;
                 let attestation = d.annotation(REFERENCE_TYPE) == Some("attestation-manifest");

@@ -168,7 +168,7 @@ fn python(script: &str, args: &[&Path]) -> String {
     text
 }
 
-fn validate_spdx(file: &Path) {
+pub(crate) fn validate_spdx(file: &Path) {
     require("pyspdxtools");
     let out = Command::new("pyspdxtools").arg("-i").arg(file).output().unwrap();
     assert!(
@@ -181,7 +181,7 @@ fn validate_spdx(file: &Path) {
 }
 
 /// The strict CycloneDX 1.6 schema, and every purl parsed by packageurl-python.
-fn validate_cyclonedx(file: &Path) {
+pub(crate) fn validate_cyclonedx(file: &Path) {
     python(
         r#"
 import json, sys
@@ -205,7 +205,7 @@ for c in json.loads(text)['components']:
 /// in-toto-attestation's Statement v1 (parsed by its protobuf schema,
 /// unknown fields rejected, then `validate()`), and the predicate parsed
 /// as the SLSA provenance v1 proto, its required fields present.
-fn validate_provenance(file: &Path) {
+pub(crate) fn validate_provenance(file: &Path) {
     python(
         r#"
 import json, sys

@@ -607,7 +607,7 @@ fn artifacts_and_unknown_media_types_beside_an_image() {
         notes.starts_with("layered-image: note: skipped index.json manifests[2]") && notes.contains("application/vnd.example.thing.v1+json"),
         "{notes}"
     );
-    // With a reference, only what it names is read: no note.
+    // With a reference, only what it names (and its referrers) is read: no note.
     assert!(ok(&format!("oci:{}:app", layout.display())).contains(": 3 layers"));
     assert_oci_schemas(&[&layout]);
     // Real readers take the image out of the same layout.
@@ -646,7 +646,7 @@ fn artifacts_and_unknown_media_types_beside_an_image() {
         l["size"] = 3.into();
         artifact_with(d, index, subject.clone(), serde_json::json!([l]));
     });
-    refused(&t, &["layer 0 of manifest", "but its descriptor says 3"]);
+    refused(&t, &["layer 0 of referrer manifest", "but its descriptor says 3"]);
     // An unknown media type is skipped, but not its blob's lies.
     let t = edited("unknown-missing", &|_, index| index["manifests"][2]["digest"] = missing.clone().into());
     refused(&t, &["index.json manifests[2]", &format!("has no blobs/sha256/{}", "e".repeat(64))]);

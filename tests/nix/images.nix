@@ -185,6 +185,34 @@ let
       precomputeLayerDigests = true;
     } // layeredArgs);
 
+    # `layered` with an SBOM: the same derivation (so the same image),
+    # the SBOM built beside it in the sandbox. The direct contents' meta
+    # as nixpkgs' packages carry it (pname, version, an SPDX license).
+    sbomSpdx = dockerTools.streamLayeredImage ({
+      name = "layered-image";
+      tag = "latest";
+      config.Cmd = [ "hello" ];
+      sbom = "spdx";
+    } // layeredArgs // {
+      contents = [
+        (hello // {
+          pname = "hello";
+          version = "2.12.1";
+          meta = {
+            license = [ { spdxId = "GPL-3.0-or-later"; } ];
+            homepage = "https://example.org/hello";
+          };
+        })
+        busybox
+      ];
+    });
+    sbomCyclonedx = dockerTools.streamLayeredImage ({
+      name = "layered-image";
+      tag = "latest";
+      config.Cmd = [ "hello" ];
+      sbom = "cyclonedx";
+    } // layeredArgs);
+
     # only through config's string context; via the flake's lib (no overlay)
     another = li.streamLayeredImage {
       name = "another-layered-image";
@@ -664,6 +692,10 @@ in
     hello = "${hello}";
     noTagStreamTag = images.noTagStream.imageTag;
     precomputedConf = "${images.precomputed.conf}";
+    sbomSpdxDoc = "${images.sbomSpdx.sbom}";
+    sbomCyclonedxDoc = "${images.sbomCyclonedx.sbom}";
+    layeredConf = "${images.layered.conf}";
+    layeredHasNoSbom = !(images.layered ? sbom);
     precomputedCopyTo = "${images.precomputed.copyTo}";
     withLayersConf = "${images.withLayers.conf}";
     withPermsLayerConf = "${images.withPermsLayer.conf}";

@@ -220,7 +220,7 @@ declare -A img
 echo "== nix build ${#images[@]} images" >&2
 # the sandbox probe is built anew each run
 nix-store --delete "$(inf outPaths.sandboxProbe)" >/dev/null 2>&1 || true
-attrs=("$testflake#precomputed.copyTo" "$testflake#bulk.copyTo" "$testflake#withLayers.copyTo" "$testflake#pushable.copyToRegistry"
+attrs=("$testflake#sbomSpdx.sbom" "$testflake#sbomCyclonedx.sbom" "$testflake#precomputed.copyTo" "$testflake#bulk.copyTo" "$testflake#withLayers.copyTo" "$testflake#pushable.copyToRegistry"
   "$testflake#ociPush.copyToRegistry" "$testflake#ociPush.copyTo" "$testflake#pushable.copyToDockerDaemon" "$testflake#pushable.copyToPodman" "$testflake#multi" "$testflake#oddTag.copyToDockerDaemon"); for i in "${images[@]}"; do attrs+=("$testflake#$i"); done
 for e in "${examples[@]}"; do attrs+=("$testflake#examples.$e"); done
 if ! nix build --no-link "${attrs[@]}" "${testoverrides[@]}" --keep-going 2>"$tmp/build.log"; then
@@ -397,6 +397,35 @@ if has fakeRoot "fakeRootCommands"; then
 fi
 
 # precomputeLayerDigests: digests in the conf, the same image, streamed in one pass
+# sbom = "spdx" | "cyclonedx": the SBOM built in the sandbox, valid by its
+# official validator, every store path of the conf in it; the image's
+# derivation (and so every byte) the same as without it.
+expect "sbom: the image is the one without sbom" "$(inf outPaths.layered)" "$(inf outPaths.sbomSpdx)"
+expect "sbom: cyclonedx image is the one without sbom" "$(inf outPaths.layered)" "$(inf outPaths.sbomCyclonedx)"
+expect "sbom: no passthru.sbom without sbom" true "$(inf layeredHasNoSbom)"
+spdx=$(inf sbomSpdxDoc) cdx=$(inf sbomCyclonedxDoc)
+if valid "$spdx"; then
+  check "sbom spdx: pyspdxtools accepts it" pyspdxtools -i "$spdx"
+  expect "sbom spdx: every store path of the conf listed" "$(jq -r '.store_layers | flatten | sort | .[]' "$(inf layeredConf)")" \
+    "$(jq -r '[.packages[] | .packageFileName // empty] | sort | .[]' "$spdx")"
+  expect "sbom spdx: the direct contents' meta" "hello 2.12.1 GPL-3.0-or-later https://example.org/hello" \
+    "$(jq -r --arg p "$(inf hello)" '.packages[] | select(.packageFileName == $p) | "\(.name) \(.versionInfo) \(.licenseDeclared) \(.homepage)"' "$spdx")"
+else
+  fail "sbom spdx: built" "not built (see the log above)"
+fi
+if valid "$cdx"; then
+  check "sbom cyclonedx: CycloneDX 1.6 strict schema accepts it" python3 -c '
+import sys
+from cyclonedx.validation.json import JsonStrictValidator
+from cyclonedx.schema import SchemaVersion
+e = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())
+sys.exit(str(e.data.message) if e is not None else 0)' "$cdx"
+  expect "sbom cyclonedx: every store path of the conf listed" "$(jq -r '.store_layers | flatten | sort | .[]' "$(inf layeredConf)")" \
+    "$(jq -r '[.components[] | .["bom-ref"] | select(startswith("/"))] | sort | .[]' "$cdx")"
+else
+  fail "sbom cyclonedx: built" "not built (see the log above)"
+fi
+
 if has precomputed "precomputed digests"; then
   expect "precomputeLayerDigests: conf carries one digest per store layer" \
     "$(jq '.store_layers | length' "$(inf precomputedConf)")" "$(jq '.store_layer_digests | length' "$(inf precomputedConf)")"

@@ -21,8 +21,15 @@ Listeners, all on 127.0.0.1:
   sink   a third origin that forwards nothing (a token realm, a host a
          redirect leads to): it answers 401 or a token.
 Log lines are JSON: {"listener", "scheme", "method", "path", "headers"}.
+
+--fault referrers-api gives the registry (distribution 2.8 has none) the
+OCI 1.1 referrers API: a manifest put with a `subject` is answered with
+`OCI-Subject`, and `GET /v2/<name>/referrers/<digest>` with an index of
+the manifests seen put for that subject. referrers-api-no-header answers
+the endpoint but sends no `OCI-Subject`, as registries of the 1.1 release
+candidates did.
 """
-import argparse, http.client, json, os, socket, ssl, sys, threading, time
+import argparse, hashlib, http.client, json, os, re, socket, ssl, sys, threading, time
 
 p = argparse.ArgumentParser()
 for name in ("upstream", "main", "other", "sink"):
@@ -132,6 +139,31 @@ def handle_sink(c, method, path, h):
         respond(c, 200, [("Content-Type", "application/json")], json.dumps({"token": "sink-token"}).encode())
     else:
         respond(c, 401, [("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{args.sink}/token",service="sink"')], error_body("UNAUTHORIZED", "sink"))
+
+referrers = {}
+REFERRERS_PATH = re.compile(r"^/v2/(.+)/referrers/(sha256:[0-9a-f]{64})(\?.*)?$")
+
+def record_referrer(path, body, content_type):
+    """The descriptor a referrers listing gives a manifest put with a subject; its subject."""
+    try:
+        m = json.loads(body)
+    except ValueError:
+        return None
+    subject = (m.get("subject") or {}).get("digest") if isinstance(m, dict) else None
+    if not subject:
+        return None
+    repo = path[len("/v2/"):].split("/manifests/")[0]
+    d = {"mediaType": m.get("mediaType", content_type), "digest": "sha256:" + hashlib.sha256(body).hexdigest(), "size": len(body)}
+    at = m.get("artifactType") or (m.get("config") or {}).get("mediaType")
+    if at:
+        d["artifactType"] = at
+    if m.get("annotations"):
+        d["annotations"] = m["annotations"]
+    with state_lock:
+        listed = referrers.setdefault((repo, subject), [])
+        if all(x["digest"] != d["digest"] for x in listed):
+            listed.append(d)
+    return subject
 
 def handle(listener, c, scheme):
     """Serves requests on one connection; False ends it."""
@@ -258,6 +290,13 @@ def handle(listener, c, scheme):
             digest = path.rsplit("/", 1)[1]
             respond(c, 200, [("Content-Length", "12345"), ("Docker-Content-Digest", digest)], head=True)
             continue
+        if f.startswith("referrers-api") and method in ("GET", "HEAD") and REFERRERS_PATH.match(path):
+            repo, subject = REFERRERS_PATH.match(path).group(1, 2)
+            with state_lock:
+                listed = list(referrers.get((repo, subject), []))
+            index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": listed}).encode()
+            respond(c, 200, [("Content-Type", "application/vnd.oci.image.index.v1+json")], index, head=method == "HEAD")
+            continue
         fwd_path = path.replace("&redirected=1", "")
         status, headers, data = forward(method, fwd_path, h, body, scheme, host)
         # Faults on the registry's answer.
@@ -271,6 +310,10 @@ def handle(listener, c, scheme):
             headers = set_header(headers, "Location", loc.split("?")[0].rsplit("/", 1)[1] + "?" + loc.split("?", 1)[1])
         if f == "digest-lie" and is_commit and status == 201:
             headers = set_header(headers, "Docker-Content-Digest", "sha256:" + "0" * 64)
+        if f.startswith("referrers-api") and is_manifest_put and 200 <= status < 300:
+            subject = record_referrer(path, body, h.get("content-type", ""))
+            if subject and f == "referrers-api":
+                headers = set_header(headers, "OCI-Subject", subject)
         if f == "manifest-202" and is_manifest_put and status == 201:
             status = 202
         respond(c, status, headers, data, head=method == "HEAD")

@@ -7,6 +7,7 @@ use layered_image::conf::Conf;
 use layered_image::dest::{self, Name, registry};
 use layered_image::image::base::BaseImage;
 use layered_image::reference;
+use layered_image::sbom;
 use layered_image::source::ImageSource;
 use layered_image::time::DateTime;
 use std::path::{Path, PathBuf};
@@ -95,6 +96,23 @@ pub struct Args {
     /// there, mount, upload and its size) and the manifest, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Attach an SBOM of each image (from the conf's closure_graph, see `conf
+    /// --closure-graph`) as an OCI referrer: in oci: and oci-archive: layouts, and in
+    /// registries (their referrers API, else the sha256-<digest> referrers tag).
+    #[arg(long, value_enum, value_name = "spdx|cyclonedx")]
+    pub sbom: Option<SbomFormat>,
+    /// Attach an in-toto SLSA provenance statement of each image, as --sbom does.
+    #[arg(long)]
+    pub provenance: bool,
+    /// What Nix knows of the direct contents, for --sbom (as `sbom --meta`).
+    #[arg(long, value_name = "FILE", requires = "sbom")]
+    pub sbom_meta: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomFormat {
+    Spdx,
+    Cyclonedx,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -154,6 +172,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("--additional-tag {t:?} is not a valid tag");
     }
     let single_platform = matches!(name, Name::DockerArchive { .. } | Name::DockerDaemon { .. });
+    let attaching = args.sbom.is_some() || args.provenance;
+    if attaching && (single_platform || args.dry_run) {
+        anyhow::bail!("--sbom and --provenance attach OCI referrers: they apply to oci:, oci-archive: and docker:// (not --dry-run)");
+    }
     if single_platform && args.index {
         anyhow::bail!("--index needs an OCI or registry destination (docker-archive and docker-daemon hold one platform)");
     }
@@ -196,7 +218,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(t) = totals {
         progress.set_total(t.iter().sum());
     }
-    let result = dest::copy(&name, &sources, &opts, &progress, &cancel);
+    let documents = if attaching { Some(documents(&args, &loaded, confs)?) } else { None };
+    let attach = documents.as_ref().map(|d| d as &dyn dest::referrers::Attachments);
+    let result = dest::copy(&name, &sources, &opts, &progress, &cancel, attach);
     progress.finish();
     let written = result?;
     if let Some(plan) = &written.plan {
@@ -210,10 +234,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The documents --sbom and --provenance attach, for each conf (an image
+/// source carries the referrers it has).
+fn documents<'a>(args: &Args, loaded: &'a [Loaded], confs: &[String]) -> anyhow::Result<sbom::attach::Documents<'a>> {
+    let meta = args.sbom_meta.as_deref().map(sbom::meta::read).transpose()?.unwrap_or_default();
+    let inputs = loaded
+        .iter()
+        .zip(confs)
+        .map(|(l, path)| match l {
+            Loaded::Conf(conf, base) => {
+                let closure = sbom::attach::conf_closure(Path::new(path))?;
+                let conf_in_store = std::fs::canonicalize(path)
+                    .ok()
+                    .map(|p| p.display().to_string())
+                    .filter(|p| p.starts_with(&format!("{}/", conf.store_dir.trim_end_matches('/'))));
+                let build = sbom::provenance::BuildInputs {
+                    conf: conf_in_store,
+                    builder_id: sbom::provenance::DEFAULT_BUILDER_ID.into(),
+                    ..Default::default()
+                };
+                Ok(Some(sbom::attach::Input { conf, base: base.as_ref(), closure, meta: meta.clone(), build }))
+            }
+            Loaded::Image(i) => {
+                anyhow::bail!("{}: --sbom and --provenance describe an image made from a conf; an image source carries the referrers it has", i.label)
+            }
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let sbom = args.sbom.map(|f| match f {
+        SbomFormat::Spdx => sbom::attach::Format::Spdx,
+        SbomFormat::Cyclonedx => sbom::attach::Format::CycloneDx,
+    });
+    Ok(sbom::attach::Documents { sbom, provenance: args.provenance, inputs })
+}
+
 /// What a CONF argument names: a conf.json, or an image in skopeo's names.
 enum Loaded {
     Conf(Box<Conf>, Option<BaseImage>),
-    Image(ImageSource),
+    Image(Box<ImageSource>),
 }
 
 impl Loaded {
@@ -221,7 +278,7 @@ impl Loaded {
         if ["oci:", "oci-archive:", "docker-archive:", "docker://", "docker-daemon:"].iter().any(|t| arg.starts_with(t)) {
             let name: Name = arg.parse()?;
             return match ImageSource::open(&name)? {
-                Some(image) => Ok(Loaded::Image(image)),
+                Some(image) => Ok(Loaded::Image(Box::new(image))),
                 None => anyhow::bail!("{arg}: copy reads images from oci:, oci-archive: and docker-archive: (and confs)"),
             };
         }

@@ -25,6 +25,7 @@ pub mod manifest;
 pub mod origin;
 mod push;
 pub use push::Push;
+pub mod referrers;
 mod upload;
 
 use crate::blob::{BlobStore, BlobWriter, StoreError};

@@ -256,7 +256,11 @@ impl crate::dest::Destination for Push<'_> {
         if job.cancelled() {
             return Err(CopyError::Interrupted("the manifest was not pushed".into()));
         }
+        let referrers = job.referrers(&named)?;
         let pushed = reg.push_named(&named.bytes, named.media_type, &job.opts.additional_tags, &mut platforms)?;
+        if !referrers.is_empty() {
+            super::referrers::attach_all(&reg, &pushed, &named, &referrers, job.progress)?;
+        }
         summary(&reg, job.progress);
         if let Some(why) = &pushed.converted {
             let what = if pushed.media_type == manifest::DOCKER_LIST {
