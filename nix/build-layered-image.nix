@@ -36,6 +36,7 @@ lib.makeOverridable (
         copyToRegistry
         copyToDockerDaemon
         copyToPodman
+        explain
         ;
       inherit stream;
     };

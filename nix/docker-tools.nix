@@ -76,6 +76,7 @@ let
     compressors = call ./internal/compressors.nix;
     streamScript = call ./internal/stream-script.nix;
     copyScript = call ./internal/copy-script.nix;
+    explainScript = call ./explain.nix;
   };
 
   public = {

@@ -21,6 +21,7 @@
   mkDbExtraCommand,
   streamScript,
   copyScript,
+  explainScript,
 }:
 lib.makeOverridable (
   {
@@ -121,6 +122,17 @@ lib.makeOverridable (
       # podman's clients find it ($CONTAINER_HOST, the user's socket, the
       # system's)
       copyToPodman = copy "copy-to-podman" ''set -- "docker-daemon:${imageRef}" --engine podman "$@"'';
+      # `nix run .#image.explain [-- FILE]`: what each layer holds and why.
+      explain = explainScript {
+        inherit
+          baseName
+          closureRoots
+          layeringArgs
+          excludePaths
+          layers
+          ;
+        conf = copyConf;
+      };
     };
 
     # config's string context makes every store path it mentions part of

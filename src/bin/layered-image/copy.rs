@@ -95,6 +95,10 @@ pub struct Args {
     /// there, mount, upload and its size) and the manifest, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// No progress: no bar, no periodic or per-layer lines (warnings and errors
+    /// are still printed; --dry-run's plan still goes to stdout).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -185,7 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let loaded = confs.iter().map(|c| Loaded::open(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let sources: Vec<dest::Source> = loaded.iter().zip(confs).map(|(l, label)| dest::Source { input: l.input(), label: label.clone() }).collect();
-    let progress = Stderr::new("read");
+    let progress = if args.quiet { Stderr::quiet("read") } else { Stderr::new("read") };
     let totals: Option<Vec<u64>> = loaded
         .iter()
         .map(|l| match l {

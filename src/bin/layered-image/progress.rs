@@ -20,6 +20,9 @@ pub struct Stderr {
     bars: Option<Bars>,
     log: Option<Log>,
     verb: String,
+    /// `--quiet`: no bar, no log lines, no per-layer lines; warnings and
+    /// errors still go out.
+    quiet: bool,
 }
 
 /// Progress for a log: bytes so far, and when the last line was printed.
@@ -87,6 +90,7 @@ impl Stderr {
     pub fn new(verb: &str) -> Stderr {
         let terminal = std::io::stderr().is_terminal();
         Stderr {
+            quiet: false,
             verb: verb.to_string(),
             log: (!terminal).then(|| Log { start: Instant::now(), bytes: AtomicU64::new(0), total: AtomicU64::new(0), last: AtomicU64::new(0) }),
             bars: terminal.then(|| {
@@ -97,6 +101,21 @@ impl Stderr {
                 total.enable_steady_tick(std::time::Duration::from_millis(120));
                 Bars { multi, total, layers: Mutex::new(HashMap::new()) }
             }),
+        }
+    }
+
+    /// Progress for `--quiet`: nothing but [`Self::warn`].
+    pub fn quiet(verb: &str) -> Stderr {
+        Stderr { bars: None, log: None, verb: verb.to_string(), quiet: true }
+    }
+
+    /// A warning: printed even with `--quiet` (above the bar if one is drawn).
+    pub fn warn(&self, text: &str) {
+        match &self.bars {
+            Some(b) => {
+                let _ = b.multi.println(layered_image::diag::escape_controls(text));
+            }
+            None => layered_image::diag::line(text),
         }
     }
 
@@ -132,11 +151,8 @@ impl Progress for Stderr {
     fn line(&self, text: &str) {
         // Names from the inputs (base layer members, store paths) are
         // escaped; a closed or full stderr never stops the image.
-        match &self.bars {
-            Some(b) => {
-                let _ = b.multi.println(layered_image::diag::escape_controls(text));
-            }
-            None => layered_image::diag::line(text),
+        if !self.quiet {
+            self.warn(text);
         }
     }
     fn advance(&self, bytes: u64) {
