@@ -174,7 +174,8 @@ impl Progress for Stderr {
     fn line(&self, text: &str) {
         // Names from the inputs (base layer members, store paths) are
         // escaped; a closed or full stderr never stops the image.
-        if !self.quiet {
+        // Warnings the library words as such go out even with --quiet.
+        if !self.quiet || text.starts_with("layered-image: warning:") {
             self.warn(text);
         }
     }
