@@ -498,9 +498,12 @@ fn bad_input_is_one_clear_error() {
     li(os!["explain", conf]).fails(&[&first[1..]]);
 }
 
+/// A store path (spelt absolute), its size and member count.
+type PathFacts = (String, Value, Value);
+
 /// The per-layer facts explain reports of `e`: diff_id, tar size, files,
-/// and each store path (spelt absolute) with its size and member count.
-fn layer_facts(e: &Value) -> Vec<(Value, Value, Value, Vec<(String, Value, Value)>)> {
+/// and each store path's.
+fn layer_facts(e: &Value) -> Vec<(Value, Value, Value, Vec<PathFacts>)> {
     e["layers"]
         .as_array()
         .unwrap()
