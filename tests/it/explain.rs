@@ -669,3 +669,60 @@ fn a_bad_image_is_one_clear_error() {
     assert!(out.stdout.is_empty(), "{err}");
     li(os!["explain", oci, "--graph", conf]).fails(&["--graph", &oci, "is an image"]);
 }
+
+/// An image's layers are read as streams: explaining one whose layer is
+/// 40 MiB stays in a fraction of that, and every number is the archive's
+/// own (each layer member's length and sha256, read with the tar crate).
+#[test]
+fn an_image_is_read_as_a_stream_and_measured_by_its_bytes() {
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let data = "nix/store/3c0d8w1h5q2n8m4k6j7p9r0s2t4v6x8z-data";
+    std::fs::create_dir_all(root.join(data)).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..(40 << 20) / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(root.join(data).join("blob"), &bytes).unwrap();
+    drop(bytes);
+    let conf_path = root.join("conf.json");
+    let mut conf: Value = serde_json::from_slice(&std::fs::read(&conf_path).unwrap()).unwrap();
+    conf["store_layers"] = json!([[store.busybox], [data]]);
+    std::fs::write(&conf_path, serde_json::to_vec(&conf).unwrap()).unwrap();
+    let image = root.join("image.tar");
+    run(Command::new(bin()).arg("stream").arg(&conf_path).arg("-o").arg(&image).arg("-q"));
+    verify_image(image.to_str().unwrap());
+
+    let name = format!("docker-archive:{}", image.display());
+    let out = li(os!["explain", name, "--json"]);
+    out.succeeds().rss_below_mib(24);
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = members(&image);
+    let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+    let names = manifest[0]["Layers"].as_array().unwrap();
+    assert_eq!(e["layers"].as_array().unwrap().len(), names.len());
+    for (l, name) in e["layers"].as_array().unwrap().iter().zip(names) {
+        let tar = &m[name.as_str().unwrap()];
+        assert_eq!(l["size"], tar.len() as u64);
+        assert_eq!(l["diff_id"], format!("sha256:{}", sha256_hex(tar)));
+        let spans = member_spans(tar);
+        assert_eq!(l["files"], spans.len() as u64);
+        for p in l["paths"].as_array().unwrap() {
+            let prefix = p["path"].as_str().unwrap();
+            let mine: Vec<&(String, u64)> =
+                spans.iter().filter(|(n, _)| n.trim_end_matches('/') == prefix || n.starts_with(&format!("{prefix}/"))).collect();
+            assert!(!mine.is_empty(), "{prefix}");
+            assert_eq!(p["size"], mine.iter().map(|(_, s)| s).sum::<u64>(), "{prefix}");
+            assert_eq!(p["files"], mine.len() as u64, "{prefix}");
+        }
+        let sum: u64 = l["paths"].as_array().unwrap().iter().map(|p| p["size"].as_u64().unwrap()).sum();
+        assert_eq!(sum + l["overhead"].as_u64().unwrap(), tar.len() as u64);
+    }
+    assert_eq!(e["layers"][1]["paths"][0]["path"], format!("/{data}"));
+    assert!(e["layers"][1]["size"].as_u64().unwrap() > 40 << 20);
+}
