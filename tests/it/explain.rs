@@ -637,6 +637,26 @@ fn diff_of_an_image_and_a_conf_is_that_of_the_confs() {
     assert_eq!(diff(&oci_a, &b), confs, "image A, conf B");
     assert_eq!(diff(&a, &oci_b), confs, "conf A, image B: B's blobs as the layout holds them");
     assert_eq!(diff(&oci_a, &oci_b), confs, "two images");
+
+    // B as skopeo writes it (its own gzip, its own config): the upload is
+    // skopeo's blob of the changed layer and skopeo's config, as the layout holds them.
+    require("skopeo");
+    let archive_b = root.join("b.tar");
+    run(Command::new(bin()).arg("stream").arg(&b).arg("-o").arg(&archive_b).arg("-q"));
+    let skopeo_dir = root.join("skopeo-b");
+    run(Command::new("skopeo").arg("copy").arg(format!("docker-archive:{}", archive_b.display())).arg(format!("oci:{}:b", skopeo_dir.display())));
+    let skopeo_b = format!("oci:{}:b", skopeo_dir.display());
+    let out = run(Command::new(bin()).arg("diff").arg(&a).arg(&skopeo_b).arg("--json").env("LAYERED_IMAGE_CACHE_DIR", root.join("cache-diff")));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let blobs = layout_blobs(&skopeo_dir);
+    assert_eq!(d["layers"][1]["status"], "changed");
+    assert_eq!(d["layers"][1]["upload"], blobs[1].1, "the changed layer's blob as skopeo wrote it");
+    let index: Value = serde_json::from_slice(&std::fs::read(skopeo_dir.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(&std::fs::read(skopeo_dir.join("blobs/sha256").join(&m[7..])).unwrap()).unwrap();
+    assert_eq!(d["config_upload"], manifest["config"]["size"]);
+    assert_eq!(d["upload_bytes"], blobs[1].1 + manifest["config"]["size"].as_u64().unwrap());
+    assert_ne!(d["upload_bytes"], confs.1, "skopeo's gzip is not ours");
 }
 
 /// Images that cannot be read: one error naming the image (and the layer
