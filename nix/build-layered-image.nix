@@ -37,6 +37,7 @@ lib.makeOverridable (
         copyToRegistry
         copyToDockerDaemon
         copyToPodman
+        explain
         ;
       inherit stream;
     };

@@ -77,6 +77,7 @@ let
     streamScript = call ./internal/stream-script.nix;
     copyScript = call ./internal/copy-script.nix;
     sbomDocument = call ./sbom.nix;
+    explainScript = call ./explain.nix;
   };
 
   public = {

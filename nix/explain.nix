@@ -1,6 +1,6 @@
 # passthru.explain: `nix run .#image.explain [-- FILE [explain flags]]`
 # prints what each layer holds and why, and writes the HTML page (a
-# treemap and the table) to FILE, ./result-explain.html by default.
+# treemap and the table) to FILE, ./result-explain by default.
 #
 # The layering rule of each store path is recomputed from the closure
 # graph with the very flags the conf derivation was given, so this needs
@@ -30,7 +30,10 @@ let
         preferLocalBuild = true;
       }
       ''
-        cp "''${NIX_ATTRS_JSON_FILE:-.attrs.json}" ${placeholder "out"}
+        # Nix 2.8's sandbox names the attrs file by its path outside the
+        # sandbox; it is in the build directory (as for the conf).
+        graph=''${NIX_ATTRS_JSON_FILE:-}; [ -e "$graph" ] || graph=.attrs.json
+        cp "$graph" ${placeholder "out"}
       '';
   flags = builtins.concatStringsSep " " (
     map (a: "'${a}'") (
@@ -42,7 +45,7 @@ runCommand "explain-${baseName}" { meta.mainProgram = "explain"; } ''
   mkdir -p $out/bin
   cat > $out/bin/explain <<'EOF'
   #!${buildShell}
-  html=''${1:-./result-explain.html}
+  html=''${1:-./result-explain}
   if [ $# -gt 0 ]; then shift; fi
   exec ${exe} explain ${conf} --graph ${graph} --graph-key graph ${flags} --html "$html" "$@"
   EOF

@@ -22,6 +22,7 @@
   streamScript,
   copyScript,
   sbomDocument,
+  explainScript,
 }:
 lib.makeOverridable (
   {
@@ -147,6 +148,17 @@ lib.makeOverridable (
       # podman's clients find it ($CONTAINER_HOST, the user's socket, the
       # system's)
       copyToPodman = copy "copy-to-podman" ''set -- "docker-daemon:${imageRef}" --engine podman "$@"'';
+      # `nix run .#image.explain [-- FILE]`: what each layer holds and why.
+      explain = explainScript {
+        inherit
+          baseName
+          closureRoots
+          layeringArgs
+          excludePaths
+          layers
+          ;
+        conf = copyConf;
+      };
     };
 
     # config's string context makes every store path it mentions part of

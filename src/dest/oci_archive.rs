@@ -4,6 +4,7 @@
 //! image joins the first (as it does in `oci:DIR`) instead of replacing it.
 
 use super::CopyError;
+use crate::tar::reader::{Dialect, Reader, Streamed};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -71,31 +72,29 @@ pub fn read_existing(path: &Path, dir: &Path, cancel: &AtomicBool) -> Result<boo
         return Ok(false);
     }
     let file = File::open(path).map_err(|e| io_err("cannot open", e))?;
-    let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, file));
+    let mut archive = Reader::new(Streamed(io::BufReader::with_capacity(1 << 20, file)), Dialect::Go);
     let not_archive = |why: String| invalid(format!("exists and is not an oci-archive ({why}); not overwritten"));
-    let entries = archive.entries().map_err(|e| not_archive(e.to_string()))?;
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).map_err(|e| io_err("cannot create a layout beside it", e))?;
     let mut has_marker = false;
-    for entry in entries {
+    loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(ArchiveError::Interrupted { path: path.into() });
         }
-        let mut entry = entry.map_err(|e| not_archive(e.to_string()))?;
-        let raw = entry.path_bytes().into_owned();
-        let name = String::from_utf8_lossy(&raw);
+        let Some(member_entry) = archive.next_entry().map_err(|e| not_archive(e.to_string()))? else { break };
+        let name = String::from_utf8_lossy(&member_entry.name).into_owned();
         let name = name.trim_start_matches("./");
-        let kind = entry.header().entry_type();
-        if kind.is_dir() || name.is_empty() {
+        if member_entry.typeflag == crate::tar::python::DIRTYPE || name.is_empty() {
             continue;
         }
+        let mut entry = archive.data(&member_entry);
         let member = |what: &str| invalid(format!("member {name} {what}; not overwritten"));
         let hex = name.strip_prefix("blobs/sha256/").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         if hex.is_none() && name != "oci-layout" && name != "index.json" {
             // Not part of an OCI layout: left out of the new archive.
             continue;
         }
-        if !kind.is_file() {
+        if !member_entry.is_regular() {
             return Err(member("is not a regular file"));
         }
         match hex {
@@ -123,7 +122,7 @@ pub fn read_existing(path: &Path, dir: &Path, cancel: &AtomicBool) -> Result<boo
                 }
             }
             None => {
-                if entry.size() > JSON_LIMIT {
+                if member_entry.size > JSON_LIMIT {
                     return Err(member("is implausibly large"));
                 }
                 let mut bytes = Vec::new();

@@ -15,6 +15,7 @@ use crate::conf::Conf;
 use crate::digest::{BlobDigest, Digest};
 use crate::image::Quiet;
 use crate::image::base::BaseImage;
+use crate::source::ImageSource;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -80,7 +81,12 @@ fn name_of(path: &str) -> &str {
 fn same_kind(a: &Origin, b: &Origin) -> bool {
     matches!(
         (a, b),
-        (Origin::Base { .. }, Origin::Base { .. }) | (Origin::Store, Origin::Store) | (Origin::Customisation { .. }, Origin::Customisation { .. })
+        (Origin::Base { .. }, Origin::Base { .. })
+            | (Origin::Store, Origin::Store)
+            | (Origin::Customisation { .. }, Origin::Customisation { .. })
+            // An image's layer may have been any of them: its paths decide.
+            | (Origin::Image { .. }, _)
+            | (_, Origin::Image { .. })
     )
 }
 
@@ -96,12 +102,19 @@ fn likeness(a: &LayerInfo, b: &LayerInfo) -> usize {
     }
 }
 
-/// Compares A and B; `conf_b` (with `base_b`) makes the blobs of B's new
-/// layers whose compressed sizes nobody recorded.
-pub fn diff(a: Explained, mut b: Explained, conf_b: &Conf, jobs: usize, cancel: &AtomicBool) -> Result<Diff, ExplainError> {
+/// What B was explained from: it makes the blobs of B's new layers whose
+/// compressed sizes nobody recorded.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    Conf(&'a Conf),
+    Image(&'a ImageSource),
+}
+
+/// Compares A and B.
+pub fn diff(a: Explained, mut b: Explained, input_b: Input<'_>, jobs: usize, cancel: &AtomicBool) -> Result<Diff, ExplainError> {
     let in_a: HashSet<Digest> = a.layers.iter().map(|l| l.diff_id.digest).collect();
     let in_b: HashSet<Digest> = b.layers.iter().map(|l| l.diff_id.digest).collect();
-    fill_blobs(&mut b, conf_b, &in_a, jobs, cancel)?;
+    fill_blobs(&mut b, input_b, &in_a, jobs, cancel)?;
 
     let mut a_free: Vec<bool> = a.layers.iter().map(|l| !in_b.contains(&l.diff_id.digest)).collect();
     let mut uploaded: HashSet<Digest> = HashSet::new();
@@ -157,9 +170,17 @@ pub fn diff(a: Explained, mut b: Explained, conf_b: &Conf, jobs: usize, cancel: 
 }
 
 /// Gives every layer of B that A lacks its compressed blob.
-fn fill_blobs(b: &mut Explained, conf: &Conf, in_a: &HashSet<Digest>, jobs: usize, cancel: &AtomicBool) -> Result<(), ExplainError> {
+fn fill_blobs(b: &mut Explained, input: Input<'_>, in_a: &HashSet<Digest>, jobs: usize, cancel: &AtomicBool) -> Result<(), ExplainError> {
     let compression = b.compression;
-    let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
+    let conf = match input {
+        Input::Conf(conf) => Some(conf),
+        Input::Image(_) => None,
+    };
+    let base = conf.and_then(|c| c.from_image.as_deref()).map(BaseImage::open).transpose()?;
+    let foreign = match input {
+        Input::Image(image) => image.layers(),
+        Input::Conf(_) => Vec::new(),
+    };
     let n_base = base.as_ref().map_or(0, |x| x.layers.len());
     let opts = produce::Options { compression, jobs: jobs.max(1), retries: 1, blob_cache: crate::blob::cache::BlobCache::from_env() };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -177,10 +198,12 @@ fn fill_blobs(b: &mut Explained, conf: &Conf, in_a: &HashSet<Digest>, jobs: usiz
         }
         let blob = match &l.origin {
             Origin::Store => {
+                let conf = conf.expect("a store layer comes from a conf");
                 let paths = &conf.store_layers[l.index - n_base];
                 produce::store_layer_blob(paths, &conf.stamp, &Discard, &opts, &Quiet, cancel)?.blob.digest
             }
             Origin::Customisation { .. } => {
+                let conf = conf.expect("the customisation layer comes from a conf");
                 let tar = conf.customisation_layer.1.join("layer.tar");
                 let f = std::fs::File::open(&tar).map_err(|source| ExplainError::Read { what: tar.display().to_string(), source })?;
                 compressed(f, compression, &pool).map_err(|source| ExplainError::Read { what: tar.display().to_string(), source })?
@@ -191,6 +214,16 @@ fn fill_blobs(b: &mut Explained, conf: &Conf, in_a: &HashSet<Digest>, jobs: usiz
                 let mut r = base.layer_reader_at(layer);
                 let mut head = [0u8; 8];
                 let what = |source| ExplainError::Read { what: format!("base layer {member}"), source };
+                let n = crate::image::decode::read_head(&mut r, &mut head).map_err(what)?;
+                let whole = io::Cursor::new(head[..n].to_vec()).chain(r);
+                let tar = crate::image::decode::reader(crate::image::decode::sniff(&head[..n]), whole).map_err(what)?;
+                compressed(tar, compression, &pool).map_err(what)?
+            }
+            Origin::Image { label } => {
+                let layer = &foreign[l.index];
+                let what = |source| ExplainError::Read { what: format!("layer {} of {label}", layer.name), source };
+                let mut r = (layer.open)().map_err(what)?;
+                let mut head = [0u8; 8];
                 let n = crate::image::decode::read_head(&mut r, &mut head).map_err(what)?;
                 let whole = io::Cursor::new(head[..n].to_vec()).chain(r);
                 let tar = crate::image::decode::reader(crate::image::decode::sniff(&head[..n]), whole).map_err(what)?;

@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub mod html;
+pub mod image;
 mod report;
 pub mod why;
 
@@ -58,6 +59,9 @@ pub enum Origin {
     Store,
     /// The customisation layer: contents, extraCommands, fakeRootCommands.
     Customisation { dir: String },
+    /// A layer of an image read as it is (`oci:`, `docker-archive:`, ...),
+    /// which does not say which of the above it was.
+    Image { label: String },
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +98,9 @@ impl LayerInfo {
         match &self.origin {
             Origin::Base { image, member } => format!("from fromImage {} ({member})", image.display()),
             Origin::Customisation { dir } => format!("the customisation layer {dir}: contents, extraCommands, fakeRootCommands"),
+            Origin::Image { label } => {
+                format!("unknown (image input {label}: base, store and customisation layers look alike in an image)")
+            }
             Origin::Store => match self.paths.first().and_then(|p| p.why.as_ref()) {
                 Some(r) => match r {
                     Reason::Explicit { file } => format!("explicit layer (buildLayer) {}", file.display()),
@@ -335,10 +342,10 @@ fn count_base_members(mut r: impl Read) -> std::io::Result<u64> {
 }
 
 fn count_members(r: impl Read) -> std::io::Result<u64> {
-    let mut ar = tar::Archive::new(r);
+    use crate::tar::reader::{Dialect, Reader, Streamed};
+    let mut ar = Reader::new(Streamed(r), Dialect::Go);
     let mut n = 0;
-    for e in ar.entries()? {
-        e?;
+    while ar.next_entry().map_err(std::io::Error::other)?.is_some() {
         n += 1;
     }
     Ok(n)

@@ -6,8 +6,15 @@ use std::fmt::Write;
 
 const NO_GRAPH: &str = "listed in the conf's store_layers (give --graph for the layering rule that placed it)";
 
-fn path_why(p: &PathInfo) -> String {
-    p.why.as_ref().map_or_else(|| NO_GRAPH.to_string(), |r| r.text())
+/// Store paths of an image read as it is: nothing records the rule that placed them.
+const IMAGE_INPUT: &str = "unknown (image input)";
+
+fn path_why(p: &PathInfo, origin: &Origin) -> String {
+    match (&p.why, origin) {
+        (Some(r), _) => r.text(),
+        (None, Origin::Image { .. }) => IMAGE_INPUT.to_string(),
+        (None, _) => NO_GRAPH.to_string(),
+    }
 }
 
 fn origin_name(o: &Origin) -> &'static str {
@@ -15,6 +22,7 @@ fn origin_name(o: &Origin) -> &'static str {
         Origin::Base { .. } => "base",
         Origin::Store => "store",
         Origin::Customisation { .. } => "customisation",
+        Origin::Image { .. } => "image",
     }
 }
 
@@ -28,12 +36,12 @@ pub fn layer_json(l: &LayerInfo) -> Value {
         "files": l.files,
         "overhead": l.overhead(),
         "blob": l.blob.map(|b| json!({"digest": b.digest.to_string(), "size": b.size})),
-        "paths": l.paths.iter().map(path_json).collect::<Vec<_>>(),
+        "paths": l.paths.iter().map(|p| path_json(p, &l.origin)).collect::<Vec<_>>(),
     })
 }
 
-fn path_json(p: &PathInfo) -> Value {
-    let mut v = json!({"path": p.path, "size": p.size, "files": p.files, "why": path_why(p)});
+fn path_json(p: &PathInfo, origin: &Origin) -> Value {
+    let mut v = json!({"path": p.path, "size": p.size, "files": p.files, "why": path_why(p, origin)});
     if let Some(r) = &p.why {
         v["reason"] = r.to_json();
     }
@@ -93,7 +101,7 @@ pub fn write_json(e: &Explained, w: &mut dyn std::io::Write) -> std::io::Result<
             if k > 0 {
                 w.write_all(b",")?;
             }
-            serde_json::to_writer(&mut *w, &path_json(p))?;
+            serde_json::to_writer(&mut *w, &path_json(p, &l.origin))?;
         }
         w.write_all(b"]}")?;
     }
@@ -110,7 +118,7 @@ pub fn text(e: &Explained) -> String {
         let files = l.files.map_or_else(String::new, |f| format!(", {f} files"));
         let _ = writeln!(out, "\nlayer {} {}  {}{blob}{files}  {}", l.index, l.diff_id.digest.short(), human(l.diff_id.size), l.why());
         for p in &l.paths {
-            let _ = writeln!(out, "  {:>10}  {}  {}", human(p.size), p.path, path_why(p));
+            let _ = writeln!(out, "  {:>10}  {}  {}", human(p.size), p.path, path_why(p, &l.origin));
         }
     }
     if !e.biggest.is_empty() {

@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use crate::image::base::BaseImage;
 use crate::image::customisation::Customisation;
 use crate::tar::python::{self as tar, Header};
+use crate::tar::reader::{Dialect, Reader, Streamed};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -176,28 +177,21 @@ fn scan(source: &Source<'_>, want: &str) -> io::Result<Option<Hit>> {
     let (dir, base) = want.rsplit_once('/').unwrap_or(("", want));
     let whiteout = if dir.is_empty() { format!(".wh.{base}") } else { format!("{dir}/.wh.{base}") };
     let opaque = if dir.is_empty() { ".wh..wh..opq".to_string() } else { format!("{dir}/.wh..wh..opq") };
-    let mut archive = ::tar::Archive::new((source.open)()?);
+    // As docker unpacks the base image (Go's archive/tar).
+    let mut archive = Reader::new(Streamed((source.open)()?), Dialect::Go);
     let mut hit = None;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = norm(&String::from_utf8_lossy(&entry.path_bytes()));
+    while let Some(entry) = archive.next_entry().map_err(io::Error::other)? {
+        let name = norm(&String::from_utf8_lossy(&entry.name));
         if name == whiteout || name == opaque {
             hit = hit.or(Some(Hit::Gone));
         } else if name == want {
-            let kind = entry.header().entry_type();
-            hit = Some(if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+            let target = || String::from_utf8_lossy(&entry.linkname).into_owned();
+            hit = Some(match entry.typeflag {
                 // A hard link names a member of the archive, a symlink a path.
-                Hit::Link(if kind.is_hard_link() { format!("/{}", norm(&target)) } else { target })
-            } else if kind.is_file() {
-                if entry.size() > FILE_LIMIT {
-                    return Err(io::Error::other(format!("over {FILE_LIMIT} bytes")));
-                }
-                let mut data = Vec::new();
-                entry.read_to_end(&mut data)?;
-                Hit::File(data)
-            } else {
-                Hit::Gone
+                b'1' => Hit::Link(format!("/{}", norm(&target()))),
+                b'2' => Hit::Link(target()),
+                _ if entry.is_regular() => Hit::File(archive.read_data(&entry, FILE_LIMIT).map_err(io::Error::other)?),
+                _ => Hit::Gone,
             });
         }
     }

@@ -208,6 +208,13 @@ impl<I: Input> Reader<I> {
         Ok(v)
     }
 
+    /// The current member's data as a stream (to be read before the next
+    /// header; what is left unread is skipped).
+    pub fn data(&mut self, entry: &Entry) -> Data<'_, I> {
+        let left = if self.pos == entry.data_offset && entry.has_data() { entry.size } else { 0 };
+        Data { reader: self, left }
+    }
+
     fn read_block(&mut self, buf: &mut [u8; 512]) -> Result<usize, TarError> {
         let got = crate::input::read_full(&mut self.input, buf).map_err(TarError::Io)?;
         self.pos += got as u64;
@@ -384,6 +391,28 @@ pub fn checksum_matches(block: &[u8; 512]) -> Result<bool, String> {
 /// A header block's size field.
 pub fn size_field(block: &[u8; 512]) -> Result<u64, String> {
     u64::try_from(nti(&block[124..136])?).map_err(|_| "negative size".into())
+}
+
+/// A member's data, read in place: see [`Reader::data`].
+pub struct Data<'r, I> {
+    reader: &'r mut Reader<I>,
+    left: u64,
+}
+
+impl<I: Input> Read for Data<'_, I> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.reader.input.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ends inside a member"));
+        }
+        self.left -= n as u64;
+        self.reader.pos += n as u64;
+        Ok(n)
+    }
 }
 
 fn trim_slashes(name: &mut Vec<u8>) {

@@ -497,3 +497,252 @@ fn bad_input_is_one_clear_error() {
     std::fs::remove_dir_all(store.dir.path().join(first.trim_start_matches('/'))).unwrap();
     li(os!["explain", conf]).fails(&[&first[1..]]);
 }
+
+/// A store path (spelt absolute), its size and member count.
+type PathFacts = (String, Value, Value);
+
+/// The per-layer facts explain reports of `e`: diff_id, tar size, files,
+/// and each store path's.
+fn layer_facts(e: &Value) -> Vec<(Value, Value, Value, Vec<PathFacts>)> {
+    e["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let paths = l["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (format!("/{}", p["path"].as_str().unwrap().trim_start_matches('/')), p["size"].clone(), p["files"].clone()))
+                .collect();
+            (l["diff_id"].clone(), l["size"].clone(), l["files"].clone(), paths)
+        })
+        .collect()
+}
+
+/// The layer blobs' digests and sizes an OCI layout's manifest names, and
+/// each blob file's own length.
+fn layout_blobs(dir: &Path) -> Vec<(String, u64)> {
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(&digest[7..])).unwrap()).unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let d = l["digest"].as_str().unwrap().to_string();
+            let len = std::fs::metadata(dir.join("blobs/sha256").join(&d[7..])).unwrap().len();
+            assert_eq!(l["size"], len, "{d}: the descriptor's size is the file's");
+            (d, len)
+        })
+        .collect()
+}
+
+/// An image written by `copy` (oci:, oci-archive:, docker-archive:) or by
+/// skopeo explains as its conf does: the same diff_ids, tar sizes, member
+/// counts, store paths and their sizes; the compressed sizes are the
+/// blobs the image holds; "why" says honestly that an image does not tell.
+#[test]
+fn an_image_explains_as_its_conf() {
+    require("skopeo");
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let conf = root.join("conf.json");
+    let from_conf = li_json(os!["explain", conf, "--json"]);
+    let layout = root.join("layout");
+    let oci = format!("oci:{}:t", layout.display());
+    run(Command::new(bin()).arg("copy").arg(&conf).arg(&oci));
+    verify_image(&oci);
+    let archive = format!("oci-archive:{}:t", root.join("image-oci.tar").display());
+    run(Command::new(bin()).arg("copy").arg(&conf).arg(&archive));
+    let docker = root.join("image.tar");
+    run(Command::new(bin()).arg("stream").arg(&conf).arg("-o").arg(&docker));
+    // skopeo compresses the docker-archive's layers with its own gzip.
+    let skopeo_dir = root.join("skopeo");
+    run(Command::new("skopeo").arg("copy").arg(format!("docker-archive:{}", docker.display())).arg(format!("oci:{}:s", skopeo_dir.display())));
+    let skopeo = format!("oci:{}:s", skopeo_dir.display());
+
+    let want = layer_facts(&from_conf);
+    assert_eq!(want.len(), 3);
+    for image in [oci.clone(), archive, format!("docker-archive:{}", docker.display()), skopeo.clone()] {
+        let e = li_json(os!["explain", image, "--json"]);
+        // skopeo writes the config anew when it converts to OCI.
+        if image != skopeo {
+            assert_eq!(e["image_id"], from_conf["image_id"], "{image}");
+        }
+        assert_eq!(layer_facts(&e), want, "{image}");
+        assert_eq!(e["size"], from_conf["size"], "{image}");
+        for l in e["layers"].as_array().unwrap() {
+            assert_eq!(l["origin"], "image", "{image}");
+            for p in l["paths"].as_array().unwrap() {
+                assert_eq!(p["why"], "unknown (image input)", "{image}");
+            }
+        }
+    }
+    // The compressed sizes are those of the blobs the layouts hold.
+    for (dir, name) in [(&layout, oci.as_str()), (&skopeo_dir, "skopeo")] {
+        let reference = if name == "skopeo" { format!("oci:{}:s", dir.display()) } else { name.to_string() };
+        let e = li_json(os!["explain", reference, "--json"]);
+        let blobs = layout_blobs(dir);
+        for (l, (digest, len)) in e["layers"].as_array().unwrap().iter().zip(&blobs) {
+            assert_eq!(l["blob"]["digest"], *digest, "{name}");
+            assert_eq!(l["blob"]["size"], *len, "{name}");
+        }
+    }
+    // Our gzip and skopeo's differ; the tars do not.
+    assert_ne!(layout_blobs(&layout), layout_blobs(&skopeo_dir));
+
+    let text = String::from_utf8(run(Command::new(bin()).arg("explain").arg(&oci)).stdout).unwrap();
+    assert!(text.contains(&format!("/{}  unknown (image input)", store.busybox)), "{text}");
+}
+
+/// `diff` of an image and a conf (either way round) reports what `diff`
+/// of the two confs reports: the same statuses, paths and upload bytes.
+#[test]
+fn diff_of_an_image_and_a_conf_is_that_of_the_confs() {
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let a = root.join("conf.json");
+    let script_b = store.script.replace("1f8ahcn0b9z7n0kw2a1x7dbh5rq4xk3p", "2g9bidn1c0a8o1lx3b2y8ecib6sr5yl4");
+    run(Command::new("cp").arg("-a").arg(root.join(&store.script)).arg(root.join(&script_b)));
+    run(Command::new("chmod").arg("u+w").arg(root.join(&script_b)));
+    std::fs::write(root.join(&script_b).join("data.txt"), "other data, in a new build\n".repeat(50)).unwrap();
+    let mut conf: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
+    conf["store_layers"] = json!([[store.busybox], [script_b]]);
+    let b = write(root, "conf-b.json", serde_json::to_vec(&conf).unwrap());
+    let oci_a = format!("oci:{}:a", root.join("layout").display());
+    let oci_b = format!("oci:{}:b", root.join("layout").display());
+    run(Command::new(bin()).arg("copy").arg(&a).arg(&oci_a).env("LAYERED_IMAGE_CACHE_DIR", root.join("cache-copy")));
+    run(Command::new(bin()).arg("copy").arg(&b).arg(&oci_b).env("LAYERED_IMAGE_CACHE_DIR", root.join("cache-copy")));
+    let diff = |x: &dyn AsRef<std::ffi::OsStr>, y: &dyn AsRef<std::ffi::OsStr>| {
+        let out = run(Command::new(bin()).arg("diff").arg(x).arg(y).arg("--json").env("LAYERED_IMAGE_CACHE_DIR", root.join("cache-diff")));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let layers: Vec<(Value, Value, Value)> = v["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let abs = |k: &str| -> Value {
+                    l[k].as_array().unwrap().iter().map(|p| Value::from(format!("/{}", p.as_str().unwrap().trim_start_matches('/')))).collect()
+                };
+                (l["status"].clone(), l["diff_id"].clone(), json!([abs("paths_added"), abs("paths_removed"), l["size"]]))
+            })
+            .collect();
+        (layers, v["upload_bytes"].clone())
+    };
+    let confs = diff(&a, &b);
+    assert_eq!(confs.0.iter().map(|l| l.0.as_str().unwrap()).collect::<Vec<_>>(), ["kept", "changed", "kept"], "{confs:?}");
+    assert!(confs.1.as_u64().unwrap() > 0);
+    assert_eq!(diff(&oci_a, &b), confs, "image A, conf B");
+    assert_eq!(diff(&a, &oci_b), confs, "conf A, image B: B's blobs as the layout holds them");
+    assert_eq!(diff(&oci_a, &oci_b), confs, "two images");
+
+    // B as skopeo writes it (its own gzip, its own config): the upload is
+    // skopeo's blob of the changed layer and skopeo's config, as the layout holds them.
+    require("skopeo");
+    let archive_b = root.join("b.tar");
+    run(Command::new(bin()).arg("stream").arg(&b).arg("-o").arg(&archive_b).arg("-q"));
+    let skopeo_dir = root.join("skopeo-b");
+    run(Command::new("skopeo").arg("copy").arg(format!("docker-archive:{}", archive_b.display())).arg(format!("oci:{}:b", skopeo_dir.display())));
+    let skopeo_b = format!("oci:{}:b", skopeo_dir.display());
+    let out = run(Command::new(bin()).arg("diff").arg(&a).arg(&skopeo_b).arg("--json").env("LAYERED_IMAGE_CACHE_DIR", root.join("cache-diff")));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let blobs = layout_blobs(&skopeo_dir);
+    assert_eq!(d["layers"][1]["status"], "changed");
+    assert_eq!(d["layers"][1]["upload"], blobs[1].1, "the changed layer's blob as skopeo wrote it");
+    let index: Value = serde_json::from_slice(&std::fs::read(skopeo_dir.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(&std::fs::read(skopeo_dir.join("blobs/sha256").join(&m[7..])).unwrap()).unwrap();
+    assert_eq!(d["config_upload"], manifest["config"]["size"]);
+    assert_eq!(d["upload_bytes"], blobs[1].1 + manifest["config"]["size"].as_u64().unwrap());
+    assert_ne!(d["upload_bytes"], confs.1, "skopeo's gzip is not ours");
+}
+
+/// Images that cannot be read: one error naming the image (and the layer
+/// at fault), exit 1, nothing on stdout.
+#[test]
+fn a_bad_image_is_one_clear_error() {
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let conf = root.join("conf.json");
+    let missing = format!("oci:{}:t", root.join("nowhere").display());
+    let out = li(os!["explain", missing]);
+    let err = out.fails(&[&missing]);
+    assert!(out.stdout.is_empty(), "{err}");
+    li(os!["diff", conf, missing]).fails(&[&missing]);
+    li(os!["explain", "docker://127.0.0.1:9/x:y"]).fails(&["docker://127.0.0.1:9/x:y", "oci:, oci-archive: and docker-archive:"]);
+    // A layer whose bytes are not what the config's diff_id names.
+    let layout = root.join("layout");
+    let oci = format!("oci:{}:t", layout.display());
+    run(Command::new(bin()).arg("copy").arg(&conf).arg(&oci).arg("--compress").arg("none"));
+    // busybox's layer: its middle is the binary's data, not a tar header.
+    let (digest, _) = layout_blobs(&layout)[0].clone();
+    let blob = layout.join("blobs/sha256").join(&digest[7..]);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    run(Command::new("chmod").arg("u+w").arg(&blob));
+    std::fs::write(&blob, bytes).unwrap();
+    let out = li(os!["explain", oci]);
+    let err = out.fails(&[&format!("layer blobs/sha256/{} of {oci}", &digest[7..]), "not the diff_id"]);
+    assert!(out.stdout.is_empty(), "{err}");
+    li(os!["explain", oci, "--graph", conf]).fails(&["--graph", &oci, "is an image"]);
+}
+
+/// An image's layers are read as streams: explaining one whose layer is
+/// 40 MiB stays in a fraction of that, and every number is the archive's
+/// own (each layer member's length and sha256, read with the tar crate).
+#[test]
+fn an_image_is_read_as_a_stream_and_measured_by_its_bytes() {
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let data = "nix/store/3c0d8w1h5q2n8m4k6j7p9r0s2t4v6x8z-data";
+    std::fs::create_dir_all(root.join(data)).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..(40 << 20) / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(root.join(data).join("blob"), &bytes).unwrap();
+    drop(bytes);
+    let conf_path = root.join("conf.json");
+    let mut conf: Value = serde_json::from_slice(&std::fs::read(&conf_path).unwrap()).unwrap();
+    conf["store_layers"] = json!([[store.busybox], [data]]);
+    std::fs::write(&conf_path, serde_json::to_vec(&conf).unwrap()).unwrap();
+    let image = root.join("image.tar");
+    run(Command::new(bin()).arg("stream").arg(&conf_path).arg("-o").arg(&image).arg("-q"));
+    verify_image(image.to_str().unwrap());
+
+    let name = format!("docker-archive:{}", image.display());
+    let out = li(os!["explain", name, "--json"]);
+    out.succeeds().rss_below_mib(24);
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = members(&image);
+    let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+    let names = manifest[0]["Layers"].as_array().unwrap();
+    assert_eq!(e["layers"].as_array().unwrap().len(), names.len());
+    for (l, name) in e["layers"].as_array().unwrap().iter().zip(names) {
+        let tar = &m[name.as_str().unwrap()];
+        assert_eq!(l["size"], tar.len() as u64);
+        assert_eq!(l["diff_id"], format!("sha256:{}", sha256_hex(tar)));
+        let spans = member_spans(tar);
+        assert_eq!(l["files"], spans.len() as u64);
+        for p in l["paths"].as_array().unwrap() {
+            let prefix = p["path"].as_str().unwrap();
+            let mine: Vec<&(String, u64)> =
+                spans.iter().filter(|(n, _)| n.trim_end_matches('/') == prefix || n.starts_with(&format!("{prefix}/"))).collect();
+            assert!(!mine.is_empty(), "{prefix}");
+            assert_eq!(p["size"], mine.iter().map(|(_, s)| s).sum::<u64>(), "{prefix}");
+            assert_eq!(p["files"], mine.len() as u64, "{prefix}");
+        }
+        let sum: u64 = l["paths"].as_array().unwrap().iter().map(|p| p["size"].as_u64().unwrap()).sum();
+        assert_eq!(sum + l["overhead"].as_u64().unwrap(), tar.len() as u64);
+    }
+    assert_eq!(e["layers"][1]["paths"][0]["path"], format!("/{data}"));
+    assert!(e["layers"][1]["size"].as_u64().unwrap() > 40 << 20);
+}

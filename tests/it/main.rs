@@ -24,6 +24,7 @@ mod load;
 mod oci;
 mod parity;
 mod perms;
+mod progress;
 mod referrers;
 mod registry;
 mod registry_faults;

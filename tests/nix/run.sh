@@ -462,6 +462,25 @@ if out=$(nix run "$testflake#precomputed.copyTo" "${testoverrides[@]}" -- "oci:$
 else
   fail "nix run .#image.copyTo" "$(quiet <<<"$out" | tail -5)"
 fi
+# passthru.explain on every image (dockerTools users get it unchanged):
+# the text on stdout, the HTML page in ./result-explain or the path given
+mkdir -p "$tmp/explain"
+if out=$(cd "$tmp/explain" && nix run "$testflake#precomputed.explain" "${testoverrides[@]}" 2>&1); then
+  case $out in *"image "*"layer 0 "*) pass "nix run .#image.explain: the text" ;; *) fail "nix run .#image.explain: the text" "$(quiet <<<"$out" | tail -3)" ;; esac
+  if grep -q "layered-image treemap" "$tmp/explain/result-explain" 2>/dev/null; then
+    pass "nix run .#image.explain: the page in ./result-explain"
+  else
+    fail "nix run .#image.explain: no page in ./result-explain"
+  fi
+else
+  fail "nix run .#image.explain" "$(quiet <<<"$out" | tail -5)"
+fi
+if out=$(nix run "$testflake#bulk.explain" "${testoverrides[@]}" -- "$tmp/explain/bulk.html" --json 2>&1) \
+  && grep -q "layered-image treemap" "$tmp/explain/bulk.html"; then
+  case $out in *auto-layer*) pass "buildLayeredImage's passthru.explain -- FILE: the page, each path's rule" ;; *) fail "bulk.explain: no layering rule" "$(quiet <<<"$out" | tail -c 300)" ;; esac
+else
+  fail "nix run .#bulk.explain -- FILE" "$(quiet <<<"$out" | tail -5)"
+fi
 check "copyTo of buildLayeredImage: oci-archive" copy_to buildCopyTo "oci-archive:$tmp/bulk-oci.tar:bulk" --compress zstd
 check "copyTo of buildLayeredImage: verify" "$binary" verify "oci-archive:$tmp/bulk-oci.tar:bulk"
 

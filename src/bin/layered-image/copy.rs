@@ -96,6 +96,10 @@ pub struct Args {
     /// there, mount, upload and its size) and the manifest, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// No progress: no bar, no periodic or per-layer lines (warnings and errors
+    /// are still printed; --dry-run's plan still goes to stdout).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// Attach an SBOM of each image (from the conf's closure_graph, see `conf
     /// --closure-graph`) as an OCI referrer: in oci: and oci-archive: layouts, and in
     /// registries (their referrers API, else the sha256-<digest> referrers tag).
@@ -207,7 +211,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let loaded = confs.iter().map(|c| Loaded::open(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let sources: Vec<dest::Source> = loaded.iter().zip(confs).map(|(l, label)| dest::Source { input: l.input(), label: label.clone() }).collect();
-    let progress = Stderr::new("read");
+    let progress = if args.quiet { Stderr::quiet("read") } else { Stderr::new("read") };
     let totals: Option<Vec<u64>> = loaded
         .iter()
         .map(|l| match l {

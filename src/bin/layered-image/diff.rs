@@ -7,11 +7,15 @@ use std::path::PathBuf;
 #[command(after_help = "Examples:\n  \
     layered-image diff old/conf.json new/conf.json\n  \
     layered-image diff old/conf.json new/conf.json --json | jq .upload_bytes\n  \
+    layered-image diff oci-archive:released.tar new/conf.json   # what a release after this one uploads\n  \
     layered-image diff old/conf.json new/conf.json --fail-over 50000000   # CI: exit 3 if a push would upload more")]
 pub struct Args {
-    /// The earlier image's conf.json (what the registry holds).
+    /// The earlier image (what the registry holds): its conf.json, or an image as
+    /// `copy` reads them (oci:DIR[:REF], oci-archive:PATH[:REF], docker-archive:PATH).
+    #[arg(value_name = "A")]
     pub a: PathBuf,
-    /// The later image's conf.json (what is pushed).
+    /// The later image (what is pushed): a conf.json or an image, as A.
+    #[arg(value_name = "B")]
     pub b: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -29,9 +33,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = crate::progress::cancel_on_signals()?;
     let (_, a) = load(&args.a, None, &args.blobs, &cancel)?;
-    let (conf_b, b) = load(&args.b, None, &args.blobs, &cancel)?;
+    let (input_b, b) = load(&args.b, None, &args.blobs, &cancel)?;
     let jobs = args.blobs.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
-    let d = explain::diff::diff(a, b, &conf_b, jobs, &cancel)?;
+    let d = explain::diff::diff(a, b, input_b.input(), jobs, &cancel)?;
     let text = if args.json {
         let mut v = serde_json::to_vec_pretty(&explain::diff::json(&d))?;
         v.push(b'\n');

@@ -2,10 +2,12 @@ use anyhow::Context;
 use layered_image::blob::cache::BlobCache;
 use layered_image::blob::compress::Compression;
 use layered_image::conf::Conf;
+use layered_image::dest::Name;
 use layered_image::explain::{self, Decision, Explained};
 use layered_image::plan::confgen::Layering;
 use layered_image::plan::graph::read_raw;
 use layered_image::plan::layering::pipeline::parse_pipeline;
+use layered_image::source::ImageSource;
 use layered_image::time::DateTime;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,14 +56,17 @@ pub struct BlobArgs {
     pub jobs: Option<usize>,
 }
 
-/// `explain CONF [--json] [--html FILE] [--graph FILE ...] [--fail-over BYTES]`
+/// `explain CONF|IMAGE [--json] [--html FILE] [--graph FILE ...] [--fail-over BYTES]`
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
     layered-image explain conf.json\n  \
+    layered-image explain oci:./out:latest\n  \
     layered-image explain conf.json --graph closure-graph.json --json | jq '.layers[].paths[] | [.path, .why]'\n  \
     layered-image explain conf.json --html image.html --fail-over 500000000")]
 pub struct Args {
-    /// The image's conf.json.
+    /// The image's conf.json, or an image as `copy` reads them: oci:DIR[:REF],
+    /// oci-archive:PATH[:REF], docker-archive:PATH.
+    #[arg(value_name = "CONF|IMAGE")]
     pub conf: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -126,20 +131,57 @@ pub fn options(blobs: &BlobArgs, decision: Option<Decision>) -> anyhow::Result<e
     })
 }
 
+/// What was explained: a conf, or an image read as it is.
+pub enum Loaded {
+    Conf(Box<Conf>),
+    Image(Box<ImageSource>),
+}
+
+impl Loaded {
+    pub fn input(&self) -> explain::diff::Input<'_> {
+        match self {
+            Loaded::Conf(c) => explain::diff::Input::Conf(c),
+            Loaded::Image(i) => explain::diff::Input::Image(i),
+        }
+    }
+}
+
+/// The image `arg` names, if it names one by a transport (as `copy`'s
+/// sources); `None` for a conf's path.
+fn open_image(arg: &Path) -> anyhow::Result<Option<ImageSource>> {
+    let text = arg.to_string_lossy();
+    if !["oci:", "oci-archive:", "docker-archive:", "docker://", "docker-daemon:"].iter().any(|t| text.starts_with(t)) {
+        return Ok(None);
+    }
+    let name: Name = text.parse()?;
+    match ImageSource::open(&name)? {
+        Some(image) => Ok(Some(image)),
+        None => anyhow::bail!("{text}: explain and diff read images from oci:, oci-archive: and docker-archive: (and confs)"),
+    }
+}
+
 pub fn load(
-    conf: &Path,
+    arg: &Path,
     layering: Option<&LayeringArgs>,
     blobs: &BlobArgs,
     cancel: &std::sync::atomic::AtomicBool,
-) -> anyhow::Result<(Conf, Explained)> {
-    let conf_value = Conf::load(conf, DateTime::now_utc())?;
+) -> anyhow::Result<(Loaded, Explained)> {
+    if let Some(image) = open_image(arg)? {
+        if layering.is_some_and(|l| l.graph.is_some()) {
+            anyhow::bail!("--graph explains how a conf was layered; {} is an image, whose layering nothing records", arg.display());
+        }
+        let opts = options(blobs, None)?;
+        let explained = explain::image::explain_image(&image, &opts, cancel).with_context(|| format!("explaining {}", arg.display()))?;
+        return Ok((Loaded::Image(Box::new(image)), explained));
+    }
+    let conf_value = Conf::load(arg, DateTime::now_utc())?;
     let decision = match layering {
         Some(l) => decision(l, &conf_value)?,
         None => None,
     };
     let opts = options(blobs, decision)?;
-    let explained = explain::explain_conf(&conf_value, &opts, cancel).with_context(|| format!("explaining {}", conf.display()))?;
-    Ok((conf_value, explained))
+    let explained = explain::explain_conf(&conf_value, &opts, cancel).with_context(|| format!("explaining {}", arg.display()))?;
+    Ok((Loaded::Conf(Box::new(conf_value)), explained))
 }
 
 /// Prints `text` to stdout, writes `html` atomically, and exits with

@@ -16,15 +16,35 @@ use std::time::{Duration, Instant};
 /// show a long push is alive, rarely enough not to flood it.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// [`LOG_EVERY`], or `$LAYERED_IMAGE_PROGRESS_EVERY` seconds (a CI log that
+/// wants more or fewer lines); at least a tenth of a second.
+fn log_every() -> Duration {
+    let Ok(text) = std::env::var("LAYERED_IMAGE_PROGRESS_EVERY") else { return LOG_EVERY };
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs.max(0.1)),
+        _ => {
+            layered_image::diag::line(&format!(
+                "layered-image: warning: $LAYERED_IMAGE_PROGRESS_EVERY={text:?} is not a number of seconds; a line every {}s",
+                LOG_EVERY.as_secs()
+            ));
+            LOG_EVERY
+        }
+    }
+}
+
 pub struct Stderr {
     bars: Option<Bars>,
     log: Option<Log>,
     verb: String,
+    /// `--quiet`: no bar, no log lines, no per-layer lines; warnings and
+    /// errors still go out.
+    quiet: bool,
 }
 
 /// Progress for a log: bytes so far, and when the last line was printed.
 struct Log {
     start: Instant,
+    every: Duration,
     bytes: AtomicU64,
     total: AtomicU64,
     /// Milliseconds since `start` of the last line.
@@ -36,7 +56,7 @@ impl Log {
         let done = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
         let now = self.start.elapsed().as_millis() as u64;
         let last = self.last.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < LOG_EVERY.as_millis() as u64
+        if now.saturating_sub(last) < self.every.as_millis() as u64
             || self.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
         {
             return;
@@ -87,8 +107,15 @@ impl Stderr {
     pub fn new(verb: &str) -> Stderr {
         let terminal = std::io::stderr().is_terminal();
         Stderr {
+            quiet: false,
             verb: verb.to_string(),
-            log: (!terminal).then(|| Log { start: Instant::now(), bytes: AtomicU64::new(0), total: AtomicU64::new(0), last: AtomicU64::new(0) }),
+            log: (!terminal).then(|| Log {
+                start: Instant::now(),
+                every: log_every(),
+                bytes: AtomicU64::new(0),
+                total: AtomicU64::new(0),
+                last: AtomicU64::new(0),
+            }),
             bars: terminal.then(|| {
                 let multi = indicatif::MultiProgress::new();
                 let total = multi.add(indicatif::ProgressBar::new_spinner());
@@ -97,6 +124,21 @@ impl Stderr {
                 total.enable_steady_tick(std::time::Duration::from_millis(120));
                 Bars { multi, total, layers: Mutex::new(HashMap::new()) }
             }),
+        }
+    }
+
+    /// Progress for `--quiet`: nothing but [`Self::warn`].
+    pub fn quiet(verb: &str) -> Stderr {
+        Stderr { bars: None, log: None, verb: verb.to_string(), quiet: true }
+    }
+
+    /// A warning: printed even with `--quiet` (above the bar if one is drawn).
+    pub fn warn(&self, text: &str) {
+        match &self.bars {
+            Some(b) => {
+                let _ = b.multi.println(layered_image::diag::escape_controls(text));
+            }
+            None => layered_image::diag::line(text),
         }
     }
 
@@ -132,11 +174,9 @@ impl Progress for Stderr {
     fn line(&self, text: &str) {
         // Names from the inputs (base layer members, store paths) are
         // escaped; a closed or full stderr never stops the image.
-        match &self.bars {
-            Some(b) => {
-                let _ = b.multi.println(layered_image::diag::escape_controls(text));
-            }
-            None => layered_image::diag::line(text),
+        // Warnings the library words as such go out even with --quiet.
+        if !self.quiet || text.starts_with("layered-image: warning:") {
+            self.warn(text);
         }
     }
     fn advance(&self, bytes: u64) {

@@ -1,7 +1,6 @@
 use crate::progress::{Stderr, cancel_on_signals};
 use anyhow::Context;
 use layered_image::dest::docker_archive;
-use layered_image::image::Progress;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -25,6 +24,9 @@ pub struct Args {
     /// cp and skopeo: it costs as long again as writing the image to disk.
     #[arg(long, requires = "output")]
     pub fsync: bool,
+    /// No progress: neither nixpkgs' lines nor a bar (warnings and errors are still printed).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -34,18 +36,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let (conf, base) = crate::copy::load(&args.conf)?;
     let repo_tag = args.repo_tag.clone().unwrap_or_else(|| conf.repo_tag.clone());
-    let progress = Stderr::new("written");
+    let progress = if args.quiet { Stderr::quiet("written") } else { Stderr::new("written") };
     // As nixpkgs' script, any name is written; docker load wants NAME:TAG
     // by distribution's grammar, so say now that it will refuse this one.
     if let Some(w) = layered_image::reference::refusal_warning(&repo_tag) {
-        progress.line(&w);
+        progress.warn(&w);
     }
     if let Some(total) = crate::progress::image_total(&conf, base.as_ref(), progress.is_terminal()) {
         progress.set_total(total);
     }
     let layers = base.as_ref().map_or(0, |b| b.layers.len()) + conf.store_layers.len() + 1 + usize::from(conf.users.is_some());
     if let Some(w) = layered_image::image::layer_count_warning(layers) {
-        progress.line(&w);
+        progress.warn(&w);
     }
     let result = match &args.output {
         None => {
