@@ -22,7 +22,7 @@ done
 
 root=${LI_TRIXIE_ROOT:-/var/tmp/layered-image-trixie}
 docker_dir=${LI_NIX_DOCKER_DIR:-/tmp/li-nix-docker-trixie}
-packages="nix-bin git jq gzip zstd pigz python3 fakeroot proot busybox-static skopeo docker-registry ca-certificates"
+packages="nix-bin git jq gzip zstd pigz python3 fakeroot proot busybox-static skopeo docker-registry ca-certificates python3-pip"
 
 if [ -n "${LI_NIX_BINARY:-}" ]; then
   binary=$LI_NIX_BINARY
@@ -60,6 +60,17 @@ if [ ! -e "$root/.li-packages" ] || [ "$(cat "$root/.li-packages")" != "$package
   chroot "$root" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null" \
     || die "apt-get in the chroot failed"
   echo "$packages" >"$root/.li-packages"
+fi
+# The SBOM validators the harness runs (pinned as tests/install-deps.sh pins them).
+validators=(spdx-tools==0.8.5 'cyclonedx-python-lib[json-validation]==11.12.0' packageurl-python==0.17.6)
+if [ ! -e "$root/.li-validators" ] || [ "$(cat "$root/.li-validators")" != "${validators[*]}" ]; then
+  echo "== pip install ${validators[*]} (in the chroot)" >&2
+  # The host's CA bundle: where PyPI is reached through a proxy with its own CA, the
+  # chroot's fresh bundle lacks it.
+  cp "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$root/tmp/li-host-ca.crt"
+  chroot "$root" env SSL_CERT_FILE=/tmp/li-host-ca.crt PIP_CERT=/tmp/li-host-ca.crt PIP_DEFAULT_TIMEOUT=180 python3 -m pip install -q --break-system-packages "${validators[@]}" >/dev/null \
+    || die "pip in the chroot failed"
+  echo "${validators[*]}" >"$root/.li-validators"
 fi
 version=$(chroot "$root" nix --version)
 echo "== $version in $root" >&2
