@@ -18,7 +18,7 @@ trap 'rm -rf "$out"' EXIT
 
 echo "fixture: $(( size / 1048576 )) MiB in $(find "$fixture/nix/store" | wc -l) entries, $cores cores, $runs runs each (median)" >&2
 fresh="rm -rf '$out/l' '$out/s' '$out/x.tar'"
-ours=$(measure "copy oci: (gzip 6)" "'$bin' copy '$conf' oci:'$out/l':t 2>/dev/null" "$fresh")
+ours=$(measure "copy oci: (gzip 2)" "'$bin' copy '$conf' oci:'$out/l':t 2>/dev/null" "$fresh")
 ourz=$(measure "copy oci: (zstd 3)" "'$bin' copy '$conf' oci:'$out/l':t --compress zstd 2>/dev/null" "$fresh")
 sko=$(measure "stream -o + skopeo copy (gzip)" \
   "'$bin' stream '$conf' -o '$out/x.tar' 2>/dev/null && skopeo copy -q --dest-compress docker-archive:'$out/x.tar' oci:'$out/s':t" "$fresh")

@@ -451,7 +451,7 @@ impl<W: Write> Writer<'_, W> {
         let content = ContentHasher::new(decode::sniff(&first[..n])).ok().flatten();
         let mut also = Tee::new(io::sink(), content);
         let mut src = io::Cursor::new(first[..n].to_vec()).chain(reader);
-        let stored = match self.copy_hashed(&mut src, layer.member.size, &mut also) {
+        let stored = match self.copy_hashed(&mut src, layer.member.size(), &mut also) {
             Ok(Some(d)) => d,
             Ok(None) => return Err(fail("the archive ends inside this layer".into())),
             Err(CopyFail::Read(e)) => return Err(fail(e.to_string())),

@@ -82,9 +82,9 @@ pub fn read_existing(path: &Path, dir: &Path, cancel: &AtomicBool) -> Result<boo
             return Err(ArchiveError::Interrupted { path: path.into() });
         }
         let Some(member_entry) = archive.next_entry().map_err(|e| not_archive(e.to_string()))? else { break };
-        let name = String::from_utf8_lossy(&member_entry.name).into_owned();
+        let name = String::from_utf8_lossy(member_entry.name()).into_owned();
         let name = name.trim_start_matches("./");
-        if member_entry.typeflag == crate::tar::python::DIRTYPE || name.is_empty() {
+        if member_entry.typeflag() == crate::tar::python::DIRTYPE || name.is_empty() {
             continue;
         }
         let mut entry = archive.data(&member_entry);
@@ -122,7 +122,7 @@ pub fn read_existing(path: &Path, dir: &Path, cancel: &AtomicBool) -> Result<boo
                 }
             }
             None => {
-                if member_entry.size > JSON_LIMIT {
+                if member_entry.size() > JSON_LIMIT {
                     return Err(member("is implausibly large"));
                 }
                 let mut bytes = Vec::new();

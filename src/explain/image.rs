@@ -108,12 +108,12 @@ fn read_layer(layer: &Foreign<'_>, cancel: &AtomicBool) -> Result<LayerRead, Exp
             // A member takes the bytes from the end of the one before
             // (its own extension headers included) to the end of its
             // data, padded to a block.
-            let data = if entry.has_data() { entry.size } else { 0 };
+            let data = if entry.has_data() { entry.size() } else { 0 };
             let end = (entry.data_offset + data).div_ceil(512) * 512;
             let span = end.saturating_sub(end_of_last);
             end_of_last = end;
             files += 1;
-            let Some(store_path) = store_path_of(&entry.name) else { continue };
+            let Some(store_path) = store_path_of(entry.name()) else { continue };
             let i = *by_path.entry(store_path.clone()).or_insert_with(|| {
                 paths.push(PathInfo { path: store_path, size: 0, files: 0, why: None });
                 paths.len() - 1

@@ -86,7 +86,7 @@ pub fn manifest_layer_count(path: &Path) -> Result<usize, BaseImageError> {
         e => tar_error(path, e),
     };
     while let Some(entry) = archive.next_entry().map_err(fail)? {
-        if entry.is_regular() && (entry.name == b"manifest.json" || entry.name == b"./manifest.json") {
+        if entry.is_regular() && (entry.name() == b"manifest.json" || entry.name() == b"./manifest.json") {
             let text = archive.read_data(&entry, JSON_MEMBER_LIMIT).map_err(fail)?;
             let manifest = parse_json(path, "manifest.json", &text)?;
             return manifest
@@ -178,12 +178,12 @@ fn scan(path: &Path, file: &File) -> Result<Vec<Member>, BaseImageError> {
 }
 
 fn read_member(path: &Path, file: &File, m: &Member, what: &str) -> Result<Vec<u8>, BaseImageError> {
-    if m.size > JSON_MEMBER_LIMIT {
-        return Err(BaseImageError::Invalid { path: path.into(), what: format!("{what} of {} bytes is implausibly large", m.size) });
+    if m.size() > JSON_MEMBER_LIMIT {
+        return Err(BaseImageError::Invalid { path: path.into(), what: format!("{what} of {} bytes is implausibly large", m.size()) });
     }
     let mut f = file;
     f.seek(SeekFrom::Start(m.data_offset)).map_err(|source| BaseImageError::Io { path: path.into(), source })?;
-    let mut v = vec![0u8; m.size as usize];
+    let mut v = vec![0u8; m.size() as usize];
     f.read_exact(&mut v).map_err(|_| BaseImageError::Truncated { path: path.into(), what: format!("{what} ends early") })?;
     Ok(v)
 }
@@ -224,11 +224,11 @@ fn clean_name(name: &[u8]) -> Option<Vec<u8>> {
 /// anything (`../<id>/layer.tar`): in the output, no member but the
 /// layers exists to climb through.
 fn link_target(name: &str, member: &Member) -> Result<String, String> {
-    let target = &member.linkname;
+    let target = &member.header.linkname;
     let shown = String::from_utf8_lossy(target);
-    let kind = if member.typeflag == tar::SYMTYPE { "symlink" } else { "hard link" };
+    let kind = if member.typeflag() == tar::SYMTYPE { "symlink" } else { "hard link" };
     let mut parts: Vec<&[u8]> = Vec::new();
-    if member.typeflag == tar::SYMTYPE {
+    if member.typeflag() == tar::SYMTYPE {
         if target.starts_with(b"/") {
             return Err(format!("is a symlink to {shown:?}, an absolute path, outside the archive"));
         }
@@ -277,18 +277,18 @@ fn resolve_layer_link(layers: &[BaseLayer], i: usize) -> Result<Option<usize>, S
     let mut hops = 0;
     while !layers[cur].member.is_regular() {
         let m = &layers[cur].member;
-        if m.size != 0 {
-            return Err(format!("is a link that claims {} bytes of data", m.size));
+        if m.size() != 0 {
+            return Err(format!("is a link that claims {} bytes of data", m.size()));
         }
         let target = link_target(&layers[cur].name, m)?;
         let found = layers.iter().position(|l| l.name == target).ok_or_else(|| {
             format!(
                 "is a {} to {:?}, which is not a layer member of this image (a link may only lead to another layer)",
-                if m.typeflag == tar::SYMTYPE { "symlink" } else { "hard link" },
-                String::from_utf8_lossy(&m.linkname)
+                if m.typeflag() == tar::SYMTYPE { "symlink" } else { "hard link" },
+                String::from_utf8_lossy(&m.header.linkname)
             )
         })?;
-        if m.typeflag == tar::LNKTYPE && (found >= cur || !layers[found].member.is_regular()) {
+        if m.typeflag() == tar::LNKTYPE && (found >= cur || !layers[found].member.is_regular()) {
             return Err(format!("is a hard link to {target}, which is not a regular layer written before it (docker unpacks hard links in order)"));
         }
         hops += 1;
@@ -378,8 +378,8 @@ impl BaseImage {
         // such a name is refused when used, so nothing shadows anything.
         let mut index: HashMap<Vec<u8>, (&Member, Option<&[u8]>)> = HashMap::new();
         for m in &members {
-            let Some(key) = clean_name(&m.name) else { continue };
-            let other = index.get(&key).and_then(|(prev, other)| if prev.name != m.name { Some(&prev.name[..]) } else { *other });
+            let Some(key) = clean_name(m.name()) else { continue };
+            let other = index.get(&key).and_then(|(prev, other)| if prev.name() != m.name() { Some(prev.name()) } else { *other });
             index.insert(key, (m, other));
         }
         let get = |name: &str, why: &'static str| {
@@ -392,7 +392,7 @@ impl BaseImage {
                     what: format!(
                         "members {:?} and {:?} both name {name}{why}; readers disagree on which one counts",
                         String::from_utf8_lossy(other),
-                        String::from_utf8_lossy(&m.name)
+                        String::from_utf8_lossy(m.name())
                     ),
                 }),
                 Some((m, None)) => Ok((*m, String::from_utf8_lossy(&key).into_owned())),
@@ -435,8 +435,8 @@ impl BaseImage {
             let mut member = member.clone();
             // Written under its clean name (the same for every archive
             // tarfile reads), so the output means one thing to all readers.
-            member.name = clean.clone().into_bytes();
-            if !member.is_regular() && !matches!(member.typeflag, tar::SYMTYPE | tar::LNKTYPE) {
+            member.header.name = std::borrow::Cow::Owned(clean.clone().into_bytes());
+            if !member.is_regular() && !matches!(member.typeflag(), tar::SYMTYPE | tar::LNKTYPE) {
                 return Err(invalid(format!("layer member {clean} is neither a file nor a symlink nor a hard link")));
             }
             layers.push(BaseLayer { member, name: clean, diff_id, source: None });
@@ -479,14 +479,14 @@ impl BaseImage {
     /// A reader over a layer member's data that leaves the archive's
     /// shared file position alone, so that layers can be read in parallel.
     pub fn layer_reader_at(&self, layer: &BaseLayer) -> impl Read + '_ {
-        crate::input::ReadAt::new(&self.file, layer.member.data_offset, layer.member.size)
+        crate::input::ReadAt::new(&self.file, layer.member.data_offset, layer.member.size())
     }
 
     /// A reader over a layer member's data.
     pub fn layer_reader(&self, layer: &BaseLayer) -> io::Result<impl Read + '_> {
         let mut f = &self.file;
         f.seek(SeekFrom::Start(layer.member.data_offset))?;
-        Ok(f.take(layer.member.size))
+        Ok(f.take(layer.member.size()))
     }
 }
 

@@ -181,12 +181,12 @@ fn scan(source: &Source<'_>, want: &str) -> io::Result<Option<Hit>> {
     let mut archive = Reader::new(Streamed((source.open)()?), Dialect::Go);
     let mut hit = None;
     while let Some(entry) = archive.next_entry().map_err(io::Error::other)? {
-        let name = norm(&String::from_utf8_lossy(&entry.name));
+        let name = norm(&String::from_utf8_lossy(entry.name()));
         if name == whiteout || name == opaque {
             hit = hit.or(Some(Hit::Gone));
         } else if name == want {
-            let target = || String::from_utf8_lossy(&entry.linkname).into_owned();
-            hit = Some(match entry.typeflag {
+            let target = || String::from_utf8_lossy(&entry.header.linkname).into_owned();
+            hit = Some(match entry.typeflag() {
                 // A hard link names a member of the archive, a symlink a path.
                 b'1' => Hit::Link(format!("/{}", norm(&target()))),
                 b'2' => Hit::Link(target()),

@@ -39,22 +39,11 @@ impl Dialect {
 pub const HEADER_BUDGET: usize = 16 << 20;
 
 /// A member as its dialect reads it: extension headers applied, the name
-/// with its ustar prefix, a directory's trailing `/` dropped.
+/// with its ustar prefix, a directory's trailing `/` dropped; `header.pax`
+/// holds the pax records that applied to it (Python: globals included).
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub name: Vec<u8>,
-    pub mode: u32,
-    pub uid: u64,
-    pub gid: u64,
-    pub size: u64,
-    pub mtime: i64,
-    pub typeflag: u8,
-    pub linkname: Vec<u8>,
-    pub uname: Vec<u8>,
-    pub gname: Vec<u8>,
-    pub device: (u64, u64),
-    /// The pax records that applied to it (Python: globals included).
-    pub pax: Vec<(String, Vec<u8>)>,
+    pub header: Header<'static>,
     /// Where its own header block starts (extension headers come before).
     pub header_offset: u64,
     pub data_offset: u64,
@@ -63,44 +52,48 @@ pub struct Entry {
 impl Entry {
     /// The header `tarfile.addfile` writes for this member in PAX format.
     pub fn python_header(&self) -> Header<'_> {
-        let mut name = Cow::Borrowed(&self.name[..]);
-        if self.typeflag == DIRTYPE && !name.ends_with(b"/") {
+        let h = &self.header;
+        let mut name = Cow::Borrowed(&h.name[..]);
+        if h.typeflag == DIRTYPE && !name.ends_with(b"/") {
             name.to_mut().push(b'/');
         }
         Header {
             name,
-            mode: self.mode,
-            uid: self.uid,
-            gid: self.gid,
-            size: self.size,
-            mtime: self.mtime,
-            typeflag: self.typeflag,
-            linkname: Cow::Borrowed(&self.linkname),
-            uname: Cow::Borrowed(&self.uname),
-            gname: Cow::Borrowed(&self.gname),
-            device: Some(self.device),
-            pax: self.pax.clone(),
+            linkname: Cow::Borrowed(&h.linkname),
+            uname: Cow::Borrowed(&h.uname),
+            gname: Cow::Borrowed(&h.gname),
+            pax: h.pax.clone(),
+            ..*h
         }
     }
 
+    pub fn name(&self) -> &[u8] {
+        &self.header.name
+    }
+
+    pub fn size(&self) -> u64 {
+        self.header.size
+    }
+
+    pub fn typeflag(&self) -> u8 {
+        self.header.typeflag
+    }
+
     pub fn is_regular(&self) -> bool {
-        matches!(self.typeflag, REGTYPE | 0 | b'7')
+        matches!(self.header.typeflag, REGTYPE | 0 | b'7')
     }
 
     /// Links, devices, directories and FIFOs carry no data, whatever their
     /// size field says; every other type's data is skipped by its size (both
     /// tarfile and archive/tar).
     pub fn has_data(&self) -> bool {
-        !matches!(self.typeflag, b'1'..=b'6')
+        !matches!(self.header.typeflag, b'1'..=b'6')
     }
 
     /// The bytes a caller keeping this entry holds, for [`HEADER_BUDGET`].
     pub fn retained(&self) -> usize {
-        256 + self.name.len()
-            + self.linkname.len()
-            + self.uname.len()
-            + self.gname.len()
-            + self.pax.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        let h = &self.header;
+        256 + h.name.len() + h.linkname.len() + h.uname.len() + h.gname.len() + h.pax.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
     }
 }
 
@@ -193,25 +186,25 @@ impl<I: Input> Reader<I> {
     /// Reads up to `limit` bytes of the current member's data (which must
     /// be read before the next header); errors past `limit`.
     pub fn read_data(&mut self, entry: &Entry, limit: u64) -> Result<Vec<u8>, TarError> {
-        if entry.size > limit {
+        if entry.size() > limit {
             return Err(TarError::TooLarge {
                 offset: entry.header_offset,
-                what: format!("{} of {} bytes is implausibly large", String::from_utf8_lossy(&entry.name), entry.size),
+                what: format!("{} of {} bytes is implausibly large", String::from_utf8_lossy(entry.name()), entry.size()),
             });
         }
         if self.pos != entry.data_offset {
             return Err(TarError::Io(io::Error::other("member data read out of order")));
         }
-        let mut v = vec![0; entry.size as usize];
+        let mut v = vec![0; entry.size() as usize];
         self.input.read_exact(&mut v).map_err(TarError::Io)?;
-        self.pos += entry.size;
+        self.pos += entry.size();
         Ok(v)
     }
 
     /// The current member's data as a stream (to be read before the next
     /// header; what is left unread is skipped).
     pub fn data(&mut self, entry: &Entry) -> Data<'_, I> {
-        let left = if self.pos == entry.data_offset && entry.has_data() { entry.size } else { 0 };
+        let left = if self.pos == entry.data_offset && entry.has_data() { entry.size() } else { 0 };
         Data { reader: self, left }
     }
 
@@ -303,28 +296,27 @@ impl<I: Input> Reader<I> {
                 }
                 _ => {}
             }
-            let mut e = Entry {
-                name: nts(&buf[0..100]).to_vec(),
+            let owned = |field: &[u8]| Cow::Owned(nts(field).to_vec());
+            let mut h = Header {
+                name: owned(&buf[0..100]),
                 mode: (num(100..108)? & 0o7777_7777) as u32,
                 uid: num(108..116)?.max(0) as u64,
                 gid: num(116..124)?.max(0) as u64,
                 size,
                 mtime: num(136..148)? as i64,
                 typeflag,
-                linkname: nts(&buf[157..257]).to_vec(),
-                uname: nts(&buf[265..297]).to_vec(),
-                gname: nts(&buf[297..329]).to_vec(),
-                device: (num(329..337)?.max(0) as u64, num(337..345)?.max(0) as u64),
+                linkname: owned(&buf[157..257]),
+                uname: owned(&buf[265..297]),
+                gname: owned(&buf[297..329]),
+                device: Some((num(329..337)?.max(0) as u64, num(337..345)?.max(0) as u64)),
                 pax: Vec::new(),
-                header_offset: at,
-                data_offset: 0,
             };
             // Old V7 archives mark a directory by a trailing slash alone.
-            if e.typeflag == 0 && e.name.ends_with(b"/") {
-                e.typeflag = DIRTYPE;
+            if h.typeflag == 0 && h.name.ends_with(b"/") {
+                h.typeflag = DIRTYPE;
             }
-            if e.typeflag == DIRTYPE {
-                trim_slashes(&mut e.name);
+            if h.typeflag == DIRTYPE {
+                trim_slashes(h.name.to_mut());
             }
             let prefix = nts(&buf[345..500]);
             // Go reads the prefix field only in ustar and pax headers (GNU
@@ -337,30 +329,30 @@ impl<I: Input> Reader<I> {
             if !prefix.is_empty() && prefixed {
                 let mut full = prefix.to_vec();
                 full.push(b'/');
-                full.extend_from_slice(&e.name);
-                e.name = full;
+                full.extend_from_slice(&h.name);
+                h.name = Cow::Owned(full);
             }
             if let Some(n) = long_name.take() {
-                e.name = n;
-                if e.typeflag == DIRTYPE {
-                    trim_slashes(&mut e.name);
+                h.name = Cow::Owned(n);
+                if h.typeflag == DIRTYPE {
+                    trim_slashes(h.name.to_mut());
                 }
             }
             if let Some(l) = long_link.take() {
-                e.linkname = l;
+                h.linkname = Cow::Owned(l);
             }
             let pax = match self.dialect {
                 Dialect::Python => pending.take().unwrap_or_else(|| self.globals.clone()),
                 Dialect::Go => pending.take().unwrap_or_default(),
             };
             if !pax.is_empty() {
-                apply_pax(&mut e, &pax, self.dialect).map_err(|reason| TarError::BadHeader { offset: at, reason })?;
+                apply_pax(&mut h, &pax, self.dialect).map_err(|reason| TarError::BadHeader { offset: at, reason })?;
             }
-            e.data_offset = self.pos;
+            let e = Entry { header: h, header_offset: at, data_offset: self.pos };
             self.next = self.pos;
             if e.has_data() {
                 // checked: a pax size of up to 2^64-1 must not wrap around.
-                let fits = match (e.data_offset.checked_add(e.size), self.input.total_len()) {
+                let fits = match (e.data_offset.checked_add(e.size()), self.input.total_len()) {
                     (None, _) => false,
                     (Some(end), Some(len)) => end <= len,
                     // A stream finds out when it reads.
@@ -369,10 +361,10 @@ impl<I: Input> Reader<I> {
                 if !fits {
                     return Err(TarError::Truncated {
                         offset: at,
-                        what: format!("member {} needs {} bytes, the file ends first", String::from_utf8_lossy(&e.name), e.size),
+                        what: format!("member {} needs {} bytes, the file ends first", String::from_utf8_lossy(e.name()), e.size()),
                     });
                 }
-                self.next = e.data_offset + e.size.div_ceil(BLOCK).saturating_mul(BLOCK);
+                self.next = e.data_offset + e.size().div_ceil(BLOCK).saturating_mul(BLOCK);
             }
             return Ok(Some(e));
         }
@@ -509,7 +501,7 @@ fn sparse_format(pax: &[(String, Vec<u8>)]) -> Option<String> {
 /// `_apply_pax_info`: extended records override the ustar fields. Numbers
 /// are read strictly: a value another reader would take differently is
 /// an error, never passed on.
-fn apply_pax(e: &mut Entry, pax: &[(String, Vec<u8>)], dialect: Dialect) -> Result<(), String> {
+fn apply_pax(e: &mut Header<'static>, pax: &[(String, Vec<u8>)], dialect: Dialect) -> Result<(), String> {
     if dialect == Dialect::Python
         && let Some(format) = sparse_format(pax)
     {
@@ -521,12 +513,12 @@ fn apply_pax(e: &mut Entry, pax: &[(String, Vec<u8>)], dialect: Dialect) -> Resu
     for (k, v) in pax {
         match k.as_str() {
             "path" => {
-                e.name = v.clone();
-                trim_slashes(&mut e.name);
+                e.name = Cow::Owned(v.clone());
+                trim_slashes(e.name.to_mut());
             }
-            "linkpath" => e.linkname = v.clone(),
-            "uname" => e.uname = v.clone(),
-            "gname" => e.gname = v.clone(),
+            "linkpath" => e.linkname = Cow::Owned(v.clone()),
+            "uname" => e.uname = Cow::Owned(v.clone()),
+            "gname" => e.gname = Cow::Owned(v.clone()),
             "uid" | "gid" | "size" => {
                 let n = decimal(v).ok_or_else(|| format!("pax record {k}={:?} is not a decimal number", String::from_utf8_lossy(v)))?;
                 match k.as_str() {
@@ -580,7 +572,7 @@ mod tests {
         let mut r = Reader::new(Streamed(bytes), dialect);
         let mut out = Vec::new();
         while let Some(e) = r.next_entry().unwrap() {
-            out.push(String::from_utf8(e.name).unwrap());
+            out.push(String::from_utf8(e.name().to_vec()).unwrap());
         }
         out
     }
@@ -602,7 +594,7 @@ mod tests {
         let b = r.next_entry().unwrap().unwrap();
         assert!(r.read_data(&b, 10).is_err(), "over the limit");
         let c = r.next_entry().unwrap().unwrap();
-        assert_eq!((c.name.as_slice(), c.data_offset), (&b"c"[..], 512 + 512 + 512 + 1024 + 512));
+        assert_eq!((c.name(), c.data_offset), (&b"c"[..], 512 + 512 + 512 + 1024 + 512));
         assert_eq!(r.read_data(&c, 10).unwrap(), b"hi");
         assert!(r.next_entry().unwrap().is_none());
     }

@@ -227,15 +227,15 @@ fn index(image: &str, file: &File) -> Result<HashMap<Vec<u8>, Node>, VerifyError
         let Some(e) = entry else { break };
         members += 1;
         let corrupt = |reason: String| VerifyError::Corrupt { image: image.into(), offset: e.header_offset, reason };
-        retained += 256 + e.name.len() + e.linkname.len();
+        retained += 256 + e.name().len() + e.header.linkname.len();
         let name =
-            clean(&e.name).ok_or_else(|| corrupt(format!("member {:?} climbs out of the archive with ..", String::from_utf8_lossy(&e.name))))?;
+            clean(e.name()).ok_or_else(|| corrupt(format!("member {:?} climbs out of the archive with ..", String::from_utf8_lossy(e.name()))))?;
         if !name.is_empty() {
-            let node = match e.typeflag {
-                b'0' | 0 | b'7' => Node::File { offset: e.data_offset, size: e.size },
+            let node = match e.typeflag() {
+                b'0' | 0 | b'7' => Node::File { offset: e.data_offset, size: e.size() },
                 b'5' => Node::Dir,
-                b'2' => Node::Symlink(e.linkname),
-                b'1' => hardlink(&nodes, &name, &e.linkname),
+                b'2' => Node::Symlink(e.header.linkname.into_owned()),
+                b'1' => hardlink(&nodes, &name, &e.header.linkname),
                 b'3' => Node::Other("a character device"),
                 b'4' => Node::Other("a block device"),
                 b'6' => Node::Other("a FIFO"),

@@ -103,11 +103,11 @@ fn image(src: &dyn Source, which: &str, layers: &[String], out: &mut Vec<String>
         let mut archive = Reader::new(Streamed(decoded), Dialect::Go);
         let tar_err = |e: TarError| VerifyError::Invalid { image: src.image().into(), what: format!("layer {n} ({name}): {e}") };
         while let Some(entry) = archive.next_entry().map_err(tar_err)? {
-            if entry.typeflag != DIRTYPE {
+            if entry.typeflag() != DIRTYPE {
                 continue;
             }
-            let path = String::from_utf8_lossy(&entry.name).split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/");
-            let meta = Meta { uid: entry.uid, gid: entry.gid, mode: entry.mode & 0o7777 };
+            let path = String::from_utf8_lossy(entry.name()).split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/");
+            let meta = Meta { uid: entry.header.uid, gid: entry.header.gid, mode: entry.header.mode & 0o7777 };
             match dirs.insert(path.clone(), (n, meta.clone())) {
                 Some((m, before)) if m != n && before != meta => found.push(format!(
                     "{which}: directory /{path} is in layer {m} (uid {}, gid {}, mode {:04o}) and in layer {n} (uid {}, gid {}, mode {:04o}); \

@@ -49,7 +49,7 @@ pub struct Args {
     /// scripts), else gzip.
     #[arg(long, value_name = "none|gzip|zstd")]
     pub compress: Option<String>,
-    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    /// Compression level: gzip 1-9 (libdeflate; default 2), zstd 1-19 (default 3).
     #[arg(long, value_name = "N")]
     pub compress_level: Option<i64>,
     /// Threads for compression and layers produced (or uploaded) at once (default: all

@@ -1,4 +1,5 @@
-use crate::explain::{BlobArgs, finish, load};
+use crate::args::BlobArgs;
+use crate::explain::{finish, load};
 use layered_image::explain;
 use std::path::PathBuf;
 
@@ -17,12 +18,9 @@ pub struct Args {
     /// The later image (what is pushed): a conf.json or an image, as A.
     #[arg(value_name = "B")]
     pub b: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write a self-contained HTML page (B's treemap, changes highlighted) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    // The HTML page shows B's treemap, the changes highlighted.
+    #[command(flatten)]
+    pub report: crate::args::ReportArgs,
     /// Exit with status 3 when a push of B to a registry holding A would upload more than BYTES (compressed).
     #[arg(long, value_name = "BYTES")]
     pub fail_over: Option<u64>,
@@ -34,9 +32,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = crate::progress::cancel_on_signals()?;
     let (_, a) = load(&args.a, None, &args.blobs, &cancel)?;
     let (input_b, b) = load(&args.b, None, &args.blobs, &cancel)?;
-    let jobs = args.blobs.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
+    let jobs = args.blobs.jobs();
     let d = explain::diff::diff(a, b, input_b.input(), jobs, &cancel)?;
-    let text = if args.json {
+    let text = if args.report.json {
         let mut v = serde_json::to_vec_pretty(&explain::diff::json(&d))?;
         v.push(b'\n');
         v
@@ -48,5 +46,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .fail_over
         .filter(|&max| up > max)
         .map(|max| format!("a push of {} after {} uploads {up} bytes, over --fail-over {max}", args.b.display(), args.a.display()));
-    finish(&text, args.html.as_deref().map(|f| (f, explain::html::diff_page(&d))), over)
+    finish(&text, args.report.html.as_deref().map(|f| (f, explain::html::diff_page(&d))), over)
 }

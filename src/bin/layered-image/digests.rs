@@ -22,7 +22,7 @@ pub struct Args {
     /// (so `copy` can skip layers a destination already holds without reading them).
     #[arg(long, value_name = "gzip|zstd")]
     pub compress: Option<String>,
-    /// Compression level for --compress: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    /// Compression level for --compress: gzip 1-9 (libdeflate; default 2), zstd 1-19 (default 3).
     #[arg(long, value_name = "N", requires = "compress")]
     pub compress_level: Option<i64>,
     /// Threads (default: all cores). Never changes the digests.

@@ -1,6 +1,7 @@
+use crate::args::BlobArgs;
+use crate::args::ReportArgs;
 use anyhow::Context;
 use layered_image::blob::cache::BlobCache;
-use layered_image::blob::compress::Compression;
 use layered_image::conf::Conf;
 use layered_image::dest::Name;
 use layered_image::explain::{self, Decision, Explained};
@@ -42,20 +43,6 @@ pub struct LayeringArgs {
     pub layers: Vec<PathBuf>,
 }
 
-/// Compression and threads: which blob sizes are reported.
-#[derive(clap::Args)]
-pub struct BlobArgs {
-    /// Compression whose blob sizes are reported (as `copy --compress`).
-    #[arg(long, default_value = "gzip", value_name = "none|gzip|zstd")]
-    pub compress: String,
-    /// Compression level (as `copy --compress-level`).
-    #[arg(long, value_name = "N")]
-    pub compress_level: Option<i64>,
-    /// Threads (default: all cores).
-    #[arg(short = 'j', long, value_name = "N")]
-    pub jobs: Option<usize>,
-}
-
 /// `explain CONF|IMAGE [--json] [--html FILE] [--graph FILE ...] [--fail-over BYTES]`
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -68,12 +55,8 @@ pub struct Args {
     /// oci-archive:PATH[:REF], docker-archive:PATH.
     #[arg(value_name = "CONF|IMAGE")]
     pub conf: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write a self-contained HTML page (treemap and table) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Exit with status 3 when the image's layers (uncompressed) exceed BYTES.
     #[arg(long, value_name = "BYTES")]
     pub fail_over: Option<u64>,
@@ -123,12 +106,7 @@ pub fn decision(args: &LayeringArgs, conf: &Conf) -> anyhow::Result<Option<Decis
 }
 
 pub fn options(blobs: &BlobArgs, decision: Option<Decision>) -> anyhow::Result<explain::Options> {
-    Ok(explain::Options {
-        compression: Compression::parse(&blobs.compress, blobs.compress_level)?,
-        jobs: blobs.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1),
-        blob_cache: BlobCache::from_env(),
-        decision,
-    })
+    Ok(explain::Options { compression: blobs.compression()?, jobs: blobs.jobs(), blob_cache: BlobCache::from_env(), decision })
 }
 
 /// What was explained: a conf, or an image read as it is.
@@ -202,7 +180,7 @@ pub fn finish(text: &[u8], html: Option<(&Path, String)>, over: Option<String>) 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = crate::progress::cancel_on_signals()?;
     let (_, e) = load(&args.conf, Some(&args.layering), &args.blobs, &cancel)?;
-    let text = if args.json {
+    let text = if args.report.json {
         let mut v = Vec::new();
         explain::write_json(&e, &mut v)?;
         v
@@ -210,5 +188,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         explain::text(&e).into_bytes()
     };
     let over = args.fail_over.filter(|&max| e.size() > max).map(|max| format!("the image's layers take {} bytes, over --fail-over {max}", e.size()));
-    finish(&text, args.html.as_deref().map(|f| (f, explain::html::explain_page(&e))), over)
+    finish(&text, args.report.html.as_deref().map(|f| (f, explain::html::explain_page(&e))), over)
 }

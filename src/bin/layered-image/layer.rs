@@ -1,5 +1,4 @@
 use anyhow::Context;
-use layered_image::blob::compress::Compression;
 use layered_image::conf::LayerDigest;
 use layered_image::image::Quiet;
 use layered_image::plan::confgen::date;
@@ -35,15 +34,9 @@ pub struct Args {
     /// holding the list, or an object with a `perms` list (Nix's attrs file).
     #[arg(long, value_name = "FILE")]
     pub perms: Option<PathBuf>,
-    /// Also record the blob digest for this compression: gzip, zstd or none.
-    #[arg(long, default_value = "gzip", value_name = "none|gzip|zstd")]
-    pub compress: String,
-    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
-    #[arg(long, value_name = "N")]
-    pub compress_level: Option<i64>,
-    /// Threads (default: all cores). Never changes the digests.
-    #[arg(short = 'j', long, value_name = "N")]
-    pub jobs: Option<usize>,
+    // The blob digest of this compression is recorded too.
+    #[command(flatten)]
+    pub blobs: crate::args::BlobArgs,
     /// Write the layer file to FILE (atomically) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -52,7 +45,7 @@ pub struct Args {
 /// An explicit layer: the closure of its contents, less the layers nested
 /// in it, with its digests.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let compression = Compression::parse(&args.compress, args.compress_level)?;
+    let compression = args.blobs.compression()?;
     if args.mtime == "now" {
         anyhow::bail!("--mtime \"now\" would make the layer's digests stale at once; give a fixed date");
     }
@@ -77,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         perms,
     };
     let cancel = crate::progress::cancel_on_signals()?;
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |c| c.get())).max(1);
+    let jobs = args.blobs.jobs();
     let opts = layered_image::blob::produce::Options { compression, jobs, retries: 1, blob_cache: None };
     let blob = layered_image::blob::produce::store_layer_blob(&store_paths, &stamp, &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
     let mut digest = LayerDigest { digest: blob.diff_id.digest, size: blob.diff_id.size, ..Default::default() };

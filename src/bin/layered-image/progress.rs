@@ -84,7 +84,7 @@ fn eta(secs: u64) -> String {
 /// anyway), or if walking is not `worth` it (nobody watches a bar: the walk
 /// costs a tenth of a large stream's time) and a layer's length is not recorded.
 pub fn image_total(conf: &Conf, base: Option<&BaseImage>, worth: bool) -> Option<u64> {
-    let mut total: u64 = base.map_or(0, |b| b.layers.iter().map(|l| b.source_of(l).member.size).sum());
+    let mut total: u64 = base.map_or(0, |b| b.layers.iter().map(|l| b.source_of(l).member.size()).sum());
     for (paths, known) in conf.store_layers.iter().zip(&conf.store_layer_digests) {
         total += match known {
             Some(d) => d.size,

@@ -69,7 +69,7 @@ pub struct ProvenanceArgs {
     /// Default, without --subject-digest: $LAYERED_IMAGE_COMPRESS, else gzip (as `copy`).
     #[arg(long, value_name = "none|gzip|zstd")]
     pub compress: Vec<String>,
-    /// Compression level for --compress: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    /// Compression level for --compress: gzip 1-9 (libdeflate; default 2), zstd 1-19 (default 3).
     #[arg(long, value_name = "N")]
     pub compress_level: Option<i64>,
     /// A subject given by its manifest digest (repeatable), e.g. from `copy --digestfile`.
