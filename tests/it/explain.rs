@@ -285,76 +285,6 @@ fn every_paths_why_agrees_with_the_golden_layering() {
     assert!(runs > 200 && checked_paths > 10_000, "{runs} runs, {checked_paths} paths");
 }
 
-/// Debian's docker-registry on a loopback port (as tests/it/registry.rs
-/// starts it), its access log kept; stopped on drop.
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        require("docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = format!(
-            "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        #[allow(clippy::zombie_processes)] // reaped in Drop
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Registry { child, port, dir };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("docker-registry did not listen on 127.0.0.1:{port}");
-    }
-
-    fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("log"))
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("] \"") && l.contains(" HTTP/1.1\""))
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// The blobs whose uploads completed after request `from` (the PUT
-    /// that ends an upload names the digest), with their sizes as the
-    /// registry stored them.
-    fn uploaded_since(&self, from: usize) -> Vec<(String, u64)> {
-        self.requests()[from..]
-            .iter()
-            .filter(|l| l.contains("\"PUT ") && l.contains("/blobs/uploads/") && l.contains("\" 201 "))
-            .map(|l| {
-                let hex =
-                    l.split("digest=sha256%3A").nth(1).or_else(|| l.split("digest=sha256:").nth(1)).unwrap_or_else(|| panic!("no digest in {l}"));
-                let hex: String = hex.chars().take(64).collect();
-                let data = self.dir.path().join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]));
-                (hex, std::fs::metadata(&data).unwrap_or_else(|e| panic!("{}: {e}", data.display())).len())
-            })
-            .collect()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Two builds of one image that differ in one store path: `diff` reports
 /// that layer alone, and the bytes it says a push of B after A uploads are
 /// what the registry's access log shows uploaded (blob sizes as stored).
@@ -391,7 +321,7 @@ fn diff_reports_the_changed_layer_and_the_bytes_a_push_uploads() {
     assert_eq!(changed["diff_id"], eb["layers"][1]["diff_id"]);
 
     let reg = Registry::start();
-    let dest = format!("docker://127.0.0.1:{}/li/app:t", reg.port);
+    let dest = reg.dest("li/app:t");
     run(&mut li(os!["copy", a, dest, "--dest-tls-verify=false"]));
     let before = reg.requests().len();
     run(&mut li(os!["copy", b, dest, "--dest-tls-verify=false"]));

@@ -8,9 +8,8 @@
 use crate::harness::*;
 use serde_json::{Value, json};
 use std::ffi::OsStr;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Long enough for a loaded 2-core CI machine; only reached on a hang.
@@ -212,95 +211,6 @@ fn on_a_terminal_copy_shows_one_bar_short_layer_lines_and_a_summary() {
     let n = layers.len();
     assert!(shows(last, &format!("manifest {manifest}, {n} layers ({n} written, 0 already present)")), "{last}");
     assert!(shows(last, &format!("Wrote {dest} as {manifest}")), "{last}");
-}
-
-/// A registry of our own on loopback: plain HTTP, access log on; started
-/// again on another port should the one chosen be taken before it binds.
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        require("docker-registry");
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let dir = tempfile::tempdir().unwrap();
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let config = format!(
-                "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            );
-            std::fs::write(dir.path().join("config.yml"), config).unwrap();
-            let log = std::fs::File::create(dir.path().join("log")).unwrap();
-            #[allow(clippy::zombie_processes)] // reaped in Drop, or below
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(dir.path().join("config.yml"))
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap();
-            let probe = format!("li-progress-probe-{}-{port}", std::process::id());
-            loop {
-                if child.try_wait().unwrap().is_some() {
-                    // It could not bind (another test took the port): another port.
-                    break;
-                }
-                // Ours answers, not another registry that took the port: its log names the probe.
-                if answers_v2(port, &probe) && std::fs::read_to_string(dir.path().join("log")).unwrap_or_default().contains(&probe) {
-                    return Registry { child, port, dir };
-                }
-                if Instant::now() >= end {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "docker-registry did not answer GET /v2/ on 127.0.0.1:{port} within {DEADLINE:?}; its log:\n{}",
-                        std::fs::read_to_string(dir.path().join("log")).unwrap_or_default()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            assert!(
-                Instant::now() < end,
-                "docker-registry never started; its last log:\n{}",
-                std::fs::read_to_string(dir.path().join("log")).unwrap_or_default()
-            );
-        }
-    }
-
-    fn dest(&self, repo_tag: &str) -> String {
-        format!("docker://127.0.0.1:{}/{repo_tag}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether a registry answers `GET /v2/` on `port` with 200 and its API header.
-fn answers_v2(port: u16, agent: &str) -> bool {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    let req = format!("GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200") && answer.to_ascii_lowercase().contains("docker-distribution-api-version: registry/2.0")
 }
 
 /// To a registry on a terminal: the layer lines say what happened to each

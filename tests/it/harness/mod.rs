@@ -5,7 +5,9 @@
 
 mod contract;
 pub mod faults;
+mod registry;
 pub use contract::*;
+pub use registry::Registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
