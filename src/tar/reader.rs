@@ -502,7 +502,6 @@ fn sparse_format(pax: &[(String, Vec<u8>)]) -> Option<String> {
 /// are read strictly: a value another reader would take differently is
 /// an error, never passed on.
 fn apply_pax(e: &mut Header<'static>, pax: &[(String, Vec<u8>)], dialect: Dialect) -> Result<(), String> {
-    // Go's archive/tar reads them; tarfile would pass the map on as data.
     if let Some(format) = sparse_format(pax).filter(|_| dialect == Dialect::Python) {
         return Err(format!(
             "member {} is a GNU sparse file (pax format {format}), which docker would read differently; repack it without --sparse",
