@@ -285,6 +285,19 @@ fn every_paths_why_agrees_with_the_golden_layering() {
     assert!(runs > 200 && checked_paths > 10_000, "{runs} runs, {checked_paths} paths");
 }
 
+/// B: the conf of `store` with its script's store path rebuilt (new hash,
+/// new content); the busybox layer is kept.
+fn rebuilt_script_conf(store: &BusyboxStore) -> (PathBuf, String) {
+    let root = store.dir.path();
+    let script_b = store.script.replace("1f8ahcn0b9z7n0kw2a1x7dbh5rq4xk3p", "2g9bidn1c0a8o1lx3b2y8ecib6sr5yl4");
+    run(Command::new("cp").arg("-a").arg(root.join(&store.script)).arg(root.join(&script_b)));
+    run(Command::new("chmod").arg("u+w").arg(root.join(&script_b)));
+    std::fs::write(root.join(&script_b).join("data.txt"), "other data, in a new build\n".repeat(50)).unwrap();
+    let mut conf: Value = serde_json::from_slice(&std::fs::read(root.join("conf.json")).unwrap()).unwrap();
+    conf["store_layers"] = json!([[store.busybox], [&script_b]]);
+    (write(root, "conf-b.json", serde_json::to_vec(&conf).unwrap()), script_b)
+}
+
 /// Two builds of one image that differ in one store path: `diff` reports
 /// that layer alone, and the bytes it says a push of B after A uploads are
 /// what the registry's access log shows uploaded (blob sizes as stored).
@@ -293,14 +306,7 @@ fn diff_reports_the_changed_layer_and_the_bytes_a_push_uploads() {
     let store = busybox_store(0, 0);
     let root = store.dir.path();
     let a = root.join("conf.json");
-    // B: the script's store path rebuilt (new hash, new content).
-    let script_b = store.script.replace("1f8ahcn0b9z7n0kw2a1x7dbh5rq4xk3p", "2g9bidn1c0a8o1lx3b2y8ecib6sr5yl4");
-    run(Command::new("cp").arg("-a").arg(root.join(&store.script)).arg(root.join(&script_b)));
-    run(Command::new("chmod").arg("u+w").arg(root.join(&script_b)));
-    std::fs::write(root.join(&script_b).join("data.txt"), "other data, in a new build\n".repeat(50)).unwrap();
-    let mut conf: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
-    conf["store_layers"] = json!([[store.busybox], [script_b]]);
-    let b = write(root, "conf-b.json", serde_json::to_vec(&conf).unwrap());
+    let (b, script_b) = rebuilt_script_conf(&store);
     let cache = root.join("cache");
     let li = |args: &[&std::ffi::OsStr]| {
         let mut c = Command::new(bin());
@@ -534,13 +540,7 @@ fn diff_of_an_image_and_a_conf_is_that_of_the_confs() {
     let store = busybox_store(0, 0);
     let root = store.dir.path();
     let a = root.join("conf.json");
-    let script_b = store.script.replace("1f8ahcn0b9z7n0kw2a1x7dbh5rq4xk3p", "2g9bidn1c0a8o1lx3b2y8ecib6sr5yl4");
-    run(Command::new("cp").arg("-a").arg(root.join(&store.script)).arg(root.join(&script_b)));
-    run(Command::new("chmod").arg("u+w").arg(root.join(&script_b)));
-    std::fs::write(root.join(&script_b).join("data.txt"), "other data, in a new build\n".repeat(50)).unwrap();
-    let mut conf: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
-    conf["store_layers"] = json!([[store.busybox], [script_b]]);
-    let b = write(root, "conf-b.json", serde_json::to_vec(&conf).unwrap());
+    let (b, _) = rebuilt_script_conf(&store);
     let oci_a = format!("oci:{}:a", root.join("layout").display());
     let oci_b = format!("oci:{}:b", root.join("layout").display());
     run(Command::new(bin()).arg("copy").arg(&a).arg(&oci_a).env("LAYERED_IMAGE_CACHE_DIR", root.join("cache-copy")));

@@ -153,12 +153,7 @@ impl Registry {
 
     /// Access-log lines (combined format) of requests so far.
     fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("log"))
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("] \"") && l.contains(" HTTP/1.1\""))
-            .map(str::to_string)
-            .collect()
+        crate::harness::access_log_requests(&self.dir.path().join("log"))
     }
 
     /// Blob uploads completed since `from` requests (a PUT that ends one).

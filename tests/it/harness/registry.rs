@@ -76,12 +76,7 @@ impl Registry {
     }
 
     pub fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("log"))
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("] \"") && l.contains(" HTTP/1.1\""))
-            .map(str::to_string)
-            .collect()
+        access_log_requests(&self.dir.path().join("log"))
     }
 
     /// The blobs whose uploads completed after request `from` (the PUT
@@ -122,4 +117,9 @@ fn answers_v2(port: u16, agent: &str) -> bool {
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     answer.starts_with("HTTP/1.1 200") && answer.to_ascii_lowercase().contains("docker-distribution-api-version: registry/2.0")
+}
+
+/// The request lines (combined format) of a docker-registry access log.
+pub fn access_log_requests(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log).unwrap().lines().filter(|l| l.contains("] \"") && l.contains(" HTTP/1.1\"")).map(str::to_string).collect()
 }
