@@ -9,7 +9,7 @@ apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   nix-bin skopeo umoci docker.io containerd docker-registry podman runc fakeroot proot \
   busybox-static debootstrap jq pigz zstd xz-utils bzip2 gzip tar python3 ca-certificates time util-linux coreutils \
-  apache2-utils openssl buildah python3-pip tmux >/dev/null
+  apache2-utils openssl buildah python3-pip tmux strace >/dev/null
 # The validators tests/sbom.rs runs (pinned): pyspdxtools (SPDX 2.3), cyclonedx-python-lib's
 # strict JSON validator (CycloneDX 1.6, with packageurl-python), in-toto-attestation (Statement v1
 # and SLSA provenance v1 protos); jsonschema for the OCI image-spec schemas.

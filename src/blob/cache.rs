@@ -10,7 +10,11 @@
 //! layer again to learn the blob's digest.
 //!
 //! One small file per layer, `<dir>/<key>@<version>/<diff_id hex>`, written
-//! atomically; any process may read and add entries at once. The cache is
+//! atomically; any process may read and add entries at once. Beside it, an
+//! empty `names-<hex>` per store layer names the layer's member list: the
+//! diff_id is only worth a read of the whole layer when a tar with the same
+//! store paths was recorded, since equal tars have equal names. A first
+//! copy of new layers then reads each layer once, not twice. The cache is
 //! only ever advice: an entry that cannot be read or parsed is a miss, a
 //! directory that cannot be written is silently not written (a Nix build
 //! sandbox has no home), and a blob it names is used only if the
@@ -61,10 +65,11 @@ impl BlobCache {
         self.dir.join(format!("{}@{}", key.replace('/', "-"), env!("CARGO_PKG_VERSION")))
     }
 
-    /// Whether anything was ever recorded for `key`: only then is a layer
-    /// worth reading once more just to look it up.
-    pub fn knows(&self, key: &str) -> bool {
-        self.key_dir(key).is_dir()
+    /// Whether a store layer whose member list hashes to `names` was ever
+    /// recorded under `key`: if not, its diff_id cannot be in the cache
+    /// either, and reading the layer to look it up would be wasted.
+    pub fn may_know(&self, key: &str, names: &Digest) -> bool {
+        self.key_dir(key).join(format!("names-{}", names.hex())).is_file()
     }
 
     /// The blob the tar `diff_id` compresses to under `key`, if recorded.
@@ -78,12 +83,20 @@ impl BlobCache {
         (matches && fields.next().is_none()).then_some(BlobDigest { digest: blob, size: blob_size })
     }
 
-    /// Records that `diff_id` compresses to `blob` under `key`; best effort.
-    pub fn record(&self, key: &str, diff_id: &BlobDigest, blob: &BlobDigest) {
+    /// Records that `diff_id` compresses to `blob` under `key`, and for a
+    /// store layer the digest of its member list (see [`BlobCache::may_know`]);
+    /// best effort.
+    pub fn record(&self, key: &str, diff_id: &BlobDigest, blob: &BlobDigest, names: Option<&Digest>) {
+        let dir = self.key_dir(key);
+        if let Some(names) = names {
+            let hint = dir.join(format!("names-{}", names.hex()));
+            if !hint.is_file() {
+                let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(hint, b""));
+            }
+        }
         if self.lookup(key, diff_id).as_ref() == Some(blob) {
             return;
         }
-        let dir = self.key_dir(key);
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
             let mut tmp = tempfile::Builder::new().prefix(".entry-").tempfile_in(&dir)?;
@@ -107,10 +120,8 @@ mod tests {
     fn records_and_finds_only_exact_entries() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = BlobCache::at(tmp.path().join("c"));
-        assert!(!cache.knows("gzip-2/m128-ld1.26"));
         assert_eq!(cache.lookup("gzip-2/m128-ld1.26", &d('a', 10)), None);
-        cache.record("gzip-2/m128-ld1.26", &d('a', 10), &d('b', 4));
-        assert!(cache.knows("gzip-2/m128-ld1.26"));
+        cache.record("gzip-2/m128-ld1.26", &d('a', 10), &d('b', 4), None);
         assert_eq!(cache.lookup("gzip-2/m128-ld1.26", &d('a', 10)), Some(d('b', 4)));
         // Another size of the same digest, or another key, is a miss.
         assert_eq!(cache.lookup("gzip-2/m128-ld1.26", &d('a', 11)), None);
@@ -121,7 +132,7 @@ mod tests {
     fn a_damaged_entry_is_a_miss() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = BlobCache::at(tmp.path());
-        cache.record("k", &d('a', 10), &d('b', 4));
+        cache.record("k", &d('a', 10), &d('b', 4), None);
         let entry = cache.key_dir("k").join("a".repeat(64));
         for bad in ["", "garbage", "sha256:xyz 10 sha256:bb 4\n", &format!("sha256:{} 10 sha256:{} 4 extra\n", "a".repeat(64), "b".repeat(64))] {
             std::fs::write(&entry, bad).unwrap();
@@ -132,7 +143,19 @@ mod tests {
     #[test]
     fn an_unwritable_cache_is_ignored() {
         let cache = BlobCache::at("/proc/no-such-cache");
-        cache.record("k", &d('a', 10), &d('b', 4));
+        cache.record("k", &d('a', 10), &d('b', 4), Some(&d('c', 0).digest));
         assert_eq!(cache.lookup("k", &d('a', 10)), None);
+        assert!(!cache.may_know("k", &d('c', 0).digest));
+    }
+
+    #[test]
+    fn member_lists_are_known_once_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlobCache::at(tmp.path());
+        cache.record("k", &d('a', 10), &d('b', 4), Some(&d('c', 0).digest));
+        assert!(cache.may_know("k", &d('c', 0).digest));
+        assert!(!cache.may_know("k", &d('e', 0).digest), "another member list");
+        assert!(!cache.may_know("j", &d('c', 0).digest), "another key");
+        assert_eq!(cache.lookup("k", &d('a', 10)), Some(d('b', 4)), "the entry itself as before");
     }
 }

@@ -410,10 +410,11 @@ impl<'a> Ctx<'a> {
         self.compression.layer_media_type().into()
     }
 
-    /// Whether the blob cache has entries for this compression: only then
-    /// is a layer read once more just to look it up.
-    fn cache_knows(&self) -> bool {
-        self.cache.as_ref().is_some_and(|(c, key)| c.knows(key))
+    /// Whether the blob cache may know a store layer of these member names
+    /// under this compression: only then is the layer read once more just
+    /// to look it up.
+    fn cache_may_know(&self, names: &Digest) -> bool {
+        self.cache.as_ref().is_some_and(|(c, key)| c.may_know(key, names))
     }
 
     /// The blob the cache names for the tar `diff_id`, if the store has it.
@@ -422,10 +423,11 @@ impl<'a> Ctx<'a> {
         Ok(self.store.has_blob(&blob)?.then_some(blob))
     }
 
-    /// Tells the cache what a tar of ours compressed to.
-    fn remember(&self, diff_id: &BlobDigest, blob: &BlobDigest) {
+    /// Tells the cache what a tar of ours compressed to (and, for a store
+    /// layer, its member names).
+    fn remember(&self, diff_id: &BlobDigest, blob: &BlobDigest, names: Option<&Digest>) {
         if let Some((c, key)) = &self.cache {
-            c.record(key, diff_id, blob);
+            c.record(key, diff_id, blob, names);
         }
     }
 
@@ -449,7 +451,8 @@ impl<'a> Ctx<'a> {
         let expected = known.and_then(|k| known_blob(k, self.compression));
         let stopped = || self.stop.stopped();
         let layer_err = |source| ProduceError::Image(ImageError::Layer { index, paths: paths_repr(paths), source });
-        if expected.is_none() && self.cache_knows() {
+        let names = member_names(paths);
+        if expected.is_none() && self.cache_may_know(&names) {
             // A read without compressing is much cheaper than compressing
             // only to find the store already holds the result.
             let diff_id = match pipe::run(paths, stamp, &stopped, |_| Ok::<(), Infallible>(())) {
@@ -494,7 +497,7 @@ impl<'a> Ctx<'a> {
             }
         }
         w.commit(&blob.digest)?;
-        self.remember(&diff_id, &blob);
+        self.remember(&diff_id, &blob, Some(&names));
         Ok(self.blob(diff_id, blob, Fate::Written, history))
     }
 
@@ -532,7 +535,7 @@ impl<'a> Ctx<'a> {
                 .into());
         }
         w.commit(&blob.digest)?;
-        self.remember(&diff_id, &blob);
+        self.remember(&diff_id, &blob, None);
         Ok(self.blob(diff_id, blob, Fate::Written, history))
     }
 
@@ -656,6 +659,18 @@ impl<'a> Ctx<'a> {
 }
 
 /// A layer's tar length, if known before it is made (for progress).
+/// A store layer's member names, in order: a function of its tar, so a
+/// tar recorded in the blob cache has its names recorded too.
+fn member_names(paths: &[StorePath]) -> Digest {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for p in paths {
+        h.update(&p.member_name);
+        h.update([0]);
+    }
+    Digest::from_hasher(h)
+}
+
 fn expected_size(source: &Source) -> Option<u64> {
     match source {
         Source::Store { known, .. } => known.map(|d| d.size),

@@ -257,6 +257,48 @@ fn the_blob_cache_names_blobs_a_layout_holds() {
     }
 }
 
+/// A store layer is read twice (once for its diff_id, once compressed)
+/// only when the blob cache recorded a layer of the same store paths: a
+/// first copy of new layers reads each file once, counted by strace.
+#[test]
+fn the_blob_cache_reads_only_layers_it_may_know() {
+    require("strace");
+    let store = busybox_store(0, 0);
+    let root = store.dir.path();
+    let conf = root.join("conf.json");
+    let cache = root.join("cache");
+    let opens_of_data = |conf: &Path, layout: &str| {
+        let trace = root.join(format!("trace-{layout}"));
+        let dest = format!("oci:{}:t", root.join(layout).display());
+        let out = run(Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=open,openat", "-o"])
+            .arg(&trace)
+            .arg(bin())
+            .arg("copy")
+            .arg(conf)
+            .arg(&dest)
+            .env("LAYERED_IMAGE_CACHE_DIR", &cache));
+        verify_image(&dest);
+        let opens = std::fs::read_to_string(&trace).unwrap().lines().filter(|l| l.contains("data.txt\"")).count();
+        (opens, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (opens, _) = opens_of_data(&conf, "first");
+    assert_eq!(opens, 1, "an empty cache: one read");
+    // The same store paths in other layers: new member lists, one read.
+    let mut merged = json(&std::fs::read(&conf).unwrap());
+    merged["store_layers"] = serde_json::json!([[store.busybox, store.script]]);
+    let merged_conf = root.join("merged.json");
+    std::fs::write(&merged_conf, serde_json::to_vec(&merged).unwrap()).unwrap();
+    let (opens, err) = opens_of_data(&merged_conf, "merged");
+    assert_eq!(opens, 1, "{err}");
+    // The recorded layers into a layout without their blobs: read for the
+    // diff_id, named by the cache, then made since the layout lacks them.
+    let (opens, err) = opens_of_data(&conf, "fresh");
+    assert_eq!(opens, 2, "{err}");
+    assert!(err.contains("(3 written, 0 already present)"), "{err}");
+    assert_eq!(blobs(&root.join("fresh")), blobs(&root.join("first")));
+}
+
 /// Store entries as the rootfs must hold them, owned by the conf's ids.
 fn assert_rootfs_is_the_store(store: &BusyboxStore, rootfs: &Path, uid: u32, gid: u32) {
     let mut checked = 0;
