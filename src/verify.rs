@@ -374,7 +374,7 @@ fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> 
     {
         let dec: io::Result<Box<dyn Read>> = match compression {
             Compression::None => Ok(Box::new(&mut stored)),
-            Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(&mut stored))),
+            Compression::Gzip => Ok(Box::new(crate::image::gunzip::Reader::new(&mut stored))),
             Compression::Bzip2 => Ok(Box::new(bzip2::read::MultiBzDecoder::new(&mut stored))),
             Compression::Xz => Ok(Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut stored))),
             Compression::Zstd => zstd::stream::read::Decoder::with_buffer(&mut stored).map(|d| Box::new(d) as Box<dyn Read>),

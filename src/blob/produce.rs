@@ -598,27 +598,28 @@ impl<'a> Ctx<'a> {
         };
         let (diff_id, blob, w, content) = if as_is(kind, self.compression) {
             // Stored as is; a decoder beside the copy yields the diff_id.
+            // The blob is what was read, hashed once on the way in.
             let content = ContentHasher::new(kind).map_err(|e| fail(format!("cannot decompress it: {e}")))?;
-            let mut tee = Tee::new(Hashing::new(self.store.new_blob()?), content);
+            let mut tee = Tee::new(self.store.new_blob()?, content);
             self.copy(index, &mut whole_reader, &mut tee).map_err(read_fail)?;
-            let (stored, content) = tee.finish();
-            let (mut w, blob) = stored.finish();
+            let (mut w, content) = tee.finish();
             w.flush().map_err(|e| interrupted_or(e, self.store))?;
             let diff_id = match &content {
                 Some(Ok(d)) => Some(*d),
                 _ => None,
             };
-            (diff_id, blob, w, content)
+            (diff_id, None, w, content)
         } else {
             let mut producer = Producer::new(self, self.pool, true)?;
             let mut src = decode::reader(kind, &mut whole_reader).map_err(|e| fail(format!("cannot start its decompressor: {e}")))?;
             self.copy(index, &mut src, &mut producer).map_err(read_fail)?;
             drop(src);
             let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
-            (diff_id, blob, w, None)
+            (diff_id, Some(blob), w, None)
         };
         drop(whole_reader);
         let stored = whole.finish().1;
+        let blob = blob.unwrap_or(stored);
         if let Some(s) = stored_as.filter(|s| **s != stored) {
             return Err(fail(format!(
                 "its blob hashes to {} ({} bytes), not the {} ({} bytes) its manifest names",

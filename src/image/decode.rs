@@ -51,7 +51,7 @@ pub fn sniff(head: &[u8]) -> Compression {
 pub fn reader<'a, R: Read + 'a>(compression: Compression, r: R) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match compression {
         Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Gzip => Box::new(super::gunzip::Reader::new(r)),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(r)),
         Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(r)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
@@ -106,7 +106,7 @@ impl Write for HashSink {
 /// Compressed bytes in, the digest of what they decompress to out: fed
 /// beside a copy of the stored bytes, so a compressed layer is read once.
 pub enum ContentHasher {
-    Gzip(Box<flate2::write::MultiGzDecoder<HashSink>>),
+    Gzip(Box<super::gunzip::Writer<HashSink>>),
     Zstd(zstd::stream::write::Decoder<'static, HashSink>),
     Xz(Box<xz2::write::XzDecoder<HashSink>>),
     Bzip2(Box<bzip2::write::BzDecoder<HashSink>>),
@@ -118,7 +118,7 @@ impl ContentHasher {
         let h = HashSink::new;
         Ok(Some(match compression {
             Compression::None => return Ok(None),
-            Compression::Gzip => ContentHasher::Gzip(Box::new(flate2::write::MultiGzDecoder::new(h()))),
+            Compression::Gzip => ContentHasher::Gzip(Box::new(super::gunzip::Writer::new(h()))),
             Compression::Zstd => ContentHasher::Zstd(zstd::stream::write::Decoder::new(h())?),
             Compression::Xz => ContentHasher::Xz(Box::new(xz2::write::XzDecoder::new_multi_decoder(h()))),
             Compression::Bzip2 => ContentHasher::Bzip2(Box::new(bzip2::write::BzDecoder::new(h()))),

@@ -7,6 +7,7 @@ pub mod base;
 pub mod config;
 pub mod customisation;
 pub mod decode;
+pub mod gunzip;
 pub mod manifest;
 pub mod users;
 
