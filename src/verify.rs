@@ -367,42 +367,58 @@ fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> 
     let n = avail.len().min(8);
     head[..n].copy_from_slice(&avail[..n]);
     let compression = expect.unwrap_or_else(|| sniff(&head[..n]));
-    let mut bound = tar_bound::TarBound::new(size);
-    let mut content = Sha256::new();
-    let mut count = 0u64;
+    if compression == Compression::None {
+        // The stored bytes are the content: hashed once.
+        io::copy(&mut stored, &mut io::sink()).map_err(LayerReadError::Io)?;
+        let h = stored.into_inner();
+        let digest = (hex::encode(h.hash.finalize()), h.count);
+        return Ok(LayerDigests { stored: digest.clone(), content: digest, compression, undecodable: None });
+    }
     let mut undecodable = None;
-    {
+    // Decompressing on this thread, the content hashed and bounded on
+    // another: the two halves of the work take about as long.
+    let (content, count) = std::thread::scope(|s| {
+        let (tx, rx) = crossbeam_channel::bounded::<(Vec<u8>, usize)>(4);
+        let (spare_tx, spare) = crossbeam_channel::bounded::<Vec<u8>>(6);
+        let worker = s.spawn(move || {
+            let (mut content, mut count, mut bound) = (Sha256::new(), 0u64, tar_bound::TarBound::new(size));
+            for (buf, n) in rx {
+                content.update(&buf[..n]);
+                count += n as u64;
+                bound.feed(&buf[..n])?;
+                let _ = spare_tx.try_send(buf);
+            }
+            Ok::<_, tar_bound::Overrun>((content, count))
+        });
         let dec: io::Result<Box<dyn Read>> = match compression {
-            Compression::None => Ok(Box::new(&mut stored)),
+            Compression::None => unreachable!("returned above"),
             Compression::Gzip => Ok(Box::new(crate::image::gunzip::Reader::new(&mut stored))),
             Compression::Bzip2 => Ok(Box::new(bzip2::read::MultiBzDecoder::new(&mut stored))),
             Compression::Xz => Ok(Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut stored))),
             Compression::Zstd => zstd::stream::read::Decoder::with_buffer(&mut stored).map(|d| Box::new(d) as Box<dyn Read>),
         };
-        let mut buf = vec![0u8; 64 * 1024];
         match dec {
             Err(e) => undecodable = Some(e.to_string()),
             Ok(mut dec) => loop {
+                let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; 256 << 10]);
                 let n = match dec.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if matches!(compression, Compression::None) => {
-                        return Err(LayerReadError::Io(e));
-                    }
                     Err(e) => {
                         undecodable = Some(e.to_string());
                         break;
                     }
                 };
-                content.update(&buf[..n]);
-                count += n as u64;
-                if !matches!(compression, Compression::None) {
-                    bound.feed(&buf[..n]).map_err(LayerReadError::Bomb)?;
+                // Refused only once the worker stopped on a bomb.
+                if tx.send((buf, n)).is_err() {
+                    break;
                 }
             },
         }
-    }
+        drop(tx);
+        worker.join().expect("the content hasher does not panic").map_err(LayerReadError::Bomb)
+    })?;
     // Bytes after the compressed stream still belong to the blob's digest.
     io::copy(&mut stored, &mut io::sink()).map_err(LayerReadError::Io)?;
     let h = stored.into_inner();
