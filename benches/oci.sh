@@ -17,7 +17,9 @@ out=$(mktemp -d /tmp/li-bench-oci.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
 echo "fixture: $(( size / 1048576 )) MiB in $(find "$fixture/nix/store" | wc -l) entries, $cores cores, $runs runs each (median)" >&2
-fresh="rm -rf '$out/l' '$out/s' '$out/x.tar'"
+# A first copy: nothing in the blob cache either.
+export LAYERED_IMAGE_CACHE_DIR=$out/cache
+fresh="rm -rf '$out/l' '$out/s' '$out/x.tar' '$out/cache'"
 ours=$(measure "copy oci: (gzip 2)" "'$bin' copy '$conf' oci:'$out/l':t 2>/dev/null" "$fresh")
 ourz=$(measure "copy oci: (zstd 3)" "'$bin' copy '$conf' oci:'$out/l':t --compress zstd 2>/dev/null" "$fresh")
 sko=$(measure "stream -o + skopeo copy (gzip)" \
