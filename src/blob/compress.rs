@@ -103,10 +103,16 @@ impl std::fmt::Display for Compression {
 /// core.
 pub const GZIP_BLOCK: usize = 128 << 10;
 
-/// zstd's multi-threaded mode holds a few jobs of input and output per
-/// worker, tens of MiB at level 3: at most this many workers across all
-/// layers at once keeps a whole `copy` under 256 MiB on any machine.
+/// zstd's multi-threaded mode holds a few 8 MiB jobs of input and output
+/// per layer (55-80 MiB at level 3, measured with `benches/memory.sh`) and
+/// about 9 MiB more per worker: at most this many workers across all
+/// layers at once, and at most [`ZSTD_LAYERS`] layers, keep a whole `copy`
+/// near 200 MiB at any `-j` on any machine (four layers reached 274 MiB,
+/// three 237 MiB, on the 2418 MiB fixture in 97 layers).
 pub const ZSTD_WORKERS: usize = 4;
+
+/// zstd layers compressed at once.
+pub const ZSTD_LAYERS: usize = 2;
 
 /// gzip layers compressed at once, sharing the pool's threads.
 pub const GZIP_LAYERS: usize = 6;
@@ -124,7 +130,7 @@ impl Budget {
     pub fn new(compression: Compression, jobs: usize, layers: usize) -> Budget {
         let jobs = jobs.max(1);
         let (threads, layers_in_flight) = match compression {
-            Compression::Zstd { .. } => (jobs.min(ZSTD_WORKERS), jobs.min(ZSTD_WORKERS)),
+            Compression::Zstd { .. } => (jobs.min(ZSTD_WORKERS), jobs.min(ZSTD_LAYERS)),
             // Each layer in flight holds its pipe's chunks (~7 MiB) besides its
             // blocks: a few layers keep every thread busy.
             Compression::Gzip { .. } => (jobs, jobs.min(GZIP_LAYERS)),
@@ -402,7 +408,7 @@ mod tests {
             for layers in [1, 2, 5, 97] {
                 let z = Budget::new(Compression::Zstd { level: 3 }, jobs, layers);
                 assert!(z.layers_in_flight * z.share.min(ZSTD_WORKERS) <= ZSTD_WORKERS.max(z.layers_in_flight), "{jobs} {layers} {z:?}");
-                assert!(z.layers_in_flight <= ZSTD_WORKERS);
+                assert!(z.layers_in_flight <= ZSTD_LAYERS);
                 let g = Budget::new(Compression::Gzip { level: 6 }, jobs, layers);
                 // Blocks in flight over all layers grow with the threads, not with their square.
                 assert!(g.layers_in_flight * (2 * g.share + 2) <= 4 * jobs.max(1), "{jobs} {layers} {g:?}");
