@@ -7,17 +7,8 @@
 use crate::harness as common;
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-/// A registry on 127.0.0.1 (never all interfaces), stopped on drop.
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    /// Set for the TLS + auth variant: the CA directory for --dest-cert-dir.
-    certs: Option<PathBuf>,
-}
 
 /// distribution's token auth, with tests/support/token-service.py as the
 /// token service (killed on drop).
@@ -33,144 +24,60 @@ impl Drop for TokenService {
     }
 }
 
-impl Registry {
-    /// A registry (HTTP) whose auth is bearer tokens from a token service.
-    fn start_with_tokens() -> (Registry, TokenService) {
-        require("openssl");
-        require("python3");
-        let keys = tempfile::tempdir().unwrap();
-        let k = keys.path();
-        run(Command::new("openssl").current_dir(k).args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "token.key",
-            "-out",
-            "token.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=li-token",
-        ]));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/token-service.py");
-        #[allow(clippy::zombie_processes)] // reaped in Drop
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(k.join("token.key"))
-            .arg(k.join("token.crt"))
-            .args(["bob", "t0ken-pass", "li-registry", "li-issuer"])
-            .stderr(std::fs::File::create(k.join("token.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let realm = format!("http://127.0.0.1:{port}/token");
-        let extra = format!(
-            "auth:\n  token: {{realm: \"{realm}\", service: li-registry, issuer: li-issuer, rootcertbundle: {}}}\n",
-            k.join("token.crt").display()
+/// A registry (HTTP) whose auth is bearer tokens from a token service.
+fn start_with_tokens() -> (Registry, TokenService) {
+    require("openssl");
+    require("python3");
+    // The registry reads the bundle as it runs: kept for the test's life.
+    let k = tempfile::tempdir().unwrap().keep();
+    let k = k.as_path();
+    run(Command::new("openssl").current_dir(k).args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "token.key",
+        "-out",
+        "token.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=li-token",
+    ]));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/token-service.py");
+    #[allow(clippy::zombie_processes)] // reaped in Drop
+    let child = Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(k.join("token.key"))
+        .arg(k.join("token.crt"))
+        .args(["bob", "t0ken-pass", "li-registry", "li-issuer"])
+        .stderr(std::fs::File::create(k.join("token.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let realm = format!("http://127.0.0.1:{port}/token");
+    let extra = format!(
+        "auth:\n  token: {{realm: \"{realm}\", service: li-registry, issuer: li-issuer, rootcertbundle: {}}}\n",
+        k.join("token.crt").display()
+    );
+    let reg = Registry::start_configured(false, false, &extra);
+    let mut tokens = TokenService { child, realm };
+    // Up once it accepts connections while still running (a token service that
+    // could not bind has exited, whoever holds the port).
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || tokens.child.try_wait().unwrap().is_some() {
+        assert!(
+            tokens.child.try_wait().unwrap().is_none(),
+            "the token service exited: {}",
+            std::fs::read_to_string(k.join("token.log")).unwrap_or_default()
         );
-        let reg = Registry::start_configured(false, &extra);
-        std::mem::forget(keys); // the registry reads the bundle as it runs; a temp dir of the test
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        (reg, TokenService { child, realm })
+        assert!(std::time::Instant::now() < end, "the token service did not listen on 127.0.0.1:{port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-
-    fn start(tls_auth: bool) -> Registry {
-        Registry::start_configured(tls_auth, "")
-    }
-
-    fn start_configured(tls_auth: bool, extra: &str) -> Registry {
-        require("docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        let mut certs = None;
-        if tls_auth {
-            require("openssl");
-            require("htpasswd");
-            let d = dir.path();
-            let ossl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
-            ossl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=li-test-ca"]);
-            ossl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "reg.key", "-out", "reg.csr", "-subj", "/CN=127.0.0.1"]);
-            std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-            ossl(&[
-                "x509",
-                "-req",
-                "-in",
-                "reg.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "reg.crt",
-                "-days",
-                "2",
-                "-extfile",
-                "ext.cnf",
-            ]);
-            let out = run(Command::new("htpasswd").args(["-Bbn", "alice", "s3cret"]));
-            std::fs::write(d.join("htpasswd"), out.stdout).unwrap();
-            config.push_str(&format!(
-                "  tls: {{certificate: {0}/reg.crt, key: {0}/reg.key}}\nauth:\n  htpasswd: {{realm: li-test, path: {0}/htpasswd}}\n",
-                d.display()
-            ));
-            let ca = d.join("ca");
-            std::fs::create_dir_all(&ca).unwrap();
-            std::fs::copy(d.join("ca.crt"), ca.join("ca.crt")).unwrap();
-            certs = Some(ca);
-        }
-        config.push_str(extra);
-        let path = dir.path().join("config.yml");
-        std::fs::write(&path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        #[allow(clippy::zombie_processes)] // reaped in Drop
-        let child = Command::new("docker-registry").arg("serve").arg(&path).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Registry { child, port, dir, certs };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("docker-registry did not listen on 127.0.0.1:{port}");
-    }
-
-    fn dest(&self, repo_tag: &str) -> String {
-        format!("docker://127.0.0.1:{}/{repo_tag}", self.port)
-    }
-
-    /// Access-log lines (combined format) of requests so far.
-    fn requests(&self) -> Vec<String> {
-        crate::harness::access_log_requests(&self.dir.path().join("log"))
-    }
-
-    /// Blob uploads completed since `from` requests (a PUT that ends one).
-    fn uploads_since(&self, from: usize) -> Vec<String> {
-        self.requests()[from..].iter().filter(|l| l.contains("\"PUT ") && l.contains("/blobs/uploads/") && l.contains("\" 201 ")).cloned().collect()
-    }
-
-    fn patches_since(&self, from: usize) -> usize {
-        self.requests()[from..].iter().filter(|l| l.contains("\"PATCH ")).count()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    (reg, tokens)
 }
 
 fn copy(conf: &Path, dest: &str, extra: &[&str]) -> Output {
@@ -212,7 +119,7 @@ fn assert_pushed(reg: &Registry, repo_tag: &str, conf: &Path, tls: &[&str]) -> V
 #[test]
 fn push_pull_run_and_touch_only_what_changed() {
     require("skopeo");
-    let reg = Registry::start(false);
+    let reg = Registry::start();
     let store = busybox_store(0, 0);
     let conf = store.dir.path().join("conf.json");
     // First push: every blob is uploaded, streamed while it is made.
@@ -285,7 +192,7 @@ fn push_pull_run_and_touch_only_what_changed() {
 #[test]
 fn the_blob_cache_spares_unchanged_layers_without_digests() {
     require("skopeo");
-    let reg = Registry::start(false);
+    let reg = Registry::start();
     let store = busybox_store(0, 0);
     let root = store.dir.path();
     let conf = root.join("conf.json");
@@ -345,7 +252,7 @@ fn the_blob_cache_spares_unchanged_layers_without_digests() {
 
 #[test]
 fn a_store_file_changed_since_its_digests_fails_before_the_manifest() {
-    let reg = Registry::start(false);
+    let reg = Registry::start();
     let case = Case::new();
     let digests = case.root().join("digests.json");
     run(Command::new(bin()).args(["digests", "--compress", "gzip"]).arg(case.conf()).arg("-o").arg(&digests));
@@ -362,7 +269,7 @@ fn a_store_file_changed_since_its_digests_fails_before_the_manifest() {
 
 #[test]
 fn an_interrupted_push_leaves_the_tag_and_a_retry_completes() {
-    let reg = Registry::start(false);
+    let reg = Registry::start();
     let tmp = tempfile::tempdir().unwrap();
     let root = make_fixture(&tmp.path().join("fx"), &["--bulk-mib", "200"]);
     let conf = root.join("conf-newest.json");
@@ -404,7 +311,7 @@ fn an_interrupted_push_leaves_the_tag_and_a_retry_completes() {
 #[test]
 fn tls_basic_auth_and_credentials_as_users_have_them() {
     require("skopeo");
-    let reg = Registry::start(true);
+    let reg = Registry::start_tls_auth();
     let certs = reg.certs.clone().unwrap();
     let case = Case::new();
     let conf = case.conf();
@@ -460,7 +367,7 @@ fn tls_basic_auth_and_credentials_as_users_have_them() {
 #[test]
 fn a_multi_platform_index() {
     require("skopeo");
-    let reg = Registry::start(false);
+    let reg = Registry::start();
     let case = Case::new();
     let mut arm = case.conf_value();
     arm["architecture"] = "arm64".into();
@@ -567,7 +474,7 @@ fn podman_service_loads_through_the_docker_api() {
 #[test]
 fn bearer_tokens_from_the_registrys_token_service() {
     require("skopeo");
-    let (reg, tokens) = Registry::start_with_tokens();
+    let (reg, tokens) = start_with_tokens();
     let case = Case::new();
     let err = copy_fails(&case.conf(), &reg.dest("li/tok:v1"), &["--dest-tls-verify=false", "--dest-creds", "bob:wrong"]);
     assert!(err.contains(&tokens.realm) && err.contains("HTTP 401"), "{err}");

@@ -38,53 +38,15 @@ fn wait_listening(child: &mut Child, port: u16, what: &str) -> Option<()> {
 /// The registry that stores and serves: plain HTTP on loopback, with
 /// htpasswd basic auth (alice:s3cret) when `auth`.
 pub struct Upstream {
-    child: Child,
+    _registry: Registry,
     pub port: u16,
-    pub dir: tempfile::TempDir,
     pub auth: bool,
 }
 
 impl Upstream {
     pub fn start(auth: bool) -> Upstream {
-        require("docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        if auth {
-            require("htpasswd");
-            let out = run(Command::new("htpasswd").args(["-Bbn", "alice", "s3cret"]));
-            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-        }
-        // docker-registry cannot be told to pick a port: a free one is
-        // taken, and should another process take it first (a connection's
-        // own port, from the same range), the registry exits and another is tried.
-        let mut attempts = 0;
-        let (child, port) = loop {
-            attempts += 1;
-            let port = free_port();
-            let mut config = format!(
-                "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            );
-            if auth {
-                config.push_str(&format!("auth:\n  htpasswd: {{realm: li-test, path: {}}}\n", dir.path().join("htpasswd").display()));
-            }
-            std::fs::write(dir.path().join("config.yml"), config).unwrap();
-            let log = std::fs::File::create(dir.path().join("log")).unwrap();
-            #[allow(clippy::zombie_processes)] // reaped in Drop, or here
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(dir.path().join("config.yml"))
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            if wait_listening(&mut child, port, "docker-registry").is_some() {
-                break (child, port);
-            }
-            let _ = child.wait();
-            let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-            assert!(attempts < 5, "docker-registry did not start: {log}");
-        };
-        Upstream { child, port, dir, auth }
+        let registry = Registry::start_configured(false, auth, "");
+        Upstream { port: registry.port, _registry: registry, auth }
     }
 
     /// skopeo's flags to read the registry directly.
@@ -122,13 +84,6 @@ impl Upstream {
         verify_image(&format!("oci:{}:x", layout.display()));
         let out = run(Command::new("skopeo").args(["inspect", "--raw"]).args(self.skopeo_flags()).arg(self.reference(repo_tag)));
         serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,7 +7,7 @@ mod contract;
 pub mod faults;
 mod registry;
 pub use contract::*;
-pub use registry::{Registry, access_log_requests};
+pub use registry::Registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,32 +2,54 @@
 //! plain one (its access log kept), started so that no other process can be
 //! mistaken for it.
 
-use super::require;
+use super::{require, run};
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// A registry of our own on loopback: plain HTTP, access log on; started
-/// again on another port should the one chosen be taken before it binds.
+/// A registry of our own on 127.0.0.1 (never all interfaces), access log
+/// on, deletes enabled; started again on another port should the one
+/// chosen be taken before it binds. Stopped on drop.
 pub struct Registry {
     child: Child,
-    port: u16,
+    pub port: u16,
     dir: tempfile::TempDir,
+    /// With TLS: the CA directory for `--dest-cert-dir`.
+    pub certs: Option<PathBuf>,
 }
 
 impl Registry {
+    /// Plain HTTP, no auth.
     pub fn start() -> Registry {
+        Registry::start_configured(false, false, "")
+    }
+
+    /// TLS with a private CA and htpasswd basic auth (alice / s3cret).
+    pub fn start_tls_auth() -> Registry {
+        Registry::start_configured(true, true, "")
+    }
+
+    /// With TLS (a private CA's certificate for 127.0.0.1) and/or htpasswd
+    /// basic auth (alice / s3cret); `extra` is appended to the configuration
+    /// (an `auth:` section of another kind).
+    pub fn start_configured(tls: bool, htpasswd: bool, extra: &str) -> Registry {
         require("docker-registry");
         let end = Instant::now() + DEADLINE;
         loop {
             let dir = tempfile::tempdir().unwrap();
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let config = format!(
-                "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            let mut config = format!(
+                "version: 0.1\nlog:\n  accesslog:\n    disabled: false\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
                 dir.path().join("data").display()
             );
+            let certs = tls.then(|| tls_config(dir.path(), &mut config));
+            if htpasswd {
+                htpasswd_config(dir.path(), &mut config);
+            }
+            config.push_str(extra);
             std::fs::write(dir.path().join("config.yml"), config).unwrap();
             let log = std::fs::File::create(dir.path().join("log")).unwrap();
             #[allow(clippy::zombie_processes)] // reaped in Drop, or below
@@ -39,23 +61,24 @@ impl Registry {
                 .stdin(Stdio::null())
                 .spawn()
                 .unwrap();
-            let probe = format!("li-progress-probe-{}-{port}", std::process::id());
+            let probe = format!("li-probe-{}-{port}", std::process::id());
+            let listening = format!("listening on 127.0.0.1:{port}");
             loop {
                 if child.try_wait().unwrap().is_some() {
                     // It could not bind (another test took the port): another port.
                     break;
                 }
-                // Ours answers, not another registry that took the port: its log names the probe.
-                if answers_v2(port, &probe) && std::fs::read_to_string(dir.path().join("log")).unwrap_or_default().contains(&probe) {
-                    return Registry { child, port, dir };
+                // Ours has bound the port (its own log says so while it runs), and a
+                // plain one answers the API, its log naming our probe.
+                let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+                let answers = tls || htpasswd || !extra.is_empty() || (answers_v2(port, &probe) && log.contains(&probe));
+                if log.contains(&listening) && answers && child.try_wait().unwrap().is_none() {
+                    return Registry { child, port, dir, certs };
                 }
                 if Instant::now() >= end {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!(
-                        "docker-registry did not answer GET /v2/ on 127.0.0.1:{port} within {DEADLINE:?}; its log:\n{}",
-                        std::fs::read_to_string(dir.path().join("log")).unwrap_or_default()
-                    );
+                    panic!("docker-registry did not start on 127.0.0.1:{port} within {DEADLINE:?}; its log:\n{log}");
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -77,6 +100,15 @@ impl Registry {
 
     pub fn requests(&self) -> Vec<String> {
         access_log_requests(&self.dir.path().join("log"))
+    }
+
+    /// Blob uploads completed since `from` requests (a PUT that ends one).
+    pub fn uploads_since(&self, from: usize) -> Vec<String> {
+        self.requests()[from..].iter().filter(|l| l.contains("\"PUT ") && l.contains("/blobs/uploads/") && l.contains("\" 201 ")).cloned().collect()
+    }
+
+    pub fn patches_since(&self, from: usize) -> usize {
+        self.requests()[from..].iter().filter(|l| l.contains("\"PATCH ")).count()
     }
 
     /// The blobs whose uploads completed after request `from` (the PUT
@@ -104,6 +136,46 @@ impl Drop for Registry {
     }
 }
 
+/// A private CA and a certificate for 127.0.0.1 signed by it in `d`, named
+/// in `config`; the CA's directory (for `--dest-cert-dir`).
+fn tls_config(d: &Path, config: &mut String) -> PathBuf {
+    require("openssl");
+    let ossl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
+    ossl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=li-test-ca"]);
+    ossl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "reg.key", "-out", "reg.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    ossl(&[
+        "x509",
+        "-req",
+        "-in",
+        "reg.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "reg.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    config.push_str(&format!("  tls: {{certificate: {0}/reg.crt, key: {0}/reg.key}}\n", d.display()));
+    let ca = d.join("ca");
+    std::fs::create_dir_all(&ca).unwrap();
+    std::fs::copy(d.join("ca.crt"), ca.join("ca.crt")).unwrap();
+    ca
+}
+
+/// An htpasswd file (alice / s3cret) in `d`, named in `config`.
+fn htpasswd_config(d: &Path, config: &mut String) {
+    require("htpasswd");
+    let out = run(Command::new("htpasswd").args(["-Bbn", "alice", "s3cret"]));
+    std::fs::write(d.join("htpasswd"), out.stdout).unwrap();
+    config.push_str(&format!("auth:\n  htpasswd: {{realm: li-test, path: {}/htpasswd}}\n", d.display()));
+}
+
 /// Whether a registry answers `GET /v2/` on `port` with 200 and its API header.
 fn answers_v2(port: u16, agent: &str) -> bool {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
@@ -120,6 +192,6 @@ fn answers_v2(port: u16, agent: &str) -> bool {
 }
 
 /// The request lines (combined format) of a docker-registry access log.
-pub fn access_log_requests(log: &std::path::Path) -> Vec<String> {
+fn access_log_requests(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log).unwrap().lines().filter(|l| l.contains("] \"") && l.contains(" HTTP/1.1\"")).map(str::to_string).collect()
 }
