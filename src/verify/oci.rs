@@ -39,15 +39,16 @@ const EMPTY_HEX: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f
 pub(super) struct Dir {
     dir: PathBuf,
     image: String,
+    cancel: super::Cancel,
 }
 
 impl Dir {
-    pub fn new(dir: &Path) -> Result<Dir, VerifyError> {
+    pub fn new(dir: &Path, cancel: &super::Cancel) -> Result<Dir, VerifyError> {
         let image = display(dir);
         if !dir.is_dir() {
             return Err(VerifyError::Invalid { image, what: "not a directory (an OCI image layout)".into() });
         }
-        Ok(Dir { dir: dir.into(), image })
+        Ok(Dir { dir: dir.into(), image, cancel: cancel.clone() })
     }
 }
 
@@ -68,7 +69,11 @@ impl Source for Dir {
             return Err(VerifyError::Invalid { image: self.image.clone(), what: format!("{name} ({what}) is not a regular file") });
         }
         let f = std::fs::File::open(&path).map_err(io_err)?;
-        Ok((Box::new(BufReader::with_capacity(64 * 1024, f.take(meta.len()))), meta.len()))
+        let r = super::Cancellable { inner: f.take(meta.len()), cancel: &self.cancel };
+        Ok((Box::new(BufReader::with_capacity(64 * 1024, r)), meta.len()))
+    }
+    fn cancel(&self) -> &std::sync::atomic::AtomicBool {
+        &self.cancel
     }
 }
 
@@ -399,7 +404,7 @@ impl<'a> Walk<'a> {
                 layer_bytes += bytes;
                 continue;
             }
-            let got = hash_layer(r, size, compression).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
+            let got = hash_layer(r, size, compression, self.src.cancel()).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
             self.check(&ld, &lwhat, &name, got.stored.1, &got.stored.0)?;
             got.decoded(image, &format!("{lwhat} ({name})"))?;
             check_diff_id(image, &format!("{lwhat} ({name})"), &got, diff_id, &config_name)?;

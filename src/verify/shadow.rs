@@ -8,7 +8,7 @@
 
 use super::archive::Archive;
 use super::oci::Dir;
-use super::{Source, Target, VerifyError, read_json};
+use super::{Cancel, Outcome, Source, Target, VerifyError, read_json};
 use crate::image::decode;
 use crate::tar::python::DIRTYPE;
 use crate::tar::reader::{Dialect, Reader, Streamed, TarError};
@@ -23,17 +23,26 @@ const SHOWN: usize = 20;
 
 /// The shadowed directories of every image in `target`, one line each.
 pub fn warnings(target: &Target) -> Result<Vec<String>, VerifyError> {
+    warnings_until(target, &Cancel::default())
+}
+
+/// [`warnings`], stopped by `cancel` as [`super::verify_until`] is.
+pub fn warnings_until(target: &Target, cancel: &Cancel) -> Result<Vec<String>, VerifyError> {
+    cancel.outcome(target, scan(target, cancel))
+}
+
+fn scan(target: &Target, cancel: &Cancel) -> Result<Vec<String>, VerifyError> {
     let mut out = Vec::new();
     match target {
-        Target::DockerArchive { path, .. } => docker(&Archive::open(path)?, &mut out)?,
-        Target::OciArchive { path, .. } => oci(&Archive::open(path)?, &mut out)?,
-        Target::OciLayout { dir, .. } => oci(&Dir::new(dir)?, &mut out)?,
-        Target::Path(path) if path.is_dir() && path.join("oci-layout").exists() => oci(&Dir::new(path)?, &mut out)?,
+        Target::DockerArchive { path, .. } => docker(&Archive::open_until(path, cancel)?, &mut out)?,
+        Target::OciArchive { path, .. } => oci(&Archive::open_until(path, cancel)?, &mut out)?,
+        Target::OciLayout { dir, .. } => oci(&Dir::new(dir, cancel)?, &mut out)?,
+        Target::Path(path) if path.is_dir() && path.join("oci-layout").exists() => oci(&Dir::new(path, cancel)?, &mut out)?,
         // skopeo's dir: layouts (and any other directory) are not checked for shadowing.
         Target::Dir(_) => {}
         Target::Path(path) if path.is_dir() => {}
         Target::Path(path) => {
-            let a = Archive::open(path)?;
+            let a = Archive::open_until(path, cancel)?;
             if a.contains("oci-layout") { oci(&a, &mut out)? } else { docker(&a, &mut out)? }
         }
     }
