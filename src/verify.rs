@@ -51,6 +51,9 @@ pub enum VerifyError {
     Algorithm { image: String, what: String, digest: String },
     #[error("{image}: {what}")]
     Invalid { image: String, what: String },
+    /// A signal stopped the work: whatever failed after it is its consequence.
+    #[error("{image}: interrupted")]
+    Interrupted { image: String },
 }
 
 /// An image as skopeo names it: `docker-archive:PATH[:REF]`,
@@ -207,19 +210,52 @@ fn write_artifacts(f: &mut fmt::Formatter<'_>, artifacts: &[ArtifactSummary], se
 }
 
 pub fn verify(target: &Target) -> Result<Summary, VerifyError> {
+    verify_until(target, &Cancel::default())
+}
+
+/// [`verify`], stopped by `cancel` (a signal handler's flag): every read
+/// checks it, so a verify of gigabytes stops within one buffer, and the
+/// spool of a compressed archive is removed on the way out.
+pub fn verify_until(target: &Target, cancel: &Cancel) -> Result<Summary, VerifyError> {
+    cancel.outcome(target, verify_target(target, cancel))
+}
+
+/// The flag a signal handler sets; shared with the readers verify opens.
+pub type Cancel = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+trait Outcome {
+    fn outcome<T>(&self, target: &Target, r: Result<T, VerifyError>) -> Result<T, VerifyError>;
+}
+
+impl Outcome for Cancel {
+    /// Once the flag is set, the error (or the half-read success) is the
+    /// signal's doing: "interrupted" is the one message.
+    fn outcome<T>(&self, target: &Target, r: Result<T, VerifyError>) -> Result<T, VerifyError> {
+        if !self.load(std::sync::atomic::Ordering::Relaxed) {
+            return r;
+        }
+        let image = match target {
+            Target::DockerArchive { path, .. } | Target::OciArchive { path, .. } | Target::Dir(path) | Target::Path(path) => display(path),
+            Target::OciLayout { dir, .. } => display(dir),
+        };
+        Err(VerifyError::Interrupted { image })
+    }
+}
+
+fn verify_target(target: &Target, cancel: &Cancel) -> Result<Summary, VerifyError> {
     match target {
-        Target::DockerArchive { path, reference } => docker::verify(&archive::Archive::open(path)?, reference.as_deref()),
+        Target::DockerArchive { path, reference } => docker::verify(&archive::Archive::open_until(path, cancel)?, reference.as_deref()),
         Target::OciArchive { path, reference } => {
-            let a = archive::Archive::open(path)?;
+            let a = archive::Archive::open_until(path, cancel)?;
             oci::verify(&a, Format::OciArchive, reference.as_deref())
         }
-        Target::OciLayout { dir, reference } => oci::verify(&oci::Dir::new(dir)?, Format::OciLayout, reference.as_deref()),
+        Target::OciLayout { dir, reference } => oci::verify(&oci::Dir::new(dir, cancel)?, Format::OciLayout, reference.as_deref()),
         Target::Dir(dir) => {
-            let (src, manifest) = dir::DirTransport::open(dir)?;
+            let (src, manifest) = dir::DirTransport::open(dir, cancel)?;
             oci::verify_one(&src, Format::Dir, &manifest)
         }
         Target::Path(path) if path.is_dir() && !path.join("oci-layout").exists() && path.join("version").is_file() => {
-            let (src, manifest) = dir::DirTransport::open(path)?;
+            let (src, manifest) = dir::DirTransport::open(path, cancel)?;
             oci::verify_one(&src, Format::Dir, &manifest)
         }
         Target::Path(path) if path.is_dir() => {
@@ -227,10 +263,10 @@ pub fn verify(target: &Target) -> Result<Summary, VerifyError> {
                 let image = path.display().to_string();
                 return Err(VerifyError::Invalid { image, what: "a directory without an oci-layout file is not an OCI image layout".into() });
             }
-            oci::verify(&oci::Dir::new(path)?, Format::OciLayout, None)
+            oci::verify(&oci::Dir::new(path, cancel)?, Format::OciLayout, None)
         }
         Target::Path(path) => {
-            let a = archive::Archive::open(path)?;
+            let a = archive::Archive::open_until(path, cancel)?;
             if a.contains("oci-layout") { oci::verify(&a, Format::OciArchive, None) } else { docker::verify(&a, None) }
         }
     }
@@ -243,6 +279,8 @@ trait Source {
     /// A reader over the regular file `name` and its size; `what` says
     /// what the caller wanted it for (for the error).
     fn open(&self, name: &str, what: &str) -> Result<(Box<dyn Read + '_>, u64), VerifyError>;
+    /// Set by a signal: the readers [`Source::open`] returns fail then.
+    fn cancel(&self) -> &std::sync::atomic::AtomicBool;
 }
 
 impl Source for archive::Archive {
@@ -251,6 +289,25 @@ impl Source for archive::Archive {
     }
     fn open(&self, name: &str, what: &str) -> Result<(Box<dyn Read + '_>, u64), VerifyError> {
         self.open_member(name, what)
+    }
+    fn cancel(&self) -> &std::sync::atomic::AtomicBool {
+        &self.cancel
+    }
+}
+
+/// A reader that fails once the work is cancelled, so that every loop
+/// reading an image stops within one buffer of a signal.
+struct Cancellable<'a, R> {
+    inner: R,
+    cancel: &'a std::sync::atomic::AtomicBool,
+}
+
+impl<R: Read> Read for Cancellable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::other(crate::stop::Cancelled));
+        }
+        self.inner.read(buf)
     }
 }
 
@@ -359,7 +416,14 @@ fn compression_name(c: Compression) -> &'static str {
 /// Streams a layer through both hashers: the stored bytes, and what they
 /// decompress to. `expect` forces a compression (an OCI media type says
 /// which); `None` sniffs the magic, as `docker load` does.
-fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> Result<LayerDigests, LayerReadError> {
+/// A small compressed input can inflate for seconds without another read,
+/// so `cancel` is checked per decompressed buffer too.
+fn hash_layer(
+    r: Box<dyn Read + '_>,
+    size: u64,
+    expect: Option<Compression>,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<LayerDigests, LayerReadError> {
     let hashing = Hashing { inner: r, hash: Sha256::new(), count: 0 };
     let mut stored = BufReader::with_capacity(64 * 1024, hashing);
     let mut head = [0u8; 8];
@@ -400,6 +464,10 @@ fn hash_layer(r: Box<dyn Read + '_>, size: u64, expect: Option<Compression>) -> 
         match dec {
             Err(e) => undecodable = Some(e.to_string()),
             Ok(mut dec) => loop {
+                if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                    undecodable = Some(crate::stop::Cancelled.to_string());
+                    break;
+                }
                 let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; 256 << 10]);
                 let n = match dec.read(&mut buf) {
                     Ok(0) => break,

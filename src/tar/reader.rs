@@ -174,13 +174,15 @@ pub struct Reader<I> {
     pos: u64,
     /// Where the next header starts, once the current member is passed.
     next: u64,
+    /// Where the current member's data ends (its padding follows).
+    data_end: u64,
     globals: Vec<(String, Vec<u8>)>,
     done: bool,
 }
 
 impl<I: Input> Reader<I> {
     pub fn new(input: I, dialect: Dialect) -> Self {
-        Reader { input, dialect, pos: 0, next: 0, globals: Vec::new(), done: false }
+        Reader { input, dialect, pos: 0, next: 0, data_end: 0, globals: Vec::new(), done: false }
     }
 
     /// Reads up to `limit` bytes of the current member's data (which must
@@ -237,12 +239,23 @@ impl<I: Input> Reader<I> {
             return Ok(None);
         }
         if self.next > self.pos {
-            let skip = match self.input.total_len() {
-                Some(len) => self.next.min(len).saturating_sub(self.pos),
-                None => self.next - self.pos,
-            };
-            self.input.skip(skip).map_err(TarError::Io)?;
-            self.pos += skip;
+            let end = self.input.total_len().map_or(self.next, |len| self.next.min(len));
+            let data = self.data_end.min(end).saturating_sub(self.pos);
+            self.input.skip(data).map_err(TarError::Io)?;
+            self.pos += data;
+            // umoci 0.4.7 ends a layer right after its last member's data:
+            // no padding, no end-of-archive blocks. Go's archive/tar (umoci,
+            // podman, containerd) reads that as the end of the archive.
+            let pad = end.saturating_sub(self.pos);
+            let got = io::copy(&mut (&mut self.input).take(pad), &mut io::sink()).map_err(TarError::Io)?;
+            self.pos += got;
+            if got < pad {
+                if self.dialect == Dialect::Go {
+                    self.done = true;
+                    return Ok(None);
+                }
+                return Err(TarError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ends inside a member's padding")));
+            }
         }
         let mut pending: Option<Vec<(String, Vec<u8>)>> = None;
         let (mut long_name, mut long_link): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
@@ -350,6 +363,7 @@ impl<I: Input> Reader<I> {
             }
             let e = Entry { header: h, header_offset: at, data_offset: self.pos };
             self.next = self.pos;
+            self.data_end = self.pos;
             if e.has_data() {
                 // checked: a pax size of up to 2^64-1 must not wrap around.
                 let fits = match (e.data_offset.checked_add(e.size()), self.input.total_len()) {
@@ -364,6 +378,7 @@ impl<I: Input> Reader<I> {
                         what: format!("member {} needs {} bytes, the file ends first", String::from_utf8_lossy(e.name()), e.size()),
                     });
                 }
+                self.data_end = e.data_offset.saturating_add(e.size());
                 self.next = e.data_offset + e.size().div_ceil(BLOCK).saturating_mul(BLOCK);
             }
             return Ok(Some(e));
@@ -608,5 +623,34 @@ mod tests {
         let mut first = header("a", b'0', 1);
         first[124] = b'9';
         assert!(matches!(Reader::new(Streamed(&archive(&[(first, b"a")])[..]), Dialect::Go).next_entry(), Err(TarError::NotTar(_))));
+    }
+
+    #[test]
+    fn go_reads_a_stream_cut_after_the_last_members_data_as_its_end() {
+        let whole = archive(&[(header("a", b'0', 3), b"abc"), (header("b", b'0', 600), &[7; 600])]);
+        let data_end = 512 + 512 + 512 + 600;
+        for cut in [data_end, data_end + 1, data_end + 423] {
+            let all = |bytes: &[u8], dialect| {
+                let mut r = Reader::new(Streamed(bytes), dialect);
+                let mut n = 0;
+                while r.next_entry()?.is_some() {
+                    n += 1;
+                }
+                Ok::<_, TarError>(n)
+            };
+            assert_eq!(all(&whole[..cut], Dialect::Go).unwrap(), 2, "cut at {cut}");
+            assert!(all(&whole[..cut], Dialect::Python).is_err(), "cut at {cut}");
+            // Data read in place, then the cut padding.
+            let mut r = Reader::new(Streamed(&whole[..cut]), Dialect::Go);
+            r.next_entry().unwrap();
+            let b = r.next_entry().unwrap().unwrap();
+            assert_eq!(r.read_data(&b, 1000).unwrap(), [7; 600]);
+            assert!(r.next_entry().unwrap().is_none());
+        }
+        // Cut inside the data: truncated, in both.
+        let mut r = Reader::new(Streamed(&whole[..data_end - 1]), Dialect::Go);
+        r.next_entry().unwrap();
+        r.next_entry().unwrap();
+        assert!(r.next_entry().is_err());
     }
 }

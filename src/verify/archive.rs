@@ -36,6 +36,7 @@ pub(crate) struct Archive {
     file: File,
     _spool: Option<tempfile::NamedTempFile>,
     nodes: HashMap<Vec<u8>, Node>,
+    pub(super) cancel: super::Cancel,
 }
 
 /// Linux gives up after 40 symlinks too (ELOOP).
@@ -43,6 +44,12 @@ const MAX_HOPS: usize = 40;
 
 impl Archive {
     pub fn open(path: &Path) -> Result<Archive, VerifyError> {
+        Archive::open_until(path, &super::Cancel::default())
+    }
+
+    /// [`Self::open`], stopped by `cancel`: the decompression to the spool
+    /// and every member read later check it.
+    pub fn open_until(path: &Path, cancel: &super::Cancel) -> Result<Archive, VerifyError> {
         let image = path.display().to_string();
         let io_err = |source| VerifyError::Io { image: image.clone(), source };
         // Members are read out of order, and a FIFO would block forever.
@@ -55,7 +62,7 @@ impl Archive {
         let n = decode::read_head(&mut file, &mut head).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let mut spool = None;
-        let source = BufReader::new(file.try_clone().map_err(io_err)?);
+        let source = BufReader::new(super::Cancellable { inner: file.try_clone().map_err(io_err)?, cancel });
         if let Some(mut dec) = decode::decompressor(&head[..n], source).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
             // The spool takes disk: it holds what the archive's tar declares.
@@ -63,6 +70,10 @@ impl Archive {
             let mut buf = vec![0u8; 64 * 1024];
             let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
             loop {
+                // A small archive can inflate for long without another read.
+                if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(VerifyError::Interrupted { image });
+                }
                 let n = match dec.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -80,7 +91,7 @@ impl Archive {
             spool = Some(tmp);
         }
         let nodes = index(&image, &file)?;
-        Ok(Archive { image, file, _spool: spool, nodes })
+        Ok(Archive { image, file, _spool: spool, nodes, cancel: cancel.clone() })
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -98,7 +109,8 @@ impl Archive {
         })?;
         let mut f = &self.file;
         f.seek(SeekFrom::Start(offset)).map_err(|source| VerifyError::Io { image: self.image.clone(), source })?;
-        Ok((Box::new(BufReader::with_capacity(64 * 1024, f.take(size))), size))
+        let r = super::Cancellable { inner: f.take(size), cancel: &self.cancel };
+        Ok((Box::new(BufReader::with_capacity(64 * 1024, r)), size))
     }
 
     /// [`Self::open_member`] for readers on several threads at once.

@@ -21,8 +21,8 @@ const VERSION_PREFIX: &str = "Directory Transport Version: 1.";
 
 impl DirTransport {
     /// Opens `dir`; returns it with the descriptor of its manifest.
-    pub fn open(dir: &Path) -> Result<(DirTransport, Value), VerifyError> {
-        let files = Dir::new(dir)?;
+    pub fn open(dir: &Path, cancel: &super::Cancel) -> Result<(DirTransport, Value), VerifyError> {
+        let files = Dir::new(dir, cancel)?;
         let image = files.image().to_string();
         let (r, size) = files.open("version", "the dir: transport's version file")?;
         let mut version = String::new();
@@ -47,5 +47,8 @@ impl Source for DirTransport {
             Some(hex) => self.files.open(hex, what),
             None => self.files.open(name, what),
         }
+    }
+    fn cancel(&self) -> &std::sync::atomic::AtomicBool {
+        self.files.cancel()
     }
 }

@@ -86,7 +86,7 @@ fn verify_entry(a: &Archive, i: usize, entry: &Value) -> Result<ImageSummary, Ve
             _ => format!("layer {n} ({name})"),
         };
         let (r, size) = a.open(name, &format!("layer {n} of manifest.json[{i}]"))?;
-        let got = hash_layer(r, size, None).map_err(|e| layer_read_error(image, &what, e))?;
+        let got = hash_layer(r, size, None, a.cancel()).map_err(|e| layer_read_error(image, &what, e))?;
         got.decoded(image, &what)?;
         check_diff_id(image, &what, &got, diff_id, &format!("config {config_name}"))?;
         layer_bytes += got.content.1;

@@ -39,15 +39,16 @@ const EMPTY_HEX: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f
 pub(super) struct Dir {
     dir: PathBuf,
     image: String,
+    cancel: super::Cancel,
 }
 
 impl Dir {
-    pub fn new(dir: &Path) -> Result<Dir, VerifyError> {
+    pub fn new(dir: &Path, cancel: &super::Cancel) -> Result<Dir, VerifyError> {
         let image = display(dir);
         if !dir.is_dir() {
             return Err(VerifyError::Invalid { image, what: "not a directory (an OCI image layout)".into() });
         }
-        Ok(Dir { dir: dir.into(), image })
+        Ok(Dir { dir: dir.into(), image, cancel: cancel.clone() })
     }
 }
 
@@ -55,20 +56,44 @@ impl Source for Dir {
     fn image(&self) -> &str {
         &self.image
     }
+    /// Neither the file nor a directory on its way may be a symlink: a
+    /// layout whose blobs live elsewhere is not self-contained, and a link
+    /// can point anywhere (copy refuses them too).
     fn open(&self, name: &str, what: &str) -> Result<(Box<dyn Read + '_>, u64), VerifyError> {
         let path = self.dir.join(name);
         let io_err = |source| VerifyError::Io { image: self.image.clone(), source };
-        let meta = match std::fs::metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(VerifyError::Missing { image: self.image.clone(), member: name.into(), why: format!(" ({what})") });
+        let invalid = |w: String| VerifyError::Invalid { image: self.image.clone(), what: w };
+        let parts: Vec<&str> = name.split('/').filter(|c| !c.is_empty()).collect();
+        let mut meta = None;
+        for n in 1..=parts.len() {
+            let prefix = parts[..n].join("/");
+            let m = match std::fs::symlink_metadata(self.dir.join(&prefix)) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(VerifyError::Missing { image: self.image.clone(), member: name.into(), why: format!(" ({what})") });
+                }
+                r => r.map_err(io_err)?,
+            };
+            let last = n == parts.len();
+            if m.file_type().is_symlink() {
+                let to = std::fs::read_link(self.dir.join(&prefix)).map(|t| format!(" (to {})", t.display())).unwrap_or_default();
+                let kind = if last { "" } else { " directory" };
+                return Err(invalid(format!("{name} ({what}): {prefix} is a symlink{kind}{to}; a layout's files must be regular files inside it")));
             }
-            r => r.map_err(io_err)?,
-        };
+            if !last && !m.is_dir() {
+                return Err(invalid(format!("{name} ({what}): {prefix} is not a directory")));
+            }
+            meta = Some(m);
+        }
+        let meta = meta.ok_or_else(|| invalid(format!("{name:?} ({what}) names no file")))?;
         if !meta.is_file() {
-            return Err(VerifyError::Invalid { image: self.image.clone(), what: format!("{name} ({what}) is not a regular file") });
+            return Err(invalid(format!("{name} ({what}) is not a regular file")));
         }
         let f = std::fs::File::open(&path).map_err(io_err)?;
-        Ok((Box::new(BufReader::with_capacity(64 * 1024, f.take(meta.len()))), meta.len()))
+        let r = super::Cancellable { inner: f.take(meta.len()), cancel: &self.cancel };
+        Ok((Box::new(BufReader::with_capacity(64 * 1024, r)), meta.len()))
+    }
+    fn cancel(&self) -> &std::sync::atomic::AtomicBool {
+        &self.cancel
     }
 }
 
@@ -137,9 +162,16 @@ pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) 
         }
     }
     let (index, _, _) = read_json(src, "index.json", "the image index")?;
+    // As for every other index: the image-index schema requires 2.
+    match index.get("schemaVersion") {
+        Some(v) if v.as_u64() == Some(2) => {}
+        Some(v) => return Err(invalid(format!("index.json: schemaVersion is {v}, not 2"))),
+        None => return Err(invalid("index.json has no schemaVersion (an image index's is 2)".into())),
+    }
     let manifests =
         index.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid("index.json: manifests is missing or not a list".into()))?;
     let mut walk = Walk::new(src);
+    ambiguous_refs(image, manifests, reference, &mut walk.notes)?;
     let mut names = Vec::new();
     let mut unnamed = Vec::new();
     for (i, m) in manifests.iter().enumerate() {
@@ -168,6 +200,33 @@ pub(super) fn verify(src: &dyn Source, format: Format, reference: Option<&str>) 
         }));
     }
     Ok(Summary { format, image: image.into(), images: walk.images, artifacts: walk.artifacts, notes: walk.notes })
+}
+
+/// A ref name given to two different manifests: skopeo and containerd
+/// would each pick one, so `oci:DIR:REF` names no single image. Refused
+/// when REF is that name; without a REF, a note.
+fn ambiguous_refs(image: &str, manifests: &[Value], reference: Option<&str>, notes: &mut Vec<String>) -> Result<(), VerifyError> {
+    let mut by_ref: Vec<(&str, Vec<&str>)> = Vec::new();
+    for m in manifests {
+        let (Some(name), Some(digest)) =
+            (m.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str), m.get("digest").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        match by_ref.iter_mut().find(|(r, _)| *r == name) {
+            Some((_, digests)) if !digests.contains(&digest) => digests.push(digest),
+            Some(_) => {}
+            None => by_ref.push((name, vec![digest])),
+        }
+    }
+    for (name, digests) in by_ref.into_iter().filter(|(_, d)| d.len() > 1) {
+        let says = format!("index.json: ref {name:?} names {} images ({})", digests.len(), digests.join(", "));
+        if reference == Some(name) {
+            return Err(VerifyError::Invalid { image: image.into(), what: says });
+        }
+        notes.push(says);
+    }
+    Ok(())
 }
 
 /// One manifest named by `manifest` (a descriptor), as the `dir:`
@@ -399,7 +458,7 @@ impl<'a> Walk<'a> {
                 layer_bytes += bytes;
                 continue;
             }
-            let got = hash_layer(r, size, compression).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
+            let got = hash_layer(r, size, compression, self.src.cancel()).map_err(|e| layer_read_error(image, &format!("{lwhat} ({name})"), e))?;
             self.check(&ld, &lwhat, &name, got.stored.1, &got.stored.0)?;
             got.decoded(image, &format!("{lwhat} ({name})"))?;
             check_diff_id(image, &format!("{lwhat} ({name})"), &got, diff_id, &config_name)?;

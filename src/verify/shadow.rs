@@ -8,7 +8,7 @@
 
 use super::archive::Archive;
 use super::oci::Dir;
-use super::{Source, Target, VerifyError, read_json};
+use super::{Cancel, Outcome, Source, Target, VerifyError, read_json};
 use crate::image::decode;
 use crate::tar::python::DIRTYPE;
 use crate::tar::reader::{Dialect, Reader, Streamed, TarError};
@@ -18,22 +18,39 @@ use std::io::{self, Read};
 
 const IMAGE_CONFIGS: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
 
+/// What verify walks into; anything else in an index is skipped.
+const DOCUMENTS: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
 /// At most this many shadowed directories are named, then a count.
 const SHOWN: usize = 20;
 
 /// The shadowed directories of every image in `target`, one line each.
 pub fn warnings(target: &Target) -> Result<Vec<String>, VerifyError> {
+    warnings_until(target, &Cancel::default())
+}
+
+/// [`warnings`], stopped by `cancel` as [`super::verify_until`] is.
+pub fn warnings_until(target: &Target, cancel: &Cancel) -> Result<Vec<String>, VerifyError> {
+    cancel.outcome(target, scan(target, cancel))
+}
+
+fn scan(target: &Target, cancel: &Cancel) -> Result<Vec<String>, VerifyError> {
     let mut out = Vec::new();
     match target {
-        Target::DockerArchive { path, .. } => docker(&Archive::open(path)?, &mut out)?,
-        Target::OciArchive { path, .. } => oci(&Archive::open(path)?, &mut out)?,
-        Target::OciLayout { dir, .. } => oci(&Dir::new(dir)?, &mut out)?,
-        Target::Path(path) if path.is_dir() && path.join("oci-layout").exists() => oci(&Dir::new(path)?, &mut out)?,
+        Target::DockerArchive { path, .. } => docker(&Archive::open_until(path, cancel)?, &mut out)?,
+        Target::OciArchive { path, .. } => oci(&Archive::open_until(path, cancel)?, &mut out)?,
+        Target::OciLayout { dir, .. } => oci(&Dir::new(dir, cancel)?, &mut out)?,
+        Target::Path(path) if path.is_dir() && path.join("oci-layout").exists() => oci(&Dir::new(path, cancel)?, &mut out)?,
         // skopeo's dir: layouts (and any other directory) are not checked for shadowing.
         Target::Dir(_) => {}
         Target::Path(path) if path.is_dir() => {}
         Target::Path(path) => {
-            let a = Archive::open(path)?;
+            let a = Archive::open_until(path, cancel)?;
             if a.contains("oci-layout") { oci(&a, &mut out)? } else { docker(&a, &mut out)? }
         }
     }
@@ -63,6 +80,11 @@ fn blob(v: &Value) -> Option<String> {
 fn oci_index(src: &dyn Source, index: &Value, what: &str, depth: usize, out: &mut Vec<String>) -> Result<(), VerifyError> {
     for (i, d) in index.get("manifests").and_then(Value::as_array).into_iter().flatten().enumerate() {
         let Some(name) = blob(d) else { continue };
+        // verify skips (and only hashes) entries of other media types.
+        let media_type = d.get("mediaType").and_then(Value::as_str).unwrap_or_default();
+        if !DOCUMENTS.contains(&media_type) {
+            continue;
+        }
         let (doc, _, _) = read_json(src, &name, &format!("{what}.manifests[{i}]"))?;
         if doc.get("manifests").is_some() && depth < 4 {
             oci_index(src, &doc, &name, depth + 1, out)?;
@@ -92,6 +114,7 @@ struct Meta {
 fn image(src: &dyn Source, which: &str, layers: &[String], out: &mut Vec<String>) -> Result<(), VerifyError> {
     let mut dirs: HashMap<String, (usize, Meta)> = HashMap::new();
     let mut found = Vec::new();
+    let mut escaping = Vec::new();
     for (n, name) in layers.iter().enumerate() {
         let io_err = |e: io::Error| VerifyError::Invalid { image: src.image().into(), what: format!("layer {n} ({name}): {e}") };
         let (r, _) = src.open(name, &format!("layer {n} of {which}"))?;
@@ -103,6 +126,9 @@ fn image(src: &dyn Source, which: &str, layers: &[String], out: &mut Vec<String>
         let mut archive = Reader::new(Streamed(decoded), Dialect::Go);
         let tar_err = |e: TarError| VerifyError::Invalid { image: src.image().into(), what: format!("layer {n} ({name}): {e}") };
         while let Some(entry) = archive.next_entry().map_err(tar_err)? {
+            if let Some(why) = escapes(entry.name()) {
+                escaping.push(format!("{which}: layer {n} ({name}): member {:?} {why}", String::from_utf8_lossy(entry.name())));
+            }
             if entry.typeflag() != DIRTYPE {
                 continue;
             }
@@ -118,10 +144,34 @@ fn image(src: &dyn Source, which: &str, layers: &[String], out: &mut Vec<String>
             }
         }
     }
+    let more = escaping.len().saturating_sub(SHOWN);
+    out.extend(escaping.into_iter().take(SHOWN));
+    if more > 0 {
+        out.push(format!("{which}: and {more} more members named outside the root"));
+    }
     let more = found.len().saturating_sub(SHOWN);
     out.extend(found.into_iter().take(SHOWN));
     if more > 0 {
         out.push(format!("{which}: and {more} more shadowed directories"));
     }
     Ok(())
+}
+
+/// Why a member's name reaches outside the layer's root, if it does:
+/// `docker load` refuses a `..` that climbs out ("breakout"). An absolute
+/// name is not one: nixpkgs' streamLayeredImage writes `/nix/store/...`,
+/// and every unpacker joins it to the root.
+fn escapes(name: &[u8]) -> Option<&'static str> {
+    let mut depth = 0usize;
+    for c in name.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".") {
+        if c == b".." {
+            if depth == 0 {
+                return Some("climbs out of the root with .. (docker load refuses such a layer)");
+            }
+            depth -= 1;
+        } else {
+            depth += 1;
+        }
+    }
+    None
 }

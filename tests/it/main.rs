@@ -33,3 +33,4 @@ mod sources;
 mod stream_errors;
 mod variant;
 mod verify;
+mod verify_edges;

@@ -1,4 +1,4 @@
-use layered_image::verify::{Target, verify};
+use layered_image::verify::{Target, verify_until};
 use std::io::Write;
 
 /// `verify IMAGE`
@@ -16,12 +16,17 @@ pub struct Args {
 
 /// Prints one summary line; the first discrepancy is the error.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // As copy: a signal stops the reading, and the spool of a compressed
+    // archive goes with it.
+    let cancel = crate::progress::cancel_on_signals()?;
     let target = Target::parse(&args.image)?;
-    let summary = verify(&target)?;
+    let summary = verify_until(&target, &cancel)?;
     for note in &summary.notes {
         eprintln!("layered-image: note: {note}");
     }
-    layered_image::verify::shadow::warnings(&target)?.iter().for_each(|w| layered_image::diag::line(&format!("layered-image: warning: {w}")));
+    layered_image::verify::shadow::warnings_until(&target, &cancel)?
+        .iter()
+        .for_each(|w| layered_image::diag::line(&format!("layered-image: warning: {w}")));
     // Best effort: the exit status, not this line, says whether the image is good.
     let _ = writeln!(std::io::stdout(), "{summary}");
     Ok(())
