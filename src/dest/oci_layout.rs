@@ -65,8 +65,10 @@ impl OciLayout {
 
     /// Stores the manifest (or image index) and names it `reference` in
     /// `index.json` (replacing an image of that name, keeping all others);
-    /// without a reference the manifest is added unnamed.
-    pub fn tag(&self, manifest_bytes: &[u8], media_type: &str, reference: Option<&str>) -> Result<BlobDigest, StoreError> {
+    /// without a reference the manifest is added unnamed. `like`, the
+    /// index entry that named a copied image in its source, lends the new
+    /// entry its platform and annotations (the ref name is ours).
+    pub fn tag(&self, manifest_bytes: &[u8], media_type: &str, reference: Option<&str>, like: Option<&serde_json::Value>) -> Result<BlobDigest, StoreError> {
         let manifest = self.put_blob(manifest_bytes)?;
         let index_path = self.dir.join("index.json");
         let mut index = match std::fs::metadata(&index_path) {
@@ -81,12 +83,22 @@ impl OciLayout {
             Err(e) => return Err(self.io_error("cannot read index.json", e)),
         };
         let mut desc = Blob::new(media_type, manifest).descriptor();
+        let mut annotations: HashMap<String, String> = HashMap::new();
+        if let Some(like) = like {
+            desc.set_platform(like.get("platform").and_then(|p| serde_json::from_value(p.clone()).ok()));
+            if let Some(a) = like.get("annotations").and_then(serde_json::Value::as_object) {
+                annotations.extend(a.iter().filter(|(k, _)| *k != REF_NAME).filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))));
+            }
+        }
         let mut manifests: Vec<Descriptor> = index.manifests().clone();
         if let Some(r) = reference {
             manifests.retain(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).map(String::as_str) != Some(r));
-            desc.set_annotations(Some(HashMap::from([(REF_NAME.to_string(), r.to_string())])));
+            annotations.insert(REF_NAME.to_string(), r.to_string());
         } else {
             manifests.retain(|d| d.annotations().as_ref().is_some_and(|a| a.contains_key(REF_NAME)) || d.digest() != desc.digest());
+        }
+        if !annotations.is_empty() {
+            desc.set_annotations(Some(annotations));
         }
         manifests.push(desc);
         index.set_manifests(manifests);
@@ -242,7 +254,11 @@ pub(super) fn write_layout(dir: &Path, reference: Option<&str>, job: &super::Job
         return Err(CopyError::Interrupted(format!("oci:{} was not named", dir.display())));
     }
     let referrers = job.referrers(&named)?;
-    let digest = layout.tag(&named.bytes, named.media_type, name)?.digest;
+    let like = match job.images {
+        [super::Source { input: super::Input::Image(i), .. }] => i.entry.as_ref(),
+        _ => None,
+    };
+    let digest = layout.tag(&named.bytes, named.media_type, name, like)?.digest;
     for (i, r) in &referrers {
         layout.add_referrers(r)?;
         job.progress.line(&format!("Attached {} referrer(s) to {}", r.len(), named.images[*i].manifest.digest));

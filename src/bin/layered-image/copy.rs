@@ -192,6 +192,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             jobs,
             retries: args.retries.max(1),
             blob_cache: if args.no_blob_cache { None } else { BlobCache::from_env() },
+            // As skopeo: an image's gzip and zstd layers keep their bytes
+            // (and digests) unless --compress asks otherwise.
+            keep_compression: args.compress.is_none() && confs.iter().all(|c| IMAGE_TRANSPORTS.iter().any(|t| c.starts_with(t))),
         },
         repo_tag: args.repo_tag.clone(),
         registry: registry::Options {
@@ -271,6 +274,9 @@ fn documents<'a>(args: &Args, loaded: &'a [Loaded], confs: &[String]) -> anyhow:
     Ok(sbom::attach::Documents { sbom, provenance: args.provenance, inputs })
 }
 
+/// Transports a CONF argument may name instead of a conf.
+const IMAGE_TRANSPORTS: [&str; 5] = ["oci:", "oci-archive:", "docker-archive:", "docker://", "docker-daemon:"];
+
 /// What a CONF argument names: a conf.json, or an image in skopeo's names.
 enum Loaded {
     Conf(Box<Conf>, Option<BaseImage>),
@@ -279,7 +285,10 @@ enum Loaded {
 
 impl Loaded {
     fn open(arg: &str) -> anyhow::Result<Loaded> {
-        if ["oci:", "oci-archive:", "docker-archive:", "docker://", "docker-daemon:"].iter().any(|t| arg.starts_with(t)) {
+        if arg.starts_with("dir:") {
+            anyhow::bail!("{arg}: dir: is not a copy source; use oci:, oci-archive: or docker-archive: (skopeo copy dir:... oci:DIR:REF makes a layout)");
+        }
+        if IMAGE_TRANSPORTS.iter().any(|t| arg.starts_with(t)) {
             let name: Name = arg.parse()?;
             return match ImageSource::open(&name)? {
                 Some(image) => Ok(Loaded::Image(Box::new(image))),
