@@ -9,9 +9,9 @@ use crate::dest::Name;
 use crate::dest::referrers::Referrer;
 use crate::digest::{BlobDigest, Digest};
 use crate::image::ImageError;
-use crate::image::manifest::Blob;
 use crate::image::base::{BaseImage, JSON_MEMBER_LIMIT};
 use crate::image::decode::Compression;
+use crate::image::manifest::Blob;
 use crate::verify::archive::Archive;
 use serde_json::Value;
 use std::io::{self, Read};
@@ -79,8 +79,11 @@ impl ImageSource {
                 }
                 let base = BaseImage::open(path).map_err(|e| fail(e.detail()))?;
                 let config: Value = serde_json::from_slice(&base.config_bytes).map_err(|e| fail(format!("its config is not valid JSON: {e}")))?;
-                let layers =
-                    base.layers.iter().map(|l| Layer { name: l.name.clone(), media_type: None, diff_id: l.diff_id, stored: None, compression: None }).collect();
+                let layers = base
+                    .layers
+                    .iter()
+                    .map(|l| Layer { name: l.name.clone(), media_type: None, diff_id: l.diff_id, stored: None, compression: None })
+                    .collect();
                 Ok(Some(ImageSource {
                     config_bytes: base.config_bytes.clone(),
                     architecture: string(&config, "architecture").unwrap_or("amd64").into(),

@@ -581,7 +581,13 @@ impl<'a> Ctx<'a> {
         let reader = base.layer_reader_at(base.source_of(layer));
         let fail = |what: String| base.layer_error(layer, what);
         let size = Some(base.source_of(layer).member.size());
-        self.foreign_layer(index, Box::new(reader), Expect { diff_id: &layer.diff_id, stored: None, declared: None, size }, &fail, vec![layer.name.clone()])
+        self.foreign_layer(
+            index,
+            Box::new(reader),
+            Expect { diff_id: &layer.diff_id, stored: None, declared: None, size },
+            &fail,
+            vec![layer.name.clone()],
+        )
     }
 
     /// A layer of an image read from elsewhere, as [`Self::base_layer`];

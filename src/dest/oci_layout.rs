@@ -68,7 +68,13 @@ impl OciLayout {
     /// without a reference the manifest is added unnamed. `like`, the
     /// index entry that named a copied image in its source, lends the new
     /// entry its platform and annotations (the ref name is ours).
-    pub fn tag(&self, manifest_bytes: &[u8], media_type: &str, reference: Option<&str>, like: Option<&serde_json::Value>) -> Result<BlobDigest, StoreError> {
+    pub fn tag(
+        &self,
+        manifest_bytes: &[u8],
+        media_type: &str,
+        reference: Option<&str>,
+        like: Option<&serde_json::Value>,
+    ) -> Result<BlobDigest, StoreError> {
         let manifest = self.put_blob(manifest_bytes)?;
         let index_path = self.dir.join("index.json");
         let mut index = match std::fs::metadata(&index_path) {

@@ -286,7 +286,9 @@ enum Loaded {
 impl Loaded {
     fn open(arg: &str) -> anyhow::Result<Loaded> {
         if arg.starts_with("dir:") {
-            anyhow::bail!("{arg}: dir: is not a copy source; use oci:, oci-archive: or docker-archive: (skopeo copy dir:... oci:DIR:REF makes a layout)");
+            anyhow::bail!(
+                "{arg}: dir: is not a copy source; use oci:, oci-archive: or docker-archive: (skopeo copy dir:... oci:DIR:REF makes a layout)"
+            );
         }
         if IMAGE_TRANSPORTS.iter().any(|t| arg.starts_with(t)) {
             let name: Name = arg.parse()?;
