@@ -102,7 +102,12 @@ impl ImageSource {
             }
             Name::Oci { dir, reference } => Self::layout(label, Reader::Dir(dir.clone()), reference.clone()).map(Some),
             Name::OciArchive { path, reference } => {
-                let archive = Archive::open(path).map_err(|e| fail(e.to_string()))?;
+                // verify's errors lead with the path, which the label already names.
+                let archive = Archive::open(path).map_err(|e| {
+                    let text = e.to_string();
+                    let lead = format!("{}: ", path.display());
+                    fail(text.strip_prefix(&lead).map_or(text.clone(), str::to_string))
+                })?;
                 Self::layout(label, Reader::Archive(archive), reference.clone()).map(Some)
             }
             Name::Registry(_) | Name::DockerDaemon { .. } => Ok(None),

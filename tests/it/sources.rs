@@ -405,4 +405,11 @@ fn sources_that_are_not_one_image_say_so() {
     std::fs::write(&tar, &bytes[..bytes.len() / 2]).unwrap();
     let err = li_copy_fails(&format!("docker-archive:{}", tar.display()), &dest);
     assert!(err.contains("docker-archive:") && !err.contains("fromImage"), "{err}");
+    // A truncated oci-archive is named once.
+    let oa = d.join("image-oci.tar");
+    li_copy(&format!("oci:{}:v1", a.display()), &format!("oci-archive:{}:v1", oa.display()), &[]);
+    let bytes = std::fs::read(&oa).unwrap();
+    std::fs::write(&oa, &bytes[..bytes.len() / 2]).unwrap();
+    let err = li_copy_fails(&format!("oci-archive:{}:v1", oa.display()), &dest);
+    assert_eq!(err.matches(&oa.display().to_string()).count(), 1, "{err}");
 }
