@@ -108,7 +108,7 @@ impl OciLayout {
         }
         manifests.push(desc);
         index.set_manifests(manifests);
-        let bytes = serde_json::to_vec(&index).expect("an index serialises");
+        let bytes = sorted_annotations(serde_json::to_value(&index).expect("an index serialises"));
         write_atomically(&index_path, &bytes).map_err(|e| self.io_error("cannot write index.json", e))?;
         Ok(manifest)
     }
@@ -139,6 +139,17 @@ impl OciLayout {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it.
+/// The index's bytes with each entry's annotations in key order (they
+/// are a hash map in memory): the same copy writes the same index.json.
+fn sorted_annotations(mut index: serde_json::Value) -> Vec<u8> {
+    for entry in index.get_mut("manifests").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
+        if let Some(a) = entry.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+            a.sort_keys();
+        }
+    }
+    serde_json::to_vec(&index).expect("an index serialises")
+}
+
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".layered-image-").tempfile_in(dir)?;
