@@ -46,7 +46,8 @@ pub struct Args {
     pub index: bool,
     /// Layer compression for OCI and registry destinations (docker-archive layers are
     /// always uncompressed); default: $LAYERED_IMAGE_COMPRESS (set by Nix's copyTo
-    /// scripts), else gzip.
+    /// scripts), else gzip. Image sources keep their gzip and zstd layers unless
+    /// --compress is given (their uncompressed layers take the default).
     #[arg(long, value_name = "none|gzip|zstd")]
     pub compress: Option<String>,
     /// Compression level: gzip 1-9 (libdeflate; default 2), zstd 1-19 (default 3).
