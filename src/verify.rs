@@ -10,7 +10,7 @@ pub(crate) mod archive;
 mod dir;
 mod docker;
 mod oci;
-mod tar_bound;
+pub(crate) mod tar_bound;
 
 pub use tar_bound::Overrun;
 pub mod shadow;

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod compress;
+pub mod layer_check;
 pub mod produce;
 pub mod record;
 

@@ -11,6 +11,7 @@
 
 use crate::blob::cache::BlobCache;
 use crate::blob::compress::{Budget, Compression, Encoder};
+use crate::blob::layer_check;
 use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
 use crate::conf::{Conf, DIGESTS_KEY, LayerDigest};
 use crate::digest::{BlobDigest, Digest};
@@ -49,6 +50,9 @@ pub struct Options {
     pub retries: u32,
     /// What layers compressed to in earlier runs (see [`crate::blob::cache`]).
     pub blob_cache: Option<BlobCache>,
+    /// A layer copied from another image keeps its gzip or zstd as it
+    /// is (skopeo's default); only an uncompressed one takes `compression`.
+    pub keep_compression: bool,
 }
 
 /// What happened to a layer's blob.
@@ -96,6 +100,8 @@ pub struct Foreign<'a> {
     pub stored: Option<BlobDigest>,
     /// Its compression, when the manifest's media type says which.
     pub compression: Option<decode::Compression>,
+    /// Its media type in the source's manifest.
+    pub media_type: Option<String>,
     pub open: Box<dyn Fn() -> io::Result<Box<dyn Read + 'a>> + Sync + 'a>,
 }
 
@@ -292,6 +298,7 @@ struct Ctx<'a> {
     progress: &'a dyn Progress,
     retries: u32,
     budget: Budget,
+    keep_compression: bool,
     /// The blob cache with this compression's key; none without compression
     /// (the tar is the blob).
     cache: Option<(&'a BlobCache, String)>,
@@ -369,6 +376,7 @@ impl<'a> Ctx<'a> {
             stop,
             progress,
             retries: opts.retries,
+            keep_compression: opts.keep_compression,
             cache: opts.blob_cache.as_ref().filter(|_| !opts.compression.is_none()).map(|c| (c, opts.compression.key())),
         }
     }
@@ -408,6 +416,20 @@ impl<'a> Ctx<'a> {
 
     fn media_type(&self) -> String {
         self.compression.layer_media_type().into()
+    }
+
+    /// Whether a layer stored with `kind` goes into blobs as it is.
+    fn passes(&self, kind: decode::Compression) -> bool {
+        as_is(kind, self.compression) || (self.keep_compression && matches!(kind, decode::Compression::Gzip | decode::Compression::Zstd))
+    }
+
+    /// A layer passed as it is, under the media type of its compression.
+    fn passed(&self, kind: decode::Compression, diff_id: BlobDigest, blob: BlobDigest, fate: Fate, paths: Vec<String>) -> LayerBlob {
+        let media_type = match kind {
+            decode::Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+            _ => "application/vnd.oci.image.layer.v1.tar+gzip",
+        };
+        LayerBlob { diff_id, blob: Blob::new(media_type, blob), fate, paths }
     }
 
     /// Whether the blob cache may know a store layer of these member names
@@ -558,7 +580,14 @@ impl<'a> Ctx<'a> {
         // checked that the link leads to a layer of this diff_id).
         let reader = base.layer_reader_at(base.source_of(layer));
         let fail = |what: String| base.layer_error(layer, what);
-        self.foreign_layer(index, Box::new(reader), &layer.diff_id, None, &fail, vec![layer.name.clone()])
+        let size = Some(base.source_of(layer).member.size());
+        self.foreign_layer(
+            index,
+            Box::new(reader),
+            Expect { diff_id: &layer.diff_id, stored: None, declared: None, size },
+            &fail,
+            vec![layer.name.clone()],
+        )
     }
 
     /// A layer of an image read from elsewhere, as [`Self::base_layer`];
@@ -566,21 +595,22 @@ impl<'a> Ctx<'a> {
     fn image_layer(&self, index: usize, layer: &Foreign<'_>) -> Result<LayerBlob, ProduceError> {
         let fail = |what: String| ImageError::SourceLayer { image: layer.image.clone(), name: layer.name.clone(), what };
         // Named by its digest and kept as it is: no need to read it.
-        if let Some(stored) = layer.stored.filter(|_| layer.compression.is_some_and(|c| as_is(c, self.compression))) {
+        if let (Some(stored), Some(Some(c))) = (layer.stored, layer.compression.map(|c| Some(c).filter(|c| self.passes(*c)))) {
             if self.store.has_blob(&stored)? {
-                return Ok(self.blob(BlobDigest { digest: layer.diff_id, size: 0 }, stored, Fate::Present, vec![layer.name.clone()]));
+                return Ok(self.passed(c, BlobDigest { digest: layer.diff_id, size: 0 }, stored, Fate::Present, vec![layer.name.clone()]));
             }
         }
         let reader = (layer.open)().map_err(|e| fail(format!("cannot read it: {e}")))?;
-        self.foreign_layer(index, reader, &layer.diff_id, layer.stored.as_ref(), &fail, vec![layer.name.clone()])
+        let declared = layer.media_type.as_deref().zip(layer.compression);
+        let expect = Expect { diff_id: &layer.diff_id, stored: layer.stored.as_ref(), declared, size: layer.stored.map(|s| s.size) };
+        self.foreign_layer(index, reader, expect, &fail, vec![layer.name.clone()])
     }
 
     fn foreign_layer(
         &self,
         index: usize,
         mut reader: Box<dyn Read + '_>,
-        want: &Digest,
-        stored_as: Option<&BlobDigest>,
+        expect: Expect<'_>,
         fail: &dyn Fn(String) -> ImageError,
         history: Vec<String>,
     ) -> Result<LayerBlob, ProduceError> {
@@ -589,21 +619,35 @@ impl<'a> Ctx<'a> {
         let got = decode::read_head(&mut reader, &mut head).map_err(|e| fail(e.to_string()))?;
         let head = &head[..got];
         let kind = decode::sniff(head);
+        // An OCI media type decides the compression for every reader: data
+        // of another is what verify refuses, and copy will not label it anew.
+        if let Some((media_type, declared)) = expect.declared.filter(|(_, d)| *d != kind) {
+            return Err(fail(format!("its media type {media_type} says {} data, but its bytes are {}", declared.name(), kind.name())));
+        }
+        let check = layer_check::shared(expect.size);
+        let checked = |e: String| match crate::stop::lock(&check).failure() {
+            Some(c) => fail(c.to_string()),
+            None => fail(e),
+        };
         // The stored bytes are hashed on their way in, whatever happens to them.
         let mut whole = Hashing::new(io::sink());
         let mut whole_reader = HashingReader { inner: io::Cursor::new(head.to_vec()).chain(reader), hash: &mut whole };
         let read_fail = |e: CopyFail| match e {
-            CopyFail::Read(e) => fail(format!("cannot read or decompress it: {e}")),
+            CopyFail::Read(e) => checked(format!("cannot read or decompress it: {e}")),
             CopyFail::Write(e) => interrupted_or(e, self.store),
         };
-        let (diff_id, blob, w, content) = if as_is(kind, self.compression) {
+        let passes = self.passes(kind);
+        let (diff_id, blob, w, content) = if passes {
             // Stored as is; a decoder beside the copy yields the diff_id.
             // The blob is what was read, hashed once on the way in.
-            let content = ContentHasher::new(kind).map_err(|e| fail(format!("cannot decompress it: {e}")))?;
+            let content = ContentHasher::checked(kind, Some(check.clone())).map_err(|e| fail(format!("cannot decompress it: {e}")))?;
             let mut tee = Tee::new(self.store.new_blob()?, content);
             self.copy(index, &mut whole_reader, &mut tee).map_err(read_fail)?;
             let (mut w, content) = tee.finish();
             w.flush().map_err(|e| interrupted_or(e, self.store))?;
+            if let Some(Ok(_)) = &content {
+                crate::stop::lock(&check).finish().map_err(|e| fail(e.to_string()))?;
+            }
             let diff_id = match &content {
                 Some(Ok(d)) => Some(*d),
                 _ => None,
@@ -611,7 +655,8 @@ impl<'a> Ctx<'a> {
             (diff_id, None, w, content)
         } else {
             let mut producer = Producer::new(self, self.pool, true)?;
-            let mut src = decode::reader(kind, &mut whole_reader).map_err(|e| fail(format!("cannot start its decompressor: {e}")))?;
+            let decoded = decode::reader(kind, &mut whole_reader).map_err(|e| fail(format!("cannot start its decompressor: {e}")))?;
+            let mut src = layer_check::Checked { inner: decoded, check: &check };
             self.copy(index, &mut src, &mut producer).map_err(read_fail)?;
             drop(src);
             let (diff_id, blob, w) = producer.finish().map_err(|e| interrupted_or(e, self.store))?;
@@ -620,22 +665,28 @@ impl<'a> Ctx<'a> {
         drop(whole_reader);
         let stored = whole.finish().1;
         let blob = blob.unwrap_or(stored);
-        if let Some(s) = stored_as.filter(|s| **s != stored) {
+        if let Some(s) = expect.stored.filter(|s| **s != stored) {
             return Err(fail(format!(
                 "its blob hashes to {} ({} bytes), not the {} ({} bytes) its manifest names",
                 stored.digest, stored.size, s.digest, s.size
             )));
         }
+        if let Some(c) = crate::stop::lock(&check).failure() {
+            return Err(fail(c.to_string()));
+        }
         // Recompressed: the producer hashed the tar it was given.
         let recompressed = content.is_none() && diff_id.is_some();
         let checked = if recompressed {
-            check_diff_id(want, &diff_id.map(|d| d.digest).unwrap_or_default(), None)
+            check_diff_id(expect.diff_id, &diff_id.map(|d| d.digest).unwrap_or_default(), None)
         } else {
-            check_diff_id(want, &stored.digest, content)
+            check_diff_id(expect.diff_id, &stored.digest, content)
         };
         checked.map_err(fail)?;
-        let diff_id = diff_id.unwrap_or(BlobDigest { digest: *want, size: stored.size });
+        let diff_id = diff_id.unwrap_or(BlobDigest { digest: *expect.diff_id, size: stored.size });
         w.commit(&blob.digest)?;
+        if passes {
+            return Ok(self.passed(kind, diff_id, blob, Fate::Written, history));
+        }
         Ok(self.blob(diff_id, blob, Fate::Written, history))
     }
 
@@ -684,6 +735,18 @@ fn expected_size(source: &Source) -> Option<u64> {
 /// Whether a layer stored with `kind` goes into blobs of `target` as it is.
 fn as_is(kind: decode::Compression, target: Compression) -> bool {
     matches!((kind, target), (decode::Compression::Gzip, Compression::Gzip { .. }) | (decode::Compression::Zstd, Compression::Zstd { .. }))
+}
+
+/// What a layer from elsewhere must be.
+struct Expect<'a> {
+    /// What its content hashes to (the config's diff_id).
+    diff_id: &'a Digest,
+    /// The blob as its manifest names it.
+    stored: Option<&'a BlobDigest>,
+    /// Its media type, and the compression it says (an OCI type decides).
+    declared: Option<(&'a str, decode::Compression)>,
+    /// The blob's size, where known: what its content is bounded by.
+    size: Option<u64>,
 }
 
 /// Hashes what is read through it.

@@ -40,7 +40,7 @@ pub fn record(
         conf.store_layer_digests.iter_mut().for_each(|d| *d = None);
         conf.customisation_layer_digest = None;
     }
-    let opts = produce::Options { compression, jobs: jobs.max(1), retries: 1, blob_cache: None };
+    let opts = produce::Options { compression, jobs: jobs.max(1), retries: 1, blob_cache: None, keep_compression: false };
     // Into a store that keeps nothing and claims every blob: the layers
     // whose digests are known are not even read.
     let image = produce::write_image(&conf, base, &Discard, &opts, &Quiet, cancel)?;

@@ -236,7 +236,7 @@ pub fn write_images(
             }
             Input::Image(i) => {
                 let layers = i.layers();
-                let image = produce::copy_image(&i.config_bytes, &layers, store, &job.opts.blobs, progress, job.cancel)?;
+                let image = i.own_manifest(produce::copy_image(&i.config_bytes, &layers, store, &job.opts.blobs, progress, job.cancel)?);
                 (image, i.architecture.clone(), i.os.clone(), i.variant.clone())
             }
         };

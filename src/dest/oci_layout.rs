@@ -65,8 +65,16 @@ impl OciLayout {
 
     /// Stores the manifest (or image index) and names it `reference` in
     /// `index.json` (replacing an image of that name, keeping all others);
-    /// without a reference the manifest is added unnamed.
-    pub fn tag(&self, manifest_bytes: &[u8], media_type: &str, reference: Option<&str>) -> Result<BlobDigest, StoreError> {
+    /// without a reference the manifest is added unnamed. `like`, the
+    /// index entry that named a copied image in its source, lends the new
+    /// entry its platform and annotations (the ref name is ours).
+    pub fn tag(
+        &self,
+        manifest_bytes: &[u8],
+        media_type: &str,
+        reference: Option<&str>,
+        like: Option<&serde_json::Value>,
+    ) -> Result<BlobDigest, StoreError> {
         let manifest = self.put_blob(manifest_bytes)?;
         let index_path = self.dir.join("index.json");
         let mut index = match std::fs::metadata(&index_path) {
@@ -81,16 +89,26 @@ impl OciLayout {
             Err(e) => return Err(self.io_error("cannot read index.json", e)),
         };
         let mut desc = Blob::new(media_type, manifest).descriptor();
+        let mut annotations: HashMap<String, String> = HashMap::new();
+        if let Some(like) = like {
+            desc.set_platform(like.get("platform").and_then(|p| serde_json::from_value(p.clone()).ok()));
+            if let Some(a) = like.get("annotations").and_then(serde_json::Value::as_object) {
+                annotations.extend(a.iter().filter(|(k, _)| *k != REF_NAME).filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))));
+            }
+        }
         let mut manifests: Vec<Descriptor> = index.manifests().clone();
         if let Some(r) = reference {
             manifests.retain(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).map(String::as_str) != Some(r));
-            desc.set_annotations(Some(HashMap::from([(REF_NAME.to_string(), r.to_string())])));
+            annotations.insert(REF_NAME.to_string(), r.to_string());
         } else {
             manifests.retain(|d| d.annotations().as_ref().is_some_and(|a| a.contains_key(REF_NAME)) || d.digest() != desc.digest());
         }
+        if !annotations.is_empty() {
+            desc.set_annotations(Some(annotations));
+        }
         manifests.push(desc);
         index.set_manifests(manifests);
-        let bytes = serde_json::to_vec(&index).expect("an index serialises");
+        let bytes = sorted_annotations(serde_json::to_value(&index).expect("an index serialises"));
         write_atomically(&index_path, &bytes).map_err(|e| self.io_error("cannot write index.json", e))?;
         Ok(manifest)
     }
@@ -121,6 +139,17 @@ impl OciLayout {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it.
+/// The index's bytes with each entry's annotations in key order (they
+/// are a hash map in memory): the same copy writes the same index.json.
+fn sorted_annotations(mut index: serde_json::Value) -> Vec<u8> {
+    for entry in index.get_mut("manifests").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
+        if let Some(a) = entry.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+            a.sort_keys();
+        }
+    }
+    serde_json::to_vec(&index).expect("an index serialises")
+}
+
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".layered-image-").tempfile_in(dir)?;
@@ -242,7 +271,11 @@ pub(super) fn write_layout(dir: &Path, reference: Option<&str>, job: &super::Job
         return Err(CopyError::Interrupted(format!("oci:{} was not named", dir.display())));
     }
     let referrers = job.referrers(&named)?;
-    let digest = layout.tag(&named.bytes, named.media_type, name)?.digest;
+    let like = match job.images {
+        [super::Source { input: super::Input::Image(i), .. }] => i.entry.as_ref(),
+        _ => None,
+    };
+    let digest = layout.tag(&named.bytes, named.media_type, name, like)?.digest;
     for (i, r) in &referrers {
         layout.add_referrers(r)?;
         job.progress.line(&format!("Attached {} referrer(s) to {}", r.len(), named.images[*i].manifest.digest));

@@ -182,7 +182,13 @@ fn fill_blobs(b: &mut Explained, input: Input<'_>, in_a: &HashSet<Digest>, jobs:
         Input::Conf(_) => Vec::new(),
     };
     let n_base = base.as_ref().map_or(0, |x| x.layers.len());
-    let opts = produce::Options { compression, jobs: jobs.max(1), retries: 1, blob_cache: crate::blob::cache::BlobCache::from_env() };
+    let opts = produce::Options {
+        compression,
+        jobs: jobs.max(1),
+        retries: 1,
+        blob_cache: crate::blob::cache::BlobCache::from_env(),
+        keep_compression: false,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()

@@ -176,7 +176,8 @@ pub struct Options {
 /// the layer once.
 pub fn explain_conf(conf: &Conf, opts: &Options, cancel: &AtomicBool) -> Result<Explained, ExplainError> {
     let base = conf.from_image.as_deref().map(BaseImage::open).transpose()?;
-    let produce_opts = produce::Options { compression: Compression::None, jobs: opts.jobs.max(1), retries: 1, blob_cache: None };
+    let produce_opts =
+        produce::Options { compression: Compression::None, jobs: opts.jobs.max(1), retries: 1, blob_cache: None, keep_compression: false };
     let image = produce::write_image(conf, base.as_ref(), &crate::blob::Discard, &produce_opts, &Quiet, cancel)?;
     let n_base = base.as_ref().map_or(0, |b| b.layers.len());
     let key = opts.compression.key();

@@ -37,6 +37,29 @@ pub enum BaseImageError {
     Invalid { path: PathBuf, what: String },
 }
 
+impl BaseImageError {
+    /// The message without its `fromImage PATH` lead, for a caller that
+    /// names the archive its own way (a docker-archive copied as an image).
+    pub fn detail(&self) -> String {
+        let text = self.to_string();
+        let path = match self {
+            BaseImageError::Io { path, .. }
+            | BaseImageError::NotTar { path, .. }
+            | BaseImageError::Truncated { path, .. }
+            | BaseImageError::BadHeader { path, .. }
+            | BaseImageError::Bomb { path, .. }
+            | BaseImageError::MissingMember { path, .. }
+            | BaseImageError::Json { path, .. }
+            | BaseImageError::Invalid { path, .. } => path,
+        };
+        let lead = format!("fromImage {}", path.display());
+        match text.strip_prefix(&lead) {
+            Some(rest) => rest.strip_prefix(": ").map(str::to_string).unwrap_or_else(|| format!("it{rest}")),
+            None => text,
+        }
+    }
+}
+
 /// A member header as Python's `TarInfo` holds it after reading.
 pub type Member = Entry;
 

@@ -75,11 +75,13 @@ pub fn read_head(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 pub struct HashSink {
     hasher: Sha256,
     len: u64,
+    /// Sees the bytes too, and may refuse them (a layer's tar check).
+    check: Option<crate::blob::layer_check::Shared>,
 }
 
 impl HashSink {
     pub fn new() -> HashSink {
-        HashSink { hasher: Sha256::new(), len: 0 }
+        HashSink { hasher: Sha256::new(), len: 0, check: None }
     }
     pub fn finish(self) -> BlobDigest {
         BlobDigest { digest: Digest::from_hasher(self.hasher), size: self.len }
@@ -94,6 +96,9 @@ impl Default for HashSink {
 
 impl Write for HashSink {
     fn write(&mut self, d: &[u8]) -> io::Result<usize> {
+        if let Some(c) = &self.check {
+            crate::stop::lock(c).feed(d).map_err(io::Error::other)?;
+        }
         self.hasher.update(d);
         self.len += d.len() as u64;
         Ok(d.len())
@@ -115,7 +120,12 @@ pub enum ContentHasher {
 impl ContentHasher {
     /// `None` for uncompressed data, whose digest is its own.
     pub fn new(compression: Compression) -> io::Result<Option<ContentHasher>> {
-        let h = HashSink::new;
+        Self::checked(compression, None)
+    }
+
+    /// As [`Self::new`], the content also fed to `check`.
+    pub fn checked(compression: Compression, check: Option<crate::blob::layer_check::Shared>) -> io::Result<Option<ContentHasher>> {
+        let h = || HashSink { check: check.clone(), ..HashSink::new() };
         Ok(Some(match compression {
             Compression::None => return Ok(None),
             Compression::Gzip => ContentHasher::Gzip(Box::new(super::gunzip::Writer::new(h()))),

@@ -389,6 +389,28 @@ fn a_registry_refusing_oci_gets_docker_schema_2() {
     assert_eq!(upstream.digest_of("li/zstd:v1"), None);
     let layout = case.root().join("zstd-layout");
     run(Command::new(bin()).arg("copy").arg(case.conf()).arg(format!("oci:{}:z", layout.display())).args(["--compress", "zstd"]));
+    // The zstd image as a source keeps its zstd without --compress: refused
+    // the same way; with --compress gzip it goes up as schema 2.
+    let source = std::path::PathBuf::from(format!("oci:{}:z", layout.display()));
+    let err = copy_to(&source, &proxy.dest("li/zstd:v2"), &["--dest-tls-verify=false"]).error();
+    assert!(err.contains("+zstd") && err.contains("--compress gzip"), "{err}");
+    copy_to(&source, &proxy.dest("li/zstd:v3"), &["--dest-tls-verify=false", "--compress", "gzip"]).ok();
+    assert_eq!(upstream.pull_and_verify("li/zstd:v3", case.root())["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+    // A registry taking OCI gets the source's manifest byte for byte
+    // (annotations and all): the digest is the source's.
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let blob = |d: &serde_json::Value| layout.join("blobs/sha256").join(d.as_str().unwrap().trim_start_matches("sha256:"));
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(blob(&index["manifests"][0]["digest"])).unwrap()).unwrap();
+    manifest["annotations"] = serde_json::json!({"org.opencontainers.image.base.name": "busybox"});
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+    std::fs::write(blob(&serde_json::Value::from(digest.clone())), &bytes).unwrap();
+    index["manifests"][0]["digest"] = digest.clone().into();
+    index["manifests"][0]["size"] = bytes.len().into();
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    copy_to(&source, &upstream.reference("li/zstd:kept"), &["--dest-tls-verify=false"]).ok();
+    assert_eq!(upstream.digest_of("li/zstd:kept").as_deref(), Some(digest.as_str()));
     let skopeo = Command::new("timeout")
         .args(["120", "skopeo", "copy", "--retry-times", "0", "--dest-tls-verify=false"])
         .arg(format!("oci:{}:z", layout.display()))

@@ -46,7 +46,8 @@ pub struct Args {
     pub index: bool,
     /// Layer compression for OCI and registry destinations (docker-archive layers are
     /// always uncompressed); default: $LAYERED_IMAGE_COMPRESS (set by Nix's copyTo
-    /// scripts), else gzip.
+    /// scripts), else gzip. Image sources keep their gzip and zstd layers unless
+    /// --compress is given (their uncompressed layers take the default).
     #[arg(long, value_name = "none|gzip|zstd")]
     pub compress: Option<String>,
     /// Compression level: gzip 1-9 (libdeflate; default 2), zstd 1-19 (default 3).
@@ -192,6 +193,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             jobs,
             retries: args.retries.max(1),
             blob_cache: if args.no_blob_cache { None } else { BlobCache::from_env() },
+            // As skopeo: an image's gzip and zstd layers keep their bytes
+            // (and digests) unless --compress asks otherwise.
+            keep_compression: args.compress.is_none() && confs.iter().all(|c| IMAGE_TRANSPORTS.iter().any(|t| c.starts_with(t))),
         },
         repo_tag: args.repo_tag.clone(),
         registry: registry::Options {
@@ -271,6 +275,9 @@ fn documents<'a>(args: &Args, loaded: &'a [Loaded], confs: &[String]) -> anyhow:
     Ok(sbom::attach::Documents { sbom, provenance: args.provenance, inputs })
 }
 
+/// Transports a CONF argument may name instead of a conf.
+const IMAGE_TRANSPORTS: [&str; 5] = ["oci:", "oci-archive:", "docker-archive:", "docker://", "docker-daemon:"];
+
 /// What a CONF argument names: a conf.json, or an image in skopeo's names.
 enum Loaded {
     Conf(Box<Conf>, Option<BaseImage>),
@@ -279,7 +286,12 @@ enum Loaded {
 
 impl Loaded {
     fn open(arg: &str) -> anyhow::Result<Loaded> {
-        if ["oci:", "oci-archive:", "docker-archive:", "docker://", "docker-daemon:"].iter().any(|t| arg.starts_with(t)) {
+        if arg.starts_with("dir:") {
+            anyhow::bail!(
+                "{arg}: dir: is not a copy source; use oci:, oci-archive: or docker-archive: (skopeo copy dir:... oci:DIR:REF makes a layout)"
+            );
+        }
+        if IMAGE_TRANSPORTS.iter().any(|t| arg.starts_with(t)) {
             let name: Name = arg.parse()?;
             return match ImageSource::open(&name)? {
                 Some(image) => Ok(Loaded::Image(Box::new(image))),

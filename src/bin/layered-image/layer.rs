@@ -71,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let cancel = crate::progress::cancel_on_signals()?;
     let jobs = args.blobs.jobs();
-    let opts = layered_image::blob::produce::Options { compression, jobs, retries: 1, blob_cache: None };
+    let opts = layered_image::blob::produce::Options { compression, jobs, retries: 1, blob_cache: None, keep_compression: false };
     let blob = layered_image::blob::produce::store_layer_blob(&store_paths, &stamp, &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
     let mut digest = LayerDigest { digest: blob.diff_id.digest, size: blob.diff_id.size, ..Default::default() };
     if !compression.is_none() {

@@ -182,7 +182,7 @@ pub fn run_provenance(args: ProvenanceArgs) -> anyhow::Result<()> {
     let loaded = load(&args.input, &cancel)?;
     let mut subjects: Vec<Subject> = given.into_iter().map(|hex| Subject { name: loaded.image.name.clone(), manifest_sha256: hex }).collect();
     for compression in compressions {
-        let opts = layered_image::blob::produce::Options { compression, jobs, retries: 1, blob_cache: None };
+        let opts = layered_image::blob::produce::Options { compression, jobs, retries: 1, blob_cache: None, keep_compression: false };
         let written =
             layered_image::blob::produce::write_image(&loaded.conf, loaded.base.as_ref(), &layered_image::blob::Discard, &opts, &Quiet, &cancel)?;
         subjects.push(Subject { name: loaded.image.name.clone(), manifest_sha256: written.manifest.digest.hex() });
