@@ -279,10 +279,23 @@ impl Reader {
     fn open(&self, name: &str) -> io::Result<Box<dyn Read + '_>> {
         match self {
             Reader::Dir(dir) => {
-                let path = dir.join(name);
-                let meta = std::fs::symlink_metadata(&path)?;
-                if !meta.is_file() {
-                    return Err(io::Error::other(format!("{} is not a regular file", path.display())));
+                // Neither the file nor a directory on its way may be a symlink:
+                // a layout whose blobs live elsewhere is not self-contained
+                // (verify refuses the same).
+                let mut path = dir.clone();
+                let parts: Vec<&str> = name.split('/').filter(|c| !c.is_empty()).collect();
+                for (n, part) in parts.iter().enumerate() {
+                    path.push(part);
+                    let meta = std::fs::symlink_metadata(&path)?;
+                    let last = n + 1 == parts.len();
+                    if meta.file_type().is_symlink() {
+                        let to = std::fs::read_link(&path).map(|t| format!(" (to {})", t.display())).unwrap_or_default();
+                        let kind = if last { "" } else { " directory" };
+                        return Err(io::Error::other(format!("{} is a symlink{kind}{to}; a layout's files must be regular files inside it", path.display())));
+                    }
+                    if last && !meta.is_file() {
+                        return Err(io::Error::other(format!("{} is not a regular file", path.display())));
+                    }
                 }
                 Ok(Box::new(io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?)))
             }

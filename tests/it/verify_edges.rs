@@ -239,6 +239,13 @@ fn symlinks_in_a_layout_are_refused() {
         std::fs::rename(dir.join(sub), &moved).unwrap();
         symlink(&moved, dir.join(sub)).unwrap();
         refused(&target(&dir), &[&format!("{sub} is a symlink directory")]);
+        // copy reads layouts the same way: nothing written from a linked blobs dir.
+        let out = d.join(format!("copied-{}", sub.replace('/', "-")));
+        let copied = Command::new(bin()).arg("copy").arg(target(&dir)).arg(format!("oci:{}:x", out.display())).output().unwrap();
+        let err = String::from_utf8_lossy(&copied.stderr);
+        assert_eq!(copied.status.code(), Some(1), "{err}");
+        assert!(err.contains("is a symlink directory") && err.contains(sub), "{err}");
+        assert!(!out.join("index.json").exists());
     }
 }
 
