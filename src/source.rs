@@ -291,7 +291,10 @@ impl Reader {
                     if meta.file_type().is_symlink() {
                         let to = std::fs::read_link(&path).map(|t| format!(" (to {})", t.display())).unwrap_or_default();
                         let kind = if last { "" } else { " directory" };
-                        return Err(io::Error::other(format!("{} is a symlink{kind}{to}; a layout's files must be regular files inside it", path.display())));
+                        return Err(io::Error::other(format!(
+                            "{} is a symlink{kind}{to}; a layout's files must be regular files inside it",
+                            path.display()
+                        )));
                     }
                     if last && !meta.is_file() {
                         return Err(io::Error::other(format!("{} is not a regular file", path.display())));
