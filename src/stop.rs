@@ -40,6 +40,23 @@ impl<'a, E> Stop<'a, E> {
 #[error("interrupted")]
 pub(crate) struct Cancelled;
 
+/// A reader that fails once the work is told to stop, so that every loop
+/// reading through it stops within one buffer (at most 1 MiB) of a signal.
+pub(crate) struct Cancellable<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) cancel: &'a AtomicBool,
+}
+
+impl<R: std::io::Read> std::io::Read for Cancellable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other(Cancelled));
+        }
+        let n = buf.len().min(1 << 20);
+        self.inner.read(&mut buf[..n])
+    }
+}
+
 /// A lock whose holder panicked still guards consistent data here (every
 /// critical section is a single assignment or read), so poisoning is
 /// ignored rather than spreading the panic.

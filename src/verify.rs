@@ -295,22 +295,6 @@ impl Source for archive::Archive {
     }
 }
 
-/// A reader that fails once the work is cancelled, so that every loop
-/// reading an image stops within one buffer of a signal.
-struct Cancellable<'a, R> {
-    inner: R,
-    cancel: &'a std::sync::atomic::AtomicBool,
-}
-
-impl<R: Read> Read for Cancellable<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(io::Error::other(crate::stop::Cancelled));
-        }
-        self.inner.read(buf)
-    }
-}
-
 /// A JSON document (manifest, index, config), bounded before it is parsed;
 /// also returns its bytes' sha256, which names it in most formats.
 fn read_json(src: &dyn Source, name: &str, what: &str) -> Result<(Value, String, u64), VerifyError> {

@@ -10,7 +10,7 @@
 //! leaves nothing committed under a wrong name.
 
 use crate::blob::cache::BlobCache;
-use crate::blob::compress::{Budget, Compression, Encoder};
+use crate::blob::compress::{Budget, Compression, Encoder, GZIP_DEFAULT_LEVEL, ZSTD_DEFAULT_LEVEL};
 use crate::blob::layer_check;
 use crate::blob::{BlobStore, BlobWriter, Hashing, StoreError};
 use crate::conf::{Conf, DIGESTS_KEY, LayerDigest};
@@ -425,10 +425,12 @@ impl<'a> Ctx<'a> {
 
     /// A layer passed as it is, under the media type of its compression.
     fn passed(&self, kind: decode::Compression, diff_id: BlobDigest, blob: BlobDigest, fate: Fate, paths: Vec<String>) -> LayerBlob {
-        let media_type = match kind {
-            decode::Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
-            _ => "application/vnd.oci.image.layer.v1.tar+gzip",
+        // The level names only bytes we make; the media type does not carry it.
+        let as_stored = match kind {
+            decode::Compression::Zstd => Compression::Zstd { level: ZSTD_DEFAULT_LEVEL },
+            _ => Compression::Gzip { level: GZIP_DEFAULT_LEVEL },
         };
+        let media_type = as_stored.layer_media_type();
         LayerBlob { diff_id, blob: Blob::new(media_type, blob), fate, paths }
     }
 
@@ -595,7 +597,7 @@ impl<'a> Ctx<'a> {
     fn image_layer(&self, index: usize, layer: &Foreign<'_>) -> Result<LayerBlob, ProduceError> {
         let fail = |what: String| ImageError::SourceLayer { image: layer.image.clone(), name: layer.name.clone(), what };
         // Named by its digest and kept as it is: no need to read it.
-        if let (Some(stored), Some(Some(c))) = (layer.stored, layer.compression.map(|c| Some(c).filter(|c| self.passes(*c)))) {
+        if let (Some(stored), Some(c)) = (layer.stored, layer.compression.filter(|c| self.passes(*c))) {
             if self.store.has_blob(&stored)? {
                 return Ok(self.passed(c, BlobDigest { digest: layer.diff_id, size: 0 }, stored, Fate::Present, vec![layer.name.clone()]));
             }
@@ -710,7 +712,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// A layer's tar length, if known before it is made (for progress).
 /// A store layer's member names, in order: a function of its tar, so a
 /// tar recorded in the blob cache has its names recorded too.
 fn member_names(paths: &[StorePath]) -> Digest {
@@ -723,6 +724,7 @@ fn member_names(paths: &[StorePath]) -> Digest {
     Digest::from_hasher(h)
 }
 
+/// A layer's tar length, if known before it is made (for progress).
 fn expected_size(source: &Source) -> Option<u64> {
     match source {
         Source::Store { known, .. } => known.map(|d| d.size),

@@ -174,7 +174,7 @@ pub fn write(dir: &Path, path: &Path, cancel: &AtomicBool) -> Result<(), Archive
             h.set_mode(0o644);
             h.set_size(meta.len());
             let f = File::open(&full).map_err(|e| io_err("cannot read the layout", e))?;
-            tar.append_data(&mut h, &rel, Cancellable { inner: f, cancel })
+            tar.append_data(&mut h, &rel, crate::stop::Cancellable { inner: f, cancel })
         };
         match written {
             Err(_) if cancel.load(Ordering::Relaxed) => return Err(stopped()),
@@ -188,22 +188,6 @@ pub fn write(dir: &Path, path: &Path, cancel: &AtomicBool) -> Result<(), Archive
     }
     // Gigabytes, not synced, as `stream -o` (see OutputFile::commit_unsynced).
     out.commit_unsynced().map_err(|e| ArchiveError::Invalid { path: path.into(), what: e.to_string() })
-}
-
-/// A reader that fails once the run is told to stop.
-struct Cancellable<'a, R> {
-    inner: R,
-    cancel: &'a AtomicBool,
-}
-
-impl<R: Read> Read for Cancellable<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::other(crate::stop::Cancelled));
-        }
-        let n = buf.len().min(1 << 20);
-        self.inner.read(&mut buf[..n])
-    }
 }
 
 /// Regular files and directories under `dir`, as paths relative to it;

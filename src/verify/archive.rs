@@ -62,7 +62,7 @@ impl Archive {
         let n = decode::read_head(&mut file, &mut head).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let mut spool = None;
-        let source = BufReader::new(super::Cancellable { inner: file.try_clone().map_err(io_err)?, cancel });
+        let source = BufReader::new(crate::stop::Cancellable { inner: file.try_clone().map_err(io_err)?, cancel });
         if let Some(mut dec) = decode::decompressor(&head[..n], source).map_err(io_err)? {
             let mut tmp = tempfile::NamedTempFile::new().map_err(io_err)?;
             // The spool takes disk: it holds what the archive's tar declares.
@@ -109,7 +109,7 @@ impl Archive {
         })?;
         let mut f = &self.file;
         f.seek(SeekFrom::Start(offset)).map_err(|source| VerifyError::Io { image: self.image.clone(), source })?;
-        let r = super::Cancellable { inner: f.take(size), cancel: &self.cancel };
+        let r = crate::stop::Cancellable { inner: f.take(size), cancel: &self.cancel };
         Ok((Box::new(BufReader::with_capacity(64 * 1024, r)), size))
     }
 

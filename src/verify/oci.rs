@@ -23,7 +23,9 @@ const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const CONFIGS: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+pub(super) const CONFIGS: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+/// What verify walks into from an index; anything else is only hashed.
+pub(super) const DOCUMENTS: [&str; 4] = [INDEX, MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Indexes nest; a cycle of them (by digest) cannot, but depth is bounded anyway.
 const MAX_DEPTH: usize = 8;
@@ -89,7 +91,7 @@ impl Source for Dir {
             return Err(invalid(format!("{name} ({what}) is not a regular file")));
         }
         let f = std::fs::File::open(&path).map_err(io_err)?;
-        let r = super::Cancellable { inner: f.take(meta.len()), cancel: &self.cancel };
+        let r = crate::stop::Cancellable { inner: f.take(meta.len()), cancel: &self.cancel };
         Ok((Box::new(BufReader::with_capacity(64 * 1024, r)), meta.len()))
     }
     fn cancel(&self) -> &std::sync::atomic::AtomicBool {

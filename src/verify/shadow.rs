@@ -7,7 +7,7 @@
 //! well formed): `verify` prints these as warnings.
 
 use super::archive::Archive;
-use super::oci::Dir;
+use super::oci::{CONFIGS as IMAGE_CONFIGS, DOCUMENTS, Dir};
 use super::{Cancel, Outcome, Source, Target, VerifyError, read_json};
 use crate::image::decode;
 use crate::tar::python::DIRTYPE;
@@ -15,16 +15,6 @@ use crate::tar::reader::{Dialect, Reader, Streamed, TarError};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{self, Read};
-
-const IMAGE_CONFIGS: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
-
-/// What verify walks into; anything else in an index is skipped.
-const DOCUMENTS: [&str; 4] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
 
 /// At most this many shadowed directories are named, then a count.
 const SHOWN: usize = 20;

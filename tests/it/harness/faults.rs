@@ -94,32 +94,8 @@ pub struct Certs {
 
 impl Certs {
     pub fn new() -> Certs {
-        require("openssl");
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let ossl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
-        ossl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=li-proxy-ca"]);
-        ossl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1"]);
-        std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-        ossl(&[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
-        std::fs::create_dir_all(d.join("ca")).unwrap();
-        std::fs::copy(d.join("ca.crt"), d.join("ca/ca.crt")).unwrap();
+        loopback_certs(dir.path(), "li-proxy-ca");
         Certs { dir }
     }
     /// For --dest-cert-dir / --cert-dir.

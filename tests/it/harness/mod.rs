@@ -7,7 +7,7 @@ mod contract;
 pub mod faults;
 mod registry;
 pub use contract::*;
-pub use registry::Registry;
+pub use registry::{Registry, loopback_certs};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

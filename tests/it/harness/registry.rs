@@ -136,35 +136,43 @@ impl Drop for Registry {
     }
 }
 
-/// A private CA and a certificate for 127.0.0.1 signed by it in `d`, named
-/// in `config`; the CA's directory (for `--dest-cert-dir`).
-fn tls_config(d: &Path, config: &mut String) -> PathBuf {
+/// A private CA and a certificate for 127.0.0.1 signed by it, in `d`:
+/// `srv.crt` and `srv.key` for the server, the CA alone in `d/ca` (for
+/// `--dest-cert-dir`), which is returned.
+pub fn loopback_certs(d: &Path, ca_name: &str) -> PathBuf {
     require("openssl");
     let ossl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
-    ossl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=li-test-ca"]);
-    ossl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "reg.key", "-out", "reg.csr", "-subj", "/CN=127.0.0.1"]);
+    let subject = format!("/CN={ca_name}");
+    ossl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", &subject]);
+    ossl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1"]);
     std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
     ossl(&[
         "x509",
         "-req",
         "-in",
-        "reg.csr",
+        "srv.csr",
         "-CA",
         "ca.crt",
         "-CAkey",
         "ca.key",
         "-CAcreateserial",
         "-out",
-        "reg.crt",
+        "srv.crt",
         "-days",
         "2",
         "-extfile",
         "ext.cnf",
     ]);
-    config.push_str(&format!("  tls: {{certificate: {0}/reg.crt, key: {0}/reg.key}}\n", d.display()));
     let ca = d.join("ca");
     std::fs::create_dir_all(&ca).unwrap();
     std::fs::copy(d.join("ca.crt"), ca.join("ca.crt")).unwrap();
+    ca
+}
+
+/// TLS with [`loopback_certs`] in `d`, named in `config`; the CA's directory.
+fn tls_config(d: &Path, config: &mut String) -> PathBuf {
+    let ca = loopback_certs(d, "li-test-ca");
+    config.push_str(&format!("  tls: {{certificate: {0}/srv.crt, key: {0}/srv.key}}\n", d.display()));
     ca
 }
 
